@@ -1,0 +1,77 @@
+"""Base root filesystems, built once per suite with debootstrap and cached."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from .config import LabConfig
+from .errors import LabError
+from .system import run
+
+PACKAGES = (
+    "systemd", "systemd-sysv", "dbus", "openssh-server", "sudo", "python3",
+    "ca-certificates", "iproute2",
+)
+MARKER = ".provision-base"
+
+
+def recipe(suite: str, mirror: str) -> str:
+    """A digest of everything the base depends on: a change rebuilds it."""
+    text = f"debootstrap --variant=minbase --include={','.join(PACKAGES)} {suite} {mirror}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def base_path(config: LabConfig, suite: str) -> Path:
+    return config.cache_dir / "base" / suite
+
+
+def is_cached(config: LabConfig, suite: str) -> bool:
+    marker = base_path(config, suite) / MARKER
+    return marker.exists() and marker.read_text().strip() == recipe(suite, config.mirror)
+
+
+def check_archive(mirror: str, suite: str) -> None:
+    """Fail early, in one sentence, when the Debian archive cannot be reached."""
+    url = f"{mirror}/dists/{suite}/InRelease"
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=15).close()
+    except (urllib.error.URLError, OSError) as error:
+        raise LabError(
+            f"cannot reach the Debian archive at {url} ({error}); check the network or set "
+            "PROVISION_LAB_MIRROR to a reachable mirror."
+        ) from error
+
+
+def build(config: LabConfig, suite: str) -> Path:
+    """Debootstrap ``suite`` into the cache (atomically) unless it is there already."""
+    target = base_path(config, suite)
+    if is_cached(config, suite):
+        return target
+    check_archive(config.mirror, suite)
+    scratch = target.with_name(f"{suite}.building")
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.parent.mkdir(parents=True, exist_ok=True)
+    result = run(
+        ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
+         suite, str(scratch), config.mirror],
+        check=False,
+    )
+    if result.returncode != 0:
+        tail = (result.stdout + result.stderr).strip().splitlines()[-3:]
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise LabError(f"debootstrap of {suite} failed: {' / '.join(tail)}")
+    (scratch / MARKER).write_text(recipe(suite, config.mirror) + "\n")
+    shutil.rmtree(target, ignore_errors=True)
+    scratch.rename(target)
+    return target
+
+
+def build_all(config: LabConfig, suites: set[str]) -> dict[str, Path]:
+    """Build the bases of several suites in parallel."""
+    with ThreadPoolExecutor(max_workers=max(1, len(suites))) as pool:
+        return dict(zip(suites, pool.map(lambda s: build(config, s), suites)))
