@@ -14,8 +14,14 @@ from .errors import LabError
 from .system import run
 
 PACKAGES = (
-    "systemd", "systemd-sysv", "dbus", "openssh-server", "sudo", "python3",
-    "ca-certificates", "iproute2",
+    "systemd",
+    "systemd-sysv",
+    "dbus",
+    "openssh-server",
+    "sudo",
+    "python3",
+    "ca-certificates",
+    "iproute2",
 )
 MARKER = ".provision-base"
 
@@ -57,8 +63,14 @@ def build(config: LabConfig, suite: str) -> Path:
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.parent.mkdir(parents=True, exist_ok=True)
     result = run(
-        ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
-         suite, str(scratch), config.mirror],
+        [
+            "debootstrap",
+            "--variant=minbase",
+            f"--include={','.join(PACKAGES)}",
+            suite,
+            str(scratch),
+            config.mirror,
+        ],
         check=False,
     )
     if result.returncode != 0:

@@ -20,15 +20,22 @@ def lab_group() -> None:
 
 @lab_group.command("up")
 @click.option("--hosts", "count", default=2, show_default=True, help="How many hosts (lab1..labN).")
-@click.option("--suite", "suites", multiple=True, type=click.Choice(["bookworm", "trixie"]),
-              help="Debian suite; repeat to alternate (default: bookworm and trixie).")
+@click.option(
+    "--suite",
+    "suites",
+    multiple=True,
+    type=click.Choice(["bookworm", "trixie"]),
+    help="Debian suite; repeat to alternate (default: bookworm and trixie).",
+)
 def up(count: int, suites: tuple[str, ...]) -> None:
     """Start the lab hosts; hosts that already run are left running."""
     started = time.monotonic()
     rows = Lab().up(count, list(suites) or None)
     print_status(rows)
-    click.echo(f"lab up in {time.monotonic() - started:.1f} s; log in with "
-               f"`provision lab ssh {rows[0].name}` or `ssh -F .lab/ssh_config {rows[0].name}`.")
+    click.echo(
+        f"lab up in {time.monotonic() - started:.1f} s; log in with "
+        f"`provision lab ssh {rows[0].name}` or `ssh -F .lab/ssh_config {rows[0].name}`."
+    )
 
 
 @lab_group.command("down")

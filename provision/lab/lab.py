@@ -68,8 +68,10 @@ class Lab:
         suites = list(suites or self.config.suites)
         unknown = sorted(set(suites) - set(SUPPORTED_SUITES))
         if unknown or count < 1:
-            raise LabError(f"unsupported lab suite or count: {unknown or count}; suites are "
-                           f"{', '.join(SUPPORTED_SUITES)} and --hosts must be at least 1.")
+            raise LabError(
+                f"unsupported lab suite or count: {unknown or count}; suites are "
+                f"{', '.join(SUPPORTED_SUITES)} and --hosts must be at least 1."
+            )
         require_root()
         require_tools()
         wanted = {f"lab{i}": suites[(i - 1) % len(suites)] for i in range(1, count + 1)}
@@ -90,8 +92,11 @@ class Lab:
             started.append(machine)
         write_client_files(self.config, {m.name: m.address for m in self.machines()})
         with ThreadPoolExecutor(max_workers=max(1, len(started))) as pool:
-            list(pool.map(lambda m: wait_for_ssh(self.config, m.name, m.address, m.is_running),
-                          started))
+            list(
+                pool.map(
+                    lambda m: wait_for_ssh(self.config, m.name, m.address, m.is_running), started
+                )
+            )
         return self.status()
 
     def down(self) -> None:
@@ -107,8 +112,13 @@ class Lab:
         shutil.rmtree(self.config.hosts_dir, ignore_errors=True)
         shutil.rmtree(self.config.www_dir, ignore_errors=True)
         network.down(self.config, self.state.get("ip_forward"))
-        for path in (self.config.state_file, self.config.ssh_config, self.config.hosts_file,
-                     self.config.known_hosts, self.config.lab_dir / "www.log"):
+        for path in (
+            self.config.state_file,
+            self.config.ssh_config,
+            self.config.hosts_file,
+            self.config.known_hosts,
+            self.config.lab_dir / "www.log",
+        ):
             path.unlink(missing_ok=True)
         self.state = {"hosts": {}}
 
@@ -126,16 +136,20 @@ class Lab:
 
     def status(self) -> list[HostStatus]:
         """Each recorded host with its suite, address and whether it runs."""
-        return [HostStatus(m.name, m.suite, m.address, "running" if m.is_running() else "stopped")
-                for m in self.machines()]
+        return [
+            HostStatus(m.name, m.suite, m.address, "running" if m.is_running() else "stopped")
+            for m in self.machines()
+        ]
 
     # Pieces
     def _check_suites(self, wanted: dict[str, str]) -> None:
         for name, suite in wanted.items():
             current = self.state["hosts"].get(name)
             if current and current["suite"] != suite and self.machine(name).is_running():
-                raise LabError(f"lab host {name} runs {current['suite']}, not {suite}; "
-                               "run `provision lab down` first.")
+                raise LabError(
+                    f"lab host {name} runs {current['suite']}, not {suite}; "
+                    "run `provision lab down` first."
+                )
 
     def _build_inputs(self, suites: set[str]):
         from .image import build_image
@@ -144,10 +158,17 @@ class Lab:
         cache = self.config.cache_dir
         with ThreadPoolExecutor(max_workers=3) as pool:
             bases = pool.submit(base.build_all, self.config, suites)
-            repo = pool.submit(build_repository, cache / "repo", cache / "debs", cache / "gnupg",
-                               mirror=self.config.mirror, suites=SUPPORTED_SUITES)
-            image = pool.submit(build_image, cache / "image", cache / "debs",
-                                mirror=self.config.mirror)
+            repo = pool.submit(
+                build_repository,
+                cache / "repo",
+                cache / "debs",
+                cache / "gnupg",
+                mirror=self.config.mirror,
+                suites=SUPPORTED_SUITES,
+            )
+            image = pool.submit(
+                build_image, cache / "image", cache / "debs", mirror=self.config.mirror
+            )
             return bases.result(), (repo.result(), image.result())
 
     def _start_network_and_server(self, inputs) -> None:
@@ -161,26 +182,38 @@ class Lab:
         if not server.is_serving(self.config, self.state.get("server_pid")):
             server.stop(self.config, None)
             self.state["server_pid"] = server.start(self.config)
-        self.state["repo"] = {"url": self.config.repo_url, "fingerprint": repo.fingerprint,
-                              "versions": repo.versions}
+        self.state["repo"] = {
+            "url": self.config.repo_url,
+            "fingerprint": repo.fingerprint,
+            "versions": repo.versions,
+        }
         self.state["image"] = {"url": self.config.image_url, "reference": image.reference}
         self._save_state()
 
     def _record(self, machine: Machine) -> None:
-        self.state["hosts"][machine.name] = {"suite": machine.suite, "address": machine.address,
-                                             "pid": machine.pid}
+        self.state["hosts"][machine.name] = {
+            "suite": machine.suite,
+            "address": machine.address,
+            "pid": machine.pid,
+        }
         self._save_state()
 
     def _is_lab_nspawn(self, pid: int) -> bool:
         argv = cmdline(pid)
-        return bool(argv) and argv[0].endswith("systemd-nspawn") and any(
-            arg.startswith(str(self.config.hosts_dir)) for arg in argv)
+        return (
+            bool(argv)
+            and argv[0].endswith("systemd-nspawn")
+            and any(arg.startswith(str(self.config.hosts_dir)) for arg in argv)
+        )
 
     def _orphan_machines(self) -> list[Machine]:
         if not self.config.hosts_dir.exists():
             return []
-        return [Machine(self.config, path.name, "", "") for path in self.config.hosts_dir.iterdir()
-                if path.name not in self.state["hosts"]]
+        return [
+            Machine(self.config, path.name, "", "")
+            for path in self.config.hosts_dir.iterdir()
+            if path.name not in self.state["hosts"]
+        ]
 
 
 def _link(link: Path, target: Path) -> None:

@@ -35,7 +35,9 @@ WantedBy=multi-user.target
 SSHD_CONFIG = "PermitRootLogin no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
 # Timers that would take the apt lock at random moments; the lock tests inject one on purpose.
 MASKED_UNITS = (
-    "apt-daily.timer", "apt-daily-upgrade.timer", "getty@tty1.service",
+    "apt-daily.timer",
+    "apt-daily-upgrade.timer",
+    "getty@tty1.service",
     "systemd-modules-load.service",  # the host kernel has its modules; none load in here
 )
 
@@ -73,9 +75,17 @@ class Machine:
         self.destroy()
         for sub in ("upper", "work", "root", "docker"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
-        run(["mount", "-t", "overlay", "overlay", "-o",
-             f"lowerdir={base},upperdir={self.dir / 'upper'},workdir={self.dir / 'work'}",
-             str(self.root)])
+        run(
+            [
+                "mount",
+                "-t",
+                "overlay",
+                "overlay",
+                "-o",
+                f"lowerdir={base},upperdir={self.dir / 'upper'},workdir={self.dir / 'work'}",
+                str(self.root),
+            ]
+        )
         self._write_identity(authorized_key, host_key)
 
     def _write_identity(self, authorized_key: str, host_key: Path) -> None:
@@ -84,9 +94,13 @@ class Machine:
         (root / "etc/hosts").write_text(f"127.0.0.1 localhost\n127.0.1.1 {self.name}\n")
         (root / "etc/machine-id").write_text(secrets.token_hex(16) + "\n")
         unit = root / "etc/systemd/system/provision-lab-net.service"
-        unit.write_text(NETWORK_UNIT.format(address=self.address,
-                                            prefix=self.config.subnet.prefixlen,
-                                            gateway=self.config.gateway))
+        unit.write_text(
+            NETWORK_UNIT.format(
+                address=self.address,
+                prefix=self.config.subnet.prefixlen,
+                gateway=self.config.gateway,
+            )
+        )
         wants = root / "etc/systemd/system/multi-user.target.wants"
         wants.mkdir(parents=True, exist_ok=True)
         _symlink("/etc/systemd/system/provision-lab-net.service", wants / unit.name)
@@ -116,17 +130,32 @@ class Machine:
         env = dict(os.environ, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY="1")
         with open(self.console_log, "wb") as log:
             process = subprocess.Popen(
-                ["systemd-nspawn", "--quiet", "-D", str(self.root), "--boot", "--register=no",
-                 "--keep-unit", f"--machine={self.name}",
-                 f"--network-bridge={self.config.bridge}", "--resolv-conf=copy-host",
-                 "--capability=all", "--system-call-filter=add_key keyctl request_key bpf",
-                 f"--bind={self.dir / 'docker'}:/var/lib/docker"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=env, start_new_session=True,
+                [
+                    "systemd-nspawn",
+                    "--quiet",
+                    "-D",
+                    str(self.root),
+                    "--boot",
+                    "--register=no",
+                    "--keep-unit",
+                    f"--machine={self.name}",
+                    f"--network-bridge={self.config.bridge}",
+                    "--resolv-conf=copy-host",
+                    "--capability=all",
+                    "--system-call-filter=add_key keyctl request_key bpf",
+                    f"--bind={self.dir / 'docker'}:/var/lib/docker",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
             )
         self.pid = process.pid
         if process.poll() not in (None, 0):
-            raise LabError(f"systemd-nspawn exited at once for {self.name}; see {self.console_log}.")
+            raise LabError(
+                f"systemd-nspawn exited at once for {self.name}; see {self.console_log}."
+            )
 
     def stop(self, timeout: float = 20.0) -> None:
         """Shut the host down cleanly (SIGTERM to nspawn), killing what remains."""

@@ -15,8 +15,20 @@ IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 
 
 def _nat_rule(config: LabConfig) -> list[str]:
-    return ["POSTROUTING", "-s", str(config.subnet), "!", "-o", config.bridge,
-            "-j", "MASQUERADE", "-m", "comment", "--comment", COMMENT]
+    return [
+        "POSTROUTING",
+        "-s",
+        str(config.subnet),
+        "!",
+        "-o",
+        config.bridge,
+        "-j",
+        "MASQUERADE",
+        "-m",
+        "comment",
+        "--comment",
+        COMMENT,
+    ]
 
 
 def _forward_rules(config: LabConfig) -> list[list[str]]:

@@ -21,9 +21,20 @@ def start(config: LabConfig) -> int:
     """Start ``python -m http.server`` bound to the bridge; return its pid."""
     log = open(config.lab_dir / "www.log", "ab")  # noqa: SIM115 - handed to the child
     process = subprocess.Popen(
-        [sys.executable, "-m", "http.server", "--bind", config.gateway,
-         "--directory", str(config.www_dir), str(config.repo_port)],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "http.server",
+            "--bind",
+            config.gateway,
+            "--directory",
+            str(config.www_dir),
+            str(config.repo_port),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     log.close()
     deadline = time.monotonic() + 10
@@ -36,12 +47,15 @@ def start(config: LabConfig) -> int:
                 break
             time.sleep(0.05)
     terminate([process.pid], 1)
-    raise LabError(f"the lab repository server did not start on {config.gateway}:"
-                   f"{config.repo_port}; is the port in use? set PROVISION_LAB_REPO_PORT.")
+    raise LabError(
+        f"the lab repository server did not start on {config.gateway}:"
+        f"{config.repo_port}; is the port in use? set PROVISION_LAB_REPO_PORT."
+    )
 
 
 def stop(config: LabConfig, pid: int | None) -> None:
     """Stop the server (also one left over from a crashed lab)."""
+
     def ours(other: int) -> bool:
         argv = cmdline(other)
         return "http.server" in argv and str(config.www_dir) in argv

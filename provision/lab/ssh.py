@@ -16,8 +16,20 @@ def ensure_client_key(config: LabConfig) -> Path:
     """The key the inventory logs in with (generated once)."""
     if not config.key_file.exists():
         config.lab_dir.mkdir(parents=True, exist_ok=True)
-        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "provision-lab",
-             "-f", str(config.key_file)])
+        run(
+            [
+                "ssh-keygen",
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                "provision-lab",
+                "-f",
+                str(config.key_file),
+            ]
+        )
     return config.key_file
 
 
@@ -50,7 +62,9 @@ def write_client_files(config: LabConfig, hosts: dict[str, str]) -> None:
         )
     config.known_hosts.write_text("".join(line + "\n" for line in known))
     config.ssh_config.write_text("\n".join(blocks))
-    config.hosts_file.write_text("".join(f"{address} {name}\n" for name, address in sorted(hosts.items())))
+    config.hosts_file.write_text(
+        "".join(f"{address} {name}\n" for name, address in sorted(hosts.items()))
+    )
 
 
 def ssh_command(config: LabConfig, name: str, *command: str) -> list[str]:
@@ -65,18 +79,24 @@ def wait_for_ssh(config: LabConfig, name: str, address: str, alive, timeout: flo
         if not alive():
             log = config.hosts_dir / name / "console.log"
             lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
-            raise LabError(f"lab host {name} stopped while booting: "
-                           f"{lines[-1] if lines else 'no output'} (see {log}).")
+            raise LabError(
+                f"lab host {name} stopped while booting: "
+                f"{lines[-1] if lines else 'no output'} (see {log})."
+            )
         if time.monotonic() > deadline:
-            raise LabError(f"lab host {name} ({address}) did not open SSH within {timeout:.0f} s; "
-                           f"see {config.hosts_dir / name / 'console.log'}.")
+            raise LabError(
+                f"lab host {name} ({address}) did not open SSH within {timeout:.0f} s; "
+                f"see {config.hosts_dir / name / 'console.log'}."
+            )
         time.sleep(0.2)
     state, detail = "", ""
     while time.monotonic() < deadline:
         try:
             result = subprocess.run(
                 ssh_command(config, name, "systemctl", "is-system-running", "--wait"),
-                capture_output=True, text=True, timeout=max(1.0, deadline - time.monotonic()),
+                capture_output=True,
+                text=True,
+                timeout=max(1.0, deadline - time.monotonic()),
             )
         except subprocess.TimeoutExpired:
             break
@@ -86,8 +106,10 @@ def wait_for_ssh(config: LabConfig, name: str, address: str, alive, timeout: flo
         if state:  # systemd answered with a final state such as "maintenance"
             break
         time.sleep(0.3)  # logins are refused until systemd-user-sessions has run
-    raise LabError(f"lab host {name} did not finish booting within {timeout:.0f} s "
-                   f"(state {state or 'unknown'}: {detail or 'no answer'}).")
+    raise LabError(
+        f"lab host {name} did not finish booting within {timeout:.0f} s "
+        f"(state {state or 'unknown'}: {detail or 'no answer'})."
+    )
 
 
 def _port_open(address: str, port: int) -> bool:

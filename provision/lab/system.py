@@ -38,7 +38,9 @@ def run(args: Sequence[str], check: bool = True, **kwargs) -> subprocess.Complet
 def require_root() -> None:
     """The lab mounts, boots containers and changes the firewall: it needs root."""
     if os.geteuid() != 0:
-        raise LabError("the lab needs root (it mounts filesystems and boots containers); rerun as root.")
+        raise LabError(
+            "the lab needs root (it mounts filesystems and boots containers); rerun as root."
+        )
 
 
 def require_tools(tools: Iterable[str] = REQUIRED_TOOLS) -> None:

@@ -1,0 +1,147 @@
+"""The Docker deploys: install (Docker's install guide, idempotent) and uninstall."""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import DeployError, deploy
+
+from . import operations as ops
+from .distro import detect
+from .errors import SettingsError, UnsupportedHostError
+from .facts import OsTarget
+from .settings import DockerSettings, from_host_data
+
+KEYRING = "/etc/apt/keyrings/docker.asc"
+SOURCES = "/etc/apt/sources.list.d/docker.sources"
+DAEMON_JSON = "/etc/docker/daemon.json"
+PREREQUISITES = ["ca-certificates", "curl"]
+STALE_PATHS = [
+    "/etc/apt/sources.list.d/docker.list",
+    "/etc/apt/sources.list.d/download_docker_com*.list",
+    "/etc/apt/trusted.gpg.d/docker*",
+]
+
+
+def host_settings() -> DockerSettings:
+    """This host's settings, validated; a ``DeployError`` naming every problem otherwise."""
+    try:
+        return from_host_data(host.data.dict(), host.name)
+    except SettingsError as error:
+        raise DeployError(str(error)) from None
+
+
+def sources_text(settings: DockerSettings, distro: str, codename: str, arch: str) -> str:
+    """The deb822 ``docker.sources`` of Docker's install guide."""
+    return (
+        "Types: deb\n"
+        f"URIs: {settings.docker_repo_url}/{distro}\n"
+        f"Suites: {codename}\n"
+        f"Components: {settings.docker_channel}\n"
+        f"Architectures: {arch}\n"
+        f"Signed-By: {KEYRING}\n"
+    )
+
+
+def host_target(settings: DockerSettings):
+    """The repository this host installs from, or a ``DeployError`` before any change."""
+    os_release, arch = host.get_fact(OsTarget)
+    try:
+        return detect(
+            host.name,
+            os_release,
+            settings.docker_arch or arch,
+            settings.docker_distro,
+            settings.docker_codename,
+        )
+    except UnsupportedHostError as error:
+        raise DeployError(str(error)) from None
+
+
+@deploy("Install Docker Engine")
+def install_docker() -> None:
+    """Install Docker Engine from Docker's apt repository and configure it."""
+    settings = host_settings()
+    target = host_target(settings)
+    lock = settings.docker_apt_lock_timeout
+
+    ops.packages_absent(
+        name="Remove conflicting packages",
+        packages=list(settings.docker_obsolete_packages),
+        lock_timeout=lock,
+    )
+    ops.paths_absent(name="Remove stale Docker sources and keys", patterns=STALE_PATHS)
+    ops.sources_mentioning_absent(
+        name="Remove other sources of the Docker repository",
+        text=f"{settings.docker_repo_url}/{target.distro}",
+        keep=SOURCES,
+    )
+    ops.packages_present(name="Install prerequisites", packages=PREREQUISITES, lock_timeout=lock)
+    key = ops.signing_key(
+        name="Install Docker's signing key",
+        path=KEYRING,
+        url=settings.key_url(target.distro),
+        fingerprint=settings.docker_gpg_fingerprint,
+    )
+    repo = ops.file_content(
+        name="Add Docker's apt repository",
+        path=SOURCES,
+        content=sources_text(settings, target.distro, target.codename, target.arch),
+    )
+    ops.apt_update(
+        name="Update apt lists",
+        lock_timeout=lock,
+        cleanup_on_failure=[SOURCES],
+        _if=lambda: key.did_change() or repo.did_change(),
+    )
+    ops.docker_packages(
+        name="Install Docker packages",
+        packages=list(settings.docker_packages),
+        pins=settings.pins(),
+        holds=settings.holds(),
+        lock_timeout=lock,
+    )
+    ops.group_members(
+        name="Docker group and users", group="docker", users=list(settings.docker_users)
+    )
+    if settings.docker_daemon_options:
+        daemon = ops.file_content(
+            name="Configure the Docker daemon",
+            path=DAEMON_JSON,
+            content=ops.daemon_json(dict(settings.docker_daemon_options)),
+        )
+    else:
+        daemon = None
+    running = settings.docker_service_state == "started"
+    for unit in ("containerd", "docker"):
+        ops.service(
+            name=f"{unit} service",
+            unit=unit,
+            running=running,
+            enabled=settings.docker_service_enabled,
+        )
+    if daemon is not None and running:
+        ops.service(
+            name="Restart docker for daemon.json",
+            unit="docker",
+            restart=True,
+            _if=daemon.did_change,
+        )
+
+
+DATA_DIRS = ["/var/lib/docker", "/var/lib/containerd"]
+
+
+@deploy("Uninstall Docker Engine")
+def uninstall_docker() -> None:
+    """Purge Docker's packages, repository and key; data only with ``docker_purge_data``."""
+    settings = host_settings()
+    lock = settings.docker_apt_lock_timeout
+    ops.packages_absent(
+        name="Purge Docker packages",
+        packages=[*settings.docker_packages, "docker-ce-rootless-extras"],
+        lock_timeout=lock,
+    )
+    ops.file_absent(name="Remove Docker's apt repository", path=SOURCES)
+    ops.file_absent(name="Remove Docker's signing key", path=KEYRING)
+    if settings.docker_purge_data:
+        ops.paths_absent(name="Remove Docker data", patterns=DATA_DIRS)

@@ -1,0 +1,212 @@
+"""Facts the Docker deploy reads: each is one short command on the host."""
+
+from __future__ import annotations
+
+import base64
+import shlex
+from dataclasses import dataclass
+
+from pyinfra.api import FactBase
+
+from .distro import parse_os_release
+
+FAILED = "PROVISION-FAILED"
+
+
+class OsTarget(FactBase):
+    """``(os_release, dpkg_architecture)`` of the host."""
+
+    def command(self) -> str:
+        return "cat /etc/os-release; echo ---; dpkg --print-architecture 2>/dev/null || true"
+
+    def process(self, output: list[str]) -> tuple[dict[str, str], str]:
+        text = "\n".join(output)
+        release, _, arch = text.partition("\n---")
+        return parse_os_release(release), arch.strip()
+
+
+@dataclass(frozen=True)
+class PackageState:
+    """What dpkg knows of one package."""
+
+    version: str
+    status: str  # dpkg's two letters, e.g. "ii" (installed), "hi" (held), "iF" (failed)
+
+    @property
+    def installed(self) -> bool:
+        return self.status[1:2] in ("i", "F", "U", "W", "t", "h")
+
+    @property
+    def held(self) -> bool:
+        return self.status[:1] == "h"
+
+    @property
+    def broken(self) -> bool:
+        return self.installed and self.status[1:2] != "i"
+
+
+class Packages(FactBase):
+    """Installed state of the named packages; key ``None`` is True when dpkg was interrupted."""
+
+    def command(self, packages) -> str:
+        names = " ".join(shlex.quote(p) for p in packages)
+        return (
+            f"dpkg-query -W -f='${{Package}} ${{db:Status-Abbrev}} ${{Version}}\\n' {names}"
+            ' 2>/dev/null; [ -z "$(ls -A /var/lib/dpkg/updates 2>/dev/null)" ]'
+            " || echo DPKG-INTERRUPTED; true"
+        )
+
+    def process(self, output: list[str]) -> dict:
+        state: dict = {None: False}
+        for line in output:
+            if line.strip() == "DPKG-INTERRUPTED":
+                state[None] = True
+                continue
+            parts = line.split()
+            if len(parts) >= 2:
+                name, status = parts[0], parts[1]
+                version = parts[2] if len(parts) > 2 else ""
+                if status[1:2] not in ("n",) and version:
+                    state[name] = PackageState(version, status.strip())
+        return state
+
+    @staticmethod
+    def default() -> dict:
+        return {None: False}
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """A file on the host: its mode, owner and bytes."""
+
+    mode: str
+    owner: str
+    content: bytes
+
+
+class FileContent(FactBase):
+    """Mode, owner and content of a (small) file, ``None`` when absent."""
+
+    def command(self, path: str) -> str:
+        quoted = shlex.quote(path)
+        return (
+            f"if [ -f {quoted} ]; then stat -c '%a %U:%G' {quoted}; base64 -w0 {quoted}; echo; fi"
+        )
+
+    def process(self, output: list[str]) -> RemoteFile | None:
+        if not output:
+            return None
+        mode, owner = output[0].split()
+        return RemoteFile(mode, owner, base64.b64decode("".join(output[1:])))
+
+
+class Download(FactBase):
+    """Bytes at a URL as the host fetches it with curl, or ``(None, error)``."""
+
+    requires_command = "curl"
+
+    def command(self, url: str) -> str:
+        return (
+            f't=$(mktemp) && {{ curl -fsSL --retry 2 --max-time 60 {shlex.quote(url)} -o "$t" 2>&1'
+            f' && base64 -w0 "$t" && echo || echo "{FAILED} $?"; }}; rm -f "$t"'
+        )
+
+    def process(self, output: list[str]) -> tuple[bytes | None, str]:
+        if output and output[-1].startswith(FAILED):
+            detail = " ".join(line for line in output[:-1] if line).strip()
+            return None, detail or f"curl exit {output[-1].split()[-1]}"
+        return base64.b64decode("".join(output)), ""
+
+    @staticmethod
+    def default():
+        return None, "curl is not installed"
+
+
+class Paths(FactBase):
+    """Which of the given shell globs match files, links or non-empty directories."""
+
+    def command(self, patterns) -> str:
+        return (
+            f'for p in {" ".join(patterns)}; do {{ [ -f "$p" ] || [ -L "$p" ] || '
+            '[ -n "$(ls -A "$p" 2>/dev/null)" ]; } && echo "$p"; done; true'
+        )
+
+    def process(self, output: list[str]) -> list[str]:
+        return [line for line in output if line]
+
+    @staticmethod
+    def default() -> list[str]:
+        return []
+
+
+class FilesMentioning(FactBase):
+    """Files under /etc/apt/sources.list.d that mention ``text``."""
+
+    def command(self, text: str) -> str:
+        return f"grep -lsF {shlex.quote(text)} /etc/apt/sources.list.d/* || true"
+
+    def process(self, output: list[str]) -> list[str]:
+        return [line for line in output if line]
+
+    @staticmethod
+    def default() -> list[str]:
+        return []
+
+
+class Users(FactBase):
+    """``(members of group, users that do not exist)``."""
+
+    def command(self, group: str, users) -> str:
+        checks = "".join(
+            f"id -u {shlex.quote(u)} >/dev/null 2>&1 || echo missing:{u}; " for u in users
+        )
+        return f"getent group {shlex.quote(group)} || echo nogroup; {checks}true"
+
+    def process(self, output: list[str]):
+        members: set[str] | None = None
+        missing = []
+        for line in output:
+            if line.startswith("missing:"):
+                missing.append(line[len("missing:") :])
+            elif line != "nogroup" and line.count(":") >= 3:
+                members = {m for m in line.split(":")[3].split(",") if m}
+        return members, missing
+
+    @staticmethod
+    def default():
+        return None, []
+
+
+class ServiceState(FactBase):
+    """``{unit: (active, enabled)}`` as systemctl reports them."""
+
+    def command(self, units) -> str:
+        return (
+            "".join(
+                f"echo {u} $(systemctl is-active {u} 2>/dev/null) $(systemctl is-enabled {u} 2>/dev/null); "
+                for u in units
+            )
+            + "true"
+        )
+
+    def process(self, output: list[str]) -> dict[str, tuple[str, str]]:
+        states = {}
+        for line in output:
+            unit, *rest = line.split()
+            rest += ["unknown", "unknown"]
+            states[unit] = (rest[0], rest[1])
+        return states
+
+
+class CandidateVersions(FactBase):
+    """Versions of a package the configured repositories offer (``apt-cache madison``)."""
+
+    def command(self, package: str) -> str:
+        return f"apt-cache madison {shlex.quote(package)} 2>/dev/null | cut -d'|' -f2 || true"
+
+    def process(self, output: list[str]) -> list[str]:
+        return [line.strip() for line in output if line.strip()]
+
+    @staticmethod
+    def default() -> list[str]:
+        return []

@@ -1,0 +1,294 @@
+"""Operations of the Docker deploy.
+
+Each yields commands only when a fact says a change is needed and ``host.noop`` otherwise, so
+a converged host costs one short fact command per operation and nothing else.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shlex
+
+from pyinfra import host
+from pyinfra.api import operation
+
+from . import keyring
+from .facts import (
+    CandidateVersions,
+    Download,
+    FileContent,
+    FilesMentioning,
+    Packages,
+    Paths,
+    ServiceState,
+    Users,
+)
+
+# host name -> the sentence an operation refused with (read by the fleet runner)
+REFUSALS: dict[str, str] = {}
+
+
+def refuse(message: str) -> str:
+    """A command that fails this host with ``message`` and changes nothing."""
+    REFUSALS[host.name] = message
+    return f"echo {shlex.quote(message)} >&2; exit 1"
+
+
+def apt_get(lock_timeout: int, *args: str) -> str:
+    """An unattended apt-get command that waits up to ``lock_timeout`` s for the dpkg lock."""
+    return " ".join(
+        [
+            "DEBIAN_FRONTEND=noninteractive",
+            "apt-get",
+            "-q",
+            "-y",
+            "-o",
+            f"DPkg::Lock::Timeout={lock_timeout}",
+            "-o",
+            "Dpkg::Options::=--force-confdef",
+            "-o",
+            "Dpkg::Options::=--force-confold",
+            *args,
+        ]
+    )
+
+
+def write_file_command(path: str, content: bytes, mode: str) -> str:
+    """Write ``content`` atomically (temp file, chmod, rename) in one command."""
+    data = base64.b64encode(content).decode()
+    directory = shlex.quote(path.rsplit("/", 1)[0] or "/")
+    tmp = shlex.quote(f"{path}.provision-tmp")
+    return (
+        f"install -d -m 0755 {directory} && echo {data} | base64 -d > {tmp} && "
+        f"chmod {mode} {tmp} && chown root:root {tmp} && mv -f {tmp} {shlex.quote(path)}"
+    )
+
+
+@operation()
+def packages_absent(packages: list[str], lock_timeout: int = 300):
+    """Remove the installed ones among ``packages`` (conflicting Docker packages)."""
+    state = host.get_fact(Packages, packages=packages)
+    present = [name for name in packages if name in state]
+    if not present:
+        host.noop("no conflicting packages are installed")
+        return
+    yield apt_get(lock_timeout, "remove", "--purge", *map(shlex.quote, present))
+
+
+@operation()
+def paths_absent(patterns: list[str]):
+    """Remove what matches shell ``patterns`` (stale sources and keys, data directories)."""
+    found = host.get_fact(Paths, patterns=patterns)
+    if not found:
+        host.noop("no stale Docker sources or keys")
+        return
+    for path in found:  # a mount point (as /var/lib/docker may be) keeps its empty directory
+        yield f"rm -rf {shlex.quote(path)} 2>/dev/null || find {shlex.quote(path)} -mindepth 1 -delete"
+
+
+@operation()
+def sources_mentioning_absent(text: str, keep: str):
+    """Remove other sources.list.d files for the same repository (they break Signed-By)."""
+    stale = [path for path in host.get_fact(FilesMentioning, text=text) if path != keep]
+    if not stale:
+        host.noop(f"no other sources for {text}")
+        return
+    yield "rm -f " + " ".join(shlex.quote(path) for path in stale)
+
+
+@operation()
+def packages_present(packages: list[str], lock_timeout: int = 300):
+    """Install missing ``packages`` from the distribution (apt-get update first)."""
+    state = host.get_fact(Packages, packages=packages)
+    missing = [name for name in packages if name not in state or state[name].broken]
+    if not missing:
+        host.noop(f"{', '.join(packages)} installed")
+        return
+    yield apt_get(lock_timeout, "update")
+    yield apt_get(lock_timeout, "install", "--no-install-recommends", *map(shlex.quote, missing))
+
+
+@operation()
+def signing_key(path: str, url: str, fingerprint: str):
+    """Install the repository key at ``path`` (0644) if its fingerprint is ``fingerprint``.
+
+    The key is downloaded by the host, checked on the controller and written only when it
+    matches: a wrong or broken key leaves nothing behind.
+    """
+    current = host.get_fact(FileContent, path=path)
+    if current and current.mode == "644" and _has_fingerprint(current.content, fingerprint):
+        host.noop(f"{path} holds key {fingerprint}")
+        return
+    data, error = host.get_fact(Download, url=url)
+    if data is None:
+        yield refuse(
+            f"{host.name}: cannot download the Docker signing key from {url} "
+            f"({error}); check docker_repo_url / docker_gpg_key_url."
+        )
+        return
+    try:
+        found = keyring.fingerprints(data)
+    except keyring.NotAKeyError:
+        yield refuse(
+            f"{host.name}: {url} returned {keyring.describe(data)}, not an OpenPGP key; "
+            "nothing was written; check docker_gpg_key_url."
+        )
+        return
+    if fingerprint not in found:
+        yield refuse(
+            f"{host.name}: the key at {url} has fingerprint {', '.join(found)}, expected "
+            f"{fingerprint}; nothing was written; check docker_gpg_fingerprint or the mirror."
+        )
+        return
+    yield write_file_command(path, data, "0644")
+
+
+def _has_fingerprint(content: bytes, fingerprint: str) -> bool:
+    try:
+        return fingerprint in keyring.fingerprints(content)
+    except keyring.NotAKeyError:
+        return False
+
+
+@operation()
+def file_content(path: str, content: str, mode: str = "0644"):
+    """Ensure ``path`` holds exactly ``content`` with ``mode``, owned by root."""
+    current = host.get_fact(FileContent, path=path)
+    wanted = content.encode()
+    if (
+        current
+        and current.content == wanted
+        and current.mode == mode.lstrip("0")
+        and current.owner == "root:root"
+    ):
+        host.noop(f"{path} is up to date")
+        return
+    yield write_file_command(path, wanted, mode)
+
+
+@operation()
+def file_absent(path: str):
+    """Remove ``path`` if it exists."""
+    if not host.get_fact(FileContent, path=path):
+        host.noop(f"{path} is absent")
+        return
+    yield f"rm -f {shlex.quote(path)}"
+
+
+@operation(is_idempotent=False)
+def apt_update(lock_timeout: int = 300, cleanup_on_failure: list[str] | None = None):
+    """``apt-get update``; on failure remove ``cleanup_on_failure`` so apt keeps working."""
+    command = apt_get(lock_timeout, "update")
+    if cleanup_on_failure:
+        paths = " ".join(shlex.quote(path) for path in cleanup_on_failure)
+        command = f"{command} || {{ status=$?; rm -f {paths}; exit $status; }}"
+    yield command
+
+
+def version_matches(version: str, wanted: str) -> bool:
+    """True when a full Debian version is the Docker version ``wanted`` (``26.1.5`` or full)."""
+    if version == wanted:
+        return True
+    upstream = re.sub(r"^\d+:", "", version)
+    return re.match(rf"^{re.escape(wanted)}[-~]", upstream) is not None
+
+
+@operation()
+def docker_packages(
+    packages: list[str], pins: dict[str, str], holds: list[str], lock_timeout: int = 300
+):
+    """Install Docker's packages, pinned to versions where ``pins`` says, ``holds`` held."""
+    state = host.get_fact(Packages, packages=packages)
+    install = [
+        name
+        for name in packages
+        if name not in state
+        or state[name].broken
+        or (name in pins and not version_matches(state[name].version, pins[name]))
+    ]
+    held = {name for name in packages if name in state and state[name].held}
+    to_hold = set(holds)
+    if not install and held == to_hold:
+        host.noop(f"{', '.join(packages)} installed as wanted")
+        return
+    targets = []
+    for name in install:
+        target, error = _with_version(name, pins.get(name))
+        if error:
+            yield refuse(error)
+            return
+        targets.append(target)
+    if state[None]:
+        yield "DEBIAN_FRONTEND=noninteractive dpkg --configure -a"
+    if held - to_hold:
+        yield "apt-mark unhold " + " ".join(sorted(held - to_hold))
+    if targets:
+        yield apt_get(
+            lock_timeout,
+            "install",
+            "--no-install-recommends",
+            "--allow-downgrades",
+            "--allow-change-held-packages",
+            *targets,
+        )
+    if to_hold - held or (targets and to_hold):
+        yield "apt-mark hold " + " ".join(sorted(to_hold))
+
+
+def _with_version(name: str, wanted: str | None) -> tuple[str, str | None]:
+    """``name=FULL_VERSION`` for apt-get, or an error listing the versions there are."""
+    if not wanted:
+        return shlex.quote(name), None
+    available = host.get_fact(CandidateVersions, package=name)
+    matches = [version for version in available if version_matches(version, wanted)]
+    if not matches:
+        return "", (
+            f"{host.name}: docker_version {wanted} is not in the repository for {name}; "
+            f"available: {', '.join(available) or 'none (is the repository configured?)'}."
+        )
+    return shlex.quote(f"{name}={matches[0]}"), None
+
+
+@operation()
+def group_members(group: str, users: list[str]):
+    """Create ``group`` if needed and add each of ``users`` (which must exist) to it."""
+    members, missing = host.get_fact(Users, group=group, users=users)
+    if missing:
+        yield refuse(
+            f"{host.name}: docker_users names {', '.join(missing)}, but no such "
+            "user exists on the host; create the user first or remove it."
+        )
+        return
+    absent = [user for user in users if user not in (members or set())]
+    if members is not None and not absent:
+        host.noop(f"group {group} exists with {', '.join(users) or 'its members'}")
+        return
+    if members is None:
+        yield f"groupadd --system {shlex.quote(group)}"
+    for user in absent:
+        yield f"usermod -aG {shlex.quote(group)} {shlex.quote(user)}"
+
+
+@operation()
+def service(unit: str, running: bool = True, enabled: bool = True, restart: bool = False):
+    """Ensure ``unit`` is running/stopped and enabled/disabled; ``restart`` forces a restart."""
+    active, is_enabled = host.get_fact(ServiceState, units=[unit])[unit]
+    commands = []
+    if enabled and is_enabled != "enabled":
+        commands.append(f"systemctl enable {unit}")
+    elif not enabled and is_enabled == "enabled":
+        commands.append(f"systemctl disable {unit}")
+    if running and (restart or active != "active"):
+        commands.append(f"systemctl {'restart' if active == 'active' else 'start'} {unit}")
+    elif not running and active == "active":
+        commands.append(f"systemctl stop {unit}")
+    if not commands:
+        host.noop(f"{unit} is {active} and {is_enabled}")
+    yield from commands
+
+
+def daemon_json(options: dict) -> str:
+    """The daemon.json text for ``options`` (stable order, so reruns compare equal)."""
+    return json.dumps(options, indent=2, sort_keys=True) + "\n"

@@ -1,0 +1,146 @@
+"""Typed, validated settings of the Docker deploy, read from host data.
+
+Names follow the geerlingguy.docker Ansible role where one exists, so its users recognise them.
+Every problem of every host is collected before anything is touched.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from .errors import SettingsError
+
+DOCKER_FINGERPRINT = "9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
+DEFAULT_PACKAGES = (
+    "docker-ce",
+    "docker-ce-cli",
+    "containerd.io",
+    "docker-buildx-plugin",
+    "docker-compose-plugin",
+)
+DEFAULT_OBSOLETE = (
+    "docker.io",
+    "docker-doc",
+    "docker-compose",
+    "docker-compose-v2",
+    "podman-docker",
+    "containerd",
+    "runc",
+    "docker-engine",
+    "docker",
+)
+PINNED_PACKAGES = ("docker-ce", "docker-ce-cli")
+CHANNELS = ("stable", "test")
+SERVICE_STATES = ("started", "stopped")
+VERSION_RE = re.compile(r"^(\d+:)?\d+(\.\d+){1,2}([-~+.:A-Za-z0-9]*)$")
+NAME_RE = re.compile(r"^[a-z_][a-z0-9_.-]*\$?$")
+
+
+@dataclass(frozen=True)
+class DockerSettings:
+    """Everything the deploy and the verification read; see docs/configuration.md."""
+
+    docker_packages: tuple[str, ...] = DEFAULT_PACKAGES
+    docker_obsolete_packages: tuple[str, ...] = DEFAULT_OBSOLETE
+    docker_version: str | None = None
+    docker_hold: bool = False
+    docker_channel: str = "stable"
+    docker_repo_url: str = "https://download.docker.com/linux"
+    docker_gpg_key_url: str | None = None
+    docker_gpg_fingerprint: str = DOCKER_FINGERPRINT
+    docker_distro: str | None = None
+    docker_codename: str | None = None
+    docker_arch: str | None = None
+    docker_users: tuple[str, ...] = ()
+    docker_daemon_options: Mapping[str, Any] = field(default_factory=dict)
+    docker_service_state: str = "started"
+    docker_service_enabled: bool = True
+    docker_purge_data: bool = False
+    docker_apt_lock_timeout: int = 300
+    docker_verify_image: str = "hello-world"
+    docker_verify_image_url: str | None = None
+
+    def key_url(self, distro: str) -> str:
+        """Where the repository's signing key is downloaded from."""
+        return self.docker_gpg_key_url or f"{self.docker_repo_url}/{distro}/gpg"
+
+    def pins(self) -> dict[str, str]:
+        """Package -> Docker version prefix it is pinned to (empty when unpinned)."""
+        if not self.docker_version:
+            return {}
+        return {
+            name: self.docker_version for name in PINNED_PACKAGES if name in self.docker_packages
+        }
+
+    def holds(self) -> list[str]:
+        """Packages to hold with apt-mark (``docker_hold``)."""
+        return [n for n in PINNED_PACKAGES if n in self.docker_packages] if self.docker_hold else []
+
+
+SETTING_NAMES = tuple(f.name for f in fields(DockerSettings))
+
+
+def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSettings:
+    """Build settings from a host's data (unknown keys are ignored); raise all problems at once."""
+    values = {name: data[name] for name in SETTING_NAMES if data.get(name) is not None}
+    problems: list[str] = []
+    for name in ("docker_packages", "docker_obsolete_packages", "docker_users"):
+        if name in values:
+            values[name] = _string_list(values[name], name, problems)
+    for name in ("docker_hold", "docker_service_enabled", "docker_purge_data"):
+        if name in values and not isinstance(values[name], bool):
+            problems.append(f"{name} must be true or false, got {values[name]!r}")
+    _check_choice(values, "docker_channel", CHANNELS, problems)
+    _check_choice(values, "docker_service_state", SERVICE_STATES, problems)
+    _check_choice(values, "docker_distro", ("ubuntu", "debian", "raspbian"), problems)
+    if "docker_version" in values:
+        values["docker_version"] = str(values["docker_version"])
+        if not VERSION_RE.match(values["docker_version"]):
+            problems.append(
+                f"docker_version must look like 26.1.5 or a full version string, "
+                f"got {values['docker_version']!r}"
+            )
+    fingerprint = str(values.get("docker_gpg_fingerprint", DOCKER_FINGERPRINT))
+    fingerprint = fingerprint.replace(" ", "").upper()
+    if not re.fullmatch(r"[0-9A-F]{40}|[0-9A-F]{64}", fingerprint):
+        problems.append(
+            f"docker_gpg_fingerprint must be 40 (or 64) hex digits, got {fingerprint!r}"
+        )
+    values["docker_gpg_fingerprint"] = fingerprint
+    for name in ("docker_repo_url", "docker_gpg_key_url", "docker_verify_image_url"):
+        if name in values:
+            url = str(values[name]).rstrip("/")
+            values[name] = url
+            if not re.match(r"^(https?|file)://\S+$", url):
+                problems.append(f"{name} must be an http(s):// or file:// URL, got {url!r}")
+    options = values.get("docker_daemon_options", {})
+    if not isinstance(options, Mapping):
+        problems.append(f"docker_daemon_options must be a mapping, got {type(options).__name__}")
+    timeout = values.get("docker_apt_lock_timeout", 300)
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 0:
+        problems.append(
+            f"docker_apt_lock_timeout must be a whole number of seconds, got {timeout!r}"
+        )
+    bad_users = [user for user in values.get("docker_users", ()) if not NAME_RE.match(user)]
+    if bad_users:
+        problems.append(f"docker_users has invalid user names: {', '.join(map(repr, bad_users))}")
+    if problems:
+        raise SettingsError(f"{host}: " + "; ".join(problems) + ".")
+    return DockerSettings(**values)
+
+
+def _string_list(value: Any, name: str, problems: list[str]) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
+        problems.append(f"{name} must be a list of names, got {value!r}")
+        return ()
+    return tuple(value)
+
+
+def _check_choice(values: dict, name: str, choices: tuple[str, ...], problems: list[str]) -> None:
+    if name in values and values[name] not in choices:
+        problems.append(f"{name} must be one of {', '.join(choices)}, got {values[name]!r}")

@@ -1,0 +1,127 @@
+"""Loading pyinfra inventory files and selecting hosts, with errors that name file and line."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyinfra.api import Inventory
+from pyinfra.api.host import Host
+
+from provision.docker.errors import SettingsError
+from provision.docker.settings import DockerSettings, from_host_data
+
+from .errors import UsageError
+
+
+@dataclass
+class Fleet:
+    """An inventory and the hosts selected from it."""
+
+    path: str
+    inventory: Inventory
+    hosts: list[Host]
+
+    def settings(self) -> dict[str, DockerSettings]:
+        """Every selected host's validated settings; all problems of all hosts at once."""
+        result, problems = {}, []
+        for host in self.hosts:
+            try:
+                result[host.name] = from_host_data(host.data.dict(), host.name)
+            except SettingsError as error:
+                problems.append(str(error))
+        if problems:
+            raise UsageError("invalid settings: " + " ".join(problems))
+        return result
+
+
+def parse_data(items: tuple[str, ...] | list[str]) -> dict:
+    """``KEY=VALUE`` overrides; values are parsed as Python literals or JSON when they can be."""
+    import ast
+    import json
+
+    data = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--data {item!r} must look like KEY=VALUE.")
+        try:
+            data[key] = json.loads(raw)
+        except ValueError:
+            try:
+                data[key] = ast.literal_eval(raw)
+            except (ValueError, SyntaxError):
+                data[key] = raw
+    return data
+
+
+def load(path: str, limit: tuple[str, ...] | list[str] = (), data: dict | None = None) -> Fleet:
+    """Load a pyinfra inventory file and select hosts by name, glob or group (``--limit``)."""
+    from pyinfra.api import State
+    from pyinfra.context import ctx_inventory, ctx_state
+    from pyinfra_cli.inventory import make_inventory
+
+    file = Path(path)
+    if not file.is_file():
+        raise UsageError(f"inventory {path} does not exist; pass a pyinfra inventory file (.py).")
+    source = file.read_text()
+    try:
+        compile(source, str(file), "exec")
+    except SyntaxError as error:
+        raise UsageError(
+            f"{path}, line {error.lineno}: {error.msg}; fix the inventory file."
+        ) from None
+    cwd = os.getcwd()
+    try:
+        with ctx_state.use(State()):
+            inventory = make_inventory(str(file), override_data=data or {}, cwd=cwd)
+    except Exception as error:  # any error raised by the inventory's own code
+        line = _line_in(error, file)
+        raise UsageError(
+            f"{path}{f', line {line}' if line else ''}: {error}; fix the inventory file."
+        ) from None
+    ctx_inventory.set(inventory)
+    hosts = select(inventory, limit, path)
+    if not hosts:
+        raise UsageError(f"{path} has no hosts; add some (for the lab, run `provision lab up`).")
+    _check_keys(hosts, path)
+    return Fleet(path, inventory, hosts)
+
+
+def select(inventory: Inventory, limit, path: str) -> list[Host]:
+    """Hosts matching any ``limit`` pattern (host name, glob or group); all when empty."""
+    hosts = list(inventory)
+    if not limit:
+        return hosts
+    chosen: list[Host] = []
+    for pattern in limit:
+        group = inventory.get_group(pattern, None) if pattern in inventory.groups else None
+        matches = list(group) if group else [h for h in hosts if fnmatch.fnmatch(h.name, pattern)]
+        if not matches:
+            groups = ", ".join(sorted(inventory.groups)) or "none"
+            raise UsageError(
+                f"--limit {pattern} matches no host or group in {path} "
+                f"(hosts: {', '.join(h.name for h in hosts)}; groups: {groups})."
+            )
+        chosen.extend(h for h in matches if h not in chosen)
+    return chosen
+
+
+def _check_keys(hosts: list[Host], path: str) -> None:
+    for host in hosts:
+        key = host.data.get("ssh_key")
+        if key and not Path(os.path.expanduser(key)).is_file():
+            raise UsageError(
+                f"{path}: host {host.name} names ssh_key {key}, which does not exist; "
+                "fix the path or create the key."
+            )
+
+
+def _line_in(error: Exception, file: Path) -> int | None:
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        if Path(frame.filename).resolve() == file.resolve():
+            return frame.lineno
+    return None

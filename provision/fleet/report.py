@@ -1,0 +1,178 @@
+"""Reports of fleet runs: rich tables for people, JSON and JUnit XML for programs and CI."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from .results import FleetResult, HostResult
+
+STYLE = {"changed": "yellow", "unchanged": "green", "failed": "red", "passed": "green"}
+
+
+def apply_table(result: FleetResult) -> Table:
+    """Host, status, operations changed, duration and the reason of a failure."""
+    title = f"provision {result.command}" + (
+        " (dry run: nothing was changed)" if result.dry else ""
+    )
+    table = Table(title=title, title_justify="left")
+    for column in ("host", "status", "changed ops", "duration", "reason"):
+        table.add_column(column, overflow="fold")
+    for name, host in result.hosts.items():
+        table.add_row(
+            name,
+            f"[{STYLE[host.status]}]{host.status}[/]",
+            f"{host.changed_operations}/{host.operations}",
+            f"{host.duration_s:.1f} s",
+            host.error or ", ".join(host.changed) or "",
+        )
+    counts = result.summary()
+    table.caption = (
+        f"{counts['hosts']} hosts: {counts['changed']} changed, "
+        f"{counts['unchanged']} unchanged, {counts['failed']} failed "
+        f"in {result.duration_s:.1f} s"
+    )
+    return table
+
+
+def progress_table(results: dict[str, HostResult]) -> Table:
+    """The live view: each host's current operation."""
+    table = Table("host", "now", "time", box=None)
+    for name, host in results.items():
+        colour = "red" if host.status == "failed" else "cyan"
+        table.add_row(name, f"[{colour}]{host.current}[/]", f"{host.duration_s:.1f} s")
+    return table
+
+
+def verify_table(result) -> Table:
+    """Hosts by checks: pass/fail, and the messages of failing checks."""
+    table = Table(title="provision verify", title_justify="left")
+    for column in ("host", "status", "passed", "failed", "failing checks"):
+        table.add_column(column, overflow="fold")
+    for name, host in result.hosts.items():
+        status = "failed" if host.failed else "passed"
+        failures = [f"{c.id}: {c.message}" for c in host.checks if not c.passed]
+        if host.error:
+            failures.insert(0, host.error)
+        table.add_row(
+            name,
+            f"[{STYLE[status]}]{status}[/]",
+            str(host.passed),
+            str(host.failed),
+            "\n".join(failures),
+        )
+    data = result.as_dict()["summary"]
+    table.caption = (
+        f"{data['hosts']} hosts: {data['passed']} passed, {data['failed']} failed "
+        f"in {result.duration_s:.1f} s"
+    )
+    return table
+
+
+def write_json(path: str | Path, data: dict) -> None:
+    Path(path).write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def apply_junit(result: FleetResult) -> ET.ElementTree:
+    """One test case per host: failed hosts are failures."""
+    suite = ET.Element(
+        "testsuite",
+        name=f"provision.{result.command}",
+        tests=str(len(result.hosts)),
+        failures=str(result.summary()["failed"]),
+        time=f"{result.duration_s:.3f}",
+    )
+    for name, host in result.hosts.items():
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=f"provision.{result.command}",
+            name=name,
+            time=f"{host.duration_s:.3f}",
+        )
+        if host.status == "failed":
+            ET.SubElement(case, "failure", message=host.error or "failed")
+        else:
+            ET.SubElement(
+                case, "system-out"
+            ).text = (
+                f"{host.status}: {host.changed_operations}/{host.operations} operations changed"
+            )
+    return ET.ElementTree(_wrap(suite))
+
+
+def verify_junit(result) -> ET.ElementTree:
+    """One test suite per host, one test case per check."""
+    root = ET.Element("testsuites")
+    for name, host in result.hosts.items():
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            name=f"provision.verify.{name}",
+            tests=str(len(host.checks) + (1 if host.error else 0)),
+            failures=str(host.failed),
+            time=f"{host.duration_s:.3f}",
+        )
+        if host.error:
+            case = ET.SubElement(suite, "testcase", classname=name, name="connection")
+            ET.SubElement(case, "error", message=host.error)
+        for check in host.checks:
+            case = ET.SubElement(suite, "testcase", classname=name, name=check.id)
+            if not check.passed:
+                ET.SubElement(case, "failure", message=check.message)
+    return ET.ElementTree(root)
+
+
+def _wrap(suite: ET.Element) -> ET.Element:
+    root = ET.Element("testsuites")
+    root.append(suite)
+    return root
+
+
+def write_junit(path: str | Path, tree: ET.ElementTree) -> None:
+    ET.indent(tree)
+    tree.write(path, encoding="utf-8", xml_declaration=True)
+
+
+def print_table(table: Table) -> None:
+    Console(soft_wrap=False).print(table)
+
+
+def status_table(result: FleetResult) -> Table:
+    """Per host: OS, Docker and compose versions, channel, pin/hold, services, drift."""
+    table = Table(title="provision status", title_justify="left")
+    for column in (
+        "host",
+        "os",
+        "docker",
+        "compose",
+        "channel",
+        "pinned/held",
+        "services",
+        "drift",
+    ):
+        table.add_column(column, overflow="fold")
+    for name, host in result.hosts.items():
+        facts = result.facts.get(name, {})
+        if host.status == "failed":
+            drift = f"[red]{host.error}[/]"
+        elif host.changed_operations:
+            drift = "[yellow]" + ", ".join(host.changed) + "[/]"
+        else:
+            drift = "[green]none[/]"
+        table.add_row(
+            name,
+            facts.get("os", "?"),
+            facts.get("docker") or "-",
+            facts.get("compose") or "-",
+            facts.get("channel") or "-",
+            " / ".join(filter(None, [facts.get("pinned"), ",".join(facts.get("held", []))])) or "-",
+            f"docker {facts.get('docker_service', '?')}\ncontainerd "
+            f"{facts.get('containerd_service', '?')}",
+            drift,
+        )
+    return table

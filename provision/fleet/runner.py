@@ -1,0 +1,154 @@
+"""Running a deploy over a fleet with pyinfra's API, collecting per-host results."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from pyinfra.api import Config, DeployError, State
+from pyinfra.api.exceptions import PyinfraError
+from pyinfra.api.operations import run_ops
+from pyinfra.api.connect import connect_all, disconnect_all
+from pyinfra.api.state import BaseStateCallback, StateStage
+from pyinfra.context import ctx_host, ctx_state
+
+from provision.docker import operations
+
+from .inventory import Fleet
+from .results import FleetResult, HostResult
+
+Progress = Callable[[dict[str, HostResult]], None]
+
+
+class _Recorder(BaseStateCallback):
+    """Keeps each host's current operation, timings and first error."""
+
+    def __init__(self, results: dict[str, HostResult], progress: Progress | None):
+        self.results, self.progress = results, progress
+        self.started: dict[str, float] = {}
+
+    def _update(self, host, **changes) -> None:
+        result = self.results[host.name]
+        for key, value in changes.items():
+            setattr(result, key, value)
+        self.started.setdefault(host.name, time.monotonic())
+        result.duration_s = time.monotonic() - self.started[host.name]
+        if self.progress:
+            self.progress(self.results)
+
+    def host_before_connect(self, state, host):
+        self._update(host, current="connecting")
+
+    def host_connect_error(self, state, host, error):
+        self._update(
+            host,
+            status="failed",
+            current="unreachable",
+            error=f"{host.name}: cannot connect over SSH ({error}); check the address, "
+            "user, key and known_hosts of this host.",
+        )
+
+    def operation_host_start(self, state, host, op_hash):
+        self._update(host, current=", ".join(state.get_op_meta(op_hash).names))
+
+    def operation_host_success(self, state, host, op_hash, retry_count=0):
+        self._update(host)
+
+    def operation_host_error(self, state, host, op_hash, retry_count=0, max_retries=0):
+        name = ", ".join(state.get_op_meta(op_hash).names)
+        self._update(
+            host,
+            status="failed",
+            current=f"failed: {name}",
+            error=operations.REFUSALS.get(host.name) or _command_error(state, host, op_hash, name),
+        )
+
+
+def _command_error(state, host, op_hash, name: str) -> str:
+    meta = state.ops[host][op_hash].operation_meta
+    try:
+        lines = [line for line in meta.stderr_lines if line.strip()]
+    except Exception:  # no output recorded (connection lost)
+        lines = []
+    detail = lines[-1].strip() if lines else "the command failed"
+    return f"{host.name}: {name} failed: {detail}"
+
+
+def run_deploy(
+    fleet: Fleet,
+    deploy: Callable[[], None],
+    command: str,
+    dry: bool = False,
+    parallel: int | None = None,
+    fail_percent: int | None = None,
+    progress: Progress | None = None,
+    inspect: Callable[[str], dict] | None = None,
+) -> FleetResult:
+    """Connect to the fleet's hosts and run ``deploy`` on each; never raises for a host's failure.
+
+    ``dry`` only computes what would change; ``inspect(host_name)`` gathers extra facts per host
+    (before any change), stored in ``FleetResult.facts``.
+    """
+    started = time.monotonic()
+    operations.REFUSALS.clear()
+    logging.getLogger("pyinfra").setLevel(logging.CRITICAL)
+    results = {host.name: HostResult() for host in fleet.hosts}
+    facts: dict[str, dict] = {}
+    config = Config(PARALLEL=parallel or len(fleet.hosts), FAIL_PERCENT=fail_percent)
+    state = State(check_for_changes=dry)
+    state.init(fleet.inventory, config, initial_limit=fleet.hosts)
+    state.add_callback_handler(_Recorder(results, progress))
+    ctx_state.set(state)
+    notes = []
+    try:
+        _run(state, deploy, results, facts, dry, inspect)
+    except PyinfraError as error:  # every host failed, or --fail-percent stopped the rollout
+        if "No hosts remaining" not in str(error):
+            notes.append(f"rollout stopped: {error}")
+    finally:
+        _count(state, fleet, results, dry)
+        state.set_stage(StateStage.Disconnect)
+        disconnect_all(state)
+    return FleetResult(command, results, time.monotonic() - started, dry, notes, facts)
+
+
+def _run(state: State, deploy, results, facts, dry: bool, inspect) -> None:
+    """Connect, prepare each host (settings and distro errors fail only that host), execute."""
+    state.set_stage(StateStage.Connect)
+    connect_all(state)
+    state.set_stage(StateStage.Prepare)
+    for host in state.inventory.get_active_hosts():
+        try:
+            with ctx_host.use(host):
+                if inspect:
+                    facts[host.name] = inspect(host.name)
+                deploy()
+        except DeployError as error:
+            results[host.name].status, results[host.name].error = "failed", str(error)
+            state.fail_hosts({host})
+    if not dry:
+        state.set_stage(StateStage.Execute)
+        run_ops(state)
+
+
+def _count(state: State, fleet: Fleet, results: dict[str, HostResult], dry: bool) -> None:
+    for host in fleet.hosts:
+        result = results[host.name]
+        result.current = "done"
+        for op_hash in state.get_op_order():
+            data = state.ops.get(host, {}).get(op_hash)
+            if data is None:
+                continue
+            meta = data.operation_meta
+            result.operations += 1
+            changed = meta.will_change if dry else (meta.is_complete() and meta.did_change())
+            if changed:
+                result.changed_operations += 1
+                result.changed.append(", ".join(state.get_op_meta(op_hash).names))
+        if result.status != "failed":
+            if host in state.failed_hosts:
+                result.status = "failed"
+                result.error = result.error or f"{host.name}: not run (the rollout stopped)."
+            else:
+                result.status = "changed" if result.changed_operations else "unchanged"

@@ -1,0 +1,178 @@
+"""Running the shipped testinfra suite against a fleet, one pytest process per host in parallel."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyinfra.api.host import Host
+
+from provision.fleet.inventory import Fleet
+
+from .settings import ENV
+
+SUITE = Path(__file__).with_name("test_docker.py")
+
+
+@dataclass
+class Check:
+    """One check on one host."""
+
+    id: str
+    passed: bool
+    message: str = ""
+
+
+@dataclass
+class HostChecks:
+    """The verification result of one host."""
+
+    checks: list[Check] = field(default_factory=list)
+    duration_s: float = 0.0
+    error: str | None = None
+
+    @property
+    def passed(self) -> int:
+        return sum(check.passed for check in self.checks)
+
+    @property
+    def failed(self) -> int:
+        return sum(not check.passed for check in self.checks) + (1 if self.error else 0)
+
+    def as_dict(self) -> dict:
+        return {
+            "status": "failed" if self.failed else "passed",
+            "passed": self.passed,
+            "failed": self.failed,
+            "duration_s": round(self.duration_s, 3),
+            "error": self.error,
+            "failures": [
+                {"check": c.id, "message": c.message} for c in self.checks if not c.passed
+            ],
+        }
+
+
+@dataclass
+class VerifyResult:
+    """The verification result of a fleet."""
+
+    hosts: dict[str, HostChecks]
+    duration_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(result.failed == 0 for result in self.hosts.values())
+
+    def as_dict(self) -> dict:
+        summary = {
+            "hosts": len(self.hosts),
+            "passed": sum(1 for r in self.hosts.values() if not r.failed),
+            "failed": sum(1 for r in self.hosts.values() if r.failed),
+        }
+        return {
+            "command": "verify",
+            "duration_s": round(self.duration_s, 3),
+            "summary": summary,
+            "hosts": {name: result.as_dict() for name, result in self.hosts.items()},
+        }
+
+
+def ssh_config_entry(host: Host) -> str:
+    """An OpenSSH config block reproducing how pyinfra connects to ``host``."""
+    data = host.data
+    lines = [f"Host {host.name}", f"  HostName {data.get('ssh_hostname') or host.name}"]
+    options = {
+        "User": data.get("ssh_user"),
+        "Port": data.get("ssh_port"),
+        "IdentityFile": data.get("ssh_key"),
+        "UserKnownHostsFile": data.get("ssh_known_hosts_file"),
+        "StrictHostKeyChecking": data.get("ssh_strict_host_key_checking"),
+        "ProxyJump": data.get("ssh_proxy_jump"),
+    }
+    for key, value in options.items():
+        if value not in (None, ""):
+            lines.append(f"  {key} {value}")
+    lines += ["  BatchMode yes", "  ConnectTimeout 15", "  LogLevel ERROR"]
+    return "\n".join(lines) + "\n"
+
+
+def verify(fleet: Fleet, parallel: int | None = None) -> VerifyResult:
+    """Run the suite on every selected host at once; one ``HostChecks`` per host."""
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="provision-verify-") as tmp:
+        work = Path(tmp)
+        (work / "ssh_config").write_text("\n".join(ssh_config_entry(h) for h in fleet.hosts))
+        settings = {h.name: _settings_data(h) for h in fleet.hosts}
+        (work / "settings.json").write_text(json.dumps(settings, default=str))
+        workers = parallel or len(fleet.hosts)
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            results = dict(
+                zip(
+                    [h.name for h in fleet.hosts],
+                    pool.map(lambda h: _verify_host(h.name, work), fleet.hosts),
+                )
+            )
+    return VerifyResult(results, time.monotonic() - started)
+
+
+def _settings_data(host: Host) -> dict:
+    return {key: value for key, value in host.data.dict().items() if key.startswith("docker_")}
+
+
+def _verify_host(name: str, work: Path) -> HostChecks:
+    started = time.monotonic()
+    junit = work / f"{name}.xml"
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(SUITE),
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"--hosts=ssh://{name}",
+        f"--ssh-config={work / 'ssh_config'}",
+        f"--junitxml={junit}",
+        "-o",
+        "junit_family=xunit2",
+        "--rootdir",
+        str(work),
+    ]
+    env = dict(os.environ, **{ENV: str(work / "settings.json")})
+    process = subprocess.run(command, capture_output=True, text=True, env=env, cwd=work)
+    result = HostChecks(duration_s=time.monotonic() - started)
+    if junit.exists():
+        result.checks = parse_junit(junit.read_text(), name)
+    if not result.checks or process.returncode not in (0, 1):
+        tail = (process.stdout + process.stderr).strip().splitlines()
+        result.error = (
+            f"{name}: the verification could not run: {tail[-1] if tail else 'no output'}"
+        )
+    return result
+
+
+def parse_junit(text: str, host: str) -> list[Check]:
+    """Checks from pytest's JUnit XML, named without the host (``test_service[docker]``)."""
+    checks = []
+    for case in ET.fromstring(text).iter("testcase"):
+        if case.find("skipped") is not None:
+            continue
+        name, _, params = case.get("name", "").partition("[")
+        params = params.rstrip("]").replace(f"ssh://{host}", "", 1).strip("-")
+        problem = case.find("failure")
+        if problem is None:
+            problem = case.find("error")
+        message = ""
+        if problem is not None:
+            text_lines = (problem.get("message") or problem.text or "failed").strip().splitlines()
+            message = text_lines[0][:300] if text_lines else "failed"
+        checks.append(Check(f"{name}[{params}]" if params else name, problem is None, message))
+    return checks

@@ -1,0 +1,24 @@
+"""How the verification suite learns each host's settings.
+
+The runner writes ``{host: host_data}`` as JSON and names the file in
+``PROVISION_VERIFY_SETTINGS``; without it, Docker's defaults apply.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from provision.docker.settings import DockerSettings, from_host_data
+
+ENV = "PROVISION_VERIFY_SETTINGS"
+
+
+def settings_for(host_name: str) -> DockerSettings:
+    """Settings of ``host_name`` (``*`` in the file applies to every host)."""
+    path = os.environ.get(ENV)
+    if not path:
+        return DockerSettings()
+    with open(path) as handle:
+        data = json.load(handle)
+    return from_host_data({**data.get("*", {}), **data.get(host_name, {})}, host_name)
