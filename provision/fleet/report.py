@@ -28,7 +28,7 @@ def apply_table(result: FleetResult) -> Table:
             f"[{STYLE[host.status]}]{host.status}[/]",
             f"{host.changed_operations}/{host.operations}",
             f"{host.duration_s:.1f} s",
-            host.error or ", ".join(host.changed) or "",
+            host.error or "",
         )
     counts = result.summary()
     table.caption = (

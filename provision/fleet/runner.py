@@ -50,19 +50,24 @@ class _Recorder(BaseStateCallback):
         )
 
     def operation_host_start(self, state, host, op_hash):
-        self._update(host, current=", ".join(state.get_op_meta(op_hash).names))
+        self._update(host, current=op_name(state, op_hash))
 
     def operation_host_success(self, state, host, op_hash, retry_count=0):
         self._update(host)
 
     def operation_host_error(self, state, host, op_hash, retry_count=0, max_retries=0):
-        name = ", ".join(state.get_op_meta(op_hash).names)
+        name = op_name(state, op_hash)
         self._update(
             host,
             status="failed",
             current=f"failed: {name}",
             error=operations.REFUSALS.get(host.name) or _command_error(state, host, op_hash, name),
         )
+
+
+def op_name(state, op_hash) -> str:
+    """The operation's own name, without the deploy's prefix."""
+    return ", ".join(name.rsplit(" | ", 1)[-1] for name in state.get_op_meta(op_hash).names)
 
 
 def _command_error(state, host, op_hash, name: str) -> str:
@@ -145,7 +150,7 @@ def _count(state: State, fleet: Fleet, results: dict[str, HostResult], dry: bool
             changed = meta.will_change if dry else (meta.is_complete() and meta.did_change())
             if changed:
                 result.changed_operations += 1
-                result.changed.append(", ".join(state.get_op_meta(op_hash).names))
+                result.changed.append(op_name(state, op_hash))
         if result.status != "failed":
             if host in state.failed_hosts:
                 result.status = "failed"

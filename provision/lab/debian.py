@@ -34,6 +34,7 @@ DEBIAN_ARCHIVE_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 DEBIAN_RELEASES = {"bullseye": "11", "bookworm": "12", "trixie": "13", "forky": "14"}
 TIMEOUT = 60
 _CHUNK = 1 << 20
+_NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError)
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,6 @@ def _unreachable(url: str, error: Exception) -> LabError:
 def download(url: str, dest: Path) -> None:
     """Fetch ``url`` into ``dest`` atomically; network failures raise ``LabError``."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    network_errors = (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError)
     with tempfile.NamedTemporaryFile(dir=dest.parent, prefix=f".{dest.name}.", delete=False) as out:
         try:
             try:
@@ -201,9 +201,10 @@ def download(url: str, dest: Path) -> None:
                 with response:
                     for chunk in iter(lambda: response.read(_CHUNK), b""):
                         out.write(chunk)
-            except network_errors as error:
+            except _NETWORK_ERRORS as error:
                 raise _unreachable(url, error) from error
             out.flush()
+            os.chmod(out.name, 0o644)
             os.replace(out.name, dest)
         except BaseException:
             Path(out.name).unlink(missing_ok=True)
@@ -222,9 +223,11 @@ def locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``data`` in one rename: readers see the old or the new file."""
     with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as out:
         out.write(data)
+    os.chmod(out.name, mode)
     os.replace(out.name, path)
 
 
@@ -281,7 +284,7 @@ class Archive:
             text = lzma.decompress(index.read_bytes()).decode()
             found = find_packages(text, names | known.keys())
             data = {"index": digest, "packages": {n: asdict(p) for n, p in found.items()}}
-            _write_atomic(directory / "selection.json", json.dumps(data, indent=1).encode())
+            write_atomic(directory / "selection.json", json.dumps(data, indent=1).encode())
             return {name: found[name] for name in names}
 
     def _read_selection(self, directory: Path) -> dict:

@@ -104,12 +104,20 @@ def ssh_config_entry(host: Host) -> str:
     return "\n".join(lines) + "\n"
 
 
+def ssh_config(hosts: list[Host]) -> str:
+    """One config for all hosts; users' own files (``ssh_config_file``) are included first."""
+    includes = sorted({os.path.expanduser(h.data.get("ssh_config_file"))
+                       for h in hosts if h.data.get("ssh_config_file")})
+    head = "".join(f"Include {path}\n" for path in includes)
+    return head + "\n".join(ssh_config_entry(host) for host in hosts)
+
+
 def verify(fleet: Fleet, parallel: int | None = None) -> VerifyResult:
     """Run the suite on every selected host at once; one ``HostChecks`` per host."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="provision-verify-") as tmp:
         work = Path(tmp)
-        (work / "ssh_config").write_text("\n".join(ssh_config_entry(h) for h in fleet.hosts))
+        (work / "ssh_config").write_text(ssh_config(fleet.hosts))
         settings = {h.name: _settings_data(h) for h in fleet.hosts}
         (work / "settings.json").write_text(json.dumps(settings, default=str))
         workers = parallel or len(fleet.hosts)

@@ -1,0 +1,77 @@
+"""Fixtures for end-to-end tests on lab hosts (systemd-nspawn machines booted with systemd)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from provision.docker.deploy import install_docker, uninstall_docker
+from provision.fleet import inventory as fleet_inventory
+from provision.fleet.runner import run_deploy
+from provision.lab.config import project_root
+from provision.lab.lab import Lab
+from provision.lab.ssh import ssh_command
+from provision.lab.system import REQUIRED_TOOLS
+from provision.verify.runner import verify
+
+INVENTORY = str(project_root() / "inventories" / "lab.py")
+SUITES = {"lab1": "bookworm", "lab2": "trixie"}
+
+
+def pytest_collection_modifyitems(items):
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.path).parents:
+            item.add_marker(pytest.mark.lab)
+
+
+def _lab_unavailable() -> str | None:
+    if os.geteuid() != 0:
+        return "lab tests need root"
+    missing = [tool for tool in REQUIRED_TOOLS if not shutil.which(tool)]
+    return f"lab tests need {', '.join(missing)} (make lab-deps)" if missing else None
+
+
+@pytest.fixture(scope="session")
+def lab():
+    """A running lab with lab1 (bookworm) and lab2 (trixie)."""
+    reason = _lab_unavailable()
+    if reason:
+        pytest.skip(reason)
+    lab = Lab()
+    lab.up(2, ["bookworm", "trixie"])
+    return lab
+
+
+def sh(lab: Lab, host: str, command: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``command`` on a lab host over SSH (strict host key checking, the lab's key)."""
+    result = subprocess.run(ssh_command(lab.config, host, command), capture_output=True,
+                            text=True, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{host}: {command!r} failed: {result.stderr.strip()}")
+    return result
+
+
+def fleet(*hosts: str, **data):
+    """The lab inventory limited to ``hosts`` with setting overrides."""
+    return fleet_inventory.load(INVENTORY, list(hosts), data)
+
+
+def apply(*hosts: str, **data):
+    return run_deploy(fleet(*hosts, **data), install_docker, "apply")
+
+
+def uninstall(*hosts: str, **data):
+    return run_deploy(fleet(*hosts, **data), uninstall_docker, "uninstall")
+
+
+def check(*hosts: str, **data):
+    return verify(fleet(*hosts, **data))
+
+
+def failures(result, host: str) -> list[str]:
+    return [f"{c.id}: {c.message}" for c in result.hosts[host].checks if not c.passed]

@@ -1,0 +1,66 @@
+"""The lab itself: hosts booted with systemd, reachable over SSH, on the network."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from .conftest import SUITES, sh
+
+
+@pytest.mark.parametrize("host", sorted(SUITES))
+def test_ssh_with_strict_host_key_checking(lab, host):
+    config = lab.config.ssh_config.read_text()
+    assert "StrictHostKeyChecking yes" in config
+    result = sh(lab, host, "id -un; sudo -n id -un; grep VERSION_CODENAME /etc/os-release")
+    assert result.stdout.split() == [lab.config.user, "root", f"VERSION_CODENAME={SUITES[host]}"]
+
+
+def test_unknown_host_key_is_refused(lab, tmp_path):
+    """With an empty known_hosts, ssh refuses to connect: host keys are really checked."""
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    result = subprocess.run(
+        ["ssh", "-F", str(lab.config.ssh_config), "-o", f"UserKnownHostsFile={empty}",
+         "-o", "BatchMode=yes", "lab1", "true"], capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+    assert "host key" in result.stderr.lower()
+
+
+def test_root_login_is_off(lab):
+    result = sh(lab, "lab1", "sudo sshd -T | grep -i '^permitrootlogin'")
+    assert result.stdout.split() == ["permitrootlogin", "no"]
+
+
+@pytest.mark.parametrize("host", sorted(SUITES))
+def test_systemd_is_running(lab, host):
+    assert sh(lab, host, "systemctl is-system-running", check=False).stdout.strip() == "running"
+
+
+@pytest.mark.parametrize("host", sorted(SUITES))
+def test_reaches_debian_archive_and_stand_in_repository(lab, host):
+    fetch = "python3 -c 'import sys,urllib.request;print(urllib.request.urlopen(sys.argv[1]).status)'"
+    suite = SUITES[host]
+    archive = sh(lab, host, f"{fetch} http://deb.debian.org/debian/dists/{suite}/InRelease")
+    repo = sh(lab, host, f"{fetch} {lab.config.repo_url}/debian/dists/{suite}/InRelease")
+    assert archive.stdout.strip() == repo.stdout.strip() == "200"
+
+
+def test_apt_accepts_stand_in_repository(lab):
+    """The stand-in repository's signature checks out with the key it serves."""
+    state = lab.state["repo"]
+    script = (
+        "set -e; d=$(mktemp -d); "
+        f"python3 -c 'import urllib.request;urllib.request.urlretrieve(\"{state['url']}/debian/gpg\",\"'$d'/k.asc\")'; "
+        f"echo 'deb [signed-by='$d'/k.asc] {state['url']}/debian bookworm stable' > $d/list; "
+        "mkdir -p $d/lists/partial; "
+        "sudo apt-get -q -o Dir::Etc::SourceList=$d/list -o Dir::Etc::SourceParts=- "
+        "-o Dir::State::Lists=$d/lists -o APT::Get::List-Cleanup=0 update >/dev/null; "
+        "apt-cache -o Dir::Etc::SourceList=$d/list -o Dir::Etc::SourceParts=- "
+        "-o Dir::State::Lists=$d/lists madison docker-ce"
+    )
+    result = sh(lab, "lab1", script)
+    versions = [line.split("|")[1].strip() for line in result.stdout.splitlines()]
+    assert len(versions) >= 2, result.stdout
+    assert all("~debian.12~bookworm" in version for version in versions)

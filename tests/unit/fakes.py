@@ -1,0 +1,209 @@
+"""Fakes for the unit tests: a host described in plain data, whose facts are produced by the
+real fact parsers from the output the real commands would print."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from provision.docker.deploy import KEYRING, PREREQUISITES, SOURCES, sources_text
+from provision.docker.facts import (
+    FAILED,
+    CandidateVersions,
+    Download,
+    FileContent,
+    FilesMentioning,
+    OsTarget,
+    Packages,
+    Paths,
+    ServiceState,
+    Users,
+)
+from provision.docker.settings import DEFAULT_PACKAGES, DockerSettings
+
+DATA = Path(__file__).with_name("data")
+DOCKER_KEY = (DATA / "docker.asc").read_bytes()  # Docker's published apt signing key
+DOCKER_SUBKEY = "D3306A018370199E527AE7997EA0A9C3F273FCD8"
+
+BOOKWORM = """\
+PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
+NAME="Debian GNU/Linux"
+VERSION_ID="12"
+VERSION="12 (bookworm)"
+VERSION_CODENAME=bookworm
+ID=debian
+HOME_URL="https://www.debian.org/"
+"""
+
+DOCKER_VERSION = "5:26.1.5-1~debian.12~bookworm"
+PACKAGE_VERSIONS = {
+    "docker-ce": DOCKER_VERSION,
+    "docker-ce-cli": DOCKER_VERSION,
+    "containerd.io": "1.7.19-1",
+    "docker-buildx-plugin": "0.16.1-1~debian.12~bookworm",
+    "docker-compose-plugin": "2.29.1-1~debian.12~bookworm",
+    "ca-certificates": "20230311",
+    "curl": "7.88.1-10+deb12u6",
+}
+
+
+def synthetic_key(seed: bytes) -> bytes:
+    """A binary OpenPGP stream with one v4 public-key packet (old format, tag 6)."""
+    body = b"\x04" + b"\x5f\x00\x00\x00" + b"\x16" + seed
+    return bytes([0x80 | (6 << 2) | 1]) + len(body).to_bytes(2, "big") + body
+
+
+def v4_fingerprint(packet: bytes) -> str:
+    """RFC 4880 section 12.2, written out independently of the code under test."""
+    body = packet[3:]
+    return hashlib.sha1(b"\x99" + len(body).to_bytes(2, "big") + body).hexdigest().upper()
+
+
+@dataclass
+class FakeMachine:
+    """What a Debian/Ubuntu host would report; facts are parsed from simulated command output."""
+
+    os_release: str = BOOKWORM
+    arch: str = "amd64"
+    packages: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (status, ver)
+    dpkg_interrupted: bool = False
+    files: dict[str, tuple[str, str, bytes]] = field(default_factory=dict)  # mode, owner, data
+    urls: dict[str, bytes] = field(default_factory=dict)
+    paths: set[str] = field(default_factory=set)
+    group: set[str] | None = None  # members of the docker group, None: no such group
+    users: set[str] = field(default_factory=lambda: {"root"})
+    services: dict[str, tuple[str, str]] = field(default_factory=dict)
+    candidates: dict[str, list[str]] = field(default_factory=dict)
+    calls: list[tuple[str, dict]] = field(default_factory=list)
+
+    def output(self, cls, **kwargs) -> list[str]:
+        """The stdout lines the fact's command would print on this machine."""
+        if cls is OsTarget:
+            return [*self.os_release.splitlines(), "---", self.arch]
+        if cls is Packages:
+            lines = [
+                f"{name} {status:<3} {version}"
+                for name in kwargs["packages"]
+                if name in self.packages
+                for status, version in [self.packages[name]]
+            ]
+            return lines + (["DPKG-INTERRUPTED"] if self.dpkg_interrupted else [])
+        if cls is FileContent:
+            if kwargs["path"] not in self.files:
+                return []
+            mode, owner, content = self.files[kwargs["path"]]
+            return [f"{mode} {owner}", base64.b64encode(content).decode()]
+        if cls is Download:
+            if kwargs["url"] not in self.urls:
+                return ["curl: (22) The requested URL returned error: 404", f"{FAILED} 22"]
+            return [base64.b64encode(self.urls[kwargs["url"]]).decode()]
+        if cls is Paths:
+            from fnmatch import fnmatch
+
+            return sorted(p for p in self.paths if any(fnmatch(p, g) for g in kwargs["patterns"]))
+        if cls is FilesMentioning:
+            return sorted(
+                path
+                for path, (_, _, content) in self.files.items()
+                if path.startswith("/etc/apt/sources.list.d/") and kwargs["text"].encode() in content
+            )
+        if cls is Users:
+            group = kwargs["group"]
+            lines = (
+                ["nogroup"]
+                if self.group is None
+                else [f"{group}:x:999:{','.join(sorted(self.group))}"]
+            )
+            return lines + [f"missing:{u}" for u in kwargs["users"] if u not in self.users]
+        if cls is ServiceState:
+            return [
+                f"{unit} {' '.join(self.services.get(unit, ('inactive', '')))}".strip()
+                for unit in kwargs["units"]
+            ]
+        if cls is CandidateVersions:
+            return [f" {v} " for v in self.candidates.get(kwargs["package"], [])]
+        raise AssertionError(f"unexpected fact {cls.__name__}")
+
+    def fact(self, cls, *args, **kwargs):
+        """``host.get_fact`` as pyinfra does it: ``process`` on output, ``default`` on none."""
+        self.calls.append((cls.__name__, kwargs))
+        fact = cls()
+        lines = self.output(cls, **kwargs)
+        return fact.process(lines) if lines else fact.default()
+
+
+def fresh_machine(**changes) -> FakeMachine:
+    """A minimal Debian 12 host: no Docker, no curl, nothing configured."""
+    return FakeMachine(**{"users": {"root", "alice"}, **changes})
+
+
+def converged_machine(settings: DockerSettings | None = None, key: bytes = DOCKER_KEY):
+    """A host exactly as ``install_docker`` leaves it with ``settings``."""
+    settings = settings or DockerSettings()
+    installed = {n: ("ii", PACKAGE_VERSIONS.get(n, "1.0-1")) for n in settings.docker_packages}
+    installed.update({name: ("ii", PACKAGE_VERSIONS[name]) for name in PREREQUISITES})
+    for name in settings.holds():
+        installed[name] = ("hi", installed[name][1])
+    sources = sources_text(settings, "debian", "bookworm", "amd64").encode()
+    return FakeMachine(
+        packages=installed,
+        files={
+            KEYRING: ("644", "root:root", key),
+            SOURCES: ("644", "root:root", sources),
+        },
+        urls={settings.key_url("debian"): key},
+        group=set(settings.docker_users),
+        users={"root", *settings.docker_users},
+        services={"docker": ("active", "enabled"), "containerd": ("active", "enabled")},
+        candidates={"docker-ce": [DOCKER_VERSION], "docker-ce-cli": [DOCKER_VERSION]},
+    )
+
+
+def fake_responses(machine: FakeMachine, settings: DockerSettings | None = None) -> dict:
+    """``fake_responses`` for pyinfra's ``@fake`` connector: every fact command the Docker
+    deploys run, answered with what ``machine`` would print; refusals (``exit 1``) fail."""
+    import re
+
+    from provision.docker.deploy import DAEMON_JSON, DATA_DIRS, STALE_PATHS
+
+    settings = settings or DockerSettings()
+    packages = list(settings.docker_packages)
+    queries: list[tuple[type, dict]] = [
+        (OsTarget, {}),
+        (Packages, {"packages": list(settings.docker_obsolete_packages)}),
+        (Packages, {"packages": PREREQUISITES}),
+        (Packages, {"packages": packages}),
+        (Packages, {"packages": [*packages, "docker-ce-rootless-extras"]}),
+        (Paths, {"patterns": STALE_PATHS}),
+        (Paths, {"patterns": DATA_DIRS}),
+        (Users, {"group": "docker", "users": list(settings.docker_users)}),
+        *[(FileContent, {"path": path}) for path in (KEYRING, SOURCES, DAEMON_JSON)],
+        *[(ServiceState, {"units": [unit]}) for unit in ("containerd", "docker")],
+        *[(CandidateVersions, {"package": name}) for name in ("docker-ce", "docker-ce-cli")],
+    ]
+    for distro in ("ubuntu", "debian", "raspbian"):
+        queries.append((FilesMentioning, {"text": f"{settings.docker_repo_url}/{distro}"}))
+        queries.append((Download, {"url": settings.key_url(distro)}))
+    responses: dict = {cls().command(**kwargs): machine.output(cls, **kwargs) for cls, kwargs in queries}
+    responses[re.compile(r"; exit 1$")] = {"success": False, "stderr": ["refused"]}
+    return responses
+
+
+FACT_MARKERS = (
+    "cat /etc/os-release",
+    "dpkg-query -W",
+    "for p in ",
+    "grep -lsF",
+    "if [ -f ",
+    "curl -fsSL",
+    "getent group",
+    "echo containerd $(systemctl",
+    "echo docker $(systemctl",
+    "apt-cache madison",
+)
+
+
+def is_fact_command(command: str) -> bool:
+    return any(marker in command for marker in FACT_MARKERS)

@@ -1,0 +1,289 @@
+"""The facts' commands, run here with ``sh`` (stand-ins for systemctl/apt-cache), and parsed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from provision.docker.facts import (
+    FAILED,
+    CandidateVersions,
+    Download,
+    FileContent,
+    FilesMentioning,
+    OsTarget,
+    Packages,
+    PackageState,
+    Paths,
+    RemoteFile,
+    ServiceState,
+    Users,
+)
+
+from .fakes import DOCKER_KEY
+
+
+def fact(cls, env: dict | None = None, **kwargs):
+    """Run the fact's command with sh and process its stdout the way pyinfra does."""
+    instance = cls()
+    done = subprocess.run(
+        ["sh", "-c", instance.command(**kwargs)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    return instance.process(lines) if lines else instance.default()
+
+
+def needs(*tools: str):
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    return pytest.mark.skipif(bool(missing), reason=f"needs {', '.join(missing)}")
+
+
+def stand_in(tmp_path: Path, name: str, script: str) -> dict:
+    """A fake ``name`` command first on PATH."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    tool = bin_dir / name
+    tool.write_text("#!/bin/sh\n" + script)
+    tool.chmod(0o755)
+    return {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+
+# OsTarget -----------------------------------------------------------------------------------
+
+
+def test_os_target_parses_release_and_architecture():
+    output = ['PRETTY_NAME="Ubuntu 24.04.1 LTS"', "ID=ubuntu", "VERSION_CODENAME=noble", "---", "arm64"]
+    release, arch = OsTarget().process(output)
+    assert release == {"PRETTY_NAME": "Ubuntu 24.04.1 LTS", "ID": "ubuntu", "VERSION_CODENAME": "noble"}
+    assert arch == "arm64"
+
+
+def test_os_target_without_dpkg_has_no_architecture():
+    release, arch = OsTarget().process(["ID=alpine", "---"])
+    assert release == {"ID": "alpine"} and arch == ""
+
+
+@needs("dpkg")
+@pytest.mark.skipif(not Path("/etc/os-release").exists(), reason="no /etc/os-release")
+def test_os_target_on_this_machine():
+    release, arch = fact(OsTarget)
+    assert release["ID"]
+    assert arch == subprocess.check_output(["dpkg", "--print-architecture"], text=True).strip()
+
+
+# Packages -----------------------------------------------------------------------------------
+
+
+def test_packages_parses_dpkg_query_lines():
+    output = [
+        "docker-ce hi  5:26.1.5-1~debian.12~bookworm",
+        "docker-ce-cli ii  5:26.1.5-1~debian.12~bookworm",
+        "containerd.io iF  1.7.19-1",
+        "docker-buildx-plugin un  ",
+        "podman-docker pn  ",
+    ]
+    state = Packages().process(output)
+    assert state == {
+        None: False,
+        "docker-ce": PackageState("5:26.1.5-1~debian.12~bookworm", "hi"),
+        "docker-ce-cli": PackageState("5:26.1.5-1~debian.12~bookworm", "ii"),
+        "containerd.io": PackageState("1.7.19-1", "iF"),
+    }
+    assert state["docker-ce"].held and state["docker-ce"].installed
+    assert not state["docker-ce"].broken
+    assert state["containerd.io"].broken and state["containerd.io"].installed
+    assert not state["docker-ce-cli"].held
+
+
+def test_packages_reports_an_interrupted_dpkg():
+    assert Packages().process(["DPKG-INTERRUPTED"]) == {None: True}
+    assert Packages().default() == {None: False}
+
+
+@needs("dpkg-query")
+def test_packages_on_this_machine():
+    state = fact(Packages, packages=["dpkg", "bash", "no-such-package-here"])
+    assert state["dpkg"].installed and state["dpkg"].status == "ii"
+    assert state["bash"].version
+    assert "no-such-package-here" not in state
+
+
+@pytest.mark.parametrize(
+    ("status", "installed", "broken"),
+    [("ii", True, False), ("hi", True, False), ("iU", True, True), ("iF", True, True)],
+)
+def test_package_state(status, installed, broken):
+    package = PackageState("1.0", status)
+    assert (package.installed, package.broken) == (installed, broken)
+
+
+# FileContent --------------------------------------------------------------------------------
+
+
+def test_file_content_of_a_file(tmp_path):
+    path = tmp_path / "docker.asc"
+    path.write_bytes(DOCKER_KEY)
+    path.chmod(0o640)
+    found = fact(FileContent, path=str(path))
+    owner = subprocess.check_output(["stat", "-c", "%U:%G", str(path)], text=True).strip()
+    assert found == RemoteFile("640", owner, DOCKER_KEY)
+
+
+def test_file_content_of_an_empty_file(tmp_path):
+    path = tmp_path / "empty"
+    path.touch()
+    assert fact(FileContent, path=str(path)).content == b""
+
+
+def test_file_content_of_a_missing_file_or_a_directory_is_none(tmp_path):
+    assert fact(FileContent, path=str(tmp_path / "missing")) is None
+    assert fact(FileContent, path=str(tmp_path)) is None
+
+
+def test_file_content_path_with_spaces_and_quotes(tmp_path):
+    path = tmp_path / "it's a file"
+    path.write_text("x")
+    assert fact(FileContent, path=str(path)).content == b"x"
+
+
+# Download -----------------------------------------------------------------------------------
+
+
+@needs("curl")
+def test_download_returns_the_bytes(tmp_path):
+    key = tmp_path / "gpg"
+    key.write_bytes(DOCKER_KEY)
+    assert fact(Download, url=key.as_uri()) == (DOCKER_KEY, "")
+
+
+@needs("curl")
+def test_download_failure_returns_curls_message(tmp_path):
+    data, error = fact(Download, url=(tmp_path / "missing").as_uri())
+    assert data is None
+    assert error.startswith("curl: (37)")
+
+
+def test_download_failure_without_a_message_gives_the_exit_code():
+    assert Download().process([f"{FAILED} 28"]) == (None, "curl exit 28")
+
+
+def test_download_without_curl():
+    assert Download().default() == (None, "curl is not installed")
+    assert Download.requires_command == "curl"
+
+
+# Paths / FilesMentioning --------------------------------------------------------------------
+
+
+def test_paths_lists_files_links_and_non_empty_directories(tmp_path):
+    (tmp_path / "docker.list").write_text("deb x")
+    (tmp_path / "download_docker_com_a.list").write_text("deb y")
+    (tmp_path / "link").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "layer").write_text("")
+    patterns = [
+        f"{tmp_path}/docker.list",
+        f"{tmp_path}/download_docker_com*.list",
+        f"{tmp_path}/link",
+        f"{tmp_path}/empty",
+        f"{tmp_path}/full",
+        f"{tmp_path}/absent*",
+    ]
+    assert fact(Paths, patterns=patterns) == [
+        f"{tmp_path}/docker.list",
+        f"{tmp_path}/download_docker_com_a.list",
+        f"{tmp_path}/link",
+        f"{tmp_path}/full",
+    ]
+
+
+def test_files_mentioning_parses_grep_output():
+    assert FilesMentioning().process(["/etc/apt/sources.list.d/docker.list", ""]) == [
+        "/etc/apt/sources.list.d/docker.list"
+    ]
+    assert "grep -lsF" in FilesMentioning().command("https://download.docker.com/linux/debian")
+
+
+# Users --------------------------------------------------------------------------------------
+
+
+@needs("getent", "id")
+def test_users_on_this_machine():
+    members, missing = fact(Users, group="root", users=["root", "no-such-user-x"])
+    assert members is not None
+    assert missing == ["no-such-user-x"]
+    assert fact(Users, group="no-such-group-x", users=[]) == (None, [])
+
+
+def test_users_parses_group_members():
+    members, missing = Users().process(["docker:x:998:alice,bob", "missing:carol"])
+    assert members == {"alice", "bob"} and missing == ["carol"]
+    assert Users().process(["docker:x:998:"]) == (set(), [])
+    assert Users().process(["nogroup"]) == (None, [])
+
+
+# ServiceState -------------------------------------------------------------------------------
+
+SYSTEMCTL = """\
+case "$1 $2" in
+  "is-active docker") echo active ;;
+  "is-enabled docker") echo enabled ;;
+  "is-active containerd") echo inactive; exit 3 ;;
+  "is-enabled containerd") echo "Failed to get unit file state" >&2; exit 1 ;;
+esac
+"""
+
+
+def test_service_state_with_systemctl(tmp_path):
+    env = stand_in(tmp_path, "systemctl", SYSTEMCTL)
+    states = fact(ServiceState, env=env, units=["docker", "containerd"])
+    assert states == {"docker": ("active", "enabled"), "containerd": ("inactive", "unknown")}
+
+
+def test_service_state_without_any_answer():
+    assert ServiceState().process(["docker"]) == {"docker": ("unknown", "unknown")}
+
+
+# CandidateVersions --------------------------------------------------------------------------
+
+MADISON = """\
+echo " docker-ce | 5:27.3.1-1~debian.12~bookworm | https://download.docker.com/linux/debian \
+bookworm/stable amd64 Packages"
+echo " docker-ce | 5:26.1.5-1~debian.12~bookworm | https://download.docker.com/linux/debian \
+bookworm/stable amd64 Packages"
+"""
+
+
+def test_candidate_versions_from_apt_cache_madison(tmp_path):
+    env = stand_in(tmp_path, "apt-cache", MADISON)
+    assert fact(CandidateVersions, env=env, package="docker-ce") == [
+        "5:27.3.1-1~debian.12~bookworm",
+        "5:26.1.5-1~debian.12~bookworm",
+    ]
+
+
+def test_candidate_versions_when_apt_cache_knows_nothing(tmp_path):
+    env = stand_in(tmp_path, "apt-cache", "echo 'N: Unable to locate package' >&2; exit 100\n")
+    assert fact(CandidateVersions, env=env, package="docker-ce") == []
+
+
+def test_fact_commands_quote_their_arguments(tmp_path):
+    marker = tmp_path / "pwned"
+    hostile = f"x; touch {marker}"
+    for cls, kwargs in [
+        (FileContent, {"path": hostile}),
+        (Packages, {"packages": [hostile]}),
+        (CandidateVersions, {"package": hostile}),
+        (Download, {"url": hostile}),
+    ]:
+        subprocess.run(["sh", "-c", cls().command(**kwargs)], capture_output=True)
+    assert not marker.exists()

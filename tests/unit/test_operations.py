@@ -1,0 +1,553 @@
+"""The Docker operations: the commands they yield for given facts, and noop when converged."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shlex
+import subprocess
+
+import pytest
+
+from provision.docker import keyring
+from provision.docker import operations as ops
+from provision.docker.deploy import KEYRING, PREREQUISITES, SOURCES, STALE_PATHS
+from provision.docker.settings import DEFAULT_OBSOLETE, DEFAULT_PACKAGES, DOCKER_FINGERPRINT
+
+from .fakes import (
+    DOCKER_KEY,
+    DOCKER_VERSION,
+    FakeMachine,
+    converged_machine,
+    fresh_machine,
+    synthetic_key,
+    v4_fingerprint,
+)
+
+KEY_URL = "https://download.docker.com/linux/debian/gpg"
+
+
+def written(command: str) -> bytes:
+    """The bytes a ``write_file_command`` writes."""
+    match = re.search(r"echo ([A-Za-z0-9+/=]+) \| base64 -d", command)
+    assert match, command
+    return base64.b64decode(match.group(1))
+
+
+def is_apt_get(command: str, *args: str) -> bool:
+    words = shlex.split(command)
+    return (
+        words[:5] == ["DEBIAN_FRONTEND=noninteractive", "apt-get", "-q", "-y", "-o"]
+        and "DPkg::Lock::Timeout=300" in words
+        and words[-len(args) :] == list(args)
+    )
+
+
+# packages_absent ---------------------------------------------------------------------------
+
+
+def test_no_conflicting_packages_is_a_noop(run_op):
+    run = run_op(ops.packages_absent, fresh_machine(), packages=list(DEFAULT_OBSOLETE))
+    assert run.commands == [] and len(run.noops) == 1
+
+
+def test_conflicting_packages_are_purged(run_op):
+    machine = fresh_machine(packages={"docker.io": ("ii", "24.0.7-2"), "runc": ("ii", "1.1.5")})
+    run = run_op(ops.packages_absent, machine, packages=list(DEFAULT_OBSOLETE), lock_timeout=60)
+    assert len(run.commands) == 1
+    assert "DPkg::Lock::Timeout=60" in run.commands[0]
+    assert run.commands[0].endswith("remove --purge docker.io runc")
+
+
+def test_leftover_configuration_of_removed_packages_is_purged(run_op):
+    machine = fresh_machine(packages={"docker.io": ("rc", "24.0.7-2")})
+    run = run_op(ops.packages_absent, machine, packages=["docker.io", "runc"])
+    assert run.commands[0].endswith("remove --purge docker.io")
+
+
+# paths_absent / sources_mentioning_absent / file_absent -------------------------------------
+
+
+def test_stale_sources_and_keys_are_removed(run_op):
+    machine = fresh_machine(
+        paths={
+            "/etc/apt/sources.list.d/docker.list",
+            "/etc/apt/sources.list.d/download_docker_com_linux_debian.list",
+            "/etc/apt/trusted.gpg.d/docker.gpg",
+            "/etc/apt/sources.list.d/debian.sources",
+        }
+    )
+    run = run_op(ops.paths_absent, machine, patterns=STALE_PATHS)
+    removed = [shlex.split(command)[2] for command in run.commands]
+    assert removed == [
+        "/etc/apt/sources.list.d/docker.list",
+        "/etc/apt/sources.list.d/download_docker_com_linux_debian.list",
+        "/etc/apt/trusted.gpg.d/docker.gpg",
+    ]
+
+
+def test_no_stale_paths_is_a_noop(run_op):
+    run = run_op(ops.paths_absent, fresh_machine(), patterns=STALE_PATHS)
+    assert run.commands == [] and run.noops
+
+
+def test_other_sources_of_the_repository_are_removed_but_ours_kept(run_op):
+    line = b"deb [arch=amd64] https://download.docker.com/linux/debian bookworm stable\n"
+    machine = fresh_machine(
+        files={
+            SOURCES: ("644", "root:root", b"URIs: https://download.docker.com/linux/debian\n"),
+            "/etc/apt/sources.list.d/archive_uri-https_download_docker_com_linux_debian-bookworm"
+            ".list": ("644", "root:root", line),
+            "/etc/apt/sources.list.d/debian.sources": ("644", "root:root", b"URIs: deb.debian"),
+        }
+    )
+    text = "https://download.docker.com/linux/debian"
+    run = run_op(ops.sources_mentioning_absent, machine, text=text, keep=SOURCES)
+    assert run.commands == [
+        "rm -f /etc/apt/sources.list.d/archive_uri-https_download_docker_com_linux_debian-"
+        "bookworm.list"
+    ]
+    only_ours = FakeMachine(files={SOURCES: machine.files[SOURCES]})
+    assert run_op(ops.sources_mentioning_absent, only_ours, text=text, keep=SOURCES).commands == []
+
+
+def test_file_absent(run_op):
+    assert run_op(ops.file_absent, fresh_machine(), path=SOURCES).commands == []
+    present = converged_machine()
+    assert run_op(ops.file_absent, present, path=SOURCES).commands == [f"rm -f {SOURCES}"]
+
+
+# packages_present ---------------------------------------------------------------------------
+
+
+def test_prerequisites_are_installed_after_an_apt_update(run_op):
+    run = run_op(ops.packages_present, fresh_machine(), packages=PREREQUISITES)
+    assert len(run.commands) == 2
+    assert is_apt_get(run.commands[0], "update")
+    assert is_apt_get(run.commands[1], "install", "--no-install-recommends", *PREREQUISITES)
+
+
+def test_installed_prerequisites_are_a_noop(run_op):
+    run = run_op(ops.packages_present, converged_machine(), packages=PREREQUISITES)
+    assert run.commands == [] and run.noops == ["ca-certificates, curl installed"]
+
+
+def test_only_missing_or_broken_prerequisites_are_installed(run_op):
+    machine = fresh_machine(packages={"ca-certificates": ("ii", "20230311"), "curl": ("iF", "7.8")})
+    run = run_op(ops.packages_present, machine, packages=PREREQUISITES)
+    assert is_apt_get(run.commands[-1], "install", "--no-install-recommends", "curl")
+
+
+# signing_key --------------------------------------------------------------------------------
+
+
+def key_run(run_op, machine, fingerprint=DOCKER_FINGERPRINT, host_name="web1"):
+    return run_op(
+        ops.signing_key,
+        machine,
+        host_name=host_name,
+        path=KEYRING,
+        url=KEY_URL,
+        fingerprint=fingerprint,
+    )
+
+
+def test_key_is_written_only_after_its_fingerprint_matched(run_op):
+    machine = fresh_machine(urls={KEY_URL: DOCKER_KEY})
+    run = key_run(run_op, machine)
+    assert [name for name, _ in machine.calls] == ["FileContent", "Download"]
+    assert len(run.commands) == 1 and run.refusal is None
+    command = run.commands[0]
+    assert command.startswith("install -d -m 0755 /etc/apt/keyrings && ")
+    assert written(command) == DOCKER_KEY
+    assert "chmod 0644 /etc/apt/keyrings/docker.asc.provision-tmp" in command
+    assert command.endswith(f"mv -f {KEYRING}.provision-tmp {KEYRING}")
+
+
+def test_a_key_in_place_is_not_downloaded_again(run_op):
+    machine = converged_machine()
+    run = key_run(run_op, machine)
+    assert run.commands == []
+    assert run.noops == [f"{KEYRING} holds key {DOCKER_FINGERPRINT}"]
+    assert [name for name, _ in machine.calls] == ["FileContent"]
+
+
+def test_a_key_with_the_wrong_mode_is_rewritten(run_op):
+    machine = converged_machine()
+    machine.files[KEYRING] = ("600", "root:root", DOCKER_KEY)
+    assert written(key_run(run_op, machine).commands[0]) == DOCKER_KEY
+
+
+def test_a_different_key_in_place_is_replaced(run_op):
+    machine = converged_machine()
+    machine.files[KEYRING] = ("644", "root:root", synthetic_key(b"old"))
+    assert written(key_run(run_op, machine).commands[0]) == DOCKER_KEY
+
+
+def test_a_key_with_the_wrong_fingerprint_is_refused_and_not_written(run_op):
+    impostor = synthetic_key(b"impostor")
+    run = key_run(run_op, fresh_machine(urls={KEY_URL: impostor}), host_name="web7")
+    assert len(run.commands) == 1
+    assert run.commands[0].endswith("exit 1")
+    assert "base64 -d" not in run.commands[0] and "mv -f" not in run.commands[0]
+    assert run.refusal == (
+        f"web7: the key at {KEY_URL} has fingerprint {v4_fingerprint(impostor)}, expected "
+        f"{DOCKER_FINGERPRINT}; nothing was written; check docker_gpg_fingerprint or the mirror."
+    )
+
+
+def test_a_mirrors_own_key_is_accepted_with_its_fingerprint(run_op):
+    lab_key = synthetic_key(b"lab")
+    run = key_run(run_op, fresh_machine(urls={KEY_URL: lab_key}), v4_fingerprint(lab_key))
+    assert written(run.commands[0]) == lab_key
+
+
+def test_an_html_page_instead_of_a_key_is_refused(run_op):
+    page = b"<!DOCTYPE html><html><body>captive portal</body></html>"
+    run = key_run(run_op, fresh_machine(urls={KEY_URL: page}))
+    assert run.commands[0].endswith("exit 1")
+    assert f"{KEY_URL} returned an HTML page, not an OpenPGP key; nothing was written" in (
+        run.refusal
+    )
+
+
+def test_a_failed_download_is_refused_with_curls_reason(run_op):
+    run = key_run(run_op, fresh_machine())
+    assert run.commands[0].endswith("exit 1")
+    assert run.refusal == (
+        f"web1: cannot download the Docker signing key from {KEY_URL} (curl: (22) The requested "
+        "URL returned error: 404); check docker_repo_url / docker_gpg_key_url."
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG operations.py signing_key: a download holding the expected key AND another "
+    "primary key passes the check and is written, so apt would trust the other key too",
+)
+def test_a_key_file_with_an_extra_primary_key_is_refused(run_op):
+    combined = keyring.dearmor(DOCKER_KEY) + synthetic_key(b"extra")
+    run = key_run(run_op, fresh_machine(urls={KEY_URL: combined}))
+    assert run.commands[0].endswith("exit 1")
+
+
+# file_content -------------------------------------------------------------------------------
+
+
+def test_file_content_writes_a_missing_file(run_op):
+    run = run_op(ops.file_content, fresh_machine(), path=SOURCES, content="Types: deb\n")
+    assert len(run.commands) == 1 and written(run.commands[0]) == b"Types: deb\n"
+
+
+@pytest.mark.parametrize(
+    ("mode", "owner", "content", "changes"),
+    [
+        ("644", "root:root", b"Types: deb\n", False),
+        ("600", "root:root", b"Types: deb\n", True),
+        ("644", "admin:admin", b"Types: deb\n", True),
+        ("644", "root:root", b"Types: deb-src\n", True),
+    ],
+    ids=["same", "mode", "owner", "content"],
+)
+def test_file_content_compares_mode_owner_and_bytes(run_op, mode, owner, content, changes):
+    machine = FakeMachine(files={SOURCES: (mode, owner, content)})
+    run = run_op(ops.file_content, machine, path=SOURCES, content="Types: deb\n")
+    assert bool(run.commands) == changes
+    assert bool(run.noops) != changes
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the written file is chown'ed to root")
+def test_write_file_command_writes_atomically(tmp_path):
+    target = tmp_path / "dir with space" / "it's.json"
+    content = b'{"a": 1}\n\x00\xff binary too\n'
+    subprocess.run(
+        ["sh", "-c", ops.write_file_command(str(target), content, "0640")], check=True
+    )
+    assert target.read_bytes() == content
+    assert oct(target.stat().st_mode & 0o777) == "0o640"
+    assert list(target.parent.iterdir()) == [target]  # no temporary file left
+
+
+def test_refusal_command_fails_with_the_message(monkeypatch):
+    from pyinfra.api import Config, Inventory, State
+    from pyinfra.context import ctx_host, ctx_state
+
+    monkeypatch.setattr(ops, "REFUSALS", {})
+    inventory = Inventory((["web1"], {}))
+    with ctx_state.use(State(inventory, Config())), ctx_host.use(inventory.get_host("web1")):
+        command = ops.refuse("web1: it's `broken`; $HOME stays unexpanded.")
+    done = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == "web1: it's `broken`; $HOME stays unexpanded.\n"
+    assert ops.REFUSALS["web1"] == "web1: it's `broken`; $HOME stays unexpanded."
+
+
+# apt_update ---------------------------------------------------------------------------------
+
+
+def test_apt_update_removes_the_new_source_when_it_fails(run_op):
+    run = run_op(ops.apt_update, FakeMachine(), cleanup_on_failure=[SOURCES])
+    assert len(run.commands) == 1
+    update, _, cleanup = run.commands[0].partition(" || ")
+    assert is_apt_get(update, "update")
+    assert cleanup == f"{{ status=$?; rm -f {SOURCES}; exit $status; }}"
+
+
+def test_apt_update_cleanup_keeps_apt_gets_exit_status(run_op, tmp_path):
+    source = tmp_path / "docker.sources"
+    source.write_text("Types: deb\n")
+    run = run_op(ops.apt_update, FakeMachine(), cleanup_on_failure=[str(source)])
+    _, _, cleanup = run.commands[0].partition(" || ")
+    done = subprocess.run(["sh", "-c", f"sh -c 'exit 100' || {cleanup}"])
+    assert done.returncode == 100 and not source.exists()
+
+
+# version_matches ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("version", "wanted", "matches"),
+    [
+        ("5:26.1.5-1~debian.12~bookworm", "26.1.5", True),
+        ("5:26.1.5-1~ubuntu.24.04~noble", "26.1.5", True),
+        ("5:26.1.5-1~debian.12~bookworm", "5:26.1.5-1~debian.12~bookworm", True),
+        ("5:20.10.24~3-0~debian-bookworm", "20.10.24", True),
+        ("5:26.1.50-1~debian.12~bookworm", "26.1.5", False),
+        ("5:26.1.4-1~debian.12~bookworm", "26.1.5", False),
+        ("5:27.0.3-1~debian.12~bookworm", "27", False),
+        ("26.1.5+dfsg1-1", "26.1.5", False),  # Debian's docker.io, not Docker's build
+    ],
+)
+def test_version_matches(version, wanted, matches):
+    assert ops.version_matches(version, wanted) is matches
+
+
+# docker_packages ----------------------------------------------------------------------------
+
+
+def packages_run(run_op, machine, pins=None, holds=(), host_name="web1"):
+    return run_op(
+        ops.docker_packages,
+        machine,
+        host_name=host_name,
+        packages=list(DEFAULT_PACKAGES),
+        pins=pins or {},
+        holds=list(holds),
+    )
+
+
+INSTALL_FLAGS = ("install", "--no-install-recommends", "--allow-downgrades")
+
+
+def test_fresh_host_installs_the_five_packages_in_one_command(run_op):
+    run = packages_run(run_op, fresh_machine())
+    assert len(run.commands) == 1
+    assert is_apt_get(run.commands[0], *DEFAULT_PACKAGES)
+    words = shlex.split(run.commands[0])
+    assert "DPkg::Lock::Timeout=300" in words
+    assert "Dpkg::Options::=--force-confold" in words
+    assert words[words.index("install") :] == [
+        "install",
+        "--no-install-recommends",
+        "--allow-downgrades",
+        "--allow-change-held-packages",
+        *DEFAULT_PACKAGES,
+    ]
+
+
+def test_converged_packages_are_a_noop(run_op):
+    run = packages_run(run_op, converged_machine())
+    assert run.commands == [] and len(run.noops) == 1
+
+
+def test_version_pins_resolve_to_the_repositorys_full_version(run_op):
+    machine = fresh_machine(
+        candidates={
+            "docker-ce": ["5:27.3.1-1~debian.12~bookworm", DOCKER_VERSION, "5:26.1.4-1~debian.12"],
+            "docker-ce-cli": ["5:27.3.1-1~debian.12~bookworm", DOCKER_VERSION],
+        }
+    )
+    pins = {"docker-ce": "26.1.5", "docker-ce-cli": "26.1.5"}
+    run = packages_run(run_op, machine, pins=pins)
+    words = shlex.split(run.commands[0])
+    assert "docker-ce=5:26.1.5-1~debian.12~bookworm" in words
+    assert "docker-ce-cli=5:26.1.5-1~debian.12~bookworm" in words
+    assert {"containerd.io", "docker-buildx-plugin", "docker-compose-plugin"} <= set(words)
+
+
+def test_an_unknown_version_is_refused_listing_the_available_ones(run_op):
+    machine = fresh_machine(
+        candidates={"docker-ce": ["5:27.3.1-1~debian.12~bookworm", DOCKER_VERSION]}
+    )
+    run = packages_run(run_op, machine, pins={"docker-ce": "25.0.9"}, host_name="ci3")
+    assert len(run.commands) == 1 and run.commands[0].endswith("exit 1")
+    assert run.refusal == (
+        "ci3: docker_version 25.0.9 is not in the repository for docker-ce; available: "
+        f"5:27.3.1-1~debian.12~bookworm, {DOCKER_VERSION}."
+    )
+
+
+def test_a_pin_without_a_repository_says_so(run_op):
+    run = packages_run(run_op, fresh_machine(), pins={"docker-ce": "26.1.5"})
+    assert "none (is the repository configured?)" in run.refusal
+
+
+def test_an_installed_version_other_than_the_pin_is_replaced(run_op):
+    machine = converged_machine()
+    machine.packages["docker-ce"] = ("ii", "5:27.3.1-1~debian.12~bookworm")
+    run = packages_run(run_op, machine, pins={"docker-ce": "26.1.5"})
+    words = shlex.split(run.commands[0])
+    assert words[-1] == f"docker-ce={DOCKER_VERSION}"
+    assert "--allow-downgrades" in words
+
+
+def test_hold_follows_the_install(run_op):
+    run = packages_run(run_op, fresh_machine(), holds=["docker-ce", "docker-ce-cli"])
+    assert len(run.commands) == 2
+    assert is_apt_get(run.commands[0], *DEFAULT_PACKAGES)
+    assert run.commands[1] == "apt-mark hold docker-ce docker-ce-cli"
+
+
+def test_hold_alone_when_the_packages_are_in_place(run_op):
+    run = packages_run(run_op, converged_machine(), holds=["docker-ce", "docker-ce-cli"])
+    assert run.commands == ["apt-mark hold docker-ce docker-ce-cli"]
+
+
+def test_held_packages_as_wanted_are_a_noop(run_op):
+    machine = converged_machine()
+    for name in ("docker-ce", "docker-ce-cli"):
+        machine.packages[name] = ("hi", DOCKER_VERSION)
+    run = packages_run(run_op, machine, pins={"docker-ce": "26.1.5"}, holds=["docker-ce", "docker-ce-cli"])
+    assert run.commands == []
+
+
+def test_a_held_package_no_longer_wanted_held_is_unheld(run_op):
+    machine = converged_machine()
+    machine.packages["docker-ce"] = ("hi", DOCKER_VERSION)
+    run = packages_run(run_op, machine)
+    assert run.commands == ["apt-mark unhold docker-ce"]
+
+
+def test_interrupted_dpkg_is_configured_first(run_op):
+    machine = converged_machine()
+    machine.dpkg_interrupted = True
+    machine.packages["docker-ce"] = ("iF", DOCKER_VERSION)  # half-configured
+    run = packages_run(run_op, machine)
+    assert run.commands[0] == "DEBIAN_FRONTEND=noninteractive dpkg --configure -a"
+    assert is_apt_get(run.commands[1], "docker-ce")
+    assert len(run.commands) == 2
+
+
+@pytest.mark.parametrize("status", ["iU", "iW", "it"], ids=["unpacked", "trig-await", "trig-pend"])
+def test_packages_dpkg_did_not_finish_are_reinstalled(run_op, status):
+    machine = converged_machine()
+    machine.packages["containerd.io"] = (status, "1.7.19-1")
+    assert is_apt_get(packages_run(run_op, machine).commands[-1], "containerd.io")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG facts.py PackageState / operations.py docker_packages: a package removed with "
+    "its configuration left ('rc') or half-installed ('iH') counts as installed",
+)
+@pytest.mark.parametrize("status", ["rc", "iH"], ids=["config-files", "half-installed"])
+def test_packages_that_are_not_installed_are_installed(run_op, status):
+    machine = converged_machine()
+    machine.packages["docker-ce"] = (status, DOCKER_VERSION)
+    assert is_apt_get(packages_run(run_op, machine).commands[-1], "docker-ce")
+
+
+# group_members ------------------------------------------------------------------------------
+
+
+def test_group_is_created_and_users_added(run_op):
+    run = run_op(ops.group_members, fresh_machine(), group="docker", users=["alice", "root"])
+    assert run.commands == [
+        "groupadd --system docker",
+        "usermod -aG docker alice",
+        "usermod -aG docker root",
+    ]
+
+
+def test_only_users_not_yet_members_are_added(run_op):
+    machine = fresh_machine(group={"alice"}, users={"alice", "bob"})
+    run = run_op(ops.group_members, machine, group="docker", users=["alice", "bob"])
+    assert run.commands == ["usermod -aG docker bob"]
+
+
+def test_existing_group_with_its_members_is_a_noop(run_op):
+    machine = fresh_machine(group={"alice"})
+    assert run_op(ops.group_members, machine, group="docker", users=["alice"]).commands == []
+    assert run_op(ops.group_members, machine, group="docker", users=[]).commands == []
+
+
+def test_a_user_that_does_not_exist_is_refused(run_op):
+    run = run_op(
+        ops.group_members, fresh_machine(), host_name="web2", group="docker", users=["ghost"]
+    )
+    assert run.commands[0].endswith("exit 1") and len(run.commands) == 1
+    assert run.refusal == (
+        "web2: docker_users names ghost, but no such user exists on the host; "
+        "create the user first or remove it."
+    )
+
+
+# service ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("state", "kwargs", "commands"),
+    [
+        (("active", "enabled"), {}, []),
+        (("inactive", "disabled"), {}, ["systemctl enable docker", "systemctl start docker"]),
+        (("failed", "enabled"), {}, ["systemctl start docker"]),
+        (("inactive", ""), {}, ["systemctl enable docker", "systemctl start docker"]),
+        (("active", "enabled"), {"restart": True}, ["systemctl restart docker"]),
+        (("inactive", "enabled"), {"restart": True}, ["systemctl start docker"]),
+        (("active", "enabled"), {"running": False}, ["systemctl stop docker"]),
+        (("inactive", "enabled"), {"running": False, "enabled": False}, [
+            "systemctl disable docker"
+        ]),
+        (("active", "disabled"), {"enabled": False}, []),
+    ],
+)
+def test_service(run_op, state, kwargs, commands):
+    machine = FakeMachine(services={"docker": state})
+    run = run_op(ops.service, machine, unit="docker", **kwargs)
+    assert run.commands == commands
+    assert bool(run.noops) == (not commands)
+
+
+# daemon_json --------------------------------------------------------------------------------
+
+
+def test_daemon_json_is_stable():
+    first = {"log-opts": {"max-size": "10m", "max-file": "3"}, "debug": False, "dns": ["1.1.1.1"]}
+    second = dict(reversed(list(first.items())))
+    second["log-opts"] = {"max-file": "3", "max-size": "10m"}
+    text = ops.daemon_json(first)
+    assert text == ops.daemon_json(second)
+    assert text.endswith("}\n")
+    assert json.loads(text) == first
+    assert list(json.loads(text)) == ["debug", "dns", "log-opts"]
+    assert text.index('"max-file"') < text.index('"max-size"')
+
+
+def test_apt_get_is_unattended():
+    command = ops.apt_get(30, "install", "docker-ce")
+    assert shlex.split(command) == [
+        "DEBIAN_FRONTEND=noninteractive",
+        "apt-get",
+        "-q",
+        "-y",
+        "-o",
+        "DPkg::Lock::Timeout=30",
+        "-o",
+        "Dpkg::Options::=--force-confdef",
+        "-o",
+        "Dpkg::Options::=--force-confold",
+        "install",
+        "docker-ce",
+    ]

@@ -1,0 +1,206 @@
+"""Settings: defaults, geerlingguy-compatible names, validation that reports everything at once."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from provision.docker.errors import SettingsError
+from provision.docker.settings import (
+    DOCKER_FINGERPRINT,
+    SETTING_NAMES,
+    DockerSettings,
+    from_host_data,
+)
+
+
+def test_defaults_follow_dockers_install_guide():
+    settings = from_host_data({})
+    assert settings == DockerSettings()
+    assert settings.docker_packages == (
+        "docker-ce",
+        "docker-ce-cli",
+        "containerd.io",
+        "docker-buildx-plugin",
+        "docker-compose-plugin",
+    )
+    # the conflicting packages Docker's guide removes first
+    assert set(settings.docker_obsolete_packages) >= {
+        "docker.io",
+        "docker-doc",
+        "docker-compose",
+        "docker-compose-v2",
+        "podman-docker",
+        "containerd",
+        "runc",
+    }
+    assert settings.docker_gpg_fingerprint == "9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
+    assert DOCKER_FINGERPRINT == settings.docker_gpg_fingerprint
+    assert settings.docker_repo_url == "https://download.docker.com/linux"
+    assert settings.docker_channel == "stable"
+    assert settings.docker_version is None and settings.docker_hold is False
+    assert settings.docker_users == () and dict(settings.docker_daemon_options) == {}
+    assert (settings.docker_service_state, settings.docker_service_enabled) == ("started", True)
+    assert settings.docker_purge_data is False
+    assert settings.docker_apt_lock_timeout == 300
+
+
+def test_settings_are_immutable():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        DockerSettings().docker_channel = "test"  # type: ignore[misc]
+
+
+def test_geerlingguy_role_names_are_accepted():
+    data = {
+        "docker_packages": ["docker-ce", "docker-ce-cli", "containerd.io"],
+        "docker_obsolete_packages": ["docker.io", "podman-docker"],
+        "docker_users": ["alice", "deploy"],
+        "docker_daemon_options": {"log-driver": "local", "log-opts": {"max-size": "10m"}},
+        "docker_repo_url": "https://download.docker.com/linux",
+        "docker_service_state": "stopped",
+        "docker_service_enabled": False,
+    }
+    settings = from_host_data(data, "web1")
+    assert settings.docker_packages == ("docker-ce", "docker-ce-cli", "containerd.io")
+    assert settings.docker_obsolete_packages == ("docker.io", "podman-docker")
+    assert settings.docker_users == ("alice", "deploy")
+    assert settings.docker_daemon_options == data["docker_daemon_options"]
+    assert settings.docker_service_state == "stopped"
+    assert settings.docker_service_enabled is False
+
+
+def test_unknown_keys_and_none_values_are_ignored():
+    settings = from_host_data(
+        {"ssh_user": "admin", "docker_install_compose": True, "docker_version": None}
+    )
+    assert settings == DockerSettings()
+
+
+def test_every_setting_has_a_docker_prefix():
+    assert all(name.startswith("docker_") for name in SETTING_NAMES)
+
+
+def test_a_single_name_is_a_list_of_one():
+    assert from_host_data({"docker_users": "alice"}).docker_users == ("alice",)
+
+
+def test_key_url_defaults_to_the_repositorys_gpg_file():
+    settings = DockerSettings()
+    assert settings.key_url("ubuntu") == "https://download.docker.com/linux/ubuntu/gpg"
+    mirror = from_host_data(
+        {
+            "docker_repo_url": "https://mirror.example.org/docker/linux/",
+            "docker_gpg_key_url": "https://keys.example.org/docker.asc",
+        }
+    )
+    assert mirror.docker_repo_url == "https://mirror.example.org/docker/linux"
+    assert mirror.key_url("debian") == "https://keys.example.org/docker.asc"
+
+
+def test_no_pins_or_holds_by_default():
+    assert DockerSettings().pins() == {}
+    assert DockerSettings().holds() == []
+
+
+def test_version_pins_docker_ce_and_its_cli():
+    settings = from_host_data({"docker_version": "26.1.5", "docker_hold": True})
+    assert settings.pins() == {"docker-ce": "26.1.5", "docker-ce-cli": "26.1.5"}
+    assert settings.holds() == ["docker-ce", "docker-ce-cli"]
+
+
+def test_pins_and_holds_only_cover_packages_that_are_installed():
+    settings = from_host_data(
+        {"docker_packages": ["docker-ce", "containerd.io"], "docker_version": "27.3.1"}
+    )
+    assert settings.pins() == {"docker-ce": "27.3.1"}
+    held = from_host_data({"docker_packages": ["docker-ce-cli"], "docker_hold": True})
+    assert held.holds() == ["docker-ce-cli"]
+
+
+@pytest.mark.parametrize(
+    "version", ["26.1.5", "27.0", "5:26.1.5-1~ubuntu.24.04~noble", "5:20.10.24~3-0~debian-bookworm"]
+)
+def test_valid_versions(version):
+    assert from_host_data({"docker_version": version}).docker_version == version
+
+
+def test_a_numeric_version_becomes_a_string():
+    assert from_host_data({"docker_version": 27.0}).docker_version == "27.0"
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("9dc858229fc7dd38854ae2d88d81803c0ebfcd88", DOCKER_FINGERPRINT),
+        ("9DC8 5822 9FC7 DD38 854A  E2D8 8D81 803C 0EBF CD88", DOCKER_FINGERPRINT),
+        ("9dc8 5822 9fc7 dd38 854a e2d8 8d81 803c 0ebf cd88", DOCKER_FINGERPRINT),
+        ("ab" * 32, "AB" * 32),  # v6 keys have 64-digit fingerprints
+    ],
+)
+def test_fingerprints_are_normalised(given, expected):
+    assert from_host_data({"docker_gpg_fingerprint": given}).docker_gpg_fingerprint == expected
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        ({"docker_channel": "nightly"}, "docker_channel must be one of stable, test"),
+        ({"docker_service_state": "running"}, "docker_service_state must be one of started"),
+        ({"docker_distro": "fedora"}, "docker_distro must be one of ubuntu, debian, raspbian"),
+        ({"docker_hold": "yes"}, "docker_hold must be true or false"),
+        ({"docker_service_enabled": 1}, "docker_service_enabled must be true or false"),
+        ({"docker_purge_data": "false"}, "docker_purge_data must be true or false"),
+        ({"docker_version": "latest"}, "docker_version must look like 26.1.5"),
+        ({"docker_gpg_fingerprint": "0EBFCD88"}, "docker_gpg_fingerprint must be 40"),
+        ({"docker_repo_url": "download.docker.com"}, "docker_repo_url must be an http(s)://"),
+        ({"docker_gpg_key_url": "ftp://x/gpg"}, "docker_gpg_key_url must be an http(s)://"),
+        ({"docker_daemon_options": ["debug"]}, "docker_daemon_options must be a mapping"),
+        ({"docker_apt_lock_timeout": -1}, "docker_apt_lock_timeout must be a whole number"),
+        ({"docker_apt_lock_timeout": True}, "docker_apt_lock_timeout must be a whole number"),
+        ({"docker_packages": ["docker-ce", ""]}, "docker_packages must be a list of names"),
+        ({"docker_obsolete_packages": {"a": 1}}, "docker_obsolete_packages must be a list"),
+        ({"docker_users": ["Alice Smith"]}, "docker_users has invalid user names: 'Alice Smith'"),
+    ],
+)
+def test_each_invalid_setting_is_named(data, problem):
+    with pytest.raises(SettingsError) as raised:
+        from_host_data(data, "web3")
+    assert str(raised.value).startswith("web3: ")
+    assert problem in str(raised.value)
+
+
+def test_all_problems_are_reported_in_one_message_naming_the_host():
+    data = {
+        "docker_channel": "edge",
+        "docker_hold": "yes",
+        "docker_daemon_options": "debug=true",
+        "docker_version": "newest",
+        "docker_repo_url": "not a url",
+        "docker_users": ["alice", "bad user", "x;rm -rf /"],
+    }
+    with pytest.raises(SettingsError) as raised:
+        from_host_data(data, "db2.example.org")
+    message = str(raised.value)
+    assert message.startswith("db2.example.org: ")
+    assert message.endswith(".")
+    for problem in (
+        "docker_channel must be one of stable, test, got 'edge'",
+        "docker_hold must be true or false, got 'yes'",
+        "docker_daemon_options must be a mapping, got str",
+        "docker_version must look like 26.1.5 or a full version string, got 'newest'",
+        "docker_repo_url must be an http(s):// or file:// URL, got 'not a url'",
+        "docker_users has invalid user names: 'bad user', 'x;rm -rf /'",
+    ):
+        assert problem in message
+    assert message.count(";") >= 5  # one sentence, problems separated by semicolons
+
+
+@pytest.mark.parametrize("user", ["alice", "_svc", "build-agent", "ci.runner", "machine$"])
+def test_valid_user_names(user):
+    assert from_host_data({"docker_users": [user]}).docker_users == (user,)
+
+
+def test_file_urls_are_allowed_for_local_mirrors():
+    settings = from_host_data({"docker_repo_url": "file:///srv/mirror/docker/linux"})
+    assert settings.key_url("debian") == "file:///srv/mirror/docker/linux/debian/gpg"
