@@ -90,14 +90,15 @@ def install_docker() -> None:
     ops.apt_update(
         name="Update apt lists",
         lock_timeout=lock,
-        cleanup_on_failure=[SOURCES],
-        _if=lambda: key.did_change() or repo.did_change(),
+        cleanup_on_failure=[SOURCES, KEYRING],
+        after=[key, repo],
     )
     ops.docker_packages(
         name="Install Docker packages",
         packages=list(settings.docker_packages),
         pins=settings.pins(),
         holds=settings.holds(),
+        latest=settings.docker_packages_state == "latest",
         lock_timeout=lock,
     )
     ops.group_members(
@@ -123,8 +124,8 @@ def install_docker() -> None:
         ops.service(
             name="Restart docker for daemon.json",
             unit="docker",
-            restart=True,
-            _if=daemon.did_change,
+            enabled=settings.docker_service_enabled,
+            restart_after=[daemon],
         )
 
 

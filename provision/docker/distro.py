@@ -78,17 +78,19 @@ def _guess_distro(os_release: dict[str, str], arch: str) -> str:
     ids = _ids(os_release)
     if ids[0] == "raspbian":
         return "raspbian" if arch == "armhf" else "debian"
-    if ids[0] == "ubuntu" or ids[0] in UBUNTU_DERIVATIVES or "ubuntu" in ids:
+    if ids[0] == "ubuntu" or "ubuntu" in ids or os_release.get("UBUNTU_CODENAME"):
         return "ubuntu"
-    if ids[0] == "debian":
-        return "debian"
+    if ids[0] == "debian" or (ids[0] in UBUNTU_DERIVATIVES and os_release.get("DEBIAN_CODENAME")):
+        return "debian"  # LMDE: Linux Mint on Debian
+    if ids[0] in UBUNTU_DERIVATIVES:
+        return "ubuntu"
     return ""
 
 
 def _guess_codename(os_release: dict[str, str], distro: str) -> str:
     if distro == "ubuntu":
         return (os_release.get("UBUNTU_CODENAME") or os_release.get("VERSION_CODENAME", "")).lower()
-    codename = os_release.get("VERSION_CODENAME", "").lower()
+    codename = (os_release.get("DEBIAN_CODENAME") or os_release.get("VERSION_CODENAME", "")).lower()
     if not codename and os_release.get("VERSION_ID") in DEBIAN_CODENAMES.values():
         codename = {v: k for k, v in DEBIAN_CODENAMES.items()}[os_release["VERSION_ID"]]
     return codename

@@ -30,11 +30,12 @@ class PackageState:
     """What dpkg knows of one package."""
 
     version: str
-    status: str  # dpkg's two letters, e.g. "ii" (installed), "hi" (held), "iF" (failed)
+    status: str  # dpkg's two letters: wanted (i, h=hold, r, p) and state (i, c, H, U, F, W, t)
 
     @property
     def installed(self) -> bool:
-        return self.status[1:2] in ("i", "F", "U", "W", "t", "h")
+        """Unpacked and configured (triggers aside)."""
+        return self.status[1:2] in ("i", "W", "t")
 
     @property
     def held(self) -> bool:
@@ -42,7 +43,13 @@ class PackageState:
 
     @property
     def broken(self) -> bool:
-        return self.installed and self.status[1:2] != "i"
+        """Half-installed, unpacked or half-configured: dpkg was interrupted."""
+        return self.status[1:2] in ("H", "U", "F")
+
+    @property
+    def present(self) -> bool:
+        """Anything of it on the host, configuration files included."""
+        return self.status[1:2] not in ("n", "")
 
 
 class Packages(FactBase):
@@ -210,3 +217,26 @@ class CandidateVersions(FactBase):
     @staticmethod
     def default() -> list[str]:
         return []
+
+
+class PolicyCandidates(FactBase):
+    """``{package: candidate_version}`` from ``apt-cache policy`` (what apt would install)."""
+
+    def command(self, packages) -> str:
+        names = " ".join(shlex.quote(p) for p in packages)
+        return f"LC_ALL=C apt-cache policy {names} 2>/dev/null || true"
+
+    def process(self, output: list[str]) -> dict[str, str]:
+        candidates, current = {}, None
+        for line in output:
+            if line and not line.startswith(" ") and line.endswith(":"):
+                current = line[:-1]
+            elif current and line.strip().startswith("Candidate:"):
+                value = line.split(":", 1)[1].strip()
+                if value != "(none)":
+                    candidates[current] = value
+        return candidates
+
+    @staticmethod
+    def default() -> dict[str, str]:
+        return {}

@@ -82,12 +82,20 @@ def fingerprint(body: bytes) -> str:
     return digest.hexdigest().upper()
 
 
-def fingerprints(data: bytes) -> list[str]:
+def fingerprints(data: bytes, tags: tuple[int, ...] = PUBLIC_KEY_TAGS) -> list[str]:
     """Fingerprints of the primary keys and subkeys in ``data``; ``NotAKeyError`` otherwise."""
-    found = [fingerprint(body) for tag, body in packets(dearmor(data)) if tag in PUBLIC_KEY_TAGS]
+    try:
+        found = [fingerprint(body) for tag, body in packets(dearmor(data)) if tag in tags]
+    except IndexError:  # the data ends inside a packet header
+        raise NotAKeyError("truncated OpenPGP data") from None
     if not found:
         raise NotAKeyError("no public key in the data")
     return found
+
+
+def primary_fingerprints(data: bytes) -> list[str]:
+    """Fingerprints of the primary keys only: the keys apt will trust."""
+    return fingerprints(data, tags=(6,))
 
 
 def describe(data: bytes) -> str:

@@ -17,6 +17,7 @@ from pyinfra.api import operation
 from . import keyring
 from .facts import (
     CandidateVersions,
+    PolicyCandidates,
     Download,
     FileContent,
     FilesMentioning,
@@ -70,7 +71,7 @@ def write_file_command(path: str, content: bytes, mode: str) -> str:
 def packages_absent(packages: list[str], lock_timeout: int = 300):
     """Remove the installed ones among ``packages`` (conflicting Docker packages)."""
     state = host.get_fact(Packages, packages=packages)
-    present = [name for name in packages if name in state]
+    present = [name for name in packages if name in state and state[name].present]
     if not present:
         host.noop("no conflicting packages are installed")
         return
@@ -102,7 +103,7 @@ def sources_mentioning_absent(text: str, keep: str):
 def packages_present(packages: list[str], lock_timeout: int = 300):
     """Install missing ``packages`` from the distribution (apt-get update first)."""
     state = host.get_fact(Packages, packages=packages)
-    missing = [name for name in packages if name not in state or state[name].broken]
+    missing = [name for name in packages if name not in state or not state[name].installed]
     if not missing:
         host.noop(f"{', '.join(packages)} installed")
         return
@@ -129,16 +130,16 @@ def signing_key(path: str, url: str, fingerprint: str):
         )
         return
     try:
-        found = keyring.fingerprints(data)
+        found = keyring.primary_fingerprints(data)
     except keyring.NotAKeyError:
         yield refuse(
             f"{host.name}: {url} returned {keyring.describe(data)}, not an OpenPGP key; "
             "nothing was written; check docker_gpg_key_url."
         )
         return
-    if fingerprint not in found:
+    if found != [fingerprint]:
         yield refuse(
-            f"{host.name}: the key at {url} has fingerprint {', '.join(found)}, expected "
+            f"{host.name}: the key at {url} has fingerprint {', '.join(found)}, expected only "
             f"{fingerprint}; nothing was written; check docker_gpg_fingerprint or the mirror."
         )
         return
@@ -147,7 +148,7 @@ def signing_key(path: str, url: str, fingerprint: str):
 
 def _has_fingerprint(content: bytes, fingerprint: str) -> bool:
     try:
-        return fingerprint in keyring.fingerprints(content)
+        return keyring.primary_fingerprints(content) == [fingerprint]
     except keyring.NotAKeyError:
         return False
 
@@ -178,13 +179,24 @@ def file_absent(path: str):
 
 
 @operation(is_idempotent=False)
-def apt_update(lock_timeout: int = 300, cleanup_on_failure: list[str] | None = None):
-    """``apt-get update``; on failure remove ``cleanup_on_failure`` so apt keeps working."""
+def apt_update(lock_timeout: int = 300, cleanup_on_failure: list[str] | None = None, after=()):
+    """``apt-get update`` when one of the ``after`` operations changed (always if none given).
+
+    On failure ``cleanup_on_failure`` is removed, so no half-configured repository breaks apt.
+    """
+    if after and not any_changed(after):
+        host.noop("the repository did not change")
+        return
     command = apt_get(lock_timeout, "update")
     if cleanup_on_failure:
         paths = " ".join(shlex.quote(path) for path in cleanup_on_failure)
         command = f"{command} || {{ status=$?; rm -f {paths}; exit $status; }}"
     yield command
+
+
+def any_changed(metas) -> bool:
+    """Whether any of these operations changed (or, before they ran, would change)."""
+    return any(m.did_change() if m.is_complete() else m.will_change for m in metas)
 
 
 def version_matches(version: str, wanted: str) -> bool:
@@ -197,20 +209,35 @@ def version_matches(version: str, wanted: str) -> bool:
 
 @operation()
 def docker_packages(
-    packages: list[str], pins: dict[str, str], holds: list[str], lock_timeout: int = 300
+    packages: list[str],
+    pins: dict[str, str],
+    holds: list[str],
+    latest: bool = False,
+    lock_timeout: int = 300,
 ):
-    """Install Docker's packages, pinned to versions where ``pins`` says, ``holds`` held."""
+    """Install Docker's packages, pinned to versions where ``pins`` says, ``holds`` held.
+
+    With ``latest``, unpinned packages are also upgraded to the repository's candidate.
+    """
     state = host.get_fact(Packages, packages=packages)
     install = [
         name
         for name in packages
         if name not in state
-        or state[name].broken
+        or not state[name].installed
         or (name in pins and not version_matches(state[name].version, pins[name]))
     ]
+    if latest:
+        candidates = host.get_fact(PolicyCandidates, packages=packages)
+        install += [
+            name for name in packages
+            if name not in install and name not in pins and name in candidates
+            and state[name].version != candidates[name]
+        ]
     held = {name for name in packages if name in state and state[name].held}
     to_hold = set(holds)
-    if not install and held == to_hold:
+    repair = state[None] or any(s.broken for n, s in state.items() if n is not None)
+    if not install and held == to_hold and not repair:
         host.noop(f"{', '.join(packages)} installed as wanted")
         return
     targets = []
@@ -220,7 +247,7 @@ def docker_packages(
             yield refuse(error)
             return
         targets.append(target)
-    if state[None]:
+    if repair:
         yield "DEBIAN_FRONTEND=noninteractive dpkg --configure -a"
     if held - to_hold:
         yield "apt-mark unhold " + " ".join(sorted(held - to_hold))
@@ -272,9 +299,13 @@ def group_members(group: str, users: list[str]):
 
 
 @operation()
-def service(unit: str, running: bool = True, enabled: bool = True, restart: bool = False):
-    """Ensure ``unit`` is running/stopped and enabled/disabled; ``restart`` forces a restart."""
+def service(unit: str, running: bool = True, enabled: bool = True, restart_after=()):
+    """Ensure ``unit`` is running/stopped and enabled/disabled.
+
+    It is restarted when one of the ``restart_after`` operations changed (a config file).
+    """
     active, is_enabled = host.get_fact(ServiceState, units=[unit])[unit]
+    restart = bool(restart_after) and any_changed(restart_after)
     commands = []
     if enabled and is_enabled != "enabled":
         commands.append(f"systemctl enable {unit}")

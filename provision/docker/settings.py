@@ -34,6 +34,7 @@ DEFAULT_OBSOLETE = (
 )
 PINNED_PACKAGES = ("docker-ce", "docker-ce-cli")
 CHANNELS = ("stable", "test")
+PACKAGE_STATES = ("present", "latest")
 SERVICE_STATES = ("started", "stopped")
 VERSION_RE = re.compile(r"^(\d+:)?\d+(\.\d+){1,2}([-~+.:A-Za-z0-9]*)$")
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_.-]*\$?$")
@@ -45,6 +46,7 @@ class DockerSettings:
 
     docker_packages: tuple[str, ...] = DEFAULT_PACKAGES
     docker_obsolete_packages: tuple[str, ...] = DEFAULT_OBSOLETE
+    docker_packages_state: str = "present"
     docker_version: str | None = None
     docker_hold: bool = False
     docker_channel: str = "stable"
@@ -94,6 +96,7 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
         if name in values and not isinstance(values[name], bool):
             problems.append(f"{name} must be true or false, got {values[name]!r}")
     _check_choice(values, "docker_channel", CHANNELS, problems)
+    _check_choice(values, "docker_packages_state", PACKAGE_STATES, problems)
     _check_choice(values, "docker_service_state", SERVICE_STATES, problems)
     _check_choice(values, "docker_distro", ("ubuntu", "debian", "raspbian"), problems)
     if "docker_version" in values:

@@ -39,23 +39,38 @@ class Fleet:
 
 
 def parse_data(items: tuple[str, ...] | list[str]) -> dict:
-    """``KEY=VALUE`` overrides; values are parsed as Python literals or JSON when they can be."""
-    import ast
-    import json
+    """``KEY=VALUE`` overrides.
 
+    Lists, dicts (JSON or Python), booleans, null and whole numbers are parsed; anything else,
+    such as ``28.10``, stays a string.
+    """
     data = {}
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise UsageError(f"--data {item!r} must look like KEY=VALUE.")
+        data[key] = _value(raw)
+    return data
+
+
+def _value(raw: str):
+    import ast
+    import json
+
+    words = {"true": True, "false": False, "null": None, "none": None}
+    if raw.lower() in words:
+        return words[raw.lower()]
+    if raw.isdigit():
+        return int(raw)
+    if raw[:1] in "[{":
         try:
-            data[key] = json.loads(raw)
+            return json.loads(raw)
         except ValueError:
             try:
-                data[key] = ast.literal_eval(raw)
+                return ast.literal_eval(raw)
             except (ValueError, SyntaxError):
-                data[key] = raw
-    return data
+                pass
+    return raw
 
 
 def load(path: str, limit: tuple[str, ...] | list[str] = (), data: dict | None = None) -> Fleet:
@@ -79,6 +94,7 @@ def load(path: str, limit: tuple[str, ...] | list[str] = (), data: dict | None =
         with ctx_state.use(State()):
             inventory = make_inventory(str(file), override_data=data or {}, cwd=cwd)
     except Exception as error:  # any error raised by the inventory's own code
+        error = getattr(error, "exception", error)  # pyinfra wraps it
         line = _line_in(error, file)
         raise UsageError(
             f"{path}{f', line {line}' if line else ''}: {error}; fix the inventory file."

@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .results import FleetResult, HostResult
@@ -28,7 +29,7 @@ def apply_table(result: FleetResult) -> Table:
             f"[{STYLE[host.status]}]{host.status}[/]",
             f"{host.changed_operations}/{host.operations}",
             f"{host.duration_s:.1f} s",
-            host.error or "",
+            escape(host.error or ""),
         )
     counts = result.summary()
     table.caption = (
@@ -44,7 +45,7 @@ def progress_table(results: dict[str, HostResult]) -> Table:
     table = Table("host", "now", "time", box=None)
     for name, host in results.items():
         colour = "red" if host.status == "failed" else "cyan"
-        table.add_row(name, f"[{colour}]{host.current}[/]", f"{host.duration_s:.1f} s")
+        table.add_row(name, f"[{colour}]{escape(host.current)}[/]", f"{host.duration_s:.1f} s")
     return table
 
 
@@ -55,9 +56,9 @@ def verify_table(result) -> Table:
         table.add_column(column, overflow="fold")
     for name, host in result.hosts.items():
         status = "failed" if host.failed else "passed"
-        failures = [f"{c.id}: {c.message}" for c in host.checks if not c.passed]
+        failures = [escape(f"{c.id}: {c.message}") for c in host.checks if not c.passed]
         if host.error:
-            failures.insert(0, host.error)
+            failures.insert(0, escape(host.error))
         table.add_row(
             name,
             f"[{STYLE[status]}]{status}[/]",
@@ -159,9 +160,9 @@ def status_table(result: FleetResult) -> Table:
     for name, host in result.hosts.items():
         facts = result.facts.get(name, {})
         if host.status == "failed":
-            drift = f"[red]{host.error}[/]"
+            drift = f"[red]{escape(host.error or '')}[/]"
         elif host.changed_operations:
-            drift = "[yellow]" + ", ".join(host.changed) + "[/]"
+            drift = "[yellow]" + escape(", ".join(host.changed)) + "[/]"
         else:
             drift = "[green]none[/]"
         table.add_row(

@@ -177,6 +177,7 @@ def _clearsigned_body(text: str) -> str:
 
 
 def sha256_file(path: Path) -> str:
+    """Hex SHA256 of a file, read in chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         for chunk in iter(lambda: stream.read(_CHUNK), b""):

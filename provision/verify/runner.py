@@ -104,12 +104,18 @@ def ssh_config_entry(host: Host) -> str:
     return "\n".join(lines) + "\n"
 
 
-def ssh_config(hosts: list[Host]) -> str:
-    """One config for all hosts; users' own files (``ssh_config_file``) are included first."""
+def ssh_config(hosts: list[Host], control_dir: Path) -> str:
+    """One config for all hosts; users' own files (``ssh_config_file``) are included first.
+
+    Connections are multiplexed through one master per host, so each check costs a round trip
+    instead of an SSH handshake.
+    """
     includes = sorted({os.path.expanduser(h.data.get("ssh_config_file"))
                        for h in hosts if h.data.get("ssh_config_file")})
     head = "".join(f"Include {path}\n" for path in includes)
-    return head + "\n".join(ssh_config_entry(host) for host in hosts)
+    shared = (f"Host *\n  ControlMaster auto\n  ControlPath {control_dir}/%C\n"
+              "  ControlPersist 30s\n")
+    return head + "\n".join(ssh_config_entry(host) for host in hosts) + "\n" + shared
 
 
 def verify(fleet: Fleet, parallel: int | None = None) -> VerifyResult:
@@ -117,7 +123,7 @@ def verify(fleet: Fleet, parallel: int | None = None) -> VerifyResult:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="provision-verify-") as tmp:
         work = Path(tmp)
-        (work / "ssh_config").write_text(ssh_config(fleet.hosts))
+        (work / "ssh_config").write_text(ssh_config(fleet.hosts, work))
         settings = {h.name: _settings_data(h) for h in fleet.hosts}
         (work / "settings.json").write_text(json.dumps(settings, default=str))
         workers = parallel or len(fleet.hosts)
@@ -128,6 +134,9 @@ def verify(fleet: Fleet, parallel: int | None = None) -> VerifyResult:
                     pool.map(lambda h: _verify_host(h.name, work), fleet.hosts),
                 )
             )
+        for host in fleet.hosts:  # close the multiplexing masters
+            subprocess.run(["ssh", "-F", str(work / "ssh_config"), "-O", "exit", host.name],
+                           capture_output=True)
     return VerifyResult(results, time.monotonic() - started)
 
 

@@ -71,7 +71,10 @@ def test_pin_hold_then_upgrade(fresh, lab):
     assert "docker-ce" in sh(lab, "lab1", "apt-mark showhold").stdout.split()
     assert failures(check("lab1", docker_version=old_upstream, docker_hold=True), "lab1") == []
     assert apply("lab1", docker_version=old_upstream, docker_hold=True).hosts["lab1"].status == "unchanged"
-    upgraded = apply("lab1")
+    # unpinned, "present" keeps what is installed; "latest" upgrades (as geerlingguy.docker)
+    kept = apply("lab1")
+    assert kept.ok and sh(lab, "lab1", "dpkg-query -W -f='${Version}' docker-ce").stdout == old
+    upgraded = apply("lab1", docker_packages_state="latest")
     assert upgraded.ok, upgraded.hosts["lab1"].error
     assert sh(lab, "lab1", "dpkg-query -W -f='${Version}' docker-ce").stdout != old
     assert sh(lab, "lab1", "apt-mark showhold").stdout.strip() == ""
