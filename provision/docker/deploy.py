@@ -113,7 +113,9 @@ def install_docker() -> None:
     else:
         daemon = None
     running = settings.docker_service_state == "started"
-    for unit in ("containerd", "docker"):
+    # start containerd before docker; stop docker (and its socket, which would restart it) first
+    units = ("containerd", "docker") if running else ("docker.socket", "docker", "containerd")
+    for unit in units:
         ops.service(
             name=f"{unit} service",
             unit=unit,

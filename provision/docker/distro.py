@@ -54,7 +54,8 @@ def detect(
     if arch not in ARCHITECTURES:
         raise UnsupportedHostError(
             f"{host}: architecture {arch or 'unknown'} has no Docker packages "
-            f"(supported: {', '.join(sorted(ARCHITECTURES))})."
+            f"(supported: {', '.join(sorted(ARCHITECTURES))}); set docker_arch if dpkg "
+            "reports it wrongly."
         )
     if distro or codename:
         distro = distro or _guess_distro(os_release, arch)

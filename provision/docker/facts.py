@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import shlex
 from dataclasses import dataclass
 
@@ -147,10 +148,11 @@ class Paths(FactBase):
 
 
 class FilesMentioning(FactBase):
-    """Files under /etc/apt/sources.list.d that mention ``text``."""
+    """Apt source files with an active (not commented) line that mentions ``text``."""
 
     def command(self, text: str) -> str:
-        return f"grep -lsF {shlex.quote(text)} /etc/apt/sources.list.d/* || true"
+        pattern = shlex.quote("^[^#]*" + re.escape(text))
+        return f"grep -lsE {pattern} /etc/apt/sources.list /etc/apt/sources.list.d/* || true"
 
     def process(self, output: list[str]) -> list[str]:
         return [line for line in output if line]

@@ -30,8 +30,9 @@ def dearmor(data: bytes) -> bytes:
         if line.startswith("-----END PGP"):
             break
         if not in_body:
-            in_body = line.strip() == ""
-            continue
+            in_body = True
+            if line.strip() == "" or ": " in line:  # the blank line, or an armor header
+                continue
         if line.startswith("="):  # CRC-24 checksum line
             break
         body.append(line.strip())

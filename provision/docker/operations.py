@@ -91,12 +91,20 @@ def paths_absent(patterns: list[str]):
 
 @operation()
 def sources_mentioning_absent(text: str, keep: str):
-    """Remove other sources.list.d files for the same repository (they break Signed-By)."""
+    """Remove other sources of the same repository (they break Signed-By).
+
+    Files in sources.list.d are removed; lines in /etc/apt/sources.list are commented out.
+    """
     stale = [path for path in host.get_fact(FilesMentioning, text=text) if path != keep]
     if not stale:
         host.noop(f"no other sources for {text}")
         return
-    yield "rm -f " + " ".join(shlex.quote(path) for path in stale)
+    for path in stale:
+        if path == "/etc/apt/sources.list":
+            pattern = re.escape(text).replace("/", "\\/")
+            yield f"sed -i -E '/^[^#]*{pattern}/s/^/# /' /etc/apt/sources.list"
+        else:
+            yield f"rm -f {shlex.quote(path)}"
 
 
 @operation()
@@ -119,7 +127,12 @@ def signing_key(path: str, url: str, fingerprint: str):
     matches: a wrong or broken key leaves nothing behind.
     """
     current = host.get_fact(FileContent, path=path)
-    if current and current.mode == "644" and _has_fingerprint(current.content, fingerprint):
+    if (
+        current
+        and current.mode == "644"
+        and current.owner == "root:root"
+        and _has_fingerprint(current.content, fingerprint)
+    ):
         host.noop(f"{path} holds key {fingerprint}")
         return
     data, error = host.get_fact(Download, url=url)
@@ -230,8 +243,11 @@ def docker_packages(
     if latest:
         candidates = host.get_fact(PolicyCandidates, packages=packages)
         install += [
-            name for name in packages
-            if name not in install and name not in pins and name in candidates
+            name
+            for name in packages
+            if name not in install
+            and name not in pins
+            and name in candidates
             and state[name].version != candidates[name]
         ]
     held = {name for name in packages if name in state and state[name].held}

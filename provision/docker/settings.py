@@ -36,7 +36,16 @@ PINNED_PACKAGES = ("docker-ce", "docker-ce-cli")
 CHANNELS = ("stable", "test")
 PACKAGE_STATES = ("present", "latest")
 SERVICE_STATES = ("started", "stopped")
-VERSION_RE = re.compile(r"^(\d+:)?\d+(\.\d+){1,2}([-~+.:A-Za-z0-9]*)$")
+VERSION_RE = re.compile(r"^(\d+:)?\d+\.\d+\.\d+([-~+][-~+.:A-Za-z0-9]*)?$")
+IMAGE_RE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*$")
+# geerlingguy.docker names that mean something else here
+ROLE_NAMES = {
+    "docker_apt_release_channel": "docker_channel",
+    "docker_apt_gpg_key": "docker_gpg_key_url",
+    "docker_apt_gpg_key_checksum": "docker_gpg_fingerprint",
+    "docker_apt_arch": "docker_arch",
+    "docker_apt_repository": "docker_repo_url",
+}
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_.-]*\$?$")
 
 
@@ -88,7 +97,7 @@ SETTING_NAMES = tuple(f.name for f in fields(DockerSettings))
 def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSettings:
     """Build settings from a host's data (unknown keys are ignored); raise all problems at once."""
     values = {name: data[name] for name in SETTING_NAMES if data.get(name) is not None}
-    problems: list[str] = []
+    problems: list[str] = [_unknown(name) for name in data if _is_unknown(name)]
     for name in ("docker_packages", "docker_obsolete_packages", "docker_users"):
         if name in values:
             values[name] = _string_list(values[name], name, problems)
@@ -103,7 +112,7 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
         values["docker_version"] = str(values["docker_version"])
         if not VERSION_RE.match(values["docker_version"]):
             problems.append(
-                f"docker_version must look like 26.1.5 or a full version string, "
+                "docker_version must look like 26.1.5 or a full version string, "
                 f"got {values['docker_version']!r}"
             )
     fingerprint = str(values.get("docker_gpg_fingerprint", DOCKER_FINGERPRINT))
@@ -130,9 +139,35 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
     bad_users = [user for user in values.get("docker_users", ()) if not NAME_RE.match(user)]
     if bad_users:
         problems.append(f"docker_users has invalid user names: {', '.join(map(repr, bad_users))}")
+    image = str(values.get("docker_verify_image", "hello-world"))
+    if not IMAGE_RE.match(image):
+        problems.append(f"docker_verify_image must be an image reference, got {image!r}")
     if problems:
         raise SettingsError(f"{host}: " + "; ".join(problems) + ".")
     return DockerSettings(**values)
+
+
+# host data of pyinfra's own docker connectors, not settings of this deploy
+CONNECTOR_NAMES = {"docker_architecture", "docker_identifier", "docker_platform"}
+
+
+def _is_unknown(name) -> bool:
+    return (
+        isinstance(name, str)
+        and name.startswith("docker_")
+        and name not in SETTING_NAMES
+        and name not in CONNECTOR_NAMES
+    )
+
+
+def _unknown(name: str) -> str:
+    """A sentence for a setting name that does not exist, with the likely one."""
+    import difflib
+
+    better = ROLE_NAMES.get(name) or next(
+        iter(difflib.get_close_matches(name, SETTING_NAMES, 1)), None
+    )
+    return f"{name} is not a setting" + (f" (did you mean {better}?)" if better else "")
 
 
 def _string_list(value: Any, name: str, problems: list[str]) -> tuple[str, ...]:

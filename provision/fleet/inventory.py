@@ -25,6 +25,12 @@ class Fleet:
     inventory: Inventory
     hosts: list[Host]
 
+    def for_run(self) -> Fleet:
+        """This fleet with its hosts' per-run pyinfra state cleared, so it can run again."""
+        for host in self.hosts:
+            host.op_hash_order = []
+        return self
+
     def settings(self) -> dict[str, DockerSettings]:
         """Every selected host's validated settings; all problems of all hosts at once."""
         result, problems = {}, []

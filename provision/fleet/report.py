@@ -115,7 +115,8 @@ def verify_junit(result) -> ET.ElementTree:
             "testsuite",
             name=f"provision.verify.{name}",
             tests=str(len(host.checks) + (1 if host.error else 0)),
-            failures=str(host.failed),
+            failures=str(sum(not check.passed for check in host.checks)),
+            errors=str(1 if host.error else 0),
             time=f"{host.duration_s:.3f}",
         )
         if host.error:
@@ -140,7 +141,11 @@ def write_junit(path: str | Path, tree: ET.ElementTree) -> None:
 
 
 def print_table(table: Table) -> None:
-    Console(soft_wrap=False).print(table)
+    """Print to the terminal, or at a fixed generous width into pipes and logs."""
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)
+    console.print(table)
 
 
 def status_table(result: FleetResult) -> Table:

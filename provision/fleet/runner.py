@@ -96,6 +96,7 @@ def run_deploy(
     (before any change), stored in ``FleetResult.facts``.
     """
     started = time.monotonic()
+    fleet = fleet.for_run()  # pyinfra hosts carry the state of one run
     operations.REFUSALS.clear()
     logging.getLogger("pyinfra").setLevel(logging.CRITICAL)
     results = {host.name: HostResult() for host in fleet.hosts}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import shutil
@@ -53,6 +54,16 @@ class Machine:
     pid: int | None = None
 
     @property
+    def unit_name(self) -> str:
+        """The nspawn machine name: unique per lab, so labs side by side get distinct veths."""
+        digest = hashlib.sha256(str(self.config.lab_dir).encode()).hexdigest()[:4]
+        return f"{self.name}-{digest}"
+
+    @property
+    def veth(self) -> str:
+        return f"vb-{self.unit_name}"[:15]
+
+    @property
     def dir(self) -> Path:
         return self.config.hosts_dir / self.name
 
@@ -67,7 +78,7 @@ class Machine:
     def is_running(self) -> bool:
         """True when our systemd-nspawn process for this host is alive."""
         return process_alive(self.pid) and any(
-            arg == f"--machine={self.name}" for arg in cmdline(self.pid or 0)
+            arg == f"--machine={self.unit_name}" for arg in cmdline(self.pid or 0)
         )
 
     def create(self, base: Path, authorized_key: str, host_key: Path) -> None:
@@ -138,7 +149,7 @@ class Machine:
                     "--boot",
                     "--register=no",
                     "--keep-unit",
-                    f"--machine={self.name}",
+                    f"--machine={self.unit_name}",
                     f"--network-bridge={self.config.bridge}",
                     "--resolv-conf=copy-host",
                     "--capability=all",
@@ -168,7 +179,7 @@ class Machine:
     def destroy(self) -> None:
         """Stop the host and remove its files: the next ``create`` starts from the base."""
         self.stop()
-        veth = Path(f"/sys/class/net/vb-{self.name}")
+        veth = Path(f"/sys/class/net/{self.veth}")
         if veth.exists():  # left behind when nspawn itself was killed
             run(["ip", "link", "del", veth.name], check=False)
         if self.dir.exists():

@@ -10,7 +10,11 @@ from .config import LabConfig
 from .errors import LabError
 from .system import run
 
-COMMENT = "provision-lab"
+COMMENT = "provision-lab"  # every rule carries "provision-lab-BRIDGE", so labs side by side
+
+
+def _tag(config: LabConfig) -> str:
+    return f"{COMMENT}-{config.bridge}"
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 
 
@@ -27,12 +31,12 @@ def _nat_rule(config: LabConfig) -> list[str]:
         "-m",
         "comment",
         "--comment",
-        COMMENT,
+        _tag(config),
     ]
 
 
 def _forward_rules(config: LabConfig) -> list[list[str]]:
-    tail = ["-j", "ACCEPT", "-m", "comment", "--comment", COMMENT]
+    tail = ["-j", "ACCEPT", "-m", "comment", "--comment", _tag(config)]
     return [["FORWARD", "-i", config.bridge, *tail], ["FORWARD", "-o", config.bridge, *tail]]
 
 
@@ -75,19 +79,20 @@ def up(config: LabConfig) -> str:
 def down(config: LabConfig, ip_forward: str | None = None) -> None:
     """Remove every rule tagged by the lab, the bridge, and restore ip_forward."""
     for table in ("nat", "filter"):
-        for rule in tagged_rules(table):
+        for rule in tagged_rules(table, _tag(config)):
             run(["iptables", "-t", table, "-D", *rule], check=False)
     if bridge_exists(config):
         run(["ip", "link", "del", config.bridge], check=False)
-    if ip_forward in ("0", "1"):
+    others = tagged_rules("nat")  # another lab still needs forwarding
+    if ip_forward in ("0", "1") and not others:
         IP_FORWARD.write_text(ip_forward + "\n")
 
 
-def tagged_rules(table: str) -> list[list[str]]:
-    """Rules (as iptables arguments, without -A) that carry the lab's comment."""
+def tagged_rules(table: str, tag: str = COMMENT) -> list[list[str]]:
+    """Rules (as iptables arguments, without -A) whose comment starts with ``tag``."""
     rules = []
     for line in run(["iptables", "-t", table, "-S"], check=False).stdout.splitlines():
-        if line.startswith("-A ") and f"--comment {COMMENT}" in line:
+        if line.startswith("-A ") and f"--comment {tag}" in line:
             rules.append(line.split()[1:])
     return rules
 

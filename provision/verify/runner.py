@@ -110,11 +110,15 @@ def ssh_config(hosts: list[Host], control_dir: Path) -> str:
     Connections are multiplexed through one master per host, so each check costs a round trip
     instead of an SSH handshake.
     """
-    includes = sorted({os.path.expanduser(h.data.get("ssh_config_file"))
-                       for h in hosts if h.data.get("ssh_config_file")})
+    includes = sorted(
+        {
+            os.path.expanduser(h.data.get("ssh_config_file"))
+            for h in hosts
+            if h.data.get("ssh_config_file")
+        }
+    )
     head = "".join(f"Include {path}\n" for path in includes)
-    shared = (f"Host *\n  ControlMaster auto\n  ControlPath {control_dir}/%C\n"
-              "  ControlPersist 30s\n")
+    shared = f"Host *\n  ControlMaster auto\n  ControlPath {control_dir}/%C\n  ControlPersist 30s\n"
     return head + "\n".join(ssh_config_entry(host) for host in hosts) + "\n" + shared
 
 
@@ -135,8 +139,10 @@ def verify(fleet: Fleet, parallel: int | None = None) -> VerifyResult:
                 )
             )
         for host in fleet.hosts:  # close the multiplexing masters
-            subprocess.run(["ssh", "-F", str(work / "ssh_config"), "-O", "exit", host.name],
-                           capture_output=True)
+            subprocess.run(
+                ["ssh", "-F", str(work / "ssh_config"), "-O", "exit", host.name],
+                capture_output=True,
+            )
     return VerifyResult(results, time.monotonic() - started)
 
 

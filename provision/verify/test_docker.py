@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 
 import pytest
 
@@ -136,9 +137,10 @@ def test_no_plain_tcp_listener(root, settings):
 
 
 def test_container_runs(root, settings):
-    image = settings.docker_verify_image
-    if settings.docker_verify_image_url and root.run(f"docker image inspect {image}").rc != 0:
-        root.check_output(f"curl -fsSL {settings.docker_verify_image_url} | docker load")
+    image = shlex.quote(settings.docker_verify_image)
+    url = settings.docker_verify_image_url
+    if url and root.run(f"docker image inspect {image}").rc != 0:
+        root.check_output(f"curl -fsSL {shlex.quote(url)} | docker load")
     result = root.run(f"docker run --rm {image}")
     assert result.rc == 0, result.stderr
     assert "Hello from" in result.stdout

@@ -21,16 +21,18 @@ def lab_processes(lab) -> list[int]:
     return pids_matching(lambda pid: any(str(lab.config.lab_dir) in arg for arg in cmdline(pid)))
 
 
-def assert_nothing_left(lab):
+def assert_nothing_left(lab, veths):
     assert lab_processes(lab) == []
     assert mounts_under(lab.config.lab_dir) == []
     assert not network.bridge_exists(lab.config)
-    assert network.tagged_rules("nat") == [] and network.tagged_rules("filter") == []
+    tag = f"{network.COMMENT}-{lab.config.bridge}"
+    assert network.tagged_rules("nat", tag) == [] and network.tagged_rules("filter", tag) == []
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-    assert "vb-lab" not in links
+    assert not [veth for veth in veths if veth in links]
 
 
 def test_killed_host_recovers_with_down_and_up(lab):
+    veths = [m.veth for m in lab.machines()]
     pid = lab.machine("lab1").pid
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
@@ -38,15 +40,17 @@ def test_killed_host_recovers_with_down_and_up(lab):
         time.sleep(0.1)
     assert [row.state for row in lab.status() if row.name == "lab1"] == ["stopped"]
     lab.down()
-    assert_nothing_left(lab)
+    assert_nothing_left(lab, veths)
     rows = lab.up(2, ["bookworm", "trixie"])
     assert [row.state for row in rows] == ["running", "running"]
     assert sh(lab, "lab1", "systemctl is-system-running").stdout.strip() == "running"
 
 
 def test_down_leaves_nothing_and_can_be_repeated(lab):
+    veths = [m.veth for m in lab.machines()]
+    assert veths
     lab.down()
-    assert_nothing_left(lab)
+    assert_nothing_left(lab, veths)
     lab.down()
-    assert_nothing_left(lab)
+    assert_nothing_left(lab, veths)
     assert not lab.config.state_file.exists()

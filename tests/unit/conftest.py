@@ -37,4 +37,3 @@ def run_op(monkeypatch):
         return OpRun(commands, noops, operations.REFUSALS.get(host_name))
 
     return run
-

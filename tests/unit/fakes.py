@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,10 +19,11 @@ from provision.docker.facts import (
     OsTarget,
     Packages,
     Paths,
+    PolicyCandidates,
     ServiceState,
     Users,
 )
-from provision.docker.settings import DEFAULT_PACKAGES, DockerSettings
+from provision.docker.settings import DockerSettings
 
 DATA = Path(__file__).with_name("data")
 DOCKER_KEY = (DATA / "docker.asc").read_bytes()  # Docker's published apt signing key
@@ -75,7 +77,8 @@ class FakeMachine:
     group: set[str] | None = None  # members of the docker group, None: no such group
     users: set[str] = field(default_factory=lambda: {"root"})
     services: dict[str, tuple[str, str]] = field(default_factory=dict)
-    candidates: dict[str, list[str]] = field(default_factory=dict)
+    candidates: dict[str, list[str]] = field(default_factory=dict)  # apt-cache madison
+    policy: dict[str, str] = field(default_factory=dict)  # apt-cache policy: the candidate
     calls: list[tuple[str, dict]] = field(default_factory=list)
 
     def output(self, cls, **kwargs) -> list[str]:
@@ -103,11 +106,13 @@ class FakeMachine:
             from fnmatch import fnmatch
 
             return sorted(p for p in self.paths if any(fnmatch(p, g) for g in kwargs["patterns"]))
-        if cls is FilesMentioning:
+        if cls is FilesMentioning:  # grep -lsE '^[^#]*TEXT' sources.list sources.list.d/*
+            active = re.compile("^[^#]*" + re.escape(kwargs["text"]), re.MULTILINE)
             return sorted(
                 path
                 for path, (_, _, content) in self.files.items()
-                if path.startswith("/etc/apt/sources.list.d/") and kwargs["text"].encode() in content
+                if (path == "/etc/apt/sources.list" or path.startswith("/etc/apt/sources.list.d/"))
+                and active.search(content.decode(errors="replace"))
             )
         if cls is Users:
             group = kwargs["group"]
@@ -124,6 +129,18 @@ class FakeMachine:
             ]
         if cls is CandidateVersions:
             return [f" {v} " for v in self.candidates.get(kwargs["package"], [])]
+        if cls is PolicyCandidates:
+            lines = []
+            for name in kwargs["packages"]:
+                if name in self.policy or name in self.packages:
+                    installed = self.packages.get(name, ("", "(none)"))[1]
+                    lines += [
+                        f"{name}:",
+                        f"  Installed: {installed}",
+                        f"  Candidate: {self.policy.get(name, installed)}",
+                        "  Version table:",
+                    ]
+            return lines
         raise AssertionError(f"unexpected fact {cls.__name__}")
 
     def fact(self, cls, *args, **kwargs):
@@ -156,7 +173,11 @@ def converged_machine(settings: DockerSettings | None = None, key: bytes = DOCKE
         urls={settings.key_url("debian"): key},
         group=set(settings.docker_users),
         users={"root", *settings.docker_users},
-        services={"docker": ("active", "enabled"), "containerd": ("active", "enabled")},
+        services={
+            "docker": ("active", "enabled"),
+            "docker.socket": ("active", "enabled"),
+            "containerd": ("active", "enabled"),
+        },
         candidates={"docker-ce": [DOCKER_VERSION], "docker-ce-cli": [DOCKER_VERSION]},
     )
 
@@ -164,9 +185,8 @@ def converged_machine(settings: DockerSettings | None = None, key: bytes = DOCKE
 def fake_responses(machine: FakeMachine, settings: DockerSettings | None = None) -> dict:
     """``fake_responses`` for pyinfra's ``@fake`` connector: every fact command the Docker
     deploys run, answered with what ``machine`` would print; refusals (``exit 1``) fail."""
-    import re
-
     from provision.docker.deploy import DAEMON_JSON, DATA_DIRS, STALE_PATHS
+    from provision.fleet.status import WATCHED
 
     settings = settings or DockerSettings()
     packages = list(settings.docker_packages)
@@ -176,17 +196,22 @@ def fake_responses(machine: FakeMachine, settings: DockerSettings | None = None)
         (Packages, {"packages": PREREQUISITES}),
         (Packages, {"packages": packages}),
         (Packages, {"packages": [*packages, "docker-ce-rootless-extras"]}),
+        (Packages, {"packages": list(WATCHED)}),  # provision status
+        (ServiceState, {"units": ["docker", "containerd"]}),
         (Paths, {"patterns": STALE_PATHS}),
         (Paths, {"patterns": DATA_DIRS}),
         (Users, {"group": "docker", "users": list(settings.docker_users)}),
         *[(FileContent, {"path": path}) for path in (KEYRING, SOURCES, DAEMON_JSON)],
-        *[(ServiceState, {"units": [unit]}) for unit in ("containerd", "docker")],
+        *[(ServiceState, {"units": [unit]}) for unit in ("containerd", "docker", "docker.socket")],
         *[(CandidateVersions, {"package": name}) for name in ("docker-ce", "docker-ce-cli")],
+        (PolicyCandidates, {"packages": packages}),
     ]
     for distro in ("ubuntu", "debian", "raspbian"):
         queries.append((FilesMentioning, {"text": f"{settings.docker_repo_url}/{distro}"}))
         queries.append((Download, {"url": settings.key_url(distro)}))
-    responses: dict = {cls().command(**kwargs): machine.output(cls, **kwargs) for cls, kwargs in queries}
+    responses: dict = {
+        cls().command(**kwargs): machine.output(cls, **kwargs) for cls, kwargs in queries
+    }
     responses[re.compile(r"; exit 1$")] = {"success": False, "stderr": ["refused"]}
     return responses
 
@@ -195,13 +220,15 @@ FACT_MARKERS = (
     "cat /etc/os-release",
     "dpkg-query -W",
     "for p in ",
-    "grep -lsF",
+    "grep -lsE",
     "if [ -f ",
     "curl -fsSL",
     "getent group",
     "echo containerd $(systemctl",
     "echo docker $(systemctl",
+    "echo docker.socket $(systemctl",
     "apt-cache madison",
+    "apt-cache policy",
 )
 
 

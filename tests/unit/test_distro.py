@@ -316,17 +316,8 @@ def test_override_to_an_unsupported_pair_is_refused():
         detect("web1", parse_os_release(debian("12", "bookworm")), "amd64", distro="ubuntu")
 
 
-def test_lmde_is_refused_rather_than_given_a_wrong_repository():
-    with pytest.raises(UnsupportedHostError, match="docker_codename"):
-        target(LMDE_6)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG distro.py _guess_distro: every ID=linuxmint is treated as Ubuntu, but LMDE is "
-    "Debian-based (ID_LIKE=debian, DEBIAN_CODENAME=bookworm)",
-)
-def test_lmde_uses_the_debian_repository():
+def test_lmde_uses_the_debian_repository_with_its_debian_codename():
+    # Linux Mint Debian Edition: ID=linuxmint like Mint, but Debian-based.
     assert target(LMDE_6) == Target("debian", "bookworm", "amd64")
 
 

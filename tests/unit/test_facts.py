@@ -19,6 +19,7 @@ from provision.docker.facts import (
     Packages,
     PackageState,
     Paths,
+    PolicyCandidates,
     RemoteFile,
     ServiceState,
     Users,
@@ -60,9 +61,19 @@ def stand_in(tmp_path: Path, name: str, script: str) -> dict:
 
 
 def test_os_target_parses_release_and_architecture():
-    output = ['PRETTY_NAME="Ubuntu 24.04.1 LTS"', "ID=ubuntu", "VERSION_CODENAME=noble", "---", "arm64"]
+    output = [
+        'PRETTY_NAME="Ubuntu 24.04.1 LTS"',
+        "ID=ubuntu",
+        "VERSION_CODENAME=noble",
+        "---",
+        "arm64",
+    ]
     release, arch = OsTarget().process(output)
-    assert release == {"PRETTY_NAME": "Ubuntu 24.04.1 LTS", "ID": "ubuntu", "VERSION_CODENAME": "noble"}
+    assert release == {
+        "PRETTY_NAME": "Ubuntu 24.04.1 LTS",
+        "ID": "ubuntu",
+        "VERSION_CODENAME": "noble",
+    }
     assert arch == "arm64"
 
 
@@ -99,7 +110,7 @@ def test_packages_parses_dpkg_query_lines():
     }
     assert state["docker-ce"].held and state["docker-ce"].installed
     assert not state["docker-ce"].broken
-    assert state["containerd.io"].broken and state["containerd.io"].installed
+    assert state["containerd.io"].broken and not state["containerd.io"].installed
     assert not state["docker-ce-cli"].held
 
 
@@ -117,12 +128,28 @@ def test_packages_on_this_machine():
 
 
 @pytest.mark.parametrize(
-    ("status", "installed", "broken"),
-    [("ii", True, False), ("hi", True, False), ("iU", True, True), ("iF", True, True)],
+    ("status", "installed", "broken", "present", "held"),
+    [
+        ("ii", True, False, True, False),
+        ("hi", True, False, True, True),
+        ("iW", True, False, True, False),  # awaiting triggers: configured
+        ("it", True, False, True, False),  # triggers pending: configured
+        ("iU", False, True, True, False),  # unpacked, not configured
+        ("iF", False, True, True, False),  # half-configured
+        ("iH", False, True, True, False),  # half-installed
+        ("hF", False, True, True, True),
+        ("rc", False, False, True, False),  # removed, configuration files left
+        ("pn", False, False, False, False),
+    ],
 )
-def test_package_state(status, installed, broken):
+def test_package_state(status, installed, broken, present, held):
     package = PackageState("1.0", status)
-    assert (package.installed, package.broken) == (installed, broken)
+    assert (package.installed, package.broken, package.present, package.held) == (
+        installed,
+        broken,
+        present,
+        held,
+    )
 
 
 # FileContent --------------------------------------------------------------------------------
@@ -283,7 +310,32 @@ def test_fact_commands_quote_their_arguments(tmp_path):
         (FileContent, {"path": hostile}),
         (Packages, {"packages": [hostile]}),
         (CandidateVersions, {"package": hostile}),
-        (Download, {"url": hostile}),
+        (Download, {"url": f"file:///nonexistent/{hostile}"}),
     ]:
         subprocess.run(["sh", "-c", cls().command(**kwargs)], capture_output=True)
     assert not marker.exists()
+
+
+POLICY = """\
+cat <<'OUT'
+docker-ce:
+  Installed: 5:26.1.5-1~debian.12~bookworm
+  Candidate: 5:27.3.1-1~debian.12~bookworm
+  Version table:
+     5:27.3.1-1~debian.12~bookworm 500
+        500 https://download.docker.com/linux/debian bookworm/stable amd64 Packages
+ *** 5:26.1.5-1~debian.12~bookworm 500
+        100 /var/lib/dpkg/status
+docker-ce-rootless-extras:
+  Installed: (none)
+  Candidate: (none)
+  Version table:
+OUT
+"""
+
+
+def test_policy_candidates_from_apt_cache_policy(tmp_path):
+    env = stand_in(tmp_path, "apt-cache", POLICY)
+    found = fact(PolicyCandidates, env=env, packages=["docker-ce", "docker-ce-rootless-extras"])
+    assert found == {"docker-ce": "5:27.3.1-1~debian.12~bookworm"}
+    assert PolicyCandidates().default() == {}

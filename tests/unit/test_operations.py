@@ -10,6 +10,8 @@ import shlex
 import subprocess
 
 import pytest
+from pyinfra.api.operation import OperationMeta
+from pyinfra.connectors.util import CommandOutput
 
 from provision.docker import keyring
 from provision.docker import operations as ops
@@ -18,6 +20,7 @@ from provision.docker.settings import DEFAULT_OBSOLETE, DEFAULT_PACKAGES, DOCKER
 
 from .fakes import (
     DOCKER_KEY,
+    DOCKER_SUBKEY,
     DOCKER_VERSION,
     FakeMachine,
     converged_machine,
@@ -180,6 +183,12 @@ def test_a_key_with_the_wrong_mode_is_rewritten(run_op):
     assert written(key_run(run_op, machine).commands[0]) == DOCKER_KEY
 
 
+def test_a_key_owned_by_another_user_is_rewritten(run_op):
+    machine = converged_machine()
+    machine.files[KEYRING] = ("644", "alice:alice", DOCKER_KEY)
+    assert written(key_run(run_op, machine).commands[0]) == DOCKER_KEY
+
+
 def test_a_different_key_in_place_is_replaced(run_op):
     machine = converged_machine()
     machine.files[KEYRING] = ("644", "root:root", synthetic_key(b"old"))
@@ -193,7 +202,7 @@ def test_a_key_with_the_wrong_fingerprint_is_refused_and_not_written(run_op):
     assert run.commands[0].endswith("exit 1")
     assert "base64 -d" not in run.commands[0] and "mv -f" not in run.commands[0]
     assert run.refusal == (
-        f"web7: the key at {KEY_URL} has fingerprint {v4_fingerprint(impostor)}, expected "
+        f"web7: the key at {KEY_URL} has fingerprint {v4_fingerprint(impostor)}, expected only "
         f"{DOCKER_FINGERPRINT}; nothing was written; check docker_gpg_fingerprint or the mirror."
     )
 
@@ -222,15 +231,31 @@ def test_a_failed_download_is_refused_with_curls_reason(run_op):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG operations.py signing_key: a download holding the expected key AND another "
-    "primary key passes the check and is written, so apt would trust the other key too",
-)
 def test_a_key_file_with_an_extra_primary_key_is_refused(run_op):
-    combined = keyring.dearmor(DOCKER_KEY) + synthetic_key(b"extra")
+    # apt trusts every key in a Signed-By file: one more key would be trusted too
+    extra = synthetic_key(b"extra")
+    combined = keyring.dearmor(DOCKER_KEY) + extra
     run = key_run(run_op, fresh_machine(urls={KEY_URL: combined}))
+    assert len(run.commands) == 1 and run.commands[0].endswith("exit 1")
+    assert f"{DOCKER_FINGERPRINT}, {v4_fingerprint(extra)}, expected only" in run.refusal
+
+
+def test_a_key_in_place_with_an_extra_primary_key_is_replaced(run_op):
+    machine = converged_machine()
+    machine.files[KEYRING] = ("644", "root:root", keyring.dearmor(DOCKER_KEY) + synthetic_key(b"x"))
+    assert written(key_run(run_op, machine).commands[0]) == DOCKER_KEY
+
+
+def test_a_subkey_fingerprint_is_not_accepted_as_the_pin(run_op):
+    run = key_run(run_op, fresh_machine(urls={KEY_URL: DOCKER_KEY}), DOCKER_SUBKEY)
     assert run.commands[0].endswith("exit 1")
+    assert f"has fingerprint {DOCKER_FINGERPRINT}, expected only {DOCKER_SUBKEY}" in run.refusal
+
+
+def test_a_truncated_download_is_refused(run_op):
+    run = key_run(run_op, fresh_machine(urls={KEY_URL: keyring.dearmor(DOCKER_KEY)[:2]}))
+    assert run.commands[0].endswith("exit 1")
+    assert "returned 2 bytes that are not an OpenPGP key" in run.refusal
 
 
 # file_content -------------------------------------------------------------------------------
@@ -262,9 +287,7 @@ def test_file_content_compares_mode_owner_and_bytes(run_op, mode, owner, content
 def test_write_file_command_writes_atomically(tmp_path):
     target = tmp_path / "dir with space" / "it's.json"
     content = b'{"a": 1}\n\x00\xff binary too\n'
-    subprocess.run(
-        ["sh", "-c", ops.write_file_command(str(target), content, "0640")], check=True
-    )
+    subprocess.run(["sh", "-c", ops.write_file_command(str(target), content, "0640")], check=True)
     assert target.read_bytes() == content
     assert oct(target.stat().st_mode & 0o777) == "0o640"
     assert list(target.parent.iterdir()) == [target]  # no temporary file left
@@ -293,6 +316,33 @@ def test_apt_update_removes_the_new_source_when_it_fails(run_op):
     update, _, cleanup = run.commands[0].partition(" || ")
     assert is_apt_get(update, "update")
     assert cleanup == f"{{ status=$?; rm -f {SOURCES}; exit $status; }}"
+
+
+def changed(flag: bool) -> OperationMeta:
+    """An operation that (would have) changed or not."""
+    return OperationMeta("hash", flag)
+
+
+def done(flag: bool) -> OperationMeta:
+    meta = OperationMeta("hash", None)
+    meta.set_complete(True, ["command"] if flag else [], CommandOutput([]))
+    return meta
+
+
+@pytest.mark.parametrize(
+    ("after", "runs"),
+    [
+        ([changed(False), changed(False)], False),
+        ([changed(False), changed(True)], True),
+        ([done(False), done(False)], False),
+        ([done(True), done(False)], True),
+    ],
+    ids=["would-not", "would", "did-not", "did"],
+)
+def test_apt_update_runs_only_after_a_change(run_op, after, runs):
+    run = run_op(ops.apt_update, FakeMachine(), after=after)
+    assert bool(run.commands) == runs
+    assert bool(run.noops) != runs
 
 
 def test_apt_update_cleanup_keeps_apt_gets_exit_status(run_op, tmp_path):
@@ -419,7 +469,9 @@ def test_held_packages_as_wanted_are_a_noop(run_op):
     machine = converged_machine()
     for name in ("docker-ce", "docker-ce-cli"):
         machine.packages[name] = ("hi", DOCKER_VERSION)
-    run = packages_run(run_op, machine, pins={"docker-ce": "26.1.5"}, holds=["docker-ce", "docker-ce-cli"])
+    run = packages_run(
+        run_op, machine, pins={"docker-ce": "26.1.5"}, holds=["docker-ce", "docker-ce-cli"]
+    )
     assert run.commands == []
 
 
@@ -440,23 +492,73 @@ def test_interrupted_dpkg_is_configured_first(run_op):
     assert len(run.commands) == 2
 
 
-@pytest.mark.parametrize("status", ["iU", "iW", "it"], ids=["unpacked", "trig-await", "trig-pend"])
-def test_packages_dpkg_did_not_finish_are_reinstalled(run_op, status):
+@pytest.mark.parametrize("status", ["iU", "iF", "iH"], ids=["unpacked", "half-conf", "half-inst"])
+def test_packages_dpkg_did_not_finish_are_repaired_and_reinstalled(run_op, status):
     machine = converged_machine()
     machine.packages["containerd.io"] = (status, "1.7.19-1")
-    assert is_apt_get(packages_run(run_op, machine).commands[-1], "containerd.io")
+    run = packages_run(run_op, machine)
+    assert run.commands[0] == "DEBIAN_FRONTEND=noninteractive dpkg --configure -a"
+    assert is_apt_get(run.commands[1], "containerd.io") and len(run.commands) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG facts.py PackageState / operations.py docker_packages: a package removed with "
-    "its configuration left ('rc') or half-installed ('iH') counts as installed",
-)
-@pytest.mark.parametrize("status", ["rc", "iH"], ids=["config-files", "half-installed"])
-def test_packages_that_are_not_installed_are_installed(run_op, status):
+@pytest.mark.parametrize("status", ["iW", "it"], ids=["trig-await", "trig-pend"])
+def test_packages_with_pending_triggers_count_as_installed(run_op, status):
     machine = converged_machine()
-    machine.packages["docker-ce"] = (status, DOCKER_VERSION)
-    assert is_apt_get(packages_run(run_op, machine).commands[-1], "docker-ce")
+    machine.packages["containerd.io"] = (status, "1.7.19-1")
+    assert packages_run(run_op, machine).commands == []
+
+
+def test_a_removed_package_with_its_configuration_left_is_installed(run_op):
+    machine = converged_machine()
+    machine.packages["docker-ce"] = ("rc", DOCKER_VERSION)
+    [command] = packages_run(run_op, machine).commands
+    assert is_apt_get(command, "docker-ce")
+
+
+def test_an_interrupted_dpkg_is_repaired_even_when_the_packages_look_fine(run_op):
+    machine = converged_machine()
+    machine.dpkg_interrupted = True
+    assert packages_run(run_op, machine).commands == [
+        "DEBIAN_FRONTEND=noninteractive dpkg --configure -a"
+    ]
+
+
+def test_latest_upgrades_unpinned_packages_to_the_candidate(run_op):
+    machine = converged_machine()
+    machine.policy = {
+        "docker-ce": "5:27.3.1-1~debian.12~bookworm",
+        "docker-ce-cli": "5:27.3.1-1~debian.12~bookworm",
+        "docker-compose-plugin": "2.30.3-1~debian.12~bookworm",
+    }
+    run = run_op(
+        ops.docker_packages,
+        machine,
+        packages=list(DEFAULT_PACKAGES),
+        pins={"docker-ce": "26.1.5", "docker-ce-cli": "26.1.5"},
+        holds=[],
+        latest=True,
+    )
+    assert len(run.commands) == 1
+    assert is_apt_get(run.commands[0], "docker-compose-plugin")  # pinned ones stay
+
+
+def test_latest_when_everything_is_the_candidate_is_a_noop(run_op):
+    run = run_op(
+        ops.docker_packages,
+        converged_machine(),
+        packages=list(DEFAULT_PACKAGES),
+        pins={},
+        holds=[],
+        latest=True,
+    )
+    assert run.commands == []
+
+
+def test_present_does_not_look_for_newer_versions(run_op):
+    machine = converged_machine()
+    machine.policy = {"docker-ce": "5:27.3.1-1~debian.12~bookworm"}
+    assert packages_run(run_op, machine).commands == []
+    assert "PolicyCandidates" not in [name for name, _ in machine.calls]
 
 
 # group_members ------------------------------------------------------------------------------
@@ -504,12 +606,21 @@ def test_a_user_that_does_not_exist_is_refused(run_op):
         (("inactive", "disabled"), {}, ["systemctl enable docker", "systemctl start docker"]),
         (("failed", "enabled"), {}, ["systemctl start docker"]),
         (("inactive", ""), {}, ["systemctl enable docker", "systemctl start docker"]),
-        (("active", "enabled"), {"restart": True}, ["systemctl restart docker"]),
-        (("inactive", "enabled"), {"restart": True}, ["systemctl start docker"]),
+        (("active", "enabled"), {"restart_after": [changed(True)]}, ["systemctl restart docker"]),
+        (("active", "enabled"), {"restart_after": [done(True)]}, ["systemctl restart docker"]),
+        (("active", "enabled"), {"restart_after": [done(False)]}, []),
+        (("inactive", "enabled"), {"restart_after": [done(True)]}, ["systemctl start docker"]),
+        (
+            ("active", "enabled"),
+            {"running": False, "restart_after": [done(True)]},
+            ["systemctl stop docker"],
+        ),
         (("active", "enabled"), {"running": False}, ["systemctl stop docker"]),
-        (("inactive", "enabled"), {"running": False, "enabled": False}, [
-            "systemctl disable docker"
-        ]),
+        (
+            ("inactive", "enabled"),
+            {"running": False, "enabled": False},
+            ["systemctl disable docker"],
+        ),
         (("active", "disabled"), {"enabled": False}, []),
     ],
 )

@@ -40,6 +40,7 @@ def test_defaults_follow_dockers_install_guide():
     assert settings.docker_repo_url == "https://download.docker.com/linux"
     assert settings.docker_channel == "stable"
     assert settings.docker_version is None and settings.docker_hold is False
+    assert settings.docker_packages_state == "present"
     assert settings.docker_users == () and dict(settings.docker_daemon_options) == {}
     assert (settings.docker_service_state, settings.docker_service_enabled) == ("started", True)
     assert settings.docker_purge_data is False
@@ -60,8 +61,10 @@ def test_geerlingguy_role_names_are_accepted():
         "docker_repo_url": "https://download.docker.com/linux",
         "docker_service_state": "stopped",
         "docker_service_enabled": False,
+        "docker_packages_state": "latest",
     }
     settings = from_host_data(data, "web1")
+    assert settings.docker_packages_state == "latest"
     assert settings.docker_packages == ("docker-ce", "docker-ce-cli", "containerd.io")
     assert settings.docker_obsolete_packages == ("docker.io", "podman-docker")
     assert settings.docker_users == ("alice", "deploy")
@@ -146,6 +149,7 @@ def test_fingerprints_are_normalised(given, expected):
     ("data", "problem"),
     [
         ({"docker_channel": "nightly"}, "docker_channel must be one of stable, test"),
+        ({"docker_packages_state": "absent"}, "docker_packages_state must be one of present"),
         ({"docker_service_state": "running"}, "docker_service_state must be one of started"),
         ({"docker_distro": "fedora"}, "docker_distro must be one of ubuntu, debian, raspbian"),
         ({"docker_hold": "yes"}, "docker_hold must be true or false"),

@@ -1,0 +1,320 @@
+"""Performance harness: cold, idempotent and verify timings on fresh lab hosts.
+
+Run as root: ``.venv/bin/python bench/run.py [--hosts 1,4,8] [--runs 5] [--json FILE]``.
+It starts (or reuses) the lab selected by the ``PROVISION_LAB_*`` variables, RESETS lab1..labN
+to fresh hosts, prints a table and writes JSON (default bench/results/latest.json).
+See docs/performance.md for what each figure means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyinfra
+from pyinfra.api.host import Host
+
+from provision.docker.deploy import KEYRING, PREREQUISITES, SOURCES, install_docker, sources_text
+from provision.fleet.inventory import load
+from provision.fleet.runner import run_deploy
+from provision.lab.errors import LabError
+from provision.lab.lab import Lab
+from provision.lab.ssh import ssh_command
+from provision.verify.runner import verify
+
+ROOT = Path(__file__).resolve().parents[1]
+INVENTORY = str(ROOT / "inventories" / "lab.py")
+CLI = str(Path(sys.executable).with_name("provision"))
+SUITES = ["bookworm", "trixie"]  # alternated: lab1, lab3, ... bookworm; lab2, lab4, ... trixie
+COLD_HOST, FLOOR_HOST = "lab1", "lab3"  # both bookworm
+MAX_HOSTS = 8
+TARGETS = {  # figure -> upper limit (seconds, or a ratio)
+    "cold_ratio": 1.15,
+    "idempotent_1": 1.5,
+    "idempotent_8": 3.0,
+    "verify_1": 3.0,
+    "verify_8": 6.0,
+}
+
+
+# Running things
+def names(count: int) -> list[str]:
+    return [f"lab{i}" for i in range(1, count + 1)]
+
+
+def apply(hosts: list[str]):
+    """The library call users make: load the inventory, connect, run the deploy."""
+    result = run_deploy(load(INVENTORY, hosts), install_docker, "apply")
+    failed = {n: r.error for n, r in result.hosts.items() if r.status == "failed"}
+    if failed:
+        raise SystemExit(f"bench: apply failed on {failed}")
+    return result
+
+
+def check(hosts: list[str]):
+    result = verify(load(INVENTORY, hosts))
+    if not result.ok:
+        raise SystemExit(f"bench: verify failed: {json.dumps(result.as_dict()['hosts'])}")
+    return result
+
+
+def timed(fn, *args) -> float:
+    started = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - started
+
+
+def median_of(runs: int, fn, *args) -> dict:
+    times = [timed(fn, *args) for _ in range(runs)]
+    return {"median_s": statistics.median(times), "runs_s": [round(t, 3) for t in times]}
+
+
+def child(argv: list[str], stdin: str | None = None) -> dict:
+    """Run a child process; its wall time, exit code and max RSS (``wait4``, this child only)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as inp:
+        inp.write((stdin or "").encode())
+        inp.seek(0)
+        started = time.perf_counter()
+        process = subprocess.Popen(argv, stdin=inp, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        output = out.read().decode(errors="replace")
+    if process.returncode != 0:
+        raise SystemExit(f"bench: {shlex.join(argv)} failed:\n{output[-2000:]}")
+    return {"seconds": seconds, "max_rss_mib": usage.ru_maxrss / 1024}
+
+
+def cli_apply(hosts: list[str]) -> dict:
+    limits = [arg for name in hosts for arg in ("--limit", name)]
+    return child([CLI, "apply", "-i", INVENTORY, *limits])
+
+
+def ssh(lab: Lab, host: str, command: str) -> str:
+    result = subprocess.run(ssh_command(lab.config, host, command), capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"bench: {host}: {command!r} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+# Measurements
+def floor_script(host: str) -> str:
+    """The steps of Docker's install guide as one shell script (same packages as the deploy)."""
+    settings = load(INVENTORY, [host]).settings()[host]
+    apt = "DEBIAN_FRONTEND=noninteractive apt-get -q -y"
+    codename = '$(. /etc/os-release && echo "$VERSION_CODENAME")'
+    sources = sources_text(settings, "debian", codename, "$(dpkg --print-architecture)")
+    return "\n".join(
+        [
+            "set -e",
+            f"{apt} update",
+            f"{apt} install --no-install-recommends {' '.join(PREREQUISITES)}",
+            "install -m 0755 -d /etc/apt/keyrings",
+            f"curl -fsSL {settings.key_url('debian')} -o {KEYRING}",
+            f"chmod a+r {KEYRING}",
+            f"cat > {SOURCES} <<EOF\n{sources}EOF",
+            f"{apt} update",
+            f"{apt} install --no-install-recommends {' '.join(settings.docker_packages)}",
+        ]
+    )
+
+
+def installed_packages(lab: Lab, host: str) -> set[str]:
+    return set(ssh(lab, host, "dpkg-query -W -f='${Package}\\n'").split())
+
+
+def cold_vs_floor(lab: Lab) -> dict:
+    """Cold apply on fresh lab1 against Docker's guide as one script over one SSH on fresh lab3."""
+    for host in (COLD_HOST, FLOOR_HOST):
+        lab.reset(host)
+    cold = timed(apply, [COLD_HOST])
+    script = floor_script(FLOOR_HOST)
+    floor = child(ssh_command(lab.config, FLOOR_HOST, "sudo sh -s"), stdin=script)["seconds"]
+    same = installed_packages(lab, COLD_HOST) == installed_packages(lab, FLOOR_HOST)
+    return {"cold_s": cold, "floor_s": floor, "ratio": cold / floor, "same_packages": same}
+
+
+def host_journal(lab: Lab, host: str) -> Counter:
+    """SSH logins and sudo commands in the host's journal, read from its root on this machine."""
+    journal = lab.machine(host).root / "var/log/journal"
+    time.sleep(1.0)  # let journald take in the last lines
+    text = subprocess.run(
+        ["journalctl", "-D", str(journal), "-o", "cat", "--no-pager"],
+        capture_output=True,
+        text=True,
+    ).stdout
+    return Counter(
+        logins=text.count("Accepted publickey"),
+        sudo=sum(1 for line in text.splitlines() if "COMMAND=" in line),
+    )
+
+
+def round_trips(lab: Lab, host: str) -> dict:
+    """Commands and connections of one idempotent run on ``host``."""
+    calls = Counter()
+    original = Host.run_shell_command
+
+    def counting(self, *args, **kwargs):
+        calls[self.name] += 1
+        return original(self, *args, **kwargs)
+
+    before = host_journal(lab, host)
+    Host.run_shell_command = counting
+    try:
+        apply([host])
+    finally:
+        Host.run_shell_command = original
+    after = host_journal(lab, host)
+    return {
+        "commands_pyinfra": calls[host],
+        "commands_sudo_log": after["sudo"] - before["sudo"],
+        "ssh_connections": after["logins"] - before["logins"],
+    }
+
+
+def converge(lab: Lab, count: int) -> dict:
+    """Fresh lab1..labN, then one cold apply of all of them in parallel (the real CLI)."""
+    for host in names(count):
+        lab.reset(host)
+    return cli_apply(names(count))
+
+
+# Output
+def table(rows: list[tuple[str, str, str, str]]) -> str:
+    head = ("measurement", "value", "target", "")
+    widths = [max(len(row[i]) for row in [head, *rows]) for i in range(4)]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in [head, *rows]
+    )
+
+
+def verdict(value: float, target: str) -> tuple[str, str]:
+    limit = TARGETS[target]
+    return f"≤ {limit:g}", "met" if value <= limit else f"MISSED by {value / limit - 1:.0%}"
+
+
+def rows_of(figures: dict) -> list[tuple[str, str, str, str]]:
+    rows = []
+
+    def add(label, value, target=None, raw=None):
+        rows.append((label, value, *(verdict(raw, target) if target else ("", ""))))
+
+    cold = figures["cold"]
+    add("cold apply, 1 host (bookworm)", f"{cold['cold_s']:.1f} s")
+    add("floor: guide as 1 script, 1 SSH", f"{cold['floor_s']:.1f} s")
+    add("cold / floor", f"{cold['ratio']:.2f}", "cold_ratio", cold["ratio"])
+    add("  same packages installed", "yes" if cold["same_packages"] else "NO")
+    big = figures["converge"]
+    add(f"cold apply, {big['hosts']} hosts (CLI)", f"{big['seconds']:.1f} s")
+    add(f"  controller max RSS, {big['hosts']} hosts cold", f"{big['max_rss_mib']:.0f} MiB")
+    for kind in ("idempotent", "verify"):
+        for n, fig in figures[kind].items():
+            key = f"{kind}_{n}"
+            add(
+                f"{kind}, {n} host(s), median",
+                f"{fig['median_s']:.2f} s",
+                key if key in TARGETS else None,
+                fig["median_s"],
+            )
+            if kind == "idempotent":
+                add(f"  CLI apply, {n} host(s), 1 run", f"{fig['cli_s']:.2f} s")
+                add(f"  CLI max RSS, {n} host(s)", f"{fig['cli_max_rss_mib']:.0f} MiB")
+    trips = figures["round_trips"]
+    add("idempotent, 1 host: commands (pyinfra)", str(trips["commands_pyinfra"]))
+    add("idempotent, 1 host: sudo commands (host log)", str(trips["commands_sudo_log"]))
+    add("idempotent, 1 host: SSH logins (host log)", str(trips["ssh_connections"]))
+    for kind in ("idempotent", "verify"):
+        sizes = sorted(figures[kind])
+        if len(sizes) > 1:
+            first, last = figures[kind][sizes[0]], figures[kind][sizes[-1]]
+            add(
+                f"{kind} {sizes[-1]} / {sizes[0]} host(s)",
+                f"{last['median_s'] / first['median_s']:.2f}",
+            )
+    add("cores (os.cpu_count)", str(figures["cpu_count"]))
+    add("harness wall time", f"{figures['harness_s']:.0f} s")
+    return rows
+
+
+# Main
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hosts", default="1,4,8", help="fleet sizes, comma-separated (≤ 8)")
+    parser.add_argument("--runs", type=int, default=5, help="runs per median")
+    parser.add_argument("--json", default=str(ROOT / "bench/results/latest.json"))
+    parser.add_argument(
+        "--keep-lab",
+        action="store_true",
+        help="leave the lab running (it is taken down when this run started it)",
+    )
+    args = parser.parse_args(argv)
+    args.sizes = sorted({int(n) for n in args.hosts.split(",")})
+    if args.sizes[0] < 1 or args.sizes[-1] > MAX_HOSTS or args.runs < 1:
+        parser.error(f"--hosts must be between 1 and {MAX_HOSTS}, --runs at least 1")
+    return args
+
+
+def measure(lab: Lab, sizes: list[int], runs: int) -> dict:
+    started = time.perf_counter()
+    count = max(sizes[-1], 3)  # the floor needs lab3, the second bookworm host
+    lab.up(count, SUITES)
+    figures = {"converge": {"hosts": count, **converge(lab, count)}}
+    figures["idempotent"], figures["verify"] = {}, {}
+    for n in sizes:
+        fig = median_of(runs, apply, names(n))
+        cli = cli_apply(names(n))
+        fig.update(cli_s=cli["seconds"], cli_max_rss_mib=cli["max_rss_mib"])
+        figures["idempotent"][n] = fig
+        figures["verify"][n] = median_of(runs, check, names(n))
+    figures["round_trips"] = round_trips(lab, "lab1")
+    figures["cold"] = cold_vs_floor(lab)
+    figures.update(cpu_count=os.cpu_count(), harness_s=time.perf_counter() - started)
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(sys.argv[1:] if argv is None else argv)
+    lab = Lab()
+    was_up = bool(lab.state["hosts"])
+    print(
+        f"bench: lab {lab.config.lab_dir} ({lab.config.bridge}); resetting lab1..lab"
+        f"{max(args.sizes[-1], 3)} to fresh hosts",
+        file=sys.stderr,
+    )
+    try:
+        figures = measure(lab, args.sizes, args.runs)
+    except LabError as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return 2
+    finally:
+        if not (was_up or args.keep_lab):
+            Lab().down()
+    rows = rows_of(figures)
+    print(table(rows))
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "runs": args.runs,
+        "pyinfra": pyinfra.__version__,
+        "lab_dir": str(lab.config.lab_dir),
+    }
+    out.write_text(json.dumps({**meta, "figures": figures, "table": rows}, indent=2) + "\n")
+    print(f"bench: wrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,358 @@
+"""Inventory loading and host selection, ``--data``, JUnit parsing and reports."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from provision.fleet import report
+from provision.fleet.errors import UsageError
+from provision.fleet.inventory import load, parse_data
+from provision.fleet.results import FleetResult, HostResult
+from provision.verify.runner import Check, HostChecks, VerifyResult, parse_junit
+
+# parse_data ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("item", "value"),
+    [
+        ("docker_version=26.1.5", "26.1.5"),
+        ("docker_channel=test", "test"),
+        ("docker_hold=true", True),
+        ("docker_hold=True", True),
+        ("docker_hold=FALSE", False),
+        ("docker_apt_lock_timeout=60", 60),
+        ("docker_apt_lock_timeout=-1", "-1"),
+        ("docker_version=28.10", "28.10"),
+        ("docker_version=27", 27),
+        ('docker_users=["alice", "bob"]', ["alice", "bob"]),
+        ("docker_users=['alice']", ["alice"]),
+        ("docker_users=[alice]", "[alice]"),
+        ("docker_users=('alice',)", "('alice',)"),
+        (
+            'docker_daemon_options={"log-driver": "local", "debug": true}',
+            {
+                "log-driver": "local",
+                "debug": True,
+            },
+        ),
+        ("docker_daemon_options={'debug': True}", {"debug": True}),
+        ("docker_version=None", None),
+        ("docker_version=null", None),
+        ("docker_repo_url=https://mirror.example.org/a=b", "https://mirror.example.org/a=b"),
+        ("docker_users=alice bob", "alice bob"),
+        ("docker_gpg_key_url=", ""),
+    ],
+)
+def test_parse_data_values(item, value):
+    key = item.partition("=")[0]
+    assert parse_data([item]) == {key: value}
+
+
+def test_parse_data_later_items_win():
+    assert parse_data(("docker_channel=test", "docker_channel=stable")) == {
+        "docker_channel": "stable"
+    }
+
+
+@pytest.mark.parametrize("item", ["docker_hold", "=true", ""])
+def test_parse_data_requires_key_equals_value(item):
+    with pytest.raises(UsageError, match=r"must look like KEY=VALUE\.$") as raised:
+        parse_data([item])
+    assert repr(item) in str(raised.value)
+
+
+def test_parse_data_keeps_versions_as_written():
+    assert parse_data(["docker_version=28.10", "docker_version=26.1.5"]) == {
+        "docker_version": "26.1.5"
+    }
+    assert parse_data(["docker_version=28.10"]) == {"docker_version": "28.10"}
+
+
+# load ---------------------------------------------------------------------------------------
+
+INVENTORY = """\
+web = [
+    "web1",
+    ("web2", {"docker_users": ["alice"]}),
+]
+db = [("db1", {"docker_channel": "test"})]
+"""
+
+
+def inventory_file(tmp_path: Path, text: str, name: str = "inventory.py") -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def names(fleet) -> list[str]:
+    return [host.name for host in fleet.hosts]
+
+
+def test_load_reads_hosts_groups_and_data(tmp_path):
+    fleet = load(inventory_file(tmp_path, INVENTORY))
+    assert names(fleet) == ["web1", "web2", "db1"]
+    assert {"web", "db"} <= set(fleet.inventory.groups)
+    web2 = fleet.inventory.get_host("web2")
+    assert web2.data.docker_users == ["alice"]
+    assert fleet.inventory.get_host("db1").data.docker_channel == "test"
+
+
+@pytest.mark.parametrize(
+    ("limit", "selected"),
+    [
+        (["web2"], ["web2"]),
+        (["db"], ["db1"]),
+        (["web*"], ["web1", "web2"]),
+        (["db1", "web"], ["db1", "web1", "web2"]),
+        (["web1", "web"], ["web1", "web2"]),
+        (["*1"], ["web1", "db1"]),
+    ],
+)
+def test_limit_selects_by_name_group_and_glob(tmp_path, limit, selected):
+    assert names(load(inventory_file(tmp_path, INVENTORY), limit)) == selected
+
+
+def test_unknown_limit_lists_hosts_and_groups(tmp_path):
+    path = inventory_file(tmp_path, INVENTORY)
+    with pytest.raises(UsageError) as raised:
+        load(path, ["cache*"])
+    message = str(raised.value)
+    assert message.startswith(f"--limit cache* matches no host or group in {path} ")
+    assert "hosts: web1, web2, db1;" in message
+    assert "groups: " in message and "db" in message and "web" in message
+
+
+def test_data_overrides_host_data(tmp_path):
+    fleet = load(inventory_file(tmp_path, INVENTORY), data={"docker_channel": "stable"})
+    assert fleet.inventory.get_host("db1").data.docker_channel == "stable"
+
+
+def test_missing_inventory(tmp_path):
+    with pytest.raises(UsageError, match=r"inventory .*nope\.py does not exist"):
+        load(str(tmp_path / "nope.py"))
+
+
+def test_syntax_error_names_the_file_and_line(tmp_path):
+    path = inventory_file(tmp_path, 'hosts = [\n    "web1",\n    "web2"\n    "web3",,\n]\n')
+    with pytest.raises(UsageError) as raised:
+        load(path)
+    message = str(raised.value)
+    assert message.startswith(f"{path}, line 4: ")
+    assert message.endswith("; fix the inventory file.")
+
+
+def test_error_raised_by_the_inventorys_code_names_the_line(tmp_path):
+    path = inventory_file(tmp_path, 'hosts = ["web1"]\nport = int("twenty-two")\n')
+    with pytest.raises(UsageError) as raised:
+        load(path)
+    assert str(raised.value) == (
+        f"{path}, line 2: invalid literal for int() with base 10: 'twenty-two'; "
+        "fix the inventory file."
+    )
+
+
+def test_inventory_without_hosts(tmp_path):
+    with pytest.raises(UsageError, match="has no hosts"):
+        load(inventory_file(tmp_path, "hosts = []\n"))
+
+
+def test_missing_ssh_key_is_a_usage_error(tmp_path):
+    key = tmp_path / "keys" / "id_ed25519"
+    path = inventory_file(tmp_path, f'hosts = [("web1", {{"ssh_key": "{key}"}})]\n')
+    with pytest.raises(UsageError) as raised:
+        load(path)
+    assert str(raised.value) == (
+        f"{path}: host web1 names ssh_key {key}, which does not exist; "
+        "fix the path or create the key."
+    )
+    key.parent.mkdir()
+    key.write_text("not really a key")
+    assert names(load(path)) == ["web1"]
+
+
+def test_settings_of_every_bad_host_in_one_message(tmp_path):
+    text = INVENTORY + (
+        'bad = [("bad1", {"docker_channel": "nightly"}), '
+        '("bad2", {"docker_hold": "yes", "docker_users": ["Bad User"]})]\n'
+    )
+    fleet = load(inventory_file(tmp_path, text))
+    with pytest.raises(UsageError) as raised:
+        fleet.settings()
+    message = str(raised.value)
+    assert message.startswith("invalid settings: bad1: docker_channel must be one of")
+    assert "bad2: docker_hold must be true or false" in message
+    assert "docker_users has invalid user names: 'Bad User'" in message
+    good = load(inventory_file(tmp_path, INVENTORY, "good.py")).settings()
+    assert good["db1"].docker_channel == "test" and good["web2"].docker_users == ("alice",)
+
+
+# parse_junit --------------------------------------------------------------------------------
+
+JUNIT = """\
+<?xml version="1.0" encoding="utf-8"?>
+<testsuites>
+  <testsuite name="pytest" errors="1" failures="1" skipped="1" tests="6" time="2.1">
+    <testcase classname="test_docker" name="test_packages_installed[ssh://lab1-docker]"
+              time="0.4"/>
+    <testcase classname="test_docker" name="test_service[ssh://lab1-docker]" time="0.1">
+      <failure message="AssertionError: docker is inactive&#10;assert 'inactive' == 'active'">
+        long traceback
+      </failure>
+    </testcase>
+    <testcase classname="test_docker" name="test_service[ssh://lab1-containerd]" time="0.1"/>
+    <testcase classname="test_docker" name="test_holds[ssh://lab1]" time="0.1"/>
+    <testcase classname="test_docker" name="test_hello_world[ssh://lab1]" time="0.0">
+      <skipped type="pytest.skip" message="docker_service_state is stopped"/>
+    </testcase>
+    <testcase classname="test_docker" name="test_signing_key[ssh://lab1]" time="0.0">
+      <error message="">Connection closed by 10.0.0.5 port 22
+second line</error>
+    </testcase>
+  </testsuite>
+</testsuites>
+"""
+
+
+def test_parse_junit_names_checks_without_the_host():
+    assert parse_junit(JUNIT, "lab1") == [
+        Check("test_packages_installed[docker]", True, ""),
+        Check("test_service[docker]", False, "AssertionError: docker is inactive"),
+        Check("test_service[containerd]", True, ""),
+        Check("test_holds", True, ""),
+        Check("test_signing_key", False, "Connection closed by 10.0.0.5 port 22"),
+    ]
+
+
+def test_parse_junit_shortens_long_messages():
+    text = (
+        '<testsuite><testcase name="test_x[ssh://h]">'
+        f'<failure message="{"x" * 1000}"/></testcase></testsuite>'
+    )
+    [check] = parse_junit(text, "h")
+    assert check == Check("test_x", False, "x" * 300)
+
+
+# reports ------------------------------------------------------------------------------------
+
+
+def fleet_result() -> FleetResult:
+    return FleetResult(
+        "apply",
+        {
+            "web1": HostResult("changed", 11, 6, 42.5, None, ["Install Docker packages"]),
+            "web2": HostResult(
+                "failed", 4, 1, 3.2, "web2: cannot connect over SSH (timed out); check it."
+            ),
+            "web3": HostResult("unchanged", 11, 0, 1.25),
+        },
+        duration_s=43.0,
+    )
+
+
+def test_apply_junit_has_a_failure_per_failed_host(tmp_path):
+    path = tmp_path / "apply.xml"
+    report.write_junit(path, report.apply_junit(fleet_result()))
+    root = ET.parse(path).getroot()
+    assert root.tag == "testsuites"
+    [suite] = root
+    assert suite.get("name") == "provision.apply"
+    assert (suite.get("tests"), suite.get("failures"), suite.get("time")) == ("3", "1", "43.000")
+    cases = {case.get("name"): case for case in suite.iter("testcase")}
+    assert list(cases) == ["web1", "web2", "web3"]
+    assert cases["web2"].find("failure").get("message") == (
+        "web2: cannot connect over SSH (timed out); check it."
+    )
+    assert cases["web1"].find("failure") is None
+    assert cases["web1"].find("system-out").text == "changed: 6/11 operations changed"
+    assert parse_junit(path.read_text(), "") == [
+        Check("web1", True, ""),
+        Check("web2", False, "web2: cannot connect over SSH (timed out); check it."),
+        Check("web3", True, ""),
+    ]
+
+
+def verify_result() -> VerifyResult:
+    return VerifyResult(
+        {
+            "lab1": HostChecks(
+                [
+                    Check("test_packages_installed", True),
+                    Check("test_service[docker]", False, "AssertionError: docker is inactive"),
+                ],
+                duration_s=2.0,
+            ),
+            "lab2": HostChecks(error="lab2: the verification could not run: timed out"),
+            "lab3": HostChecks([Check("test_holds", True)], duration_s=1.0),
+        },
+        duration_s=2.5,
+    )
+
+
+def test_verify_junit_has_a_suite_per_host(tmp_path):
+    path = tmp_path / "verify.xml"
+    report.write_junit(path, report.verify_junit(verify_result()))
+    suites = {s.get("name"): s for s in ET.parse(path).getroot().iter("testsuite")}
+    assert list(suites) == [
+        "provision.verify.lab1",
+        "provision.verify.lab2",
+        "provision.verify.lab3",
+    ]
+    lab1 = suites["provision.verify.lab1"]
+    assert (lab1.get("tests"), lab1.get("failures")) == ("2", "1")
+    failing = [c for c in lab1.iter("testcase") if c.find("failure") is not None]
+    assert [c.get("name") for c in failing] == ["test_service[docker]"]
+    assert failing[0].find("failure").get("message") == "AssertionError: docker is inactive"
+    lab2 = suites["provision.verify.lab2"]
+    [connection] = lab2.iter("testcase")
+    assert connection.get("name") == "connection"
+    assert connection.find("error").get("message").endswith("could not run: timed out")
+    assert suites["provision.verify.lab3"].get("failures") == "0"
+
+
+def test_json_reports(tmp_path):
+    path = tmp_path / "report.json"
+    report.write_json(path, fleet_result().as_dict())
+    data = json.loads(path.read_text())
+    assert data["summary"] == {"hosts": 3, "changed": 1, "unchanged": 1, "failed": 1}
+    assert data["hosts"]["web3"]["duration_s"] == 1.25
+    assert "current" not in data["hosts"]["web1"]
+    checks = verify_result().as_dict()
+    assert checks["summary"] == {"hosts": 3, "passed": 1, "failed": 2}
+    assert checks["hosts"]["lab1"]["failures"] == [
+        {"check": "test_service[docker]", "message": "AssertionError: docker is inactive"}
+    ]
+    assert not verify_result().ok and not fleet_result().ok
+
+
+def render(table) -> str:
+    console = Console(record=True, width=200, color_system=None)
+    console.print(table)
+    return console.export_text()
+
+
+def test_tables_show_every_host_and_the_totals():
+    text = render(report.apply_table(fleet_result()))
+    assert "web1" in text and "6/11" in text and "cannot connect over SSH" in text
+    assert "3 hosts: 1 changed, 1 unchanged, 1 failed in 43.0 s" in text
+    text = render(report.verify_table(verify_result()))
+    assert "AssertionError: docker is inactive" in text
+    assert "lab2: the verification could not run: timed out" in text
+    assert "3 hosts: 1 passed, 2 failed in 2.5 s" in text
+
+
+def test_tables_print_brackets_in_checks_and_errors_literally():
+    text = render(report.verify_table(verify_result()))
+    assert "test_service[docker]: AssertionError" in text
+
+
+def test_an_error_that_looks_like_markup_does_not_crash_the_table():
+    error = "web1: Install Docker packages failed: E: cannot open [/var/lib/dpkg/lock]"
+    result = FleetResult("apply", {"web1": HostResult("failed", 1, 0, 0.5, error)})
+    assert error in render(report.apply_table(result))
