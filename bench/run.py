@@ -48,6 +48,10 @@ TARGETS = {  # figure -> upper limit (seconds, or a ratio)
 
 
 # Running things
+def say(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
 def names(count: int) -> list[str]:
     return [f"lab{i}" for i in range(1, count + 1)]
 
@@ -136,6 +140,7 @@ def installed_packages(lab: Lab, host: str) -> set[str]:
 
 def cold_vs_floor(lab: Lab) -> dict:
     """Cold apply on fresh lab1 against Docker's guide as one script over one SSH on fresh lab3."""
+    say(f"cold apply on {COLD_HOST} and the floor on {FLOOR_HOST}")
     for host in (COLD_HOST, FLOOR_HOST):
         lab.reset(host)
     cold = timed(apply, [COLD_HOST])
@@ -162,12 +167,13 @@ def host_journal(lab: Lab, host: str) -> Counter:
 
 def round_trips(lab: Lab, host: str) -> dict:
     """Commands and connections of one idempotent run on ``host``."""
-    calls = Counter()
+    commands: list[str] = []
     original = Host.run_shell_command
 
-    def counting(self, *args, **kwargs):
-        calls[self.name] += 1
-        return original(self, *args, **kwargs)
+    def counting(self, command, *args, **kwargs):
+        if self.name == host:
+            commands.append(str(command))
+        return original(self, command, *args, **kwargs)
 
     before = host_journal(lab, host)
     Host.run_shell_command = counting
@@ -177,14 +183,16 @@ def round_trips(lab: Lab, host: str) -> dict:
         Host.run_shell_command = original
     after = host_journal(lab, host)
     return {
-        "commands_pyinfra": calls[host],
+        "commands_pyinfra": len(commands),
         "commands_sudo_log": after["sudo"] - before["sudo"],
         "ssh_connections": after["logins"] - before["logins"],
+        "commands": commands,
     }
 
 
 def converge(lab: Lab, count: int) -> dict:
     """Fresh lab1..labN, then one cold apply of all of them in parallel (the real CLI)."""
+    say(f"resetting lab1..lab{count}, then a cold apply of all {count}")
     for host in names(count):
         lab.reset(host)
     return cli_apply(names(count))
@@ -269,10 +277,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def measure(lab: Lab, sizes: list[int], runs: int) -> dict:
     started = time.perf_counter()
     count = max(sizes[-1], 3)  # the floor needs lab3, the second bookworm host
+    say(f"lab up: {count} hosts")
     lab.up(count, SUITES)
     figures = {"converge": {"hosts": count, **converge(lab, count)}}
     figures["idempotent"], figures["verify"] = {}, {}
     for n in sizes:
+        say(f"idempotent apply and verify on {n} host(s), {runs} runs each")
         fig = median_of(runs, apply, names(n))
         cli = cli_apply(names(n))
         fig.update(cli_s=cli["seconds"], cli_max_rss_mib=cli["max_rss_mib"])
@@ -312,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         "lab_dir": str(lab.config.lab_dir),
     }
     out.write_text(json.dumps({**meta, "figures": figures, "table": rows}, indent=2) + "\n")
-    print(f"bench: wrote {out}", file=sys.stderr)
+    say(f"wrote {out}")
     return 0
 
 

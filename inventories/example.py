@@ -5,7 +5,12 @@ Run with ``provision apply -i inventories/example.py --dry`` after replacing the
 
 web = (
     ["web1.example.com", "web2.example.com"],
-    {"ssh_user": "ubuntu", "ssh_key": "~/.ssh/id_ed25519", "_sudo": True, "docker_users": ["deploy"]},
+    {
+        "ssh_user": "ubuntu",
+        "ssh_key": "~/.ssh/id_ed25519",
+        "_sudo": True,
+        "docker_users": ["deploy"],
+    },
 )
 
 ci_runners = (
@@ -23,4 +28,3 @@ ci_runners = (
         "docker_daemon_options": {"log-driver": "json-file", "log-opts": {"max-size": "10m"}},
     },
 )
-

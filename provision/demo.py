@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
+from .docker.deploy import install_docker
 from .fleet import inventory as fleet_inventory
 from .fleet import report
 from .fleet.runner import run_deploy
-from .docker.deploy import install_docker
 from .lab.cli import print_status
 from .lab.config import project_root
 from .lab.lab import Lab

@@ -27,7 +27,8 @@ def pytest_configure(config):
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     skipped = [
-        report for report in terminalreporter.stats.get("skipped", [])
+        report
+        for report in terminalreporter.stats.get("skipped", [])
         if "lab" in getattr(report, "keywords", {})
     ]
     if skipped and os.environ.get(REQUIRE_LAB):
@@ -41,7 +42,10 @@ def pytest_sessionfinish(session, exitstatus):
     if not os.environ.get(REQUIRE_LAB):
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    skipped = [r for r in (reporter.stats.get("skipped", []) if reporter else [])
-               if "lab" in getattr(r, "keywords", {})]
+    skipped = [
+        r
+        for r in (reporter.stats.get("skipped", []) if reporter else [])
+        if "lab" in getattr(r, "keywords", {})
+    ]
     if skipped and session.exitstatus == 0:
         session.exitstatus = 1

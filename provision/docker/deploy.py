@@ -14,6 +14,7 @@ from .settings import DockerSettings, from_host_data
 KEYRING = "/etc/apt/keyrings/docker.asc"
 SOURCES = "/etc/apt/sources.list.d/docker.sources"
 DAEMON_JSON = "/etc/docker/daemon.json"
+LEGACY_KEYRING = "/etc/apt/trusted.gpg"
 PREREQUISITES = ["ca-certificates", "curl"]
 STALE_PATHS = [
     "/etc/apt/sources.list.d/docker.list",
@@ -70,6 +71,11 @@ def install_docker() -> None:
         lock_timeout=lock,
     )
     ops.paths_absent(name="Remove stale Docker sources and keys", patterns=STALE_PATHS)
+    ops.key_absent_from(
+        name="Remove Docker's key from the legacy keyring",
+        path=LEGACY_KEYRING,
+        fingerprint=settings.docker_gpg_fingerprint,
+    )
     ops.sources_mentioning_absent(
         name="Remove other sources of the Docker repository",
         text=f"{settings.docker_repo_url}/{target.distro}",

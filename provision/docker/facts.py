@@ -192,7 +192,8 @@ class ServiceState(FactBase):
     def command(self, units) -> str:
         return (
             "".join(
-                f"echo {u} $(systemctl is-active {u} 2>/dev/null) $(systemctl is-enabled {u} 2>/dev/null); "
+                f"echo {u} $(systemctl is-active {u} 2>/dev/null)"
+                f" $(systemctl is-enabled {u} 2>/dev/null); "
                 for u in units
             )
             + "true"

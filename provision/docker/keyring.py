@@ -44,9 +44,15 @@ def dearmor(data: bytes) -> bytes:
 
 def packets(data: bytes):
     """Yield ``(tag, body)`` for each OpenPGP packet (old and new formats)."""
+    for tag, body, _ in spans(data):
+        yield tag, body
+
+
+def spans(data: bytes):
+    """Yield ``(tag, body, start)`` for each packet; ``start`` is where its header begins."""
     pos = 0
     while pos < len(data):
-        header = data[pos]
+        start, header = pos, data[pos]
         if not header & 0x80:
             raise NotAKeyError("not an OpenPGP packet stream")
         if header & 0x40:  # new format
@@ -68,7 +74,7 @@ def packets(data: bytes):
             length, pos = int.from_bytes(data[pos : pos + size], "big"), pos + size
         if pos + length > len(data):
             raise NotAKeyError("truncated OpenPGP packet")
-        yield tag, data[pos : pos + length]
+        yield tag, data[pos : pos + length], start
         pos += length
 
 
@@ -92,6 +98,20 @@ def fingerprints(data: bytes, tags: tuple[int, ...] = PUBLIC_KEY_TAGS) -> list[s
     if not found:
         raise NotAKeyError("no public key in the data")
     return found
+
+
+def without_key(keyring: bytes, wanted: str) -> bytes:
+    """A binary keyring with the key ``wanted`` (and its subkeys, ids, signatures) removed."""
+    kept, dropping, last = [], False, 0
+    items = list(spans(keyring))
+    for index, (tag, body, start) in enumerate(items):
+        end = items[index + 1][2] if index + 1 < len(items) else len(keyring)
+        if tag == 6:
+            dropping = fingerprint(body) == wanted
+        if not dropping:
+            kept.append(keyring[start:end])
+        last = end
+    return b"".join(kept) + keyring[last:]
 
 
 def primary_fingerprints(data: bytes) -> list[str]:

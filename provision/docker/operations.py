@@ -17,12 +17,12 @@ from pyinfra.api import operation
 from . import keyring
 from .facts import (
     CandidateVersions,
-    PolicyCandidates,
     Download,
     FileContent,
     FilesMentioning,
     Packages,
     Paths,
+    PolicyCandidates,
     ServiceState,
     Users,
 )
@@ -86,7 +86,8 @@ def paths_absent(patterns: list[str]):
         host.noop("no stale Docker sources or keys")
         return
     for path in found:  # a mount point (as /var/lib/docker may be) keeps its empty directory
-        yield f"rm -rf {shlex.quote(path)} 2>/dev/null || find {shlex.quote(path)} -mindepth 1 -delete"
+        quoted = shlex.quote(path)
+        yield f"rm -rf {quoted} 2>/dev/null || find {quoted} -mindepth 1 -delete"
 
 
 @operation()
@@ -105,6 +106,26 @@ def sources_mentioning_absent(text: str, keep: str):
             yield f"sed -i -E '/^[^#]*{pattern}/s/^/# /' /etc/apt/sources.list"
         else:
             yield f"rm -f {shlex.quote(path)}"
+
+
+@operation()
+def key_absent_from(path: str, fingerprint: str):
+    """Remove key ``fingerprint`` from the legacy keyring ``path`` (apt-key's trusted.gpg)."""
+    current = host.get_fact(FileContent, path=path)
+    try:
+        present = current is not None and fingerprint in keyring.primary_fingerprints(
+            current.content
+        )
+    except keyring.NotAKeyError:
+        present = False
+    if not present:
+        host.noop(f"{path} does not hold key {fingerprint}")
+        return
+    remaining = keyring.without_key(current.content, fingerprint)
+    if remaining:
+        yield write_file_command(path, remaining, "0" + current.mode)
+    else:
+        yield f"rm -f {shlex.quote(path)}"
 
 
 @operation()

@@ -45,6 +45,10 @@ ROLE_NAMES = {
     "docker_apt_gpg_key_checksum": "docker_gpg_fingerprint",
     "docker_apt_arch": "docker_arch",
     "docker_apt_repository": "docker_repo_url",
+    "docker_install_compose": "docker_packages",
+    "docker_install_compose_plugin": "docker_packages",
+    "docker_compose_package": "docker_packages",
+    "docker_edition": "docker_packages",
 }
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_.-]*\$?$")
 
@@ -85,6 +89,18 @@ class DockerSettings:
         return {
             name: self.docker_version for name in PINNED_PACKAGES if name in self.docker_packages
         }
+
+    def warnings(self) -> list[str]:
+        """Settings that work but are unsafe (a TCP socket without TLS)."""
+        options = self.docker_daemon_options
+        tcp = [h for h in options.get("hosts", []) if str(h).startswith("tcp://")]
+        tls = all(options.get(key) for key in ("tlsverify", "tlscert", "tlskey"))
+        if tcp and not tls:
+            return [
+                f"docker_daemon_options opens {', '.join(tcp)} without tlsverify, tlscert "
+                "and tlskey: anyone who reaches that port is root on the host."
+            ]
+        return []
 
     def holds(self) -> list[str]:
         """Packages to hold with apt-mark (``docker_hold``)."""

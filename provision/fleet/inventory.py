@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyinfra.api import Inventory
@@ -24,6 +24,7 @@ class Fleet:
     path: str
     inventory: Inventory
     hosts: list[Host]
+    notes: list[str] = field(default_factory=list)
 
     def for_run(self) -> Fleet:
         """This fleet with its hosts' per-run pyinfra state cleared, so it can run again."""
@@ -39,6 +40,10 @@ class Fleet:
                 result[host.name] = from_host_data(host.data.dict(), host.name)
             except SettingsError as error:
                 problems.append(str(error))
+                continue
+            for warning in result[host.name].warnings():
+                if f"{host.name}: {warning}" not in self.notes:
+                    self.notes.append(f"{host.name}: {warning}")
         if problems:
             raise UsageError("invalid settings: " + " ".join(problems))
         return result
@@ -110,7 +115,7 @@ def load(path: str, limit: tuple[str, ...] | list[str] = (), data: dict | None =
     if not hosts:
         raise UsageError(f"{path} has no hosts; add some (for the lab, run `provision lab up`).")
     _check_keys(hosts, path)
-    return Fleet(path, inventory, hosts)
+    return Fleet(path, inventory, hosts, _host_key_checking(hosts))
 
 
 def select(inventory: Inventory, limit, path: str) -> list[Host]:
@@ -140,6 +145,21 @@ def _check_keys(hosts: list[Host], path: str) -> None:
                 f"{path}: host {host.name} names ssh_key {key}, which does not exist; "
                 "fix the path or create the key."
             )
+
+
+def _host_key_checking(hosts: list[Host]) -> list[str]:
+    """Check SSH host keys unless a host says otherwise; say so when one does."""
+    notes = []
+    for host in hosts:
+        value = host.data.get("ssh_strict_host_key_checking")
+        if value is None:
+            host.data.ssh_strict_host_key_checking = "yes"
+        elif str(value).lower() not in ("yes", "true"):
+            notes.append(
+                f"{host.name}: SSH host key checking is {value!r} "
+                "(ssh_strict_host_key_checking); its identity is not verified."
+            )
+    return notes
 
 
 def _line_in(error: Exception, file: Path) -> int | None:

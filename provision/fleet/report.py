@@ -32,10 +32,15 @@ def apply_table(result: FleetResult) -> Table:
             escape(host.error or ""),
         )
     counts = result.summary()
+    notes = "".join(f"\nnote: {escape(note)}" for note in result.notes)
     table.caption = (
-        f"{counts['hosts']} hosts: {counts['changed']} changed, "
-        f"{counts['unchanged']} unchanged, {counts['failed']} failed "
-        f"in {result.duration_s:.1f} s"
+        notes.lstrip("\n")
+        + ("\n" if notes else "")
+        + (
+            f"{counts['hosts']} hosts: {counts['changed']} changed, "
+            f"{counts['unchanged']} unchanged, {counts['failed']} failed "
+            f"in {result.duration_s:.1f} s"
+        )
     )
     return table
 

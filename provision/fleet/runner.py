@@ -7,9 +7,9 @@ import time
 from collections.abc import Callable
 
 from pyinfra.api import Config, DeployError, State
+from pyinfra.api.connect import connect_all, disconnect_all
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.operations import run_ops
-from pyinfra.api.connect import connect_all, disconnect_all
 from pyinfra.api.state import BaseStateCallback, StateStage
 from pyinfra.context import ctx_host, ctx_state
 
@@ -27,6 +27,7 @@ class _Recorder(BaseStateCallback):
     def __init__(self, results: dict[str, HostResult], progress: Progress | None):
         self.results, self.progress = results, progress
         self.started: dict[str, float] = {}
+        self.failed_ops: dict[str, str] = {}
 
     def _update(self, host, **changes) -> None:
         result = self.results[host.name]
@@ -61,8 +62,9 @@ class _Recorder(BaseStateCallback):
             host,
             status="failed",
             current=f"failed: {name}",
-            error=operations.REFUSALS.get(host.name) or _command_error(state, host, op_hash, name),
+            error=operations.REFUSALS.get(host.name),
         )
+        self.failed_ops[host.name] = op_hash  # its output is complete only after this call
 
 
 def op_name(state, op_hash) -> str:
@@ -71,13 +73,21 @@ def op_name(state, op_hash) -> str:
 
 
 def _command_error(state, host, op_hash, name: str) -> str:
+    """One sentence from a failed command's output: the apt lock holder, or the last error."""
     meta = state.ops[host][op_hash].operation_meta
     try:
-        lines = [line for line in meta.stderr_lines if line.strip()]
-    except Exception:  # no output recorded (connection lost)
-        lines = []
-    detail = lines[-1].strip() if lines else "the command failed"
-    return f"{host.name}: {name} failed: {detail}"
+        out, err = meta.stdout_lines, meta.stderr_lines
+    except Exception:  # no output recorded (the connection was lost)
+        out, err = [], []
+    lock = [line for line in out + err if "Could not get lock" in line]
+    if lock:  # apt names the holder while it waits: "... It is held by process 185 (python3)"
+        detail = lock[-1].split("Could not get lock", 1)[1].rstrip(". ")
+        return (f"{host.name}: {name} failed: could not get lock{detail}; let it finish or "
+                "raise docker_apt_lock_timeout.")
+    lines = [line.strip() for line in err if line.strip()]
+    errors = [line for line in lines if line.startswith("E:")]
+    detail = (errors or lines or ["the command failed"])[0 if errors else -1]
+    return f"{host.name}: {name} failed: {detail.rstrip('.')}."
 
 
 def run_deploy(
@@ -104,9 +114,10 @@ def run_deploy(
     config = Config(PARALLEL=parallel or len(fleet.hosts), FAIL_PERCENT=fail_percent)
     state = State(check_for_changes=dry)
     state.init(fleet.inventory, config, initial_limit=fleet.hosts)
-    state.add_callback_handler(_Recorder(results, progress))
+    recorder = _Recorder(results, progress)
+    state.add_callback_handler(recorder)
     ctx_state.set(state)
-    notes = []
+    notes = list(fleet.notes)
     try:
         _run(state, deploy, results, facts, dry, inspect)
     except PyinfraError as error:  # every host failed, or --fail-percent stopped the rollout
@@ -114,6 +125,10 @@ def run_deploy(
             notes.append(f"rollout stopped: {error}")
     finally:
         _count(state, fleet, results, dry)
+        for name, op_hash in recorder.failed_ops.items():
+            if not results[name].error:
+                host = fleet.inventory.get_host(name)
+                results[name].error = _command_error(state, host, op_hash, op_name(state, op_hash))
         state.set_stage(StateStage.Disconnect)
         disconnect_all(state)
     return FleetResult(command, results, time.monotonic() - started, dry, notes, facts)

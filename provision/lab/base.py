@@ -86,4 +86,4 @@ def build(config: LabConfig, suite: str) -> Path:
 def build_all(config: LabConfig, suites: set[str]) -> dict[str, Path]:
     """Build the bases of several suites in parallel."""
     with ThreadPoolExecutor(max_workers=max(1, len(suites))) as pool:
-        return dict(zip(suites, pool.map(lambda s: build(config, s), suites)))
+        return dict(zip(suites, pool.map(lambda s: build(config, s), suites), strict=True))

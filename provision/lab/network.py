@@ -15,6 +15,8 @@ COMMENT = "provision-lab"  # every rule carries "provision-lab-BRIDGE", so labs 
 
 def _tag(config: LabConfig) -> str:
     return f"{COMMENT}-{config.bridge}"
+
+
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 
 

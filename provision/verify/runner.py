@@ -136,6 +136,7 @@ def verify(fleet: Fleet, parallel: int | None = None) -> VerifyResult:
                 zip(
                     [h.name for h in fleet.hosts],
                     pool.map(lambda h: _verify_host(h.name, work), fleet.hosts),
+                    strict=True,
                 )
             )
         for host in fleet.hosts:  # close the multiplexing masters

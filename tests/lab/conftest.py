@@ -49,8 +49,9 @@ def lab():
 
 def sh(lab: Lab, host: str, command: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run ``command`` on a lab host over SSH (strict host key checking, the lab's key)."""
-    result = subprocess.run(ssh_command(lab.config, host, command), capture_output=True,
-                            text=True, timeout=600)
+    result = subprocess.run(
+        ssh_command(lab.config, host, command), capture_output=True, text=True, timeout=600
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"{host}: {command!r} failed: {result.stderr.strip()}")
     return result

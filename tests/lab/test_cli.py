@@ -13,8 +13,9 @@ from .conftest import INVENTORY, sh
 
 
 def provision(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "provision", *args], capture_output=True,
-                          text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "provision", *args], capture_output=True, text=True, timeout=900
+    )
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,9 @@ def fresh_lab2(lab):
 
 def test_dry_run_changes_nothing(fresh_lab2, tmp_path):
     report = tmp_path / "dry.json"
-    result = provision("apply", "-i", INVENTORY, "--limit", "lab2", "--dry", "--report", str(report))
+    result = provision(
+        "apply", "-i", INVENTORY, "--limit", "lab2", "--dry", "--report", str(report)
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads(report.read_text())
     assert data["dry"] is True and data["hosts"]["lab2"]["changed_operations"] > 0
@@ -51,7 +54,9 @@ def test_apply_and_verify_reports(fresh_lab2, tmp_path):
     second = provision("apply", "-i", INVENTORY, "--report", str(report), "--junit", str(junit))
     assert second.returncode == 0
     data = json.loads(report.read_text())
-    assert data["command"] == "apply" and data["summary"]["unchanged"] == data["summary"]["hosts"] == 2
+    assert (
+        data["command"] == "apply" and data["summary"]["unchanged"] == data["summary"]["hosts"] == 2
+    )
     assert all(h["changed_operations"] == 0 and h["error"] is None for h in data["hosts"].values())
     cases = ET.parse(junit).getroot().iter("testcase")
     assert sorted(case.get("name") for case in cases) == ["lab1", "lab2"]
@@ -63,7 +68,9 @@ def test_apply_and_verify_reports(fresh_lab2, tmp_path):
     for host in ("lab1", "lab2"):
         assert vdata["hosts"][host]["failed"] == 0 and vdata["hosts"][host]["passed"] >= 15
     root = ET.parse(vjunit).getroot()
-    assert sum(1 for _ in root.iter("testcase")) == sum(h["passed"] for h in vdata["hosts"].values())
+    assert sum(1 for _ in root.iter("testcase")) == sum(
+        h["passed"] for h in vdata["hosts"].values()
+    )
     assert not list(root.iter("failure"))
     assert "passed" in verify.stdout and "lab1" in verify.stdout
 
@@ -84,8 +91,9 @@ def test_inventory_with_syntax_error_exits_2(tmp_path):
 
 
 def test_settings_error_exits_2_before_touching_hosts(lab):
-    result = provision("apply", "-i", INVENTORY, "--data", "docker_channel=nightly",
-                       "--data", "docker_hold=maybe")
+    result = provision(
+        "apply", "-i", INVENTORY, "--data", "docker_channel=nightly", "--data", "docker_hold=maybe"
+    )
     assert result.returncode == 2
     assert "docker_channel" in result.stderr and "docker_hold" in result.stderr
     assert "lab1" in result.stderr and "lab2" in result.stderr
@@ -96,7 +104,9 @@ def test_unreachable_host_fails_while_others_converge(lab, tmp_path):
     inventory.write_text(
         "from provision.lab.inventory import lab_groups\n"
         "_lab = lab_groups()['lab']\n"
-        "_ghost = dict(_lab[0][1], ssh_hostname='" + lab.config.address(90) + "', ssh_connect_timeout=3)\n"
+        "_ghost = dict(_lab[0][1], ssh_hostname='"
+        + lab.config.address(90)
+        + "', ssh_connect_timeout=3)\n"
         "hosts = [*_lab, ('ghost', _ghost)]\n"
     )
     report = tmp_path / "report.json"
@@ -105,4 +115,6 @@ def test_unreachable_host_fails_while_others_converge(lab, tmp_path):
     data = json.loads(report.read_text())
     assert data["hosts"]["ghost"]["status"] == "failed"
     assert "ghost" in data["hosts"]["ghost"]["error"]
-    assert data["hosts"]["lab1"]["status"] != "failed" and data["hosts"]["lab2"]["status"] != "failed"
+    assert (
+        data["hosts"]["lab1"]["status"] != "failed" and data["hosts"]["lab2"]["status"] != "failed"
+    )

@@ -70,7 +70,10 @@ def test_pin_hold_then_upgrade(fresh, lab):
     assert installed == old
     assert "docker-ce" in sh(lab, "lab1", "apt-mark showhold").stdout.split()
     assert failures(check("lab1", docker_version=old_upstream, docker_hold=True), "lab1") == []
-    assert apply("lab1", docker_version=old_upstream, docker_hold=True).hosts["lab1"].status == "unchanged"
+    assert (
+        apply("lab1", docker_version=old_upstream, docker_hold=True).hosts["lab1"].status
+        == "unchanged"
+    )
     # unpinned, "present" keeps what is installed; "latest" upgrades (as geerlingguy.docker)
     kept = apply("lab1")
     assert kept.ok and sh(lab, "lab1", "dpkg-query -W -f='${Version}' docker-ce").stdout == old
@@ -103,16 +106,20 @@ def test_host_with_old_packages_and_stale_sources_converges(lab):
     key = lab.state["repo"]["url"] + "/debian/gpg"
     image, reference = lab.state["image"]["url"], lab.state["image"]["reference"]
     fetch = "python3 -c 'import sys,urllib.request;urllib.request.urlretrieve(*sys.argv[1:])'"
-    sh(lab, "lab1", (
-        "sudo DEBIAN_FRONTEND=noninteractive apt-get -q -y install --no-install-recommends "
-        "docker.io containerd runc >/dev/null && "
-        f"{fetch} {key} /tmp/old.asc && {fetch} {image} /tmp/hello.tar && "
-        "sudo cp /tmp/old.asc /etc/apt/trusted.gpg.d/docker.asc && "
-        f"echo 'deb [arch=amd64] {lab.state['repo']['url']}/debian bookworm stable' "
-        "| sudo tee /etc/apt/sources.list.d/docker.list >/dev/null && "
-        f"sudo docker load -i /tmp/hello.tar >/dev/null && "
-        f"sudo docker run -d --name old {reference} sleep 3600 >/dev/null"
-    ))
+    sh(
+        lab,
+        "lab1",
+        (
+            "sudo DEBIAN_FRONTEND=noninteractive apt-get -q -y install --no-install-recommends "
+            "docker.io containerd runc >/dev/null && "
+            f"{fetch} {key} /tmp/old.asc && {fetch} {image} /tmp/hello.tar && "
+            "sudo cp /tmp/old.asc /etc/apt/trusted.gpg.d/docker.asc && "
+            f"echo 'deb [arch=amd64] {lab.state['repo']['url']}/debian bookworm stable' "
+            "| sudo tee /etc/apt/sources.list.d/docker.list >/dev/null && "
+            f"sudo docker load -i /tmp/hello.tar >/dev/null && "
+            f"sudo docker run -d --name old {reference} sleep 3600 >/dev/null"
+        ),
+    )
     assert "old" in sh(lab, "lab1", "sudo docker ps --format '{{.Names}}'").stdout
     assert sh(lab, "lab1", "dpkg -s docker.io", check=False).returncode == 0
     result = apply("lab1")

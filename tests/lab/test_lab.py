@@ -22,8 +22,21 @@ def test_unknown_host_key_is_refused(lab, tmp_path):
     empty = tmp_path / "known_hosts"
     empty.write_text("")
     result = subprocess.run(
-        ["ssh", "-F", str(lab.config.ssh_config), "-o", f"UserKnownHostsFile={empty}",
-         "-o", "BatchMode=yes", "lab1", "true"], capture_output=True, text=True, timeout=30)
+        [
+            "ssh",
+            "-F",
+            str(lab.config.ssh_config),
+            "-o",
+            f"UserKnownHostsFile={empty}",
+            "-o",
+            "BatchMode=yes",
+            "lab1",
+            "true",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode != 0
     assert "host key" in result.stderr.lower()
 
@@ -40,7 +53,9 @@ def test_systemd_is_running(lab, host):
 
 @pytest.mark.parametrize("host", sorted(SUITES))
 def test_reaches_debian_archive_and_stand_in_repository(lab, host):
-    fetch = "python3 -c 'import sys,urllib.request;print(urllib.request.urlopen(sys.argv[1]).status)'"
+    fetch = (
+        "python3 -c 'import sys,urllib.request;print(urllib.request.urlopen(sys.argv[1]).status)'"
+    )
     suite = SUITES[host]
     archive = sh(lab, host, f"{fetch} http://deb.debian.org/debian/dists/{suite}/InRelease")
     repo = sh(lab, host, f"{fetch} {lab.config.repo_url}/debian/dists/{suite}/InRelease")
@@ -52,7 +67,8 @@ def test_apt_accepts_stand_in_repository(lab):
     state = lab.state["repo"]
     script = (
         "set -e; d=$(mktemp -d); "
-        f"python3 -c 'import urllib.request;urllib.request.urlretrieve(\"{state['url']}/debian/gpg\",\"'$d'/k.asc\")'; "
+        "python3 -c 'import sys,urllib.request;urllib.request.urlretrieve(*sys.argv[1:])' "
+        f"{state['url']}/debian/gpg $d/k.asc; "
         f"echo 'deb [signed-by='$d'/k.asc] {state['url']}/debian bookworm stable' > $d/list; "
         "mkdir -p $d/lists/partial; "
         "sudo apt-get -q -o Dir::Etc::SourceList=$d/list -o Dir::Etc::SourceParts=- "

@@ -201,7 +201,10 @@ def fake_responses(machine: FakeMachine, settings: DockerSettings | None = None)
         (Paths, {"patterns": STALE_PATHS}),
         (Paths, {"patterns": DATA_DIRS}),
         (Users, {"group": "docker", "users": list(settings.docker_users)}),
-        *[(FileContent, {"path": path}) for path in (KEYRING, SOURCES, DAEMON_JSON)],
+        *[
+            (FileContent, {"path": path})
+            for path in (KEYRING, SOURCES, DAEMON_JSON, "/etc/apt/trusted.gpg")
+        ],
         *[(ServiceState, {"units": [unit]}) for unit in ("containerd", "docker", "docker.socket")],
         *[(CandidateVersions, {"package": name}) for name in ("docker-ce", "docker-ce-cli")],
         (PolicyCandidates, {"packages": packages}),

@@ -42,6 +42,14 @@ def fact(cls, env: dict | None = None, **kwargs):
     return instance.process(lines) if lines else instance.default()
 
 
+def fact_of(command: str, cls):
+    """Run ``command`` (a fact's command with its paths moved) and process it like ``fact``."""
+    done = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    return cls().process(lines) if lines else cls().default()
+
+
 def needs(*tools: str):
     missing = [tool for tool in tools if shutil.which(tool) is None]
     return pytest.mark.skipif(bool(missing), reason=f"needs {', '.join(missing)}")
@@ -237,7 +245,42 @@ def test_files_mentioning_parses_grep_output():
     assert FilesMentioning().process(["/etc/apt/sources.list.d/docker.list", ""]) == [
         "/etc/apt/sources.list.d/docker.list"
     ]
-    assert "grep -lsF" in FilesMentioning().command("https://download.docker.com/linux/debian")
+    assert FilesMentioning().default() == []
+
+
+def test_files_mentioning_greps_sources_list_and_sources_list_d():
+    command = FilesMentioning().command("https://download.docker.com/linux/debian")
+    assert command == (
+        r"grep -lsE '^[^#]*https://download\.docker\.com/linux/debian' "
+        "/etc/apt/sources.list /etc/apt/sources.list.d/* || true"
+    )
+
+
+def test_files_mentioning_finds_only_active_lines(tmp_path):
+    url = "https://download.docker.com/linux/debian"
+    apt = tmp_path / "apt"
+    (apt / "sources.list.d").mkdir(parents=True)
+    (apt / "sources.list").write_text(
+        f"deb http://deb.debian.org/debian bookworm main\ndeb [arch=amd64] {url} bookworm stable\n"
+    )
+    (apt / "sources.list.d" / "old.list").write_text(f"# deb {url} bookworm stable\n")
+    (apt / "sources.list.d" / "docker.sources").write_text(f"Types: deb\nURIs: {url}\n")
+    (apt / "sources.list.d" / "other.list").write_text("deb https://downloadXdockerXcom/x a b\n")
+    (apt / "sources.list.d" / "lookalike.list").write_text(
+        "deb https://download-docker-com/linux/debian a b\n"
+    )
+    command = FilesMentioning().command(url).replace("/etc/apt", str(apt))
+    assert sorted(fact_of(command, FilesMentioning)) == [
+        f"{apt}/sources.list",
+        f"{apt}/sources.list.d/docker.sources",
+    ]
+
+
+def test_files_mentioning_without_sources_list_d_is_empty(tmp_path):
+    command = (
+        FilesMentioning().command("https://x.example/linux").replace("/etc/apt", str(tmp_path))
+    )
+    assert fact_of(command, FilesMentioning) == []
 
 
 # Users --------------------------------------------------------------------------------------

@@ -116,6 +116,17 @@ def test_armor_with_headers_crlf_and_leading_blank_lines():
     assert keyring.fingerprints(data)[0] == DOCKER_FINGERPRINT
 
 
+def test_armor_without_the_blank_line_after_the_header():
+    begin = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n"
+    text = DOCKER_KEY.decode()
+    assert begin + "\n" in text
+    no_blank = text.replace(begin + "\n", begin)
+    assert keyring.dearmor(no_blank.encode()) == keyring.dearmor(DOCKER_KEY)
+    assert keyring.fingerprints(no_blank.encode()) == [DOCKER_FINGERPRINT, DOCKER_SUBKEY]
+    with_header = no_blank.replace(begin, begin + "Comment: Docker Release (CE deb)\n")
+    assert keyring.fingerprints(with_header.encode())[0] == DOCKER_FINGERPRINT
+
+
 HTML_404 = (
     b"<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head>"
     b"<body><h1>Not Found</h1></body></html>\n"

@@ -116,6 +116,53 @@ def test_other_sources_of_the_repository_are_removed_but_ours_kept(run_op):
     assert run_op(ops.sources_mentioning_absent, only_ours, text=text, keep=SOURCES).commands == []
 
 
+def test_docker_lines_of_sources_list_are_commented_out(run_op, tmp_path):
+    text = "https://download.docker.com/linux/debian"
+    sources_list = (
+        "deb http://deb.debian.org/debian bookworm main\n"
+        f"deb [arch=amd64] {text} bookworm stable\n"
+        f"# deb {text} bookworm test\n"
+    )
+    machine = fresh_machine(
+        files={
+            "/etc/apt/sources.list": ("644", "root:root", sources_list.encode()),
+            "/etc/apt/sources.list.d/docker.list": ("644", "root:root", f"deb {text} x y".encode()),
+            SOURCES: ("644", "root:root", f"URIs: {text}\n".encode()),
+        }
+    )
+    run = run_op(ops.sources_mentioning_absent, machine, text=text, keep=SOURCES)
+    sed = (
+        r"sed -i -E '/^[^#]*https:\/\/download\.docker\.com\/linux\/debian/s/^/# /' "
+        "/etc/apt/sources.list"
+    )
+    assert run.commands == [sed, "rm -f /etc/apt/sources.list.d/docker.list"]
+    # the sed, run on a copy: only the active Docker line is commented out
+    copy = tmp_path / "sources.list"
+    copy.write_text(sources_list)
+    subprocess.run(["sh", "-c", sed.replace("/etc/apt/sources.list", str(copy))], check=True)
+    assert copy.read_text() == (
+        "deb http://deb.debian.org/debian bookworm main\n"
+        f"# deb [arch=amd64] {text} bookworm stable\n"
+        f"# deb {text} bookworm test\n"
+    )
+
+
+def test_commented_out_sources_are_left_alone(run_op):
+    text = "https://download.docker.com/linux/debian"
+    machine = fresh_machine(
+        files={
+            "/etc/apt/sources.list": (
+                "644",
+                "root:root",
+                f"# deb {text} bookworm stable\n".encode(),
+            ),
+            "/etc/apt/sources.list.d/old.list": ("644", "root:root", f"#deb {text} a b".encode()),
+        }
+    )
+    run = run_op(ops.sources_mentioning_absent, machine, text=text, keep=SOURCES)
+    assert run.commands == [] and run.noops == [f"no other sources for {text}"]
+
+
 def test_file_absent(run_op):
     assert run_op(ops.file_absent, fresh_machine(), path=SOURCES).commands == []
     present = converged_machine()
@@ -187,6 +234,14 @@ def test_a_key_owned_by_another_user_is_rewritten(run_op):
     machine = converged_machine()
     machine.files[KEYRING] = ("644", "alice:alice", DOCKER_KEY)
     assert written(key_run(run_op, machine).commands[0]) == DOCKER_KEY
+
+
+def test_a_keyring_holding_another_primary_key_as_well_is_rewritten(run_op):
+    machine = converged_machine()
+    machine.files[KEYRING] = ("644", "root:root", keyring.dearmor(DOCKER_KEY) + synthetic_key(b"x"))
+    run = key_run(run_op, machine)
+    assert [name for name, _ in machine.calls] == ["FileContent", "Download"]
+    assert written(run.commands[0]) == DOCKER_KEY
 
 
 def test_a_different_key_in_place_is_replaced(run_op):

@@ -73,11 +73,49 @@ def test_geerlingguy_role_names_are_accepted():
     assert settings.docker_service_enabled is False
 
 
-def test_unknown_keys_and_none_values_are_ignored():
+def test_other_keys_connector_keys_and_none_values_are_ignored():
     settings = from_host_data(
-        {"ssh_user": "admin", "docker_install_compose": True, "docker_version": None}
+        {
+            "ssh_user": "admin",
+            "docker_version": None,
+            # host data of pyinfra's docker connectors, not settings of this deploy
+            "docker_architecture": "arm64",
+            "docker_identifier": "abc123",
+            "docker_platform": "linux/arm64",
+        }
     )
     assert settings == DockerSettings()
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("docker_chanel", "docker_chanel is not a setting (did you mean docker_channel?)"),
+        (
+            "docker_apt_release_channel",
+            "docker_apt_release_channel is not a setting (did you mean docker_channel?)",
+        ),
+        (
+            "docker_apt_gpg_key",
+            "docker_apt_gpg_key is not a setting (did you mean docker_gpg_key_url?)",
+        ),
+        ("docker_apt_arch", "docker_apt_arch is not a setting (did you mean docker_arch?)"),
+        ("docker_install_compose", "docker_install_compose is not a setting"),
+    ],
+)
+def test_unknown_docker_keys_are_errors_with_a_suggestion(name, problem):
+    with pytest.raises(SettingsError) as raised:
+        from_host_data({name: True, "ssh_user": "admin"}, "web1")
+    assert str(raised.value).startswith(f"web1: {problem}")
+    assert str(raised.value).count("is not a setting") == 1  # ssh_user is no docker_ key
+
+
+def test_unknown_keys_are_reported_with_the_other_problems():
+    with pytest.raises(SettingsError) as raised:
+        from_host_data({"docker_chanel": "test", "docker_hold": "yes"}, "web1")
+    message = str(raised.value)
+    assert "docker_chanel is not a setting (did you mean docker_channel?)" in message
+    assert "docker_hold must be true or false, got 'yes'" in message
 
 
 def test_every_setting_has_a_docker_prefix():
@@ -122,14 +160,53 @@ def test_pins_and_holds_only_cover_packages_that_are_installed():
 
 
 @pytest.mark.parametrize(
-    "version", ["26.1.5", "27.0", "5:26.1.5-1~ubuntu.24.04~noble", "5:20.10.24~3-0~debian-bookworm"]
+    "version",
+    [
+        "26.1.5",
+        "26.1.5-1",
+        "5:26.1.5-1~ubuntu.24.04~noble",
+        "5:20.10.24~3-0~debian-bookworm",
+    ],
 )
 def test_valid_versions(version):
     assert from_host_data({"docker_version": version}).docker_version == version
 
 
-def test_a_numeric_version_becomes_a_string():
-    assert from_host_data({"docker_version": 27.0}).docker_version == "27.0"
+@pytest.mark.parametrize("version", ["27.0", "27", "26.1.5.", "26.1.5 ", "v26.1.5", "26.1.x"])
+def test_versions_need_three_parts(version):
+    with pytest.raises(SettingsError, match="docker_version must look like 26.1.5") as raised:
+        from_host_data({"docker_version": version}, "web1")
+    assert f"got {version!r}" in str(raised.value)
+
+
+@pytest.mark.parametrize(("given", "shown"), [(26.1, "26.1"), (27.0, "27.0"), (27, "27")])
+def test_a_numeric_version_is_read_as_a_string_and_refused(given, shown):
+    # YAML/--data may give a number: it is converted with str() first, then validated
+    with pytest.raises(SettingsError) as raised:
+        from_host_data({"docker_version": given}, "web1")
+    assert str(raised.value) == (
+        f"web1: docker_version must look like 26.1.5 or a full version string, got {shown!r}."
+    )
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "hello-world",
+        "library/hello-world:latest",
+        "registry.example.org:5000/lab/hello-world",
+        "hello-world@sha256:" + "ab" * 32,
+    ],
+)
+def test_valid_verify_images(image):
+    assert from_host_data({"docker_verify_image": image}).docker_verify_image == image
+
+
+@pytest.mark.parametrize("image", ["Hello-World", "hello world", "hello;rm -rf /", "-x", ""])
+def test_verify_image_must_be_an_image_reference(image):
+    with pytest.raises(SettingsError) as raised:
+        from_host_data({"docker_verify_image": image}, "web1")
+    assert f"docker_verify_image must be an image reference, got {image!r}" in str(raised.value)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,218 @@
+"""Faults and hostile host states: clear errors, nothing half-written, reruns converge."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from provision.docker import keyring
+from provision.docker.deploy import KEYRING, SOURCES
+
+from .conftest import INVENTORY, apply, check, failures, sh
+
+
+def nothing_written(lab, host: str) -> bool:
+    return sh(lab, host, f"ls {KEYRING} {SOURCES}", check=False).returncode != 0
+
+
+def apt_works(lab, host: str) -> bool:
+    result = sh(lab, host, "sudo apt-get -q update 2>&1", check=False)
+    return result.returncode == 0 and "Conflicting" not in result.stdout
+
+
+def hold_dpkg_lock(lab, host: str, seconds: int) -> None:
+    """Hold the dpkg frontend lock as unattended-upgrades does on a first boot."""
+    sh(
+        lab,
+        host,
+        (
+            "sudo setsid nohup python3 -c 'import fcntl,time;"
+            'f=open("/var/lib/dpkg/lock-frontend","w");fcntl.lockf(f,fcntl.LOCK_EX);'
+            f"time.sleep({seconds})' >/dev/null 2>&1 & sleep 0.5"
+        ),
+    )
+
+
+@pytest.fixture(scope="module")
+def fresh_lab1(lab):
+    lab.reset("lab1")
+    return lab
+
+
+class TestAptLock:
+    def test_past_the_bound_names_the_holder(self, lab):
+        lab.reset("lab2")
+        hold_dpkg_lock(lab, "lab2", 120)
+        result = apply("lab2", docker_apt_lock_timeout=3)
+        error = result.hosts["lab2"].error
+        assert result.hosts["lab2"].status == "failed"
+        assert "could not get lock" in error and "python3" in error
+        assert "docker_apt_lock_timeout" in error
+        sh(lab, "lab2", "sudo pkill -f lock[-]frontend || true")
+
+    def test_waits_for_the_lock_then_converges(self, lab):
+        hold_dpkg_lock(lab, "lab2", 8)
+        started = time.monotonic()
+        result = apply("lab2")
+        assert result.ok, result.hosts["lab2"].error
+        assert time.monotonic() - started >= 7
+        assert failures(check("lab2"), "lab2") == []
+
+
+class TestRepository:
+    def test_unreachable_repository(self, fresh_lab1):
+        lab = fresh_lab1
+        url = f"http://{lab.config.gateway}:1/linux"
+        result = apply("lab1", docker_repo_url=url)
+        assert result.hosts["lab1"].status == "failed"
+        assert "cannot download the Docker signing key" in result.hosts["lab1"].error
+        assert nothing_written(lab, "lab1") and apt_works(lab, "lab1")
+
+    def test_html_instead_of_a_key(self, fresh_lab1):
+        lab = fresh_lab1
+        page = f"http://{lab.config.gateway}:{lab.config.repo_port}/"
+        result = apply("lab1", docker_gpg_key_url=page)
+        error = result.hosts["lab1"].error
+        assert "an HTML page" in error and "nothing was written" in error
+        assert nothing_written(lab, "lab1") and apt_works(lab, "lab1")
+
+    def test_repository_errors_leave_no_sources_or_key(self, fresh_lab1):
+        lab = fresh_lab1
+        key = f"{lab.state['repo']['url']}/debian/gpg"
+        broken = f"http://{lab.config.gateway}:{lab.config.repo_port}/missing"
+        result = apply("lab1", docker_repo_url=broken, docker_gpg_key_url=key)
+        assert result.hosts["lab1"].status == "failed"
+        assert "Update apt lists" in result.hosts["lab1"].error
+        assert nothing_written(lab, "lab1") and apt_works(lab, "lab1")
+
+
+def test_interrupted_install_is_repaired_by_a_rerun(fresh_lab1):
+    lab = fresh_lab1
+    outcome = {}
+    runner = threading.Thread(target=lambda: outcome.update(first=apply("lab1")))
+    runner.start()
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if sh(lab, "lab1", "pgrep -x dpkg", check=False).returncode == 0:
+            sh(lab, "lab1", "sudo pkill -9 -x dpkg; sudo pkill -9 -x apt-get; true")
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("dpkg never ran")
+    runner.join(300)
+    assert outcome["first"].hosts["lab1"].status == "failed"
+    second = apply("lab1")
+    assert second.ok, second.hosts["lab1"].error
+    assert sh(lab, "lab1", "sudo dpkg --audit").stdout.strip() == ""
+    assert failures(check("lab1"), "lab1") == []
+
+
+def test_docker_key_in_legacy_trusted_gpg_is_removed(lab):
+    """apt-key era leftovers: Docker's key inside /etc/apt/trusted.gpg (lab1 is converged)."""
+    armored = sh(lab, "lab1", f"cat {KEYRING}").stdout.encode()
+    binary = base64.b64encode(keyring.dearmor(armored)).decode()
+    sh(lab, "lab1", f"echo {binary} | base64 -d | sudo tee /etc/apt/trusted.gpg >/dev/null")
+    result = apply("lab1")
+    assert (
+        result.ok and "Remove Docker's key from the legacy keyring" in result.hosts["lab1"].changed
+    )
+    assert sh(lab, "lab1", "ls /etc/apt/trusted.gpg", check=False).returncode != 0
+    assert apt_works(lab, "lab1")
+    assert apply("lab1").hosts["lab1"].status == "unchanged"
+
+
+def provision(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "provision", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+
+
+def write_inventory(tmp_path, lab, body: str) -> str:
+    path = tmp_path / "inventory.py"
+    path.write_text(
+        "from provision.lab.inventory import lab_groups\n_lab = lab_groups()['lab']\n"
+        f"_ghost_address = '{lab.config.address(90)}'\n" + body
+    )
+    return str(path)
+
+
+def test_fail_percent_stops_a_bad_rollout(lab, tmp_path):
+    inventory = write_inventory(
+        tmp_path,
+        lab,
+        (
+            "_ghost = dict(_lab[0][1], ssh_hostname=_ghost_address, ssh_connect_timeout=2)\n"
+            "hosts = [*_lab, ('ghost1', _ghost), ('ghost2', _ghost)]\n"
+        ),
+    )
+    report = tmp_path / "report.json"
+    result = provision("apply", "-i", inventory, "--fail-percent", "10", "--report", str(report))
+    assert result.returncode == 1
+    data = json.loads(report.read_text())
+    assert any("rollout stopped" in note for note in data["notes"])
+    assert data["hosts"]["ghost1"]["status"] == "failed"
+    assert "not run" in data["hosts"]["lab1"]["error"]
+
+
+def test_secrets_never_appear_in_output_or_reports(lab, tmp_path):
+    canary_password, canary_token = "pw-canary-5be1c0", "tok-canary-93ad2f"
+    inventory = write_inventory(
+        tmp_path,
+        lab,
+        (
+            f"hosts = [(n, dict(d, ssh_password='{canary_password}')) for n, d in _lab]\n"
+            f"hosts.append(('ghost', dict(_lab[0][1], ssh_hostname=_ghost_address, "
+            f"ssh_connect_timeout=2, ssh_password='{canary_password}')))\n"
+        ),
+    )
+    env = dict(__import__("os").environ, PROVISION_TEST_TOKEN=canary_token)
+    files = [tmp_path / name for name in ("a.json", "a.xml", "v.json", "v.xml")]
+    runs = [
+        provision(
+            "apply", "-i", inventory, "--report", str(files[0]), "--junit", str(files[1]), env=env
+        ),
+        provision(
+            "verify", "-i", inventory, "--report", str(files[2]), "--junit", str(files[3]), env=env
+        ),
+    ]
+    assert [run.returncode for run in runs] == [1, 1]  # the ghost fails; the lab hosts pass
+    texts = [run.stdout + run.stderr for run in runs] + [f.read_text() for f in files]
+    for text in texts:
+        assert canary_password not in text and canary_token not in text
+
+
+def test_turning_host_key_checking_off_is_reported(lab, tmp_path):
+    inventory = write_inventory(
+        tmp_path,
+        lab,
+        ("hosts = [(n, dict(d, ssh_strict_host_key_checking='no')) for n, d in _lab[:1]]\n"),
+    )
+    result = provision("apply", "-i", inventory, "--dry")
+    assert result.returncode == 0, result.stderr
+    assert "host key checking is 'no'" in result.stdout
+
+
+def test_tcp_socket_without_tls_is_warned_about(lab):
+    options = '{"hosts": ["unix:///var/run/docker.sock", "tcp://0.0.0.0:2375"]}'
+    result = provision(
+        "apply",
+        "-i",
+        INVENTORY,
+        "--limit",
+        "lab1",
+        "--dry",
+        "--data",
+        f"docker_daemon_options={options}",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "without tlsverify" in result.stdout
