@@ -100,6 +100,22 @@ def child(argv: list[str], stdin: str | None = None) -> dict:
     return {"seconds": seconds, "max_rss_mib": usage.ru_maxrss / 1024}
 
 
+RESET_RETRIES: list[str] = []  # reported: hosts that needed a second boot
+
+
+def fresh(lab: Lab, host: str, attempts: int = 3) -> None:
+    """Reset ``host`` to its base; retried because concurrent lab boots can race (see docs)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            lab.reset(host)
+            return
+        except LabError as error:
+            if attempt == attempts:
+                raise
+            RESET_RETRIES.append(host)
+            say(f"{host} did not come up ({error}); resetting it again")
+
+
 def cli_apply(hosts: list[str]) -> dict:
     limits = [arg for name in hosts for arg in ("--limit", name)]
     return child([CLI, "apply", "-i", INVENTORY, *limits])
@@ -142,7 +158,7 @@ def cold_vs_floor(lab: Lab) -> dict:
     """Cold apply on fresh lab1 against Docker's guide as one script over one SSH on fresh lab3."""
     say(f"cold apply on {COLD_HOST} and the floor on {FLOOR_HOST}")
     for host in (COLD_HOST, FLOOR_HOST):
-        lab.reset(host)
+        fresh(lab, host)
     cold = timed(apply, [COLD_HOST])
     script = floor_script(FLOOR_HOST)
     floor = child(ssh_command(lab.config, FLOOR_HOST, "sudo sh -s"), stdin=script)["seconds"]
@@ -194,7 +210,7 @@ def converge(lab: Lab, count: int) -> dict:
     """Fresh lab1..labN, then one cold apply of all of them in parallel (the real CLI)."""
     say(f"resetting lab1..lab{count}, then a cold apply of all {count}")
     for host in names(count):
-        lab.reset(host)
+        fresh(lab, host)
     return cli_apply(names(count))
 
 
@@ -278,7 +294,10 @@ def measure(lab: Lab, sizes: list[int], runs: int) -> dict:
     started = time.perf_counter()
     count = max(sizes[-1], 3)  # the floor needs lab3, the second bookworm host
     say(f"lab up: {count} hosts")
-    lab.up(count, SUITES)
+    try:
+        lab.up(count, SUITES)
+    except LabError as error:  # a host that did not boot is reset below like the others
+        say(f"lab up: {error}")
     figures = {"converge": {"hosts": count, **converge(lab, count)}}
     figures["idempotent"], figures["verify"] = {}, {}
     for n in sizes:
@@ -290,7 +309,11 @@ def measure(lab: Lab, sizes: list[int], runs: int) -> dict:
         figures["verify"][n] = median_of(runs, check, names(n))
     figures["round_trips"] = round_trips(lab, "lab1")
     figures["cold"] = cold_vs_floor(lab)
-    figures.update(cpu_count=os.cpu_count(), harness_s=time.perf_counter() - started)
+    figures.update(
+        cpu_count=os.cpu_count(),
+        reset_retries=RESET_RETRIES,
+        harness_s=time.perf_counter() - started,
+    )
     return figures
 
 
@@ -298,15 +321,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
     lab = Lab()
     was_up = bool(lab.state["hosts"])
-    print(
-        f"bench: lab {lab.config.lab_dir} ({lab.config.bridge}); resetting lab1..lab"
-        f"{max(args.sizes[-1], 3)} to fresh hosts",
-        file=sys.stderr,
+    say(
+        f"lab {lab.config.lab_dir} (bridge {lab.config.bridge}): lab1..lab"
+        f"{max(args.sizes[-1], 3)} will be reset to fresh hosts"
     )
     try:
         figures = measure(lab, args.sizes, args.runs)
     except LabError as error:
-        print(f"bench: {error}", file=sys.stderr)
+        say(str(error))
         return 2
     finally:
         if not (was_up or args.keep_lab):

@@ -82,8 +82,10 @@ def _command_error(state, host, op_hash, name: str) -> str:
     lock = [line for line in out + err if "Could not get lock" in line]
     if lock:  # apt names the holder while it waits: "... It is held by process 185 (python3)"
         detail = lock[-1].split("Could not get lock", 1)[1].rstrip(". ")
-        return (f"{host.name}: {name} failed: could not get lock{detail}; let it finish or "
-                "raise docker_apt_lock_timeout.")
+        return (
+            f"{host.name}: {name} failed: could not get lock{detail}; let it finish or "
+            "raise docker_apt_lock_timeout."
+        )
     lines = [line.strip() for line in err if line.strip()]
     errors = [line for line in lines if line.startswith("E:")]
     detail = (errors or lines or ["the command failed"])[0 if errors else -1]
@@ -124,7 +126,7 @@ def run_deploy(
         if "No hosts remaining" not in str(error):
             notes.append(f"rollout stopped: {error}")
     finally:
-        _count(state, fleet, results, dry)
+        _count(state, fleet, results, dry, stopped=bool(notes[len(fleet.notes) :]))
         for name, op_hash in recorder.failed_ops.items():
             if not results[name].error:
                 host = fleet.inventory.get_host(name)
@@ -153,7 +155,10 @@ def _run(state: State, deploy, results, facts, dry: bool, inspect) -> None:
         run_ops(state)
 
 
-def _count(state: State, fleet: Fleet, results: dict[str, HostResult], dry: bool) -> None:
+def _count(
+    state: State, fleet: Fleet, results: dict[str, HostResult], dry: bool, stopped: bool
+) -> None:
+    """Operations and changes per host; hosts a stopped rollout never ran count as failed."""
     for host in fleet.hosts:
         result = results[host.name]
         result.current = "done"
@@ -168,7 +173,7 @@ def _count(state: State, fleet: Fleet, results: dict[str, HostResult], dry: bool
                 result.changed_operations += 1
                 result.changed.append(op_name(state, op_hash))
         if result.status != "failed":
-            if host in state.failed_hosts:
+            if host in state.failed_hosts or (stopped and not result.operations):
                 result.status = "failed"
                 result.error = result.error or f"{host.name}: not run (the rollout stopped)."
             else:

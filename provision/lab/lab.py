@@ -17,7 +17,14 @@ from .config import SUPPORTED_SUITES, LabConfig
 from .errors import LabError
 from .machine import Machine
 from .ssh import ensure_client_key, ensure_host_key, wait_for_ssh, write_client_files
-from .system import cmdline, pids_matching, require_root, require_tools, terminate
+from .system import (
+    cmdline,
+    container_inits_under,
+    pids_matching,
+    require_root,
+    require_tools,
+    terminate,
+)
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,7 @@ class Lab:
         with ThreadPoolExecutor(max_workers=max(1, len(machines))) as pool:
             list(pool.map(Machine.stop, machines))
         terminate(pids_matching(self._is_lab_nspawn), 20)
+        terminate(container_inits_under(self.config.hosts_dir), 0.5)  # left by a killed nspawn
         server.stop(self.config, self.state.get("server_pid"))
         for machine in [*machines, *self._orphan_machines()]:
             machine.destroy()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .config import LabConfig
 from .errors import LabError
-from .system import cmdline, pids_rooted_under, process_alive, run, terminate, unmount_all
+from .system import cmdline, container_inits_under, process_alive, run, terminate, unmount_all
 
 NETWORK_UNIT = """\
 [Unit]
@@ -173,7 +173,7 @@ class Machine:
         pids = [self.pid] if self.is_running() else []
         terminate(pids, timeout)
         if self.dir.exists():
-            terminate(pids_rooted_under(self.dir), 5.0)
+            terminate(container_inits_under(self.dir), 0.5)  # orphans: nothing to shut down
         self.pid = None
 
     def destroy(self) -> None:

@@ -85,17 +85,25 @@ def pids_matching(predicate) -> list[int]:
     return pids
 
 
-def pids_rooted_under(directory: Path) -> list[int]:
-    """Processes whose root directory lies below ``directory`` (container inits and children)."""
-    prefix = str(directory.resolve()) + "/"
+def container_inits_under(directory: Path) -> list[int]:
+    """PID 1 of each container whose root overlay lives below ``directory``.
 
-    def rooted(pid: int) -> bool:
+    Such a container outlives a killed systemd-nspawn; killing its init ends all of it.
+    """
+    marker = f"upperdir={directory.resolve()}/"
+
+    def is_init(pid: int) -> bool:
         try:
-            return (os.readlink(f"/proc/{pid}/root") + "/").startswith(prefix)
-        except OSError:
+            with open(f"/proc/{pid}/status") as status:
+                nspid = next(line for line in status if line.startswith("NSpid:")).split()
+            if len(nspid) < 3 or nspid[-1] != "1":
+                return False
+            with open(f"/proc/{pid}/mountinfo") as mounts:
+                return any(marker in line for line in mounts)
+        except (OSError, StopIteration):
             return False
 
-    return pids_matching(rooted)
+    return pids_matching(is_init)
 
 
 def terminate(pids: Iterable[int], timeout: float = 20.0) -> None:
