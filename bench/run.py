@@ -269,7 +269,7 @@ def rows_of(figures: dict) -> list[tuple[str, str, str, str]]:
         for n, fig in figures[kind].items():
             key = f"{kind}_{n}"
             add(
-                f"{kind}, {n} host(s), median",
+                f"{kind}, {n} host(s), median (library)",
                 f"{fig['median_s']:.2f} s",
                 key if key in TARGETS else None,
                 fig["median_s"],
@@ -292,6 +292,14 @@ def rows_of(figures: dict) -> list[tuple[str, str, str, str]]:
     add("cores (os.cpu_count)", str(figures["cpu_count"]))
     add("harness wall time", f"{figures['harness_s']:.0f} s")
     return rows
+
+
+NOTES = """\
+how measured: wall times include connecting; "library" is load() + run_deploy() or verify()
+in this process, "CLI" the real `provision apply` as a child process (max RSS via wait4).
+commands (pyinfra): calls of pyinfra.api.host.Host.run_shell_command for the host, patched
+in-process; sudo commands and SSH logins: sudo "COMMAND=" and sshd "Accepted publickey"
+lines added to the host's own journal (read with journalctl -D from its root)."""
 
 
 # Main
@@ -362,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
             Lab().down()
     rows = rows_of(figures)
     print(table(rows))
+    print(NOTES)
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {

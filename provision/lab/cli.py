@@ -30,11 +30,13 @@ def lab_group() -> None:
 def up(count: int, suites: tuple[str, ...]) -> None:
     """Start the lab hosts; hosts that already run are left running."""
     started = time.monotonic()
-    rows = Lab().up(count, list(suites) or None)
+    lab = Lab()
+    rows = lab.up(count, list(suites) or None)
     print_status(rows)
     click.echo(
         f"lab up in {time.monotonic() - started:.1f} s; log in with "
-        f"`provision lab ssh {rows[0].name}` or `ssh -F .lab/ssh_config {rows[0].name}`."
+        f"`provision lab ssh {rows[0].name}` or `ssh -F {_shown(lab.config.ssh_config)} "
+        f"{rows[0].name}`."
     )
 
 
@@ -63,6 +65,14 @@ def ssh(host: str, command: tuple[str, ...]) -> None:
         argv.remove("BatchMode=yes")
         argv.remove("-o")
     os.execvp(argv[0], argv)
+
+
+def _shown(path) -> str:
+    """A path relative to the working directory when it lies below it."""
+    try:
+        return str(path.relative_to(os.getcwd()))
+    except ValueError:
+        return str(path)
 
 
 def print_status(rows) -> None:
