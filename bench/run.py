@@ -290,6 +290,7 @@ def rows_of(figures: dict) -> list[tuple[str, str, str, str]]:
                 f"{last['median_s'] / first['median_s']:.2f}",
             )
     add("cores (os.cpu_count)", str(figures["cpu_count"]))
+    add("load average (1 min) at start, end", "{:.1f}, {:.1f}".format(*figures["load_average"]))
     add("harness wall time", f"{figures['harness_s']:.0f} s")
     return rows
 
@@ -326,7 +327,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def measure(lab: Lab, sizes: list[int], runs: int, cold_pairs: int) -> dict:
-    started = time.perf_counter()
+    started, load_before = time.perf_counter(), os.getloadavg()[0]
     count = max(sizes[-1], 3)  # the floor needs lab3, the second bookworm host
     say(f"lab up: {count} hosts")
     try:
@@ -346,6 +347,7 @@ def measure(lab: Lab, sizes: list[int], runs: int, cold_pairs: int) -> dict:
     figures["cold"] = cold_vs_floor(lab, cold_pairs)
     figures.update(
         cpu_count=os.cpu_count(),
+        load_average=[load_before, os.getloadavg()[0]],
         reset_retries=RESET_RETRIES,
         harness_s=time.perf_counter() - started,
     )

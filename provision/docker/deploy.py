@@ -142,12 +142,14 @@ DATA_DIRS = ["/var/lib/docker", "/var/lib/containerd"]
 
 @deploy("Uninstall Docker Engine")
 def uninstall_docker() -> None:
-    """Purge Docker's packages, repository and key; data only with ``docker_purge_data``."""
+    """Remove Docker's packages, repository and key; with ``docker_purge_data`` purge the
+    packages and delete /var/lib/docker and /var/lib/containerd too."""
     settings = host_settings()
     lock = settings.docker_apt_lock_timeout
     ops.packages_absent(
-        name="Purge Docker packages",
+        name="Remove Docker packages",
         packages=[*settings.docker_packages, "docker-ce-rootless-extras"],
+        purge=settings.docker_purge_data,  # a purge may delete data, as Debian's docker.io does
         lock_timeout=lock,
     )
     ops.file_absent(name="Remove Docker's apt repository", path=SOURCES)

@@ -68,14 +68,22 @@ def write_file_command(path: str, content: bytes, mode: str) -> str:
 
 
 @operation()
-def packages_absent(packages: list[str], lock_timeout: int = 300):
-    """Remove the installed ones among ``packages`` (conflicting Docker packages)."""
+def packages_absent(packages: list[str], purge: bool = False, lock_timeout: int = 300):
+    """Remove the installed ones among ``packages``; ``purge`` also deletes their configuration.
+
+    Conflicting packages are removed, not purged, as Docker's guide does: purging Debian's
+    ``docker.io`` would delete /var/lib/docker, the user's images and volumes.
+    """
     state = host.get_fact(Packages, packages=packages)
-    present = [name for name in packages if name in state and state[name].present]
+    present = [
+        name
+        for name in packages
+        if name in state and (state[name].present if purge else state[name].status[1:2] != "c")
+    ]
     if not present:
-        host.noop("no conflicting packages are installed")
+        host.noop(f"none of {', '.join(packages)} is installed")
         return
-    yield apt_get(lock_timeout, "remove", "--purge", *map(shlex.quote, present))
+    yield apt_get(lock_timeout, "purge" if purge else "remove", *map(shlex.quote, present))
 
 
 @operation()

@@ -56,18 +56,25 @@ def test_no_conflicting_packages_is_a_noop(run_op):
     assert run.commands == [] and len(run.noops) == 1
 
 
-def test_conflicting_packages_are_purged(run_op):
+def test_conflicting_packages_are_removed_not_purged(run_op):
+    """A purge of Debian's docker.io deletes /var/lib/docker: conflicting packages are removed."""
     machine = fresh_machine(packages={"docker.io": ("ii", "24.0.7-2"), "runc": ("ii", "1.1.5")})
     run = run_op(ops.packages_absent, machine, packages=list(DEFAULT_OBSOLETE), lock_timeout=60)
     assert len(run.commands) == 1
     assert "DPkg::Lock::Timeout=60" in run.commands[0]
-    assert run.commands[0].endswith("remove --purge docker.io runc")
+    assert run.commands[0].endswith(" remove docker.io runc")
 
 
-def test_leftover_configuration_of_removed_packages_is_purged(run_op):
+def test_removed_packages_with_configuration_left_count_as_gone(run_op):
     machine = fresh_machine(packages={"docker.io": ("rc", "24.0.7-2")})
     run = run_op(ops.packages_absent, machine, packages=["docker.io", "runc"])
-    assert run.commands[0].endswith("remove --purge docker.io")
+    assert run.commands == [] and run.noops
+
+
+def test_leftover_configuration_is_purged_when_purging(run_op):
+    machine = fresh_machine(packages={"docker.io": ("rc", "24.0.7-2")})
+    run = run_op(ops.packages_absent, machine, packages=["docker.io", "runc"], purge=True)
+    assert run.commands[0].endswith(" purge docker.io")
 
 
 # paths_absent / sources_mentioning_absent / file_absent -------------------------------------
