@@ -9,12 +9,9 @@ from . import operations as ops
 from .distro import detect
 from .errors import SettingsError, UnsupportedHostError
 from .facts import OsTarget
+from .layout import DAEMON_JSON, KEYRING, LEGACY_KEYRING, SOURCES, sources_text  # noqa: F401
 from .settings import DockerSettings, from_host_data
 
-KEYRING = "/etc/apt/keyrings/docker.asc"
-SOURCES = "/etc/apt/sources.list.d/docker.sources"
-DAEMON_JSON = "/etc/docker/daemon.json"
-LEGACY_KEYRING = "/etc/apt/trusted.gpg"
 PREREQUISITES = ["ca-certificates", "curl"]
 STALE_PATHS = [
     "/etc/apt/sources.list.d/docker.list",
@@ -29,18 +26,6 @@ def host_settings() -> DockerSettings:
         return from_host_data(host.data.dict(), host.name)
     except SettingsError as error:
         raise DeployError(str(error)) from None
-
-
-def sources_text(settings: DockerSettings, distro: str, codename: str, arch: str) -> str:
-    """The deb822 ``docker.sources`` of Docker's install guide."""
-    return (
-        "Types: deb\n"
-        f"URIs: {settings.docker_repo_url}/{distro}\n"
-        f"Suites: {codename}\n"
-        f"Components: {settings.docker_channel}\n"
-        f"Architectures: {arch}\n"
-        f"Signed-By: {KEYRING}\n"
-    )
 
 
 def host_target(settings: DockerSettings):

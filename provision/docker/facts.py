@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pyinfra.api import FactBase
 
 from .distro import parse_os_release
+from .dpkg import PackageState, parse_query, query_command  # noqa: F401 (re-exported)
 
 FAILED = "PROVISION-FAILED"
 
@@ -26,57 +27,14 @@ class OsTarget(FactBase):
         return parse_os_release(release), arch.strip()
 
 
-@dataclass(frozen=True)
-class PackageState:
-    """What dpkg knows of one package."""
-
-    version: str
-    status: str  # dpkg's two letters: wanted (i, h=hold, r, p) and state (i, c, H, U, F, W, t)
-
-    @property
-    def installed(self) -> bool:
-        """Unpacked and configured (triggers aside)."""
-        return self.status[1:2] in ("i", "W", "t")
-
-    @property
-    def held(self) -> bool:
-        return self.status[:1] == "h"
-
-    @property
-    def broken(self) -> bool:
-        """Half-installed, unpacked or half-configured: dpkg was interrupted."""
-        return self.status[1:2] in ("H", "U", "F")
-
-    @property
-    def present(self) -> bool:
-        """Anything of it on the host, configuration files included."""
-        return self.status[1:2] not in ("n", "")
-
-
 class Packages(FactBase):
     """Installed state of the named packages; key ``None`` is True when dpkg was interrupted."""
 
     def command(self, packages) -> str:
-        names = " ".join(shlex.quote(p) for p in packages)
-        return (
-            f"dpkg-query -W -f='${{Package}} ${{db:Status-Abbrev}} ${{Version}}\\n' {names}"
-            ' 2>/dev/null; [ -z "$(ls -A /var/lib/dpkg/updates 2>/dev/null)" ]'
-            " || echo DPKG-INTERRUPTED; true"
-        )
+        return query_command(packages)
 
     def process(self, output: list[str]) -> dict:
-        state: dict = {None: False}
-        for line in output:
-            if line.strip() == "DPKG-INTERRUPTED":
-                state[None] = True
-                continue
-            parts = line.split()
-            if len(parts) >= 2:
-                name, status = parts[0], parts[1]
-                version = parts[2] if len(parts) > 2 else ""
-                if status[1:2] not in ("n",) and version:
-                    state[name] = PackageState(version, status.strip())
-        return state
+        return parse_query(output)
 
     @staticmethod
     def default() -> dict:

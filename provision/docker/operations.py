@@ -15,6 +15,7 @@ from pyinfra import host
 from pyinfra.api import operation
 
 from . import keyring
+from .dpkg import version_matches  # noqa: F401 (re-exported)
 from .facts import (
     CandidateVersions,
     Download,
@@ -239,14 +240,6 @@ def apt_update(lock_timeout: int = 300, cleanup_on_failure: list[str] | None = N
 def any_changed(metas) -> bool:
     """Whether any of these operations changed (or, before they ran, would change)."""
     return any(m.did_change() if m.is_complete() else m.will_change for m in metas)
-
-
-def version_matches(version: str, wanted: str) -> bool:
-    """True when a full Debian version is the Docker version ``wanted`` (``26.1.5`` or full)."""
-    if version == wanted:
-        return True
-    upstream = re.sub(r"^\d+:", "", version)
-    return re.match(rf"^{re.escape(wanted)}[-~]", upstream) is not None
 
 
 @operation()

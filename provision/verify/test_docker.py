@@ -13,9 +13,9 @@ import shlex
 import pytest
 
 from provision.docker import keyring
-from provision.docker.deploy import DAEMON_JSON, KEYRING, SOURCES, sources_text
 from provision.docker.distro import detect, parse_os_release
-from provision.docker.operations import version_matches
+from provision.docker.dpkg import parse_query, query_command, version_matches
+from provision.docker.layout import DAEMON_JSON, KEYRING, SOURCES, sources_text
 from provision.verify.settings import settings_for
 
 DOCKER_PORTS = (2375, 2376)
@@ -33,32 +33,38 @@ def root(host):
         yield host
 
 
-def installed(host, name):
-    return host.package(name).is_installed
+@pytest.fixture(scope="module")
+def packages(host, settings):
+    """dpkg's view of Docker's and the conflicting packages, in one command."""
+    names = [*settings.docker_packages, *settings.docker_obsolete_packages]
+    return parse_query(host.check_output(query_command(names)).splitlines())
 
 
-def test_packages_installed(host, settings):
-    missing = [name for name in settings.docker_packages if not installed(host, name)]
+def installed(packages, name) -> bool:
+    return name in packages and packages[name].installed
+
+
+def test_packages_installed(packages, settings):
+    missing = [name for name in settings.docker_packages if not installed(packages, name)]
     assert not missing, f"not installed: {', '.join(missing)}"
 
 
-def test_pinned_versions(host, settings):
+def test_pinned_versions(packages, settings):
     wrong = {
-        name: host.package(name).version
+        name: packages[name].version if name in packages else None
         for name, wanted in settings.pins().items()
-        if not version_matches(host.package(name).version or "", wanted)
+        if name not in packages or not version_matches(packages[name].version, wanted)
     }
     assert not wrong, f"docker_version is {settings.docker_version}, installed {wrong}"
 
 
-def test_holds(host, settings):
-    held = set(host.check_output("apt-mark showhold").split())
-    docker_held = held & set(settings.docker_packages)
-    assert docker_held == set(settings.holds()), f"held: {sorted(docker_held) or 'none'}"
+def test_holds(packages, settings):
+    held = {name for name in settings.docker_packages if name in packages and packages[name].held}
+    assert held == set(settings.holds()), f"held: {sorted(held) or 'none'}"
 
 
-def test_no_conflicting_packages(host, settings):
-    present = [name for name in settings.docker_obsolete_packages if installed(host, name)]
+def test_no_conflicting_packages(packages, settings):
+    present = [name for name in settings.docker_obsolete_packages if installed(packages, name)]
     assert not present, f"conflicting packages installed: {', '.join(present)}"
 
 

@@ -1,0 +1,70 @@
+"""What dpkg says about packages, and Docker version matching (no pyinfra needed)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+
+INTERRUPTED = "DPKG-INTERRUPTED"
+
+
+@dataclass(frozen=True)
+class PackageState:
+    """What dpkg knows of one package."""
+
+    version: str
+    status: str  # dpkg's two letters: wanted (i, h=hold, r, p) and state (i, c, H, U, F, W, t)
+
+    @property
+    def installed(self) -> bool:
+        """Unpacked and configured (triggers aside)."""
+        return self.status[1:2] in ("i", "W", "t")
+
+    @property
+    def held(self) -> bool:
+        return self.status[:1] == "h"
+
+    @property
+    def broken(self) -> bool:
+        """Half-installed, unpacked or half-configured: dpkg was interrupted."""
+        return self.status[1:2] in ("H", "U", "F")
+
+    @property
+    def present(self) -> bool:
+        """Anything of it on the host, configuration files included."""
+        return self.status[1:2] not in ("n", "")
+
+
+def query_command(packages) -> str:
+    """One command reporting each package's status and version, and an interrupted dpkg."""
+    names = " ".join(shlex.quote(p) for p in packages)
+    return (
+        f"dpkg-query -W -f='${{Package}} ${{db:Status-Abbrev}} ${{Version}}\\n' {names}"
+        ' 2>/dev/null; [ -z "$(ls -A /var/lib/dpkg/updates 2>/dev/null)" ]'
+        f" || echo {INTERRUPTED}; true"
+    )
+
+
+def parse_query(output: list[str]) -> dict:
+    """``{name: PackageState}`` from ``query_command``; key ``None``: dpkg was interrupted."""
+    state: dict = {None: False}
+    for line in output:
+        if line.strip() == INTERRUPTED:
+            state[None] = True
+            continue
+        parts = line.split()
+        if len(parts) >= 2:
+            name, status = parts[0], parts[1]
+            version = parts[2] if len(parts) > 2 else ""
+            if status[1:2] not in ("n",) and version:
+                state[name] = PackageState(version, status.strip())
+    return state
+
+
+def version_matches(version: str, wanted: str) -> bool:
+    """True when a full Debian version is the Docker version ``wanted`` (``26.1.5`` or full)."""
+    if version == wanted:
+        return True
+    upstream = re.sub(r"^\d+:", "", version)
+    return re.match(rf"^{re.escape(wanted)}[-~]", upstream) is not None
