@@ -8,9 +8,10 @@ from pyinfra.api import DeployError, deploy
 from . import operations as ops
 from .distro import detect
 from .errors import SettingsError, UnsupportedHostError
-from .facts import OsTarget
+from .facts import FileContent, FilesMentioning, OsTarget, Packages, Paths, ServiceState, Users
 from .layout import DAEMON_JSON, KEYRING, LEGACY_KEYRING, SOURCES, sources_text  # noqa: F401
 from .settings import DockerSettings, from_host_data
+from .snapshot import prefetch, read
 
 PREREQUISITES = ["ca-certificates", "curl"]
 STALE_PATHS = [
@@ -30,7 +31,7 @@ def host_settings() -> DockerSettings:
 
 def host_target(settings: DockerSettings):
     """The repository this host installs from, or a ``DeployError`` before any change."""
-    os_release, arch = host.get_fact(OsTarget)
+    os_release, arch = read(OsTarget)
     try:
         return detect(
             host.name,
@@ -43,10 +44,32 @@ def host_target(settings: DockerSettings):
         raise DeployError(str(error)) from None
 
 
+def install_queries(settings: DockerSettings) -> list[tuple[type, dict]]:
+    """The facts ``install_docker`` reads on a converged host, to gather in one command."""
+    queries = [
+        (OsTarget, {}),
+        (Packages, {"packages": list(settings.docker_obsolete_packages)}),
+        (Paths, {"patterns": STALE_PATHS}),
+        (FileContent, {"path": LEGACY_KEYRING}),
+        (Packages, {"packages": PREREQUISITES}),
+        (FileContent, {"path": KEYRING}),
+        (FileContent, {"path": SOURCES}),
+        (Packages, {"packages": list(settings.docker_packages)}),
+        (Users, {"group": "docker", "users": list(settings.docker_users)}),
+        (FileContent, {"path": DAEMON_JSON}),
+    ]
+    for distro in ("ubuntu", "debian", "raspbian"):
+        queries.append((FilesMentioning, {"text": f"{settings.docker_repo_url}/{distro}"}))
+    for unit in ("containerd", "docker", "docker.socket"):
+        queries.append((ServiceState, {"units": [unit]}))
+    return queries
+
+
 @deploy("Install Docker Engine")
 def install_docker() -> None:
     """Install Docker Engine from Docker's apt repository and configure it."""
     settings = host_settings()
+    prefetch(install_queries(settings))
     target = host_target(settings)
     lock = settings.docker_apt_lock_timeout
 

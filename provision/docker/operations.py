@@ -27,6 +27,7 @@ from .facts import (
     ServiceState,
     Users,
 )
+from .snapshot import read
 
 # host name -> the sentence an operation refused with (read by the fleet runner)
 REFUSALS: dict[str, str] = {}
@@ -75,7 +76,7 @@ def packages_absent(packages: list[str], purge: bool = False, lock_timeout: int 
     Conflicting packages are removed, not purged, as Docker's guide does: purging Debian's
     ``docker.io`` would delete /var/lib/docker, the user's images and volumes.
     """
-    state = host.get_fact(Packages, packages=packages)
+    state = read(Packages, packages=packages)
     present = [
         name
         for name in packages
@@ -90,7 +91,7 @@ def packages_absent(packages: list[str], purge: bool = False, lock_timeout: int 
 @operation()
 def paths_absent(patterns: list[str]):
     """Remove what matches shell ``patterns`` (stale sources and keys, data directories)."""
-    found = host.get_fact(Paths, patterns=patterns)
+    found = read(Paths, patterns=patterns)
     if not found:
         host.noop("no stale Docker sources or keys")
         return
@@ -105,7 +106,7 @@ def sources_mentioning_absent(text: str, keep: str):
 
     Files in sources.list.d are removed; lines in /etc/apt/sources.list are commented out.
     """
-    stale = [path for path in host.get_fact(FilesMentioning, text=text) if path != keep]
+    stale = [path for path in read(FilesMentioning, text=text) if path != keep]
     if not stale:
         host.noop(f"no other sources for {text}")
         return
@@ -120,7 +121,7 @@ def sources_mentioning_absent(text: str, keep: str):
 @operation()
 def key_absent_from(path: str, fingerprint: str):
     """Remove key ``fingerprint`` from the legacy keyring ``path`` (apt-key's trusted.gpg)."""
-    current = host.get_fact(FileContent, path=path)
+    current = read(FileContent, path=path)
     try:
         present = current is not None and fingerprint in keyring.primary_fingerprints(
             current.content
@@ -140,7 +141,7 @@ def key_absent_from(path: str, fingerprint: str):
 @operation()
 def packages_present(packages: list[str], lock_timeout: int = 300):
     """Install missing ``packages`` from the distribution (apt-get update first)."""
-    state = host.get_fact(Packages, packages=packages)
+    state = read(Packages, packages=packages)
     missing = [name for name in packages if name not in state or not state[name].installed]
     if not missing:
         host.noop(f"{', '.join(packages)} installed")
@@ -156,7 +157,7 @@ def signing_key(path: str, url: str, fingerprint: str):
     The key is downloaded by the host, checked on the controller and written only when it
     matches: a wrong or broken key leaves nothing behind.
     """
-    current = host.get_fact(FileContent, path=path)
+    current = read(FileContent, path=path)
     if (
         current
         and current.mode == "644"
@@ -199,7 +200,7 @@ def _has_fingerprint(content: bytes, fingerprint: str) -> bool:
 @operation()
 def file_content(path: str, content: str, mode: str = "0644"):
     """Ensure ``path`` holds exactly ``content`` with ``mode``, owned by root."""
-    current = host.get_fact(FileContent, path=path)
+    current = read(FileContent, path=path)
     wanted = content.encode()
     if (
         current
@@ -215,7 +216,7 @@ def file_content(path: str, content: str, mode: str = "0644"):
 @operation()
 def file_absent(path: str):
     """Remove ``path`` if it exists."""
-    if not host.get_fact(FileContent, path=path):
+    if not read(FileContent, path=path):
         host.noop(f"{path} is absent")
         return
     yield f"rm -f {shlex.quote(path)}"
@@ -254,7 +255,7 @@ def docker_packages(
 
     With ``latest``, unpinned packages are also upgraded to the repository's candidate.
     """
-    state = host.get_fact(Packages, packages=packages)
+    state = read(Packages, packages=packages)
     install = [
         name
         for name in packages
@@ -263,7 +264,7 @@ def docker_packages(
         or (name in pins and not version_matches(state[name].version, pins[name]))
     ]
     if latest:
-        candidates = host.get_fact(PolicyCandidates, packages=packages)
+        candidates = read(PolicyCandidates, packages=packages)
         install += [
             name
             for name in packages
@@ -306,7 +307,7 @@ def _with_version(name: str, wanted: str | None) -> tuple[str, str | None]:
     """``name=FULL_VERSION`` for apt-get, or an error listing the versions there are."""
     if not wanted:
         return shlex.quote(name), None
-    available = host.get_fact(CandidateVersions, package=name)
+    available = read(CandidateVersions, package=name)
     matches = [version for version in available if version_matches(version, wanted)]
     if not matches:
         return "", (
@@ -319,7 +320,7 @@ def _with_version(name: str, wanted: str | None) -> tuple[str, str | None]:
 @operation()
 def group_members(group: str, users: list[str]):
     """Create ``group`` if needed and add each of ``users`` (which must exist) to it."""
-    members, missing = host.get_fact(Users, group=group, users=users)
+    members, missing = read(Users, group=group, users=users)
     if missing:
         yield refuse(
             f"{host.name}: docker_users names {', '.join(missing)}, but no such "
@@ -342,7 +343,7 @@ def service(unit: str, running: bool = True, enabled: bool = True, restart_after
 
     It is restarted when one of the ``restart_after`` operations changed (a config file).
     """
-    active, is_enabled = host.get_fact(ServiceState, units=[unit])[unit]
+    active, is_enabled = read(ServiceState, units=[unit])[unit]
     restart = bool(restart_after) and any_changed(restart_after)
     commands = []
     if enabled and is_enabled != "enabled":

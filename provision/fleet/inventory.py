@@ -30,6 +30,7 @@ class Fleet:
         """This fleet with its hosts' per-run pyinfra state cleared, so it can run again."""
         for host in self.hosts:
             host.op_hash_order = []
+            host.provision_snapshot = None
         return self
 
     def settings(self) -> dict[str, DockerSettings]:

@@ -1,0 +1,78 @@
+"""Every fact the deploy reads, gathered in one command while nothing has changed.
+
+On a converged host the whole deploy then costs one round trip. Once an operation has changed
+the host, facts are read again one by one, so later operations see the new state.
+"""
+
+from __future__ import annotations
+
+from pyinfra import host, state
+from pyinfra.api import FactBase
+
+MARK = "=====provision-fact-"
+
+
+def _key(cls: type, kwargs: dict) -> tuple:
+    return cls.__name__, repr(sorted(kwargs.items()))
+
+
+class Snapshot(FactBase):
+    """The outputs of several facts, each processed by its own fact class."""
+
+    def command(self, queries) -> str:
+        return (
+            " ".join(
+                f"echo '{MARK}{index}'; {{ {cls().command(**kwargs)} ; }};"
+                for index, (cls, kwargs) in enumerate(queries)
+            )
+            + " true"
+        )
+
+    def process(self, output: list[str]):
+        """Lines per query index; ``None`` when the output is not a snapshot."""
+        sections: dict[int, list[str]] = {}
+        current = None
+        for line in output:
+            if line.startswith(MARK) and line[len(MARK) :].isdigit():
+                current = int(line[len(MARK) :])
+                sections[current] = []
+            elif current is not None:
+                sections[current].append(line)
+        return sections or None
+
+    @staticmethod
+    def default():
+        return None
+
+
+def prefetch(queries: list[tuple[type, dict]]) -> None:
+    """Read ``queries`` (fact class, kwargs) in one command, for ``read`` to answer from."""
+    sections = host.get_fact(Snapshot, queries=queries)
+    answers = {}
+    if sections is not None:
+        for index, (cls, kwargs) in enumerate(queries):
+            lines = sections.get(index)
+            if lines is None:
+                return  # incomplete: fall back to reading facts one by one
+            answers[_key(cls, kwargs)] = cls().process(lines) if lines else cls.default()
+    host._get_module().provision_snapshot = (state._get_module(), answers)
+
+
+def read(cls: type, **kwargs):
+    """A fact, from the snapshot while no operation has changed this host yet."""
+    snapshot = getattr(host, "provision_snapshot", None)
+    key = _key(cls, kwargs)
+    if snapshot and snapshot[0] is state._get_module() and key in snapshot[1]:
+        if not _changed_so_far():
+            return snapshot[1][key]
+    return host.get_fact(cls, **kwargs)
+
+
+def _changed_so_far() -> bool:
+    ops = state.ops.get(host._get_module(), {})
+    for op_hash in host.op_hash_order:
+        data = ops.get(op_hash)
+        meta = data.operation_meta if data else None
+        if meta is not None and meta.is_complete() and meta.did_change():
+            return True
+    return False
