@@ -73,11 +73,6 @@ def install_docker() -> None:
     target = host_target(settings)
     lock = settings.docker_apt_lock_timeout
 
-    ops.packages_absent(
-        name="Remove conflicting packages",
-        packages=list(settings.docker_obsolete_packages),
-        lock_timeout=lock,
-    )
     ops.paths_absent(name="Remove stale Docker sources and keys", patterns=STALE_PATHS)
     ops.key_absent_from(
         name="Remove Docker's key from the legacy keyring",
@@ -106,6 +101,12 @@ def install_docker() -> None:
         lock_timeout=lock,
         cleanup_on_failure=[SOURCES, KEYRING],
         after=[key, repo],
+    )
+    ops.versions_available(name="Check the pinned version", pins=settings.pins())
+    ops.packages_absent(
+        name="Remove conflicting packages",
+        packages=list(settings.docker_obsolete_packages),
+        lock_timeout=lock,
     )
     ops.docker_packages(
         name="Install Docker packages",

@@ -303,6 +303,23 @@ def docker_packages(
         yield "apt-mark hold " + " ".join(sorted(to_hold))
 
 
+@operation()
+def versions_available(pins: dict[str, str]):
+    """Refuse, before any package changes, a pinned version the repository does not have."""
+    if not pins:
+        host.noop("no version pinned")
+        return
+    state = read(Packages, packages=list(pins))
+    for name, wanted in pins.items():
+        if name in state and version_matches(state[name].version, wanted):
+            continue
+        _, error = _with_version(name, wanted)
+        if error:
+            yield refuse(error)
+            return
+    host.noop(f"pinned versions available: {pins or 'none pinned'}")
+
+
 def _with_version(name: str, wanted: str | None) -> tuple[str, str | None]:
     """``name=FULL_VERSION`` for apt-get, or an error listing the versions there are."""
     if not wanted:

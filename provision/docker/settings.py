@@ -38,6 +38,44 @@ PACKAGE_STATES = ("present", "latest")
 SERVICE_STATES = ("started", "stopped")
 VERSION_RE = re.compile(r"^(\d+:)?\d+\.\d+\.\d+([-~+][-~+.:A-Za-z0-9]*)?$")
 IMAGE_RE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*$")
+# The type of well-known daemon.json options (dockerd --validate checks the rest on the host)
+DAEMON_OPTION_TYPES: dict[str, type | tuple[type, ...]] = {
+    "bip": str,
+    "data-root": str,
+    "debug": bool,
+    "default-address-pools": list,
+    "dns": list,
+    "exec-opts": list,
+    "experimental": bool,
+    "features": dict,
+    "hosts": list,
+    "insecure-registries": list,
+    "ip-forward": bool,
+    "iptables": bool,
+    "ipv6": bool,
+    "live-restore": bool,
+    "log-driver": str,
+    "log-level": str,
+    "log-opts": dict,
+    "max-concurrent-downloads": int,
+    "max-concurrent-uploads": int,
+    "mtu": int,
+    "registry-mirrors": list,
+    "storage-driver": str,
+    "tls": bool,
+    "tlscacert": str,
+    "tlscert": str,
+    "tlskey": str,
+    "tlsverify": bool,
+    "userns-remap": str,
+}
+TYPE_WORDS = {
+    bool: "true or false",
+    int: "a whole number",
+    str: "a string",
+    list: "a list",
+    dict: "a mapping",
+}
 # geerlingguy.docker names that mean something else here
 ROLE_NAMES = {
     "docker_apt_release_channel": "docker_channel",
@@ -147,6 +185,8 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
     options = values.get("docker_daemon_options", {})
     if not isinstance(options, Mapping):
         problems.append(f"docker_daemon_options must be a mapping, got {type(options).__name__}")
+    else:
+        problems.extend(_daemon_option_problems(options))
     timeout = values.get("docker_apt_lock_timeout", 300)
     if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 0:
         problems.append(
@@ -165,6 +205,22 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
 
 # host data of pyinfra's own docker connectors, not settings of this deploy
 CONNECTOR_NAMES = {"docker_architecture", "docker_identifier", "docker_platform"}
+
+
+def _daemon_option_problems(options: Mapping[str, Any]) -> list[str]:
+    problems = []
+    for key, value in options.items():
+        wanted = DAEMON_OPTION_TYPES.get(key)
+        wrong_bool = isinstance(value, bool) and wanted is int
+        if wanted and (not isinstance(value, wanted) or wrong_bool):
+            problems.append(
+                f"docker_daemon_options[{key!r}] must be {TYPE_WORDS[wanted]}, got {value!r}"
+            )
+    if isinstance(options.get("log-opts"), Mapping):
+        bad = [k for k, v in options["log-opts"].items() if not isinstance(v, str)]
+        if bad:
+            problems.append(f"docker_daemon_options['log-opts'] values must be strings: {bad}")
+    return problems
 
 
 def _is_unknown(name) -> bool:

@@ -84,10 +84,13 @@ def test_pin_hold_then_upgrade(fresh, lab):
     assert failures(check("lab1"), "lab1") == []
 
 
-def test_unknown_version_is_refused_with_the_available_ones(fresh):
+def test_unknown_version_is_refused_with_the_available_ones(fresh, lab):
+    before = sh(lab, "lab1", "dpkg-query -W -f='${Version}' docker-ce").stdout
     result = apply("lab1", docker_version="19.3.99")
     assert result.hosts["lab1"].status == "failed"
     assert "19.3.99" in result.hosts["lab1"].error and "available:" in result.hosts["lab1"].error
+    assert result.hosts["lab1"].changed == []  # refused before any package changed
+    assert sh(lab, "lab1", "dpkg-query -W -f='${Version}' docker-ce").stdout == before
 
 
 def test_wrong_fingerprint_stops_with_nothing_written(lab):

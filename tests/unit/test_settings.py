@@ -285,3 +285,16 @@ def test_valid_user_names(user):
 def test_file_urls_are_allowed_for_local_mirrors():
     settings = from_host_data({"docker_repo_url": "file:///srv/mirror/docker/linux"})
     assert settings.key_url("debian") == "file:///srv/mirror/docker/linux/debian/gpg"
+
+
+def test_daemon_options_of_the_wrong_type_are_all_reported():
+    with pytest.raises(SettingsError) as raised:
+        from_host_data(
+            {"docker_daemon_options": {"debug": "yes", "mtu": True, "log-opts": {"max-size": 10}}},
+            "web1",
+        )
+    message = str(raised.value)
+    assert message.startswith("web1: ")
+    assert "['debug'] must be true or false" in message
+    assert "['mtu'] must be a whole number" in message
+    assert "'log-opts'] values must be strings" in message
