@@ -123,37 +123,55 @@ def ssh_config(hosts: list[Host], control_dir: Path) -> str:
 
 
 def verify(fleet: Fleet, parallel: int | None = None) -> VerifyResult:
-    """Run the suite on every selected host at once; one ``HostChecks`` per host."""
+    """Run the suite on every selected host; one ``HostChecks`` per host.
+
+    Each host is first reached once over SSH (which also opens the connection the checks
+    share); hosts that cannot be reached fail at once. The others are spread over at most
+    ``parallel`` (default: the core count) pytest processes.
+    """
     started = time.monotonic()
+    names = [host.name for host in fleet.hosts]
     with tempfile.TemporaryDirectory(prefix="provision-verify-") as tmp:
         work = Path(tmp)
-        (work / "ssh_config").write_text(ssh_config(fleet.hosts, work))
+        config = work / "ssh_config"
+        config.write_text(ssh_config(fleet.hosts, work))
         settings = {h.name: _settings_data(h) for h in fleet.hosts}
         (work / "settings.json").write_text(json.dumps(settings, default=str))
-        workers = parallel or len(fleet.hosts)
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            results = dict(
-                zip(
-                    [h.name for h in fleet.hosts],
-                    pool.map(lambda h: _verify_host(h.name, work), fleet.hosts),
-                    strict=True,
-                )
-            )
-        for host in fleet.hosts:  # close the multiplexing masters
-            subprocess.run(
-                ["ssh", "-F", str(work / "ssh_config"), "-O", "exit", host.name],
-                capture_output=True,
-            )
-    return VerifyResult(results, time.monotonic() - started)
+        with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
+            reach = dict(zip(names, pool.map(lambda n: _reach(n, config), names), strict=True))
+        results = {name: HostChecks(error=error) for name, error in reach.items() if error}
+        reachable = [name for name in names if not reach[name]]
+        workers = max(1, min(len(reachable), parallel or os.cpu_count() or 2))
+        chunks = [reachable[index::workers] for index in range(workers)]
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for chunk_results in pool.map(lambda c: _verify_hosts(c, work), chunks):
+                results.update(chunk_results)
+        for name in reachable:  # close the multiplexing masters
+            subprocess.run(["ssh", "-F", str(config), "-O", "exit", name], capture_output=True)
+    return VerifyResult({name: results[name] for name in names}, time.monotonic() - started)
 
 
 def _settings_data(host: Host) -> dict:
     return {key: value for key, value in host.data.dict().items() if key.startswith("docker_")}
 
 
-def _verify_host(name: str, work: Path) -> HostChecks:
+def _reach(name: str, config: Path) -> str | None:
+    """``None`` when ``name`` answers over SSH, else the sentence saying why not."""
+    process = subprocess.run(
+        ["ssh", "-F", str(config), name, "true"], capture_output=True, text=True
+    )
+    if process.returncode == 0:
+        return None
+    detail = (process.stderr.strip().splitlines() or ["no answer"])[-1]
+    return f"{name}: cannot connect over SSH ({detail}); nothing was checked."
+
+
+def _verify_hosts(names: list[str], work: Path) -> dict[str, HostChecks]:
+    """One pytest process checking ``names`` one after the other."""
+    if not names:
+        return {}
     started = time.monotonic()
-    junit = work / f"{name}.xml"
+    junit = work / f"{names[0]}.xml"
     command = [
         sys.executable,
         "-m",
@@ -162,7 +180,7 @@ def _verify_host(name: str, work: Path) -> HostChecks:
         "-q",
         "-p",
         "no:cacheprovider",
-        f"--hosts=ssh://{name}",
+        "--hosts=" + ",".join(f"ssh://{name}" for name in names),
         f"--ssh-config={work / 'ssh_config'}",
         f"--junitxml={junit}",
         "-o",
@@ -172,25 +190,36 @@ def _verify_host(name: str, work: Path) -> HostChecks:
     ]
     env = dict(os.environ, **{ENV: str(work / "settings.json")})
     process = subprocess.run(command, capture_output=True, text=True, env=env, cwd=work)
-    result = HostChecks(duration_s=time.monotonic() - started)
-    if junit.exists():
-        result.checks = parse_junit(junit.read_text(), name)
-    if not result.checks or process.returncode not in (0, 1):
-        tail = (process.stdout + process.stderr).strip().splitlines()
-        result.error = (
-            f"{name}: the verification could not run: {tail[-1] if tail else 'no output'}"
-        )
-    return result
+    elapsed = time.monotonic() - started
+    results = {}
+    text = junit.read_text() if junit.exists() else ""
+    for name in names:
+        result = HostChecks(duration_s=elapsed)
+        result.checks = parse_junit(text, name) if text else []
+        if not result.checks or process.returncode not in (0, 1):
+            tail = (process.stdout + process.stderr).strip().splitlines()
+            result.error = (
+                f"{name}: the verification could not run: {tail[-1] if tail else 'no output'}"
+            )
+        results[name] = result
+    return results
 
 
 def parse_junit(text: str, host: str) -> list[Check]:
-    """Checks from pytest's JUnit XML, named without the host (``test_service[docker]``)."""
+    """``host``'s checks from pytest's JUnit XML, named without the host (``test_service[docker]``).
+
+    testinfra names a case ``test_x[ssh://HOST]`` or ``test_x[ssh://HOST-param]``.
+    """
     checks = []
+    prefix = f"ssh://{host}"
     for case in ET.fromstring(text).iter("testcase"):
         if case.find("skipped") is not None:
             continue
         name, _, params = case.get("name", "").partition("[")
-        params = params.rstrip("]").replace(f"ssh://{host}", "", 1).strip("-")
+        params = params.rstrip("]")
+        if not (params == prefix or params.startswith(prefix + "-")):
+            continue  # another host's check
+        params = params[len(prefix) :].lstrip("-")
         problem = case.find("failure")
         if problem is None:
             problem = case.find("error")

@@ -271,10 +271,24 @@ def test_apply_junit_has_a_failure_per_failed_host(tmp_path):
     )
     assert cases["web1"].find("failure") is None
     assert cases["web1"].find("system-out").text == "changed: 6/11 operations changed"
-    assert parse_junit(path.read_text(), "") == [
-        Check("web1", True, ""),
-        Check("web2", False, "web2: cannot connect over SSH (timed out); check it."),
-        Check("web3", True, ""),
+
+
+def test_parse_junit_keeps_only_the_named_hosts_checks():
+    text = (
+        '<testsuites><testsuite name="pytest">'
+        '<testcase name="test_a[ssh://lab1]"/>'
+        '<testcase name="test_a[ssh://lab10]"><failure message="boom"/></testcase>'
+        '<testcase name="test_service[ssh://lab1-docker]"/>'
+        '<testcase name="test_service[ssh://lab10-docker]"/>'
+        "</testsuite></testsuites>"
+    )
+    assert parse_junit(text, "lab1") == [
+        Check("test_a", True, ""),
+        Check("test_service[docker]", True, ""),
+    ]
+    assert parse_junit(text, "lab10") == [
+        Check("test_a", False, "boom"),
+        Check("test_service[docker]", True, ""),
     ]
 
 
