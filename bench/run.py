@@ -25,7 +25,8 @@ from pathlib import Path
 import pyinfra
 from pyinfra.api.host import Host
 
-from provision.docker.deploy import KEYRING, PREREQUISITES, SOURCES, install_docker, sources_text
+from provision.docker.deploy import PREREQUISITES, install_docker
+from provision.docker.layout import KEYRING, SOURCES, sources_text
 from provision.fleet.inventory import load
 from provision.fleet.runner import run_deploy
 from provision.lab.errors import LabError

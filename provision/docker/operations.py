@@ -253,7 +253,7 @@ def docker_packages(
 ):
     """Install Docker's packages, pinned to versions where ``pins`` says, ``holds`` held.
 
-    With ``latest``, unpinned packages are also upgraded to the repository's candidate.
+    With ``latest``, unpinned, unheld packages are also upgraded to the repository's candidate.
     """
     state = read(Packages, packages=packages)
     install = [
@@ -270,6 +270,7 @@ def docker_packages(
             for name in packages
             if name not in install
             and name not in pins
+            and name not in holds  # a hold keeps the installed version
             and name in candidates
             and state[name].version != candidates[name]
         ]
