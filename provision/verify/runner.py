@@ -127,7 +127,7 @@ def verify(fleet: Fleet, parallel: int | None = None) -> VerifyResult:
 
     Each host is first reached once over SSH (which also opens the connection the checks
     share); hosts that cannot be reached fail at once. The others are spread over at most
-    ``parallel`` (default: the core count) pytest processes.
+    ``parallel`` (default: twice the core count) pytest processes.
     """
     started = time.monotonic()
     names = [host.name for host in fleet.hosts]
@@ -141,7 +141,8 @@ def verify(fleet: Fleet, parallel: int | None = None) -> VerifyResult:
             reach = dict(zip(names, pool.map(lambda n: _reach(n, config), names), strict=True))
         results = {name: HostChecks(error=error) for name, error in reach.items() if error}
         reachable = [name for name in names if not reach[name]]
-        workers = max(1, min(len(reachable), parallel or os.cpu_count() or 2))
+        # checks mostly wait on the network: two processes per core overlap those waits
+        workers = max(1, min(len(reachable), parallel or 2 * (os.cpu_count() or 1)))
         chunks = [reachable[index::workers] for index in range(workers)]
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for chunk_results in pool.map(lambda c: _verify_hosts(c, work), chunks):
