@@ -136,9 +136,30 @@ class Machine:
         for path in (ssh_dir, ssh_dir / "authorized_keys"):
             os.chown(path, int(ids), int(ids))
 
+    @property
+    def cgroup(self) -> Path | None:
+        """A cgroup of this host's own on the unified hierarchy, so that hosts started side by
+        side never share (and race on) one cgroup tree; ``None`` where there is none."""
+        for base in (Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup")):
+            if (base / "cgroup.controllers").exists():
+                own = Path("/proc/self/cgroup").read_text().split("0::", 1)[-1].split()[0]
+                return base / own.lstrip("/") / "provision-lab" / self.unit_name
+        return None
+
     def start(self) -> None:
-        """Boot the host with systemd as PID 1 in its own network namespace."""
+        """Boot the host with systemd as PID 1 in its own network namespace and cgroup."""
         env = dict(os.environ, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY="1")
+        cgroup = self.cgroup
+        try:
+            if cgroup:
+                cgroup.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            cgroup = None
+
+        def enter_cgroup() -> None:  # runs in the child, before systemd-nspawn starts
+            if cgroup:
+                (cgroup / "cgroup.procs").write_text("0")
+
         with open(self.console_log, "wb") as log:
             process = subprocess.Popen(
                 [
@@ -161,6 +182,7 @@ class Machine:
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=True,
+                preexec_fn=enter_cgroup,
             )
         self.pid = process.pid
         if process.poll() not in (None, 0):
@@ -176,9 +198,19 @@ class Machine:
             terminate(container_inits_under(self.dir), 0.5)  # orphans: nothing to shut down
         self.pid = None
 
+    def _remove_cgroup(self) -> None:
+        cgroup = self.cgroup
+        if cgroup and cgroup.exists():
+            _remove_cgroup_tree(cgroup)
+            try:
+                cgroup.parent.rmdir()  # the labs' common parent, once no host is left
+            except OSError:
+                pass
+
     def destroy(self) -> None:
         """Stop the host and remove its files: the next ``create`` starts from the base."""
         self.stop()
+        self._remove_cgroup()
         veth = Path(f"/sys/class/net/{self.veth}")
         if veth.exists():  # left behind when nspawn itself was killed
             run(["ip", "link", "del", veth.name], check=False)
@@ -187,6 +219,16 @@ class Machine:
             shutil.rmtree(self.dir, ignore_errors=True)
         if self.dir.exists():
             raise LabError(f"could not remove {self.dir}; is something still using it?")
+
+
+def _remove_cgroup_tree(top: Path) -> None:
+    """Remove an empty cgroup tree, deepest first."""
+    for path in sorted(top.rglob("*"), key=lambda p: len(p.parts), reverse=True) + [top]:
+        if path.is_dir():
+            try:
+                path.rmdir()
+            except OSError:
+                pass
 
 
 def _symlink(target: str, link: Path) -> None:
