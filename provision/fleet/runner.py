@@ -106,7 +106,7 @@ def run_deploy(
     """Connect to the fleet's hosts and run ``deploy`` on each; never raises for a host's failure.
 
     ``dry`` only computes what would change; ``inspect(host_name)`` gathers extra facts per host
-    (before any change), stored in ``FleetResult.facts``.
+    once the deploy is prepared (before any change), stored in ``FleetResult.facts``.
     """
     started = time.monotonic()
     fleet = fleet.for_run()  # pyinfra hosts carry the state of one run
@@ -147,9 +147,9 @@ def _run(state: State, deploy, results, facts, dry: bool, inspect) -> None:
     for host in state.inventory.get_active_hosts():
         try:
             with ctx_host.use(host):
-                if inspect:
-                    facts[host.name] = inspect(host.name)
                 deploy()
+                if inspect:  # after the deploy: its snapshot answers these facts
+                    facts[host.name] = inspect(host.name)
         except DeployError as error:
             results[host.name].status, results[host.name].error = "failed", str(error)
             state.fail_hosts({host})

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-from pyinfra import host
-
-from provision.docker.deploy import SOURCES
 from provision.docker.facts import FileContent, OsTarget, Packages, ServiceState
+from provision.docker.layout import SOURCES
 from provision.docker.settings import DockerSettings
-
-WATCHED = (
-    "docker-ce",
-    "docker-ce-cli",
-    "containerd.io",
-    "docker-compose-plugin",
-    "docker-buildx-plugin",
-)
+from provision.docker.snapshot import read
 
 
 def inspect_host(settings: DockerSettings) -> dict:
-    """Facts of the current host for the status table (run inside a pyinfra host context)."""
-    os_release, arch = host.get_fact(OsTarget)
-    packages = host.get_fact(Packages, packages=list(WATCHED))
-    services = host.get_fact(ServiceState, units=["docker", "containerd"])
-    sources = host.get_fact(FileContent, path=SOURCES)
+    """Facts of the current host for the status table, read after ``install_docker`` was
+    prepared on it, so they come from its one-command snapshot."""
+    os_release, arch = read(OsTarget)
+    packages = read(Packages, packages=list(settings.docker_packages))
+    services = {unit: read(ServiceState, units=[unit])[unit] for unit in ("docker", "containerd")}
+    sources = read(FileContent, path=SOURCES)
     channel = ""
     if sources:
         for line in sources.content.decode(errors="replace").splitlines():
@@ -38,7 +30,7 @@ def inspect_host(settings: DockerSettings) -> dict:
         "compose": version("docker-compose-plugin"),
         "channel": channel,
         "pinned": settings.docker_version or "",
-        "held": sorted(name for name in WATCHED if name in packages and packages[name].held),
-        "docker_service": "/".join(services.get("docker", ("unknown", "unknown"))),
-        "containerd_service": "/".join(services.get("containerd", ("unknown", "unknown"))),
+        "held": sorted(name for name, state in packages.items() if name and state.held),
+        "docker_service": "/".join(services["docker"]),
+        "containerd_service": "/".join(services["containerd"]),
     }

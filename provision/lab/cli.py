@@ -60,10 +60,7 @@ def ssh(host: str, command: tuple[str, ...]) -> None:
     """Log in to a lab host (or run COMMAND there)."""
     lab = Lab()
     lab.machine(host)
-    argv = ssh_command(lab.config, host, *command)
-    if not command:
-        argv.remove("BatchMode=yes")
-        argv.remove("-o")
+    argv = ssh_command(lab.config, host, *command, batch=bool(command))
     os.execvp(argv[0], argv)
 
 

@@ -67,9 +67,10 @@ def write_client_files(config: LabConfig, hosts: dict[str, str]) -> None:
     )
 
 
-def ssh_command(config: LabConfig, name: str, *command: str) -> list[str]:
-    """The argv of ``ssh`` into a lab host with the lab's config."""
-    return ["ssh", "-F", str(config.ssh_config), "-o", "BatchMode=yes", name, *command]
+def ssh_command(config: LabConfig, name: str, *command: str, batch: bool = True) -> list[str]:
+    """The argv of ``ssh`` into a lab host with the lab's config (``batch``: never prompt)."""
+    options = ["-o", "BatchMode=yes"] if batch else []
+    return ["ssh", "-F", str(config.ssh_config), *options, name, *command]
 
 
 def wait_for_ssh(config: LabConfig, name: str, address: str, alive, timeout: float = 90.0) -> None:

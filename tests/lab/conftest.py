@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,17 @@ def sh(lab: Lab, host: str, command: str, check: bool = True) -> subprocess.Comp
     if check and result.returncode != 0:
         raise AssertionError(f"{host}: {command!r} failed: {result.stderr.strip()}")
     return result
+
+
+def provision(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the ``provision`` command as a user would, in a child process."""
+    return subprocess.run(
+        [sys.executable, "-m", "provision", *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+    )
 
 
 def fleet(*hosts: str, **data):

@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 
 import pytest
 
-from .conftest import INVENTORY, sh
-
-
-def provision(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "provision", *args], capture_output=True, text=True, timeout=900
-    )
+from .conftest import INVENTORY, provision, sh
 
 
 @pytest.fixture(scope="module")

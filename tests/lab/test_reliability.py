@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
-import sys
 import threading
 import time
 
@@ -14,7 +12,7 @@ import pytest
 from provision.docker import keyring
 from provision.docker.deploy import KEYRING, SOURCES
 
-from .conftest import INVENTORY, apply, check, failures, sh
+from .conftest import INVENTORY, apply, check, failures, provision, sh
 
 
 def nothing_written(lab, host: str) -> bool:
@@ -125,16 +123,6 @@ def test_docker_key_in_legacy_trusted_gpg_is_removed(lab):
     assert sh(lab, "lab1", "ls /etc/apt/trusted.gpg", check=False).returncode != 0
     assert apt_works(lab, "lab1")
     assert apply("lab1").hosts["lab1"].status == "unchanged"
-
-
-def provision(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "provision", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
 
 
 def write_inventory(tmp_path, lab, body: str) -> str:

@@ -186,7 +186,6 @@ def fake_responses(machine: FakeMachine, settings: DockerSettings | None = None)
     """``fake_responses`` for pyinfra's ``@fake`` connector: every fact command the Docker
     deploys run, answered with what ``machine`` would print; refusals (``exit 1``) fail."""
     from provision.docker.deploy import DAEMON_JSON, DATA_DIRS, STALE_PATHS
-    from provision.fleet.status import WATCHED
 
     settings = settings or DockerSettings()
     packages = list(settings.docker_packages)
@@ -196,7 +195,6 @@ def fake_responses(machine: FakeMachine, settings: DockerSettings | None = None)
         (Packages, {"packages": PREREQUISITES}),
         (Packages, {"packages": packages}),
         (Packages, {"packages": [*packages, "docker-ce-rootless-extras"]}),
-        (Packages, {"packages": list(WATCHED)}),  # provision status
         (ServiceState, {"units": ["docker", "containerd"]}),
         (Paths, {"patterns": STALE_PATHS}),
         (Paths, {"patterns": DATA_DIRS}),
