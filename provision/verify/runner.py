@@ -1,4 +1,4 @@
-"""Running the shipped testinfra suite against a fleet, one pytest process per host in parallel."""
+"""Running the shipped testinfra suite against a fleet, all hosts in parallel."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pyinfra.api.host import Host
 
 from provision.fleet.inventory import Fleet
 
-from .settings import ENV
+from .settings import ENV, PARALLEL_ENV
 
 SUITE = Path(__file__).with_name("test_docker.py")
 
@@ -126,8 +126,8 @@ def verify(fleet: Fleet, parallel: int | None = None) -> VerifyResult:
     """Run the suite on every selected host; one ``HostChecks`` per host.
 
     Each host is first reached once over SSH (which also opens the connection the checks
-    share); hosts that cannot be reached fail at once. The others are spread over at most
-    ``parallel`` (default: twice the core count) pytest processes.
+    share); hosts that cannot be reached fail at once. One pytest process then checks the
+    others, reading at most ``parallel`` hosts at once (default: all, capped).
     """
     started = time.monotonic()
     names = [host.name for host in fleet.hosts]
@@ -141,12 +141,7 @@ def verify(fleet: Fleet, parallel: int | None = None) -> VerifyResult:
             reach = dict(zip(names, pool.map(lambda n: _reach(n, config), names), strict=True))
         results = {name: HostChecks(error=error) for name, error in reach.items() if error}
         reachable = [name for name in names if not reach[name]]
-        # checks mostly wait on the network: two processes per core overlap those waits
-        workers = max(1, min(len(reachable), parallel or 2 * (os.cpu_count() or 1)))
-        chunks = [reachable[index::workers] for index in range(workers)]
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for chunk_results in pool.map(lambda c: _verify_hosts(c, work), chunks):
-                results.update(chunk_results)
+        results.update(_verify_hosts(reachable, work, parallel))
         for name in reachable:  # close the multiplexing masters
             subprocess.run(["ssh", "-F", str(config), "-O", "exit", name], capture_output=True)
     return VerifyResult({name: results[name] for name in names}, time.monotonic() - started)
@@ -167,12 +162,12 @@ def _reach(name: str, config: Path) -> str | None:
     return f"{name}: cannot connect over SSH ({detail}); nothing was checked."
 
 
-def _verify_hosts(names: list[str], work: Path) -> dict[str, HostChecks]:
-    """One pytest process checking ``names`` one after the other."""
+def _verify_hosts(names: list[str], work: Path, parallel: int | None) -> dict[str, HostChecks]:
+    """One pytest process checking ``names``."""
     if not names:
         return {}
     started = time.monotonic()
-    junit = work / f"{names[0]}.xml"
+    junit = work / "checks.xml"
     command = [
         sys.executable,
         "-m",
@@ -190,6 +185,8 @@ def _verify_hosts(names: list[str], work: Path) -> dict[str, HostChecks]:
         str(work),
     ]
     env = dict(os.environ, **{ENV: str(work / "settings.json")})
+    if parallel:
+        env[PARALLEL_ENV] = str(parallel)
     process = subprocess.run(command, capture_output=True, text=True, env=env, cwd=work)
     elapsed = time.monotonic() - started
     results = {}

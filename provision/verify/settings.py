@@ -12,6 +12,7 @@ import os
 from provision.docker.settings import DockerSettings, from_host_data
 
 ENV = "PROVISION_VERIFY_SETTINGS"
+PARALLEL_ENV = "PROVISION_VERIFY_PARALLEL"
 
 
 def settings_for(host_name: str) -> DockerSettings:
@@ -22,3 +23,9 @@ def settings_for(host_name: str) -> DockerSettings:
     with open(path) as handle:
         data = json.load(handle)
     return from_host_data({**data.get("*", {}), **data.get(host_name, {})}, host_name)
+
+
+def parallel() -> int | None:
+    """How many hosts to probe at once (``PROVISION_VERIFY_PARALLEL``; default: all, capped)."""
+    value = os.environ.get(PARALLEL_ENV, "")
+    return int(value) if value.isdigit() and int(value) > 0 else None

@@ -2,23 +2,38 @@
 
 Run with ``provision verify -i INVENTORY`` or directly:
 ``pytest --hosts=ssh://HOST --ssh-config=FILE --pyargs provision.verify``.
+
+Each host is read once, by one ``sudo`` command (``provision.verify.probe``), and all hosts of
+the session are read in parallel; the checks then assert on what was read.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import shlex
 
 import pytest
 
 from provision.docker import keyring
 from provision.docker.distro import detect, parse_os_release
-from provision.docker.dpkg import parse_query, query_command, version_matches
+from provision.docker.dpkg import parse_query, version_matches
 from provision.docker.layout import DAEMON_JSON, KEYRING, SOURCES, sources_text
-from provision.verify.settings import settings_for
+from provision.verify import probe
+from provision.verify.settings import parallel, settings_for
 
 DOCKER_PORTS = (2375, 2376)
+
+
+@pytest.fixture(scope="session")
+def probes(request):
+    """Every host of the session probed at once, on first use."""
+    hosts = {}
+    for item in request.session.items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "_testinfra_host" in callspec.params:
+            host = callspec.params["_testinfra_host"]
+            hosts[host.backend.get_hostname()] = host
+    return probe.probe_all(hosts, settings_for, parallel())
 
 
 @pytest.fixture(scope="module")
@@ -27,17 +42,18 @@ def settings(host):
 
 
 @pytest.fixture(scope="module")
-def root(host):
-    """The same host, commands run through sudo."""
-    with host.sudo():
-        yield host
+def seen(host, probes, settings):
+    """This host's probe sections."""
+    name = host.backend.get_hostname()
+    sections = probes.get(name) or probe.probe(host, settings)
+    if isinstance(sections, probe.ProbeError):
+        raise sections
+    return sections
 
 
 @pytest.fixture(scope="module")
-def packages(host, settings):
-    """dpkg's view of Docker's and the conflicting packages, in one command."""
-    names = [*settings.docker_packages, *settings.docker_obsolete_packages]
-    return parse_query(host.check_output(query_command(names)).splitlines())
+def packages(seen):
+    return parse_query(seen["packages"].text.splitlines())
 
 
 def installed(packages, name) -> bool:
@@ -68,17 +84,17 @@ def test_no_conflicting_packages(packages, settings):
     assert not present, f"conflicting packages installed: {', '.join(present)}"
 
 
-def test_signing_key(root, settings):
-    key = root.file(KEYRING)
-    assert key.exists, f"{KEYRING} is missing"
-    assert (key.user, key.group, key.mode) == ("root", "root", 0o644)
-    assert root.file("/etc/apt/keyrings").mode == 0o755
-    assert settings.docker_gpg_fingerprint in keyring.fingerprints(key.content)
+def test_signing_key(seen, settings):
+    assert seen["keyring"].ok, f"{KEYRING} is missing"
+    assert seen["keyring_stat"].text.split() == ["root", "root", "644"], f"{KEYRING} owner, mode"
+    assert seen["keyrings_dir_stat"].text.split() == ["root", "root", "755"], "/etc/apt/keyrings"
+    found = keyring.fingerprints(seen["keyring"].output)
+    assert settings.docker_gpg_fingerprint in found, f"{KEYRING} holds {found or 'no key'}"
 
 
-def test_sources_file(host, settings):
-    os_release = parse_os_release(host.file("/etc/os-release").content_string)
-    arch = settings.docker_arch or host.check_output("dpkg --print-architecture")
+def test_sources_file(host, seen, settings):
+    os_release = parse_os_release(seen["os_release"].text)
+    arch = settings.docker_arch or seen["arch"].text.strip()
     target = detect(
         host.backend.get_hostname(),
         os_release,
@@ -86,67 +102,65 @@ def test_sources_file(host, settings):
         settings.docker_distro,
         settings.docker_codename,
     )
-    sources = host.file(SOURCES)
-    assert sources.exists, f"{SOURCES} is missing"
-    assert sources.mode == 0o644
+    assert seen["sources"].ok, f"{SOURCES} is missing"
+    assert seen["sources_stat"].text.split() == ["root", "root", "644"], f"{SOURCES} owner, mode"
     expected = sources_text(settings, target.distro, target.codename, target.arch)
-    assert sources.content_string == expected
+    assert seen["sources"].text == expected
 
 
-@pytest.mark.parametrize("unit", ["containerd", "docker"])
-def test_service(host, settings, unit):
-    service = host.service(unit)
-    assert service.is_running == (settings.docker_service_state == "started")
-    assert service.is_enabled == settings.docker_service_enabled
+@pytest.mark.parametrize("unit", probe.UNITS)
+def test_service(seen, settings, unit):
+    running = seen[f"active:{unit}"].ok
+    enabled = seen[f"enabled:{unit}"].ok
+    assert running == (settings.docker_service_state == "started"), f"{unit} running: {running}"
+    assert enabled == settings.docker_service_enabled, f"{unit} enabled: {enabled}"
 
 
-def test_docker_group_and_users(host, settings):
-    assert host.group("docker").exists
+def test_docker_group_and_users(seen, settings):
+    assert seen["group"].ok, "the docker group is missing"
     for user in settings.docker_users:
-        assert "docker" in host.user(user).groups, f"{user} is not in the docker group"
+        groups = seen[f"groups:{user}"]
+        assert groups.ok and "docker" in groups.text.split(), f"{user} is not in the docker group"
 
 
-def test_socket_permissions(root):
-    socket = root.file("/var/run/docker.sock")
-    assert socket.is_socket
-    assert (socket.user, socket.group, socket.mode) == ("root", "docker", 0o660)
+def test_socket_permissions(seen):
+    stat = seen["socket_stat"]
+    assert stat.ok, f"{probe.SOCKET} is missing"
+    assert stat.text.split() == ["socket", "root", "docker", "660"], f"{probe.SOCKET}: {stat.text}"
 
 
-def test_daemon_reachable(root):
-    version = root.check_output("docker version --format '{{.Server.Version}}'")
-    assert re.match(r"^\d+\.\d+", version), version
+def test_daemon_reachable(seen):
+    version = seen["server_version"]
+    assert version.ok and re.match(r"^\d+\.\d+", version.text), version.text.strip()
 
 
-@pytest.mark.parametrize("plugin", ["compose", "buildx"])
-def test_cli_plugin(root, plugin):
-    result = root.run(f"docker {plugin} version")
-    assert result.rc == 0, result.stderr
-    assert re.search(r"v?\d+\.\d+", result.stdout)
+@pytest.mark.parametrize("plugin", probe.PLUGINS)
+def test_cli_plugin(seen, plugin):
+    result = seen[f"plugin:{plugin}"]
+    assert result.ok, result.text.strip()
+    assert re.search(r"v?\d+\.\d+", result.text)
 
 
-def test_daemon_json(root, settings):
+def test_daemon_json(seen, settings):
     options = dict(settings.docker_daemon_options)
-    present = root.file(DAEMON_JSON).exists
+    present = seen["daemon_json_exists"].ok
     if options:
         assert present, f"{DAEMON_JSON} is missing"
-        assert json.loads(root.file(DAEMON_JSON).content_string) == options
+        assert json.loads(seen["daemon_json"].output) == options
     elif present:
-        json.loads(root.file(DAEMON_JSON).content_string)  # an unmanaged file must still parse
+        json.loads(seen["daemon_json"].output)  # an unmanaged file must still parse
 
 
-def test_no_plain_tcp_listener(root, settings):
+def test_no_plain_tcp_listener(seen, settings):
     configured = " ".join(map(str, settings.docker_daemon_options.get("hosts", [])))
-    listening = root.check_output("ss -Hltn")
+    assert seen["listening"].ok, seen["listening"].text.strip()
     for port in DOCKER_PORTS:
         if f":{port}" not in configured:
-            assert not re.search(rf":{port}\s", listening), f"dockerd listens on TCP {port}"
+            listening = re.search(rf":{port}\s", seen["listening"].text)
+            assert not listening, f"dockerd listens on TCP {port}"
 
 
-def test_container_runs(root, settings):
-    image = shlex.quote(settings.docker_verify_image)
-    url = settings.docker_verify_image_url
-    if url and root.run(f"docker image inspect {image}").rc != 0:
-        root.check_output(f"curl -fsSL {shlex.quote(url)} | docker load")
-    result = root.run(f"docker run --rm {image}")
-    assert result.rc == 0, result.stderr
-    assert "Hello from" in result.stdout
+def test_container_runs(seen):
+    result = seen["container"]
+    assert result.ok, result.text.strip()[-300:]
+    assert "Hello from" in result.text

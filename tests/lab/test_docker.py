@@ -46,6 +46,24 @@ def test_second_apply_changes_nothing(fresh, lab):
         assert sh(lab, host, "stat -c %Y /var/lib/apt/lists/partial").stdout == stamps[host]
 
 
+def test_drift_is_caught_by_verify_and_repaired_by_apply(fresh, lab):
+    sh(
+        lab,
+        "lab1",
+        f"sudo chmod 0600 {KEYRING} && sudo sed -i 's/^Suites: .*/Suites: sid/' {SOURCES}"
+        " && sudo systemctl stop docker.socket docker",
+    )
+    caught = {c.id for c in check("lab1").hosts["lab1"].checks if not c.passed}
+    assert {"test_signing_key", "test_sources_file", "test_service[docker]"} <= caught
+    repaired = apply("lab1")
+    assert repaired.ok, repaired.hosts["lab1"].error
+    changed = set(repaired.hosts["lab1"].changed)
+    assert {"Install Docker's signing key", "Add Docker's apt repository", "docker service"} <= (
+        changed
+    )
+    assert failures(check("lab1"), "lab1") == []
+
+
 def test_daemon_json_change_restarts_docker_once(fresh, lab):
     options = {"log-driver": "json-file", "log-opts": {"max-size": "10m"}}
     before = sh(lab, "lab2", "systemctl show -p MainPID --value docker").stdout.strip()

@@ -1,0 +1,136 @@
+"""Everything the checks look at, read from a host in one command.
+
+The probe is a shell script run through ``sudo``. Each section runs one command; its exit code
+and its output (base64, so file contents come back byte for byte) are printed on one line,
+which ``parse`` splits again. The checks then assert on the sections without another round trip.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import shlex
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from provision.docker.dpkg import query_command
+from provision.docker.layout import DAEMON_JSON, KEYRING, SOURCES
+from provision.docker.settings import DockerSettings
+
+MARK = "=====provision-probe"
+SOCKET = "/var/run/docker.sock"
+UNITS = ("containerd", "docker")
+PLUGINS = ("compose", "buildx")
+CONTAINER_TIMEOUT_S = 120
+MAX_PARALLEL = 32  # hosts probed at once
+
+_PRELUDE = (
+    "t=$(mktemp) || exit 1\n"
+    "trap 'rm -f \"$t\"' EXIT\n"
+    f'p() {{ printf \'%s %s %s \' \'{MARK}\' "$1" "$2"; base64 -w0 <"$t"; echo; }}\n'
+)
+
+
+@dataclass(frozen=True)
+class Section:
+    """The exit code and output (stdout and stderr) of one probe command."""
+
+    rc: int
+    output: bytes
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+    @property
+    def text(self) -> str:
+        return self.output.decode(errors="replace")
+
+
+def commands(settings: DockerSettings) -> dict[str, str]:
+    """``{section: shell command}`` for ``settings``: what each check needs to see."""
+    names = [*settings.docker_packages, *settings.docker_obsolete_packages]
+    image = shlex.quote(settings.docker_verify_image)
+    load = ""
+    if settings.docker_verify_image_url:
+        url = shlex.quote(settings.docker_verify_image_url)
+        load = f"docker image inspect {image} >/dev/null 2>&1 || curl -fsSL {url} | docker load; "
+    return {
+        "os_release": "cat /etc/os-release",
+        "arch": "dpkg --print-architecture",
+        "packages": query_command(names),
+        "keyring": f"cat {KEYRING}",
+        "keyring_stat": f"stat -c '%U %G %a' {KEYRING}",
+        "keyrings_dir_stat": "stat -c '%U %G %a' /etc/apt/keyrings",
+        "sources": f"cat {SOURCES}",
+        "sources_stat": f"stat -c '%U %G %a' {SOURCES}",
+        **{f"active:{unit}": f"systemctl is-active {unit}" for unit in UNITS},
+        **{f"enabled:{unit}": f"systemctl is-enabled {unit}" for unit in UNITS},
+        "group": "getent group docker",
+        **{f"groups:{user}": f"id -Gn {shlex.quote(user)}" for user in settings.docker_users},
+        "socket_stat": f"stat -c '%F %U %G %a' {SOCKET}",
+        "server_version": "docker version --format '{{.Server.Version}}'",
+        **{f"plugin:{plugin}": f"docker {plugin} version" for plugin in PLUGINS},
+        "daemon_json": f"cat {DAEMON_JSON}",
+        "daemon_json_exists": f"test -e {DAEMON_JSON}",
+        "listening": "ss -Hltn",
+        "container": f"{load}timeout {CONTAINER_TIMEOUT_S} docker run --rm {image}",
+    }
+
+
+def render(sections: dict[str, str]) -> str:
+    """One shell script running each ``{name: command}`` and printing it as a section."""
+    lines = [
+        f'( {command} ) >"$t" 2>&1 </dev/null; p {name} $?' for name, command in sections.items()
+    ]
+    return _PRELUDE + "\n".join(lines) + "\n"
+
+
+def script(settings: DockerSettings) -> str:
+    """The probe for ``settings``."""
+    return render(commands(settings))
+
+
+def parse(output: str) -> dict[str, Section]:
+    """``{section: Section}`` from the probe's output; lines that are not sections are ignored."""
+    sections = {}
+    for line in output.splitlines():
+        parts = line.split(" ")
+        if len(parts) != 4 or parts[0] != MARK or not parts[2].isdigit():
+            continue
+        try:
+            sections[parts[1]] = Section(int(parts[2]), base64.b64decode(parts[3], validate=True))
+        except binascii.Error:
+            continue
+    return sections
+
+
+class ProbeError(Exception):
+    """A host whose probe did not run; the message names the host and the cause."""
+
+
+def probe(host, settings: DockerSettings) -> dict[str, Section]:
+    """Run the probe on a testinfra ``host``; raises ``ProbeError`` when it could not run."""
+    result = host.run("sudo -n sh -c %s", script(settings))
+    sections = parse(result.stdout)
+    if not sections:
+        detail = (result.stderr.strip().splitlines() or [f"exit code {result.rc}"])[-1]
+        raise ProbeError(
+            f"{host.backend.get_hostname()}: the checks could not read the host ({detail}); "
+            "they need SSH access and passwordless sudo."
+        )
+    return sections
+
+
+def probe_all(hosts: dict, settings_of, parallel: int | None = None) -> dict:
+    """``{name: sections or ProbeError}`` for testinfra ``hosts`` (``{name: host}``), at once."""
+
+    def one(name):
+        try:
+            return probe(hosts[name], settings_of(name))
+        except ProbeError as error:
+            return error
+
+    workers = max(1, min(len(hosts), parallel or MAX_PARALLEL))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return dict(zip(hosts, pool.map(one, hosts), strict=True))

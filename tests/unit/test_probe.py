@@ -1,0 +1,108 @@
+"""The verification probe: its sections survive the trip through a shell byte for byte."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from provision.docker.settings import DockerSettings, from_host_data
+from provision.verify import probe
+
+
+def run_locally(commands: dict[str, str]) -> dict[str, probe.Section]:
+    output = subprocess.run(
+        ["sh", "-c", probe.render(commands)], capture_output=True, text=True, check=True
+    ).stdout
+    return probe.parse(output)
+
+
+def test_output_and_exit_codes_come_back_exactly():
+    sections = run_locally(
+        {
+            "binary": r"printf '\000\377 two\n\n'",
+            "failed": "echo 'no such file' >&2; exit 3",
+            "empty": "true",
+            "quoted": 'echo "it\'s $((1 + 1))"',
+        }
+    )
+    assert sections["binary"] == probe.Section(0, b"\x00\xff two\n\n")
+    assert sections["failed"] == probe.Section(3, b"no such file\n")
+    assert sections["empty"] == probe.Section(0, b"")
+    assert sections["quoted"].text == "it's 2\n"
+
+
+def test_a_section_cannot_read_stdin_meant_for_the_next():
+    sections = run_locally({"reader": "cat", "after": "echo still here"})
+    assert sections["reader"].output == b""
+    assert sections["after"].text == "still here\n"
+
+
+def test_parse_ignores_noise_and_broken_lines():
+    text = "\n".join(
+        [
+            "Welcome to the host",
+            f"{probe.MARK} ok 0 aGVsbG8=",
+            f"{probe.MARK} notbase64 0 ***",
+            f"{probe.MARK} badrc x aGVsbG8=",
+        ]
+    )
+    assert probe.parse(text) == {"ok": probe.Section(0, b"hello")}
+
+
+def test_commands_follow_the_settings():
+    settings = from_host_data(
+        {
+            "docker_users": ["alice", "bob"],
+            "docker_verify_image": "registry.example/hello:1",
+            "docker_verify_image_url": "http://mirror.example/hello.tar",
+        }
+    )
+    commands = probe.commands(settings)
+    assert commands["groups:alice"] == "id -Gn alice" and "groups:bob" in commands
+    assert "docker run --rm registry.example/hello:1" in commands["container"]
+    assert "curl -fsSL http://mirror.example/hello.tar | docker load" in commands["container"]
+    assert {f"active:{unit}" for unit in probe.UNITS} <= set(commands)
+
+
+def test_without_an_image_url_nothing_is_downloaded():
+    assert "curl" not in probe.commands(DockerSettings())["container"]
+
+
+class FakeHost:
+    """A testinfra host that runs commands with a local shell, sudo left out."""
+
+    class Backend:
+        def __init__(self, name):
+            self.name = name
+
+        def get_hostname(self):
+            return self.name
+
+    def __init__(self, name, fail=False):
+        self.backend = self.Backend(name)
+        self.fail = fail
+
+    def run(self, command, *args):
+        assert command == "sudo -n sh -c %s"
+        if self.fail:
+            return subprocess.CompletedProcess(args, 1, "", "sudo: a password is required\n")
+        return subprocess.run(["sh", "-c", args[0]], capture_output=True, text=True)
+
+
+def test_probe_all_reads_every_host_and_names_the_one_that_failed(monkeypatch):
+    monkeypatch.setattr(probe, "commands", lambda settings: {"hello": "echo hi"})
+    hosts = {"web1": FakeHost("web1"), "web2": FakeHost("web2", fail=True)}
+    results = probe.probe_all(hosts, lambda name: DockerSettings(), parallel=2)
+    assert results["web1"]["hello"] == probe.Section(0, b"hi\n")
+    assert isinstance(results["web2"], probe.ProbeError)
+    assert str(results["web2"]).startswith("web2: the checks could not read the host")
+    assert "sudo: a password is required" in str(results["web2"])
+
+
+@pytest.mark.parametrize("value, expected", [("3", 3), ("", None), ("0", None), ("x", None)])
+def test_parallel_setting(monkeypatch, value, expected):
+    from provision.verify.settings import PARALLEL_ENV, parallel
+
+    monkeypatch.setenv(PARALLEL_ENV, value)
+    assert parallel() == expected
