@@ -7,9 +7,26 @@ from pyinfra.api import DeployError, deploy
 
 from . import operations as ops
 from .distro import detect
+from .dpkg import version_matches
 from .errors import SettingsError, UnsupportedHostError
-from .facts import FileContent, FilesMentioning, OsTarget, Packages, Paths, ServiceState, Users
-from .layout import DAEMON_JSON, KEYRING, LEGACY_KEYRING, SOURCES, sources_text  # noqa: F401
+from .facts import (
+    FileContent,
+    FilesMentioning,
+    OsTarget,
+    Packages,
+    Paths,
+    RepositoryIndex,
+    ServiceState,
+    Users,
+)
+from .layout import (  # noqa: F401
+    DAEMON_JSON,
+    KEYRING,
+    LEGACY_KEYRING,
+    SOURCES,
+    packages_index_url,
+    sources_text,
+)
 from .settings import DockerSettings, from_host_data
 from .snapshot import prefetch, read
 
@@ -44,6 +61,31 @@ def host_target(settings: DockerSettings):
         raise DeployError(str(error)) from None
 
 
+def refuse_unavailable_pins(settings: DockerSettings, target) -> None:
+    """Stop before any change when the repository lacks a pinned version that is not installed.
+
+    The host reads the repository's index itself; when it cannot, the deploy goes on and the
+    pin is checked again once apt has read the repository.
+    """
+    pins = settings.pins()
+    installed = read(Packages, packages=list(settings.docker_packages))
+    missing = {
+        name: wanted
+        for name, wanted in pins.items()
+        if name not in installed or not version_matches(installed[name].version, wanted)
+    }
+    if not missing:
+        return
+    url = packages_index_url(settings, target.distro, target.codename, target.arch)
+    index = host.get_fact(RepositoryIndex, url=url)
+    if index is None:
+        return
+    for name, wanted in missing.items():
+        available = index.get(name, [])
+        if not any(version_matches(version, wanted) for version in available):
+            raise DeployError(ops.pin_unavailable(name, wanted, available))
+
+
 def install_queries(settings: DockerSettings) -> list[tuple[type, dict]]:
     """The facts ``install_docker`` reads on a converged host, to gather in one command."""
     queries = [
@@ -71,6 +113,7 @@ def install_docker() -> None:
     settings = host_settings()
     prefetch(install_queries(settings))
     target = host_target(settings)
+    refuse_unavailable_pins(settings, target)
     lock = settings.docker_apt_lock_timeout
 
     ops.paths_absent(name="Remove stale Docker sources and keys", patterns=STALE_PATHS)

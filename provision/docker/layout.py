@@ -20,3 +20,11 @@ def sources_text(settings: DockerSettings, distro: str, codename: str, arch: str
         f"Architectures: {arch}\n"
         f"Signed-By: {KEYRING}\n"
     )
+
+
+def packages_index_url(settings: DockerSettings, distro: str, codename: str, arch: str) -> str:
+    """The repository's ``Packages`` index that apt reads for ``docker.sources``."""
+    return (
+        f"{settings.docker_repo_url}/{distro}/dists/{codename}/"
+        f"{settings.docker_channel}/binary-{arch}/Packages"
+    )

@@ -328,11 +328,16 @@ def _with_version(name: str, wanted: str | None) -> tuple[str, str | None]:
     available = read(CandidateVersions, package=name)
     matches = [version for version in available if version_matches(version, wanted)]
     if not matches:
-        return "", (
-            f"{host.name}: docker_version {wanted} is not in the repository for {name}; "
-            f"available: {', '.join(available) or 'none (is the repository configured?)'}."
-        )
+        return "", pin_unavailable(name, wanted, available)
     return shlex.quote(f"{name}={matches[0]}"), None
+
+
+def pin_unavailable(name: str, wanted: str, available: list[str]) -> str:
+    """The sentence refusing a ``docker_version`` that ``available`` lacks."""
+    return (
+        f"{host.name}: docker_version {wanted} is not in the repository for {name}; "
+        f"available: {', '.join(available) or 'none (is the repository configured?)'}."
+    )
 
 
 @operation()

@@ -75,6 +75,11 @@ def op_name(state, op_hash) -> str:
 
 def _command_error(state, host, op_hash, name: str) -> str:
     """One sentence from a failed command's output: the apt lock holder, or the last error."""
+    if _connection_lost(host):
+        return (
+            f"{host.name}: the SSH connection was lost during {name}; nothing more ran on this "
+            "host. Rerun once it is back: an interrupted install is repaired."
+        )
     meta = state.ops[host][op_hash].operation_meta
     try:
         out, err = meta.stdout_lines, meta.stderr_lines
@@ -142,7 +147,7 @@ def _run(state: State, deploy, results, facts, dry: bool, inspect) -> None:
     state.set_stage(StateStage.Connect)
     connect_all(state)
     for host in state.inventory.get_active_hosts():
-        _no_delay(host)
+        _tune_socket(host)
     state.set_stage(StateStage.Prepare)
     for host in state.inventory.get_active_hosts():
         try:
@@ -158,14 +163,45 @@ def _run(state: State, deploy, results, facts, dry: bool, inspect) -> None:
         run_ops(state)
 
 
-def _no_delay(host) -> None:
-    """Send each small SSH request at once: without TCP_NODELAY every command waits ~40 ms
-    for a delayed ACK."""
-    client = getattr(host.connector, "client", None)
-    transport = client.get_transport() if client is not None else None
+KEEPALIVE = (15, 5, 6)  # idle s, probe interval s, probes: a dead peer is found in ~45 s
+
+
+def _tune_socket(host) -> None:
+    """TCP_NODELAY, so each small SSH request goes out at once (else ~40 ms per command for
+    a delayed ACK), and TCP keepalive, so a host that vanishes mid-command (network cut,
+    power-off) fails within a minute instead of leaving the run waiting forever."""
+    sock = _socket(host)
+    if sock is None:
+        return
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    idle, interval, count = KEEPALIVE
+    for option, value in (
+        ("TCP_KEEPIDLE", idle),
+        ("TCP_KEEPINTVL", interval),
+        ("TCP_KEEPCNT", count),
+    ):
+        if hasattr(socket, option):
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+
+
+def _socket(host) -> socket.socket | None:
+    """The TCP socket of ``host``'s SSH connection (``None`` through a jump host)."""
+    transport = _transport(host)
     sock = getattr(transport, "sock", None)
     if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+    return None
+
+
+def _transport(host):
+    client = getattr(host.connector, "client", None)
+    return client.get_transport() if client is not None else None
+
+
+def _connection_lost(host) -> bool:
+    transport = _transport(host)
+    return transport is not None and not transport.is_active()
 
 
 def _count(

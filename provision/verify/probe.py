@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import shlex
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -69,13 +70,21 @@ def commands(settings: DockerSettings) -> dict[str, str]:
         "group": "getent group docker",
         **{f"groups:{user}": f"id -Gn {shlex.quote(user)}" for user in settings.docker_users},
         "socket_stat": f"stat -c '%F %U %G %a' {SOCKET}",
-        "server_version": "docker version --format '{{.Server.Version}}'",
-        **{f"plugin:{plugin}": f"docker {plugin} version" for plugin in PLUGINS},
+        "docker_info": "docker info --format '{{json .}}'",
         "daemon_json": f"cat {DAEMON_JSON}",
         "daemon_json_exists": f"test -e {DAEMON_JSON}",
         "listening": "ss -Hltn",
         "container": f"{load}timeout {CONTAINER_TIMEOUT_S} docker run --rm {image}",
     }
+
+
+def docker_info(section: Section) -> dict:
+    """``docker info`` as JSON (the daemon's part is missing when it cannot be reached)."""
+    lines = [line for line in section.text.splitlines() if line.startswith("{")]
+    try:
+        return json.loads(lines[-1]) if lines else {}
+    except json.JSONDecodeError:
+        return {}
 
 
 def render(sections: dict[str, str]) -> str:

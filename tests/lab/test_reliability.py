@@ -80,6 +80,18 @@ class TestRepository:
         assert "an HTML page" in error and "nothing was written" in error
         assert nothing_written(lab, "lab1") and apt_works(lab, "lab1")
 
+    def test_pin_the_repository_lacks_is_refused_before_any_change(self, fresh_lab1):
+        lab = fresh_lab1
+        state = "dpkg-query -W; ls -l --time-style=+%s /var/lib/apt/lists /etc/apt/sources.list.d"
+        before = sh(lab, "lab1", state).stdout
+        result = apply("lab1", docker_version="19.3.99")
+        error = result.hosts["lab1"].error
+        assert "lab1: docker_version 19.3.99 is not in the repository for docker-ce" in error
+        assert "5:26.1.5" in error and "5:20.10.24" in error  # the versions there are
+        assert result.hosts["lab1"].changed == []
+        assert sh(lab, "lab1", state).stdout == before  # no package, list or source changed
+        assert nothing_written(lab, "lab1")
+
     def test_repository_errors_leave_no_sources_or_key(self, fresh_lab1):
         lab = fresh_lab1
         key = f"{lab.state['repo']['url']}/debian/gpg"

@@ -12,6 +12,7 @@ from pathlib import Path
 from provision.docker.deploy import KEYRING, PREREQUISITES, SOURCES, sources_text
 from provision.docker.facts import (
     FAILED,
+    UNREADABLE,
     CandidateVersions,
     Download,
     FileContent,
@@ -20,6 +21,7 @@ from provision.docker.facts import (
     Packages,
     Paths,
     PolicyCandidates,
+    RepositoryIndex,
     ServiceState,
     Users,
 )
@@ -79,6 +81,7 @@ class FakeMachine:
     services: dict[str, tuple[str, str]] = field(default_factory=dict)
     candidates: dict[str, list[str]] = field(default_factory=dict)  # apt-cache madison
     policy: dict[str, str] = field(default_factory=dict)  # apt-cache policy: the candidate
+    index: dict[str, list[str]] | None = None  # the repository's Packages index; None: unreadable
     calls: list[tuple[str, dict]] = field(default_factory=list)
 
     def output(self, cls, **kwargs) -> list[str]:
@@ -126,6 +129,15 @@ class FakeMachine:
             return [
                 f"{unit} {' '.join(self.services.get(unit, ('inactive', '')))}".strip()
                 for unit in kwargs["units"]
+            ]
+        if cls is RepositoryIndex:
+            if self.index is None:
+                return [UNREADABLE]
+            return [
+                line
+                for name, versions in self.index.items()
+                for version in versions
+                for line in (f"Package: {name}", f"Version: {version}")
             ]
         if cls is CandidateVersions:
             return [f" {v} " for v in self.candidates.get(kwargs["package"], [])]
@@ -213,6 +225,7 @@ def fake_responses(machine: FakeMachine, settings: DockerSettings | None = None)
     responses: dict = {
         cls().command(**kwargs): machine.output(cls, **kwargs) for cls, kwargs in queries
     }
+    responses[re.compile(r"apt-helper download-file")] = machine.output(RepositoryIndex)
     responses[re.compile(r"; exit 1$")] = {"success": False, "stderr": ["refused"]}
     return responses
 
@@ -230,6 +243,7 @@ FACT_MARKERS = (
     "echo docker.socket $(systemctl",
     "apt-cache madison",
     "apt-cache policy",
+    "apt-helper download-file",
 )
 
 

@@ -278,6 +278,49 @@ def test_new_pin_installs_the_resolved_version():
     assert not any(re.search(r"apt-get .* update", c) for c in commands)
 
 
+def test_pin_the_repository_lacks_stops_a_fresh_host_before_any_change():
+    machine = fresh_machine(
+        urls={KEY_URL: DOCKER_KEY},
+        index={"docker-ce": [DOCKER_VERSION], "docker-ce-cli": [DOCKER_VERSION], "x": ["25.0.9"]},
+    )
+    result, commands = run_one(machine, docker_version="25.0.9")
+    assert commands == []
+    assert result.status == "failed"
+    assert result.error == (
+        "@fake/web1: docker_version 25.0.9 is not in the repository for docker-ce; "
+        f"available: {DOCKER_VERSION}."
+    )
+
+
+def test_pin_in_the_repository_index_goes_ahead_on_a_fresh_host():
+    versions = {"docker-ce": [DOCKER_VERSION], "docker-ce-cli": [DOCKER_VERSION]}
+    machine = fresh_machine(urls={KEY_URL: DOCKER_KEY}, index=versions)
+    machine.candidates = dict(versions)  # once the repository is configured, apt sees the same
+    result, commands = run_one(machine, docker_version="26.1.5", facts=True)
+    assert result.error is None
+    read = index(commands, "apt-helper download-file")
+    assert "/linux/debian/dists/bookworm/stable/binary-amd64/Packages.gz" in commands[read]
+    assert read < index(commands, r"apt-get .* update$")
+    assert f"docker-ce={DOCKER_VERSION}" in commands[index(commands, r"install .*docker-ce=")]
+
+
+def test_unreadable_index_leaves_the_pin_to_apt():
+    machine = fresh_machine(urls={KEY_URL: DOCKER_KEY})  # index None: apt-helper cannot read it
+    result, commands = run_one(machine, docker_version="25.0.9")
+    assert result.status == "failed"
+    assert "docker_version 25.0.9 is not in the repository" in result.error
+    assert index(commands, r"apt-get .* update \|\|") >= 0  # refused once apt read it
+
+
+def test_installed_pin_reads_no_index():
+    machine = converged_machine()
+    machine.packages["docker-ce"] = ("ii", DOCKER_VERSION)
+    machine.packages["docker-ce-cli"] = ("ii", DOCKER_VERSION)
+    result, commands = run_one(machine, docker_version="26.1.5", facts=True)
+    assert result.error is None
+    assert not any("apt-helper" in command for command in commands)
+
+
 def test_dry_run_on_a_fresh_host_executes_nothing():
     result, commands = run_one(fresh_machine(), dry=True)
     assert commands == []

@@ -106,3 +106,12 @@ def test_parallel_setting(monkeypatch, value, expected):
 
     monkeypatch.setenv(PARALLEL_ENV, value)
     assert parallel() == expected
+
+
+def test_docker_info_reads_the_json_after_any_error_lines():
+    section = probe.Section(
+        0, b'Cannot connect to the Docker daemon\n{"ServerVersion":"","ClientInfo":{}}\n'
+    )
+    assert probe.docker_info(section) == {"ServerVersion": "", "ClientInfo": {}}
+    assert probe.docker_info(probe.Section(127, b"sh: docker: not found\n")) == {}
+    assert probe.docker_info(probe.Section(0, b"{not json\n")) == {}
