@@ -116,6 +116,15 @@ def install_docker() -> None:
     refuse_unavailable_pins(settings, target)
     lock = settings.docker_apt_lock_timeout
 
+    ops.dpkg_repaired(
+        name="Repair an interrupted dpkg",
+        package_sets=[
+            list(settings.docker_obsolete_packages),
+            PREREQUISITES,
+            list(settings.docker_packages),
+        ],
+        lock_timeout=lock,
+    )
     ops.paths_absent(name="Remove stale Docker sources and keys", patterns=STALE_PATHS)
     ops.key_absent_from(
         name="Remove Docker's key from the legacy keyring",

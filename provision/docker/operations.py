@@ -139,6 +139,30 @@ def key_absent_from(path: str, fingerprint: str):
 
 
 @operation()
+def dpkg_repaired(package_sets: list[list[str]], lock_timeout: int = 300):
+    """Finish what an interrupted dpkg left (a killed run, a host that lost power) before apt
+    is used: ``dpkg --configure -a``, then apt reinstalls half-installed packages."""
+    states = [read(Packages, packages=packages) for packages in package_sets]
+    interrupted = any(state[None] for state in states)
+    broken = sorted({n for state in states for n, s in state.items() if n and s.broken})
+    if not interrupted and not broken:
+        host.noop("dpkg finished its last run")
+        return
+    yield dpkg_configure_pending(lock_timeout)
+    yield apt_get(lock_timeout, "install", "--fix-broken")
+
+
+def dpkg_configure_pending(lock_timeout: int) -> str:
+    """``dpkg --configure -a``, waiting up to ``lock_timeout`` s for the dpkg lock as apt does."""
+    return (
+        f"end=$(($(date +%s) + {int(lock_timeout)})); "
+        "while ! err=$(DEBIAN_FRONTEND=noninteractive dpkg --configure -a 2>&1 >/dev/null); do "
+        'case "$err" in *lock*) if [ "$(date +%s)" -lt "$end" ]; then sleep 1; continue; fi;; '
+        'esac; echo "$err" >&2; exit 1; done'
+    )
+
+
+@operation()
 def packages_present(packages: list[str], lock_timeout: int = 300):
     """Install missing ``packages`` from the distribution (apt-get update first)."""
     state = read(Packages, packages=packages)
@@ -276,8 +300,7 @@ def docker_packages(
         ]
     held = {name for name in packages if name in state and state[name].held}
     to_hold = set(holds)
-    repair = state[None] or any(s.broken for n, s in state.items() if n is not None)
-    if not install and held == to_hold and not repair:
+    if not install and held == to_hold:
         host.noop(f"{', '.join(packages)} installed as wanted")
         return
     targets = []
@@ -287,8 +310,6 @@ def docker_packages(
             yield refuse(error)
             return
         targets.append(target)
-    if repair:
-        yield "DEBIAN_FRONTEND=noninteractive dpkg --configure -a"
     if held - to_hold:
         yield "apt-mark unhold " + " ".join(sorted(held - to_hold))
     if targets:

@@ -142,6 +142,21 @@ class Lab:
         wait_for_ssh(self.config, name, machine.address, machine.is_running)
         return next(row for row in self.status() if row.name == name)
 
+    def power_off(self, name: str) -> None:
+        """Kill a host as a power cut would (nothing shut down); ``boot`` starts it again."""
+        machine = self.machine(name)
+        machine.power_off()
+        self._record(machine)
+
+    def boot(self, name: str) -> HostStatus:
+        """Start a stopped host again from its own disk, as it was left."""
+        machine = self.machine(name)
+        if not machine.is_running():
+            machine.start()
+            self._record(machine)
+            wait_for_ssh(self.config, name, machine.address, machine.is_running)
+        return next(row for row in self.status() if row.name == name)
+
     def status(self) -> list[HostStatus]:
         """Each recorded host with its suite, address and whether it runs."""
         return [

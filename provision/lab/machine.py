@@ -6,7 +6,9 @@ import hashlib
 import os
 import secrets
 import shutil
+import signal
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -198,14 +200,46 @@ class Machine:
             terminate(container_inits_under(self.dir), 0.5)  # orphans: nothing to shut down
         self.pid = None
 
-    def _remove_cgroup(self) -> None:
+    def power_off(self, timeout: float = 10.0) -> None:
+        """Cut the power: every process of the host killed at once, no shutdown; the disk stays."""
         cgroup = self.cgroup
-        if cgroup and cgroup.exists():
-            _remove_cgroup_tree(cgroup)
-            try:
-                cgroup.parent.rmdir()  # the labs' common parent, once no host is left
-            except OSError:
-                pass
+        if cgroup and (cgroup / "cgroup.kill").exists():
+            (cgroup / "cgroup.kill").write_text("1")
+        else:  # kernels before 5.14: the container's init first, then nspawn
+            for pid in [*container_inits_under(self.dir), self.pid]:
+                if pid and process_alive(pid):
+                    os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        while self.is_running() or container_inits_under(self.dir):
+            if time.monotonic() > deadline:
+                raise LabError(f"{self.name} still runs {timeout:.0f} s after its power was cut.")
+            time.sleep(0.05)
+        self.pid = None
+        while self.cgroup and self.cgroup.exists():  # dying processes keep it busy for a moment
+            self._remove_cgroup()
+            if time.monotonic() > deadline:
+                raise LabError(f"the cgroup of {self.name} stays busy after its power was cut.")
+            time.sleep(0.05)
+        run(["ip", "link", "del", self.veth], check=False)
+
+    @property
+    def legacy_cgroup(self) -> Path | None:
+        """The twin systemd-nspawn makes in the named ``systemd`` hierarchy of a hybrid host."""
+        base = Path("/sys/fs/cgroup/systemd")
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            if line.split(":")[1:2] == ["name=systemd"] and (base / "cgroup.procs").exists():
+                own = line.split(":", 2)[2].strip()
+                return base / own.lstrip("/") / "provision-lab" / self.unit_name
+        return None
+
+    def _remove_cgroup(self) -> None:
+        for cgroup in (self.cgroup, self.legacy_cgroup):
+            if cgroup and cgroup.exists():
+                _remove_cgroup_tree(cgroup)
+                try:
+                    cgroup.parent.rmdir()  # the labs' common parent, once no host is left
+                except OSError:
+                    pass
 
     def destroy(self) -> None:
         """Stop the host and remove its files: the next ``create`` starts from the base."""

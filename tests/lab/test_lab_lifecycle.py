@@ -21,8 +21,13 @@ def lab_processes(lab) -> list[int]:
     return pids_matching(lambda pid: any(str(lab.config.lab_dir) in arg for arg in cmdline(pid)))
 
 
-def assert_nothing_left(lab, veths):
+def cgroups(lab) -> list:
+    return [path for m in lab.machines() for path in (m.cgroup, m.legacy_cgroup) if path]
+
+
+def assert_nothing_left(lab, veths, groups=()):
     assert lab_processes(lab) == []
+    assert [path for path in groups if path.exists()] == []
     assert mounts_under(lab.config.lab_dir) == []
     assert not network.bridge_exists(lab.config)
     tag = f"{network.COMMENT}-{lab.config.bridge}"
@@ -32,7 +37,7 @@ def assert_nothing_left(lab, veths):
 
 
 def test_killed_host_recovers_with_down_and_up(lab):
-    veths = [m.veth for m in lab.machines()]
+    veths, groups = [m.veth for m in lab.machines()], cgroups(lab)
     pid = lab.machine("lab1").pid
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
@@ -40,17 +45,17 @@ def test_killed_host_recovers_with_down_and_up(lab):
         time.sleep(0.1)
     assert [row.state for row in lab.status() if row.name == "lab1"] == ["stopped"]
     lab.down()
-    assert_nothing_left(lab, veths)
+    assert_nothing_left(lab, veths, groups)
     rows = lab.up(2, ["bookworm", "trixie"])
     assert [row.state for row in rows] == ["running", "running"]
     assert sh(lab, "lab1", "systemctl is-system-running").stdout.strip() == "running"
 
 
 def test_down_leaves_nothing_and_can_be_repeated(lab):
-    veths = [m.veth for m in lab.machines()]
-    assert veths
+    veths, groups = [m.veth for m in lab.machines()], cgroups(lab)
+    assert veths and [path for path in groups if path.exists()]
     lab.down()
-    assert_nothing_left(lab, veths)
+    assert_nothing_left(lab, veths, groups)
     lab.down()
-    assert_nothing_left(lab, veths)
+    assert_nothing_left(lab, veths, groups)
     assert not lab.config.state_file.exists()

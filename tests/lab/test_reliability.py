@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
 import threading
 import time
 
 import pytest
 
 from provision.docker import keyring
-from provision.docker.deploy import KEYRING, SOURCES
+from provision.docker.deploy import KEYRING, SOURCES, install_docker
+from provision.fleet.runner import run_deploy
 
-from .conftest import INVENTORY, apply, check, failures, provision, sh
+from .conftest import INVENTORY, apply, check, failures, fleet, provision, sh
 
 
 def nothing_written(lab, host: str) -> bool:
@@ -102,25 +104,66 @@ class TestRepository:
         assert nothing_written(lab, "lab1") and apt_works(lab, "lab1")
 
 
-def test_interrupted_install_is_repaired_by_a_rerun(fresh_lab1):
-    lab = fresh_lab1
-    outcome = {}
-    runner = threading.Thread(target=lambda: outcome.update(first=apply("lab1")))
+def apply_until_dpkg_runs(lab, host: str) -> tuple[threading.Thread, dict]:
+    """Start an apply of a fresh ``host`` in the background; return once dpkg installs Docker."""
+    outcome: dict = {}
+    hosts = fleet(host)  # loaded here: a first import of pyinfra's CLI in a thread can fail
+    run = lambda: outcome.update(first=run_deploy(hosts, install_docker, "apply"))  # noqa: E731
+    runner = threading.Thread(target=run, daemon=True)
     runner.start()
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
-        if sh(lab, "lab1", "pgrep -x dpkg", check=False).returncode == 0:
-            sh(lab, "lab1", "sudo pkill -9 -x dpkg; sudo pkill -9 -x apt-get; true")
-            break
+        docker_dpkg = "pgrep -f '[a]pt-get .*install .*docker-ce' >/dev/null && pgrep -x dpkg"
+        if sh(lab, host, docker_dpkg, check=False).returncode == 0:
+            return runner, outcome
         time.sleep(0.2)
-    else:
-        pytest.fail("dpkg never ran")
+    pytest.fail("dpkg never installed Docker's packages")
+
+
+def assert_rerun_converges(lab, host: str) -> None:
+    second = apply(host)
+    assert second.ok, second.hosts[host].error
+    assert sh(lab, host, "sudo dpkg --audit").stdout.strip() == ""
+    assert apt_works(lab, host)
+    assert failures(check(host), host) == []
+
+
+def test_interrupted_install_is_repaired_by_a_rerun(fresh_lab1):
+    lab = fresh_lab1
+    runner, outcome = apply_until_dpkg_runs(lab, "lab1")
+    sh(lab, "lab1", "sudo pkill -9 -x dpkg; sudo pkill -9 -x apt-get; true")
     runner.join(300)
     assert outcome["first"].hosts["lab1"].status == "failed"
-    second = apply("lab1")
-    assert second.ok, second.hosts["lab1"].error
-    assert sh(lab, "lab1", "sudo dpkg --audit").stdout.strip() == ""
-    assert failures(check("lab1"), "lab1") == []
+    assert_rerun_converges(lab, "lab1")
+
+
+def test_power_cut_during_the_install_fails_the_host_and_a_rerun_repairs_it(lab):
+    lab.reset("lab1")
+    runner, outcome = apply_until_dpkg_runs(lab, "lab1")
+    lab.power_off("lab1")
+    runner.join(150)  # TCP keepalive gives up on a silent host within about 45 s
+    assert not runner.is_alive(), "the apply still waits for a host without power"
+    first = outcome["first"].hosts["lab1"]
+    assert first.status == "failed"
+    assert "lab1: the SSH connection was lost during Install Docker packages" in first.error
+    lab.boot("lab1")
+    assert_rerun_converges(lab, "lab1")
+
+
+def test_network_cut_during_the_install_fails_the_host_and_a_rerun_converges(lab):
+    lab.reset("lab1")
+    veth = lab.machine("lab1").veth
+    runner, outcome = apply_until_dpkg_runs(lab, "lab1")
+    subprocess.run(["ip", "link", "set", veth, "down"], check=True)
+    try:
+        runner.join(150)
+    finally:
+        subprocess.run(["ip", "link", "set", veth, "up"], check=True)
+    assert not runner.is_alive(), "the apply still waits for an unreachable host"
+    first = outcome["first"].hosts["lab1"]
+    assert first.status == "failed"
+    assert "lab1: the SSH connection was lost during Install Docker packages" in first.error
+    assert_rerun_converges(lab, "lab1")
 
 
 def test_docker_key_in_legacy_trusted_gpg_is_removed(lab):

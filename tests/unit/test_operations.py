@@ -544,23 +544,66 @@ def test_a_held_package_no_longer_wanted_held_is_unheld(run_op):
     assert run.commands == ["apt-mark unhold docker-ce"]
 
 
-def test_interrupted_dpkg_is_configured_first(run_op):
+REPAIR = [
+    ops.dpkg_configure_pending(300),
+    ops.apt_get(300, "install", "--fix-broken"),
+]
+
+
+def repair_run(run_op, machine):
+    sets = [["docker.io", "runc"], ["ca-certificates", "curl"], list(DEFAULT_PACKAGES)]
+    return run_op(ops.dpkg_repaired, machine, package_sets=sets)
+
+
+def test_a_finished_dpkg_needs_no_repair(run_op):
+    assert repair_run(run_op, converged_machine()).commands == []
+
+
+def test_an_interrupted_dpkg_is_repaired_even_when_the_packages_look_fine(run_op):
     machine = converged_machine()
     machine.dpkg_interrupted = True
-    machine.packages["docker-ce"] = ("iF", DOCKER_VERSION)  # half-configured
-    run = packages_run(run_op, machine)
-    assert run.commands[0] == "DEBIAN_FRONTEND=noninteractive dpkg --configure -a"
-    assert is_apt_get(run.commands[1], "docker-ce")
-    assert len(run.commands) == 2
+    assert repair_run(run_op, machine).commands == REPAIR
 
 
 @pytest.mark.parametrize("status", ["iU", "iF", "iH"], ids=["unpacked", "half-conf", "half-inst"])
-def test_packages_dpkg_did_not_finish_are_repaired_and_reinstalled(run_op, status):
+def test_packages_dpkg_did_not_finish_are_repaired_then_reinstalled(run_op, status):
     machine = converged_machine()
+    machine.packages["curl"] = (status, "7.88.1-10")
     machine.packages["containerd.io"] = (status, "1.7.19-1")
-    run = packages_run(run_op, machine)
-    assert run.commands[0] == "DEBIAN_FRONTEND=noninteractive dpkg --configure -a"
-    assert is_apt_get(run.commands[1], "containerd.io") and len(run.commands) == 2
+    assert repair_run(run_op, machine).commands == REPAIR
+    [command] = packages_run(run_op, machine).commands
+    assert is_apt_get(command, "containerd.io")
+
+
+def fake_dpkg(tmp_path, script: str) -> dict:
+    """A PATH whose ``dpkg`` runs ``script`` (its calls are counted in ``calls``)."""
+    (tmp_path / "dpkg").write_text(f"#!/bin/sh\necho x >> {tmp_path}/calls\n{script}\n")
+    (tmp_path / "dpkg").chmod(0o755)
+    return {"PATH": f"{tmp_path}:/usr/bin:/bin"}
+
+
+def test_configure_pending_waits_for_the_dpkg_lock(tmp_path):
+    env = fake_dpkg(
+        tmp_path,
+        f'[ "$(wc -l < {tmp_path}/calls)" -ge 3 ] && exit 0\n'
+        'echo "dpkg: error: dpkg frontend lock was locked by another process" >&2; exit 2',
+    )
+    done = subprocess.run(["sh", "-c", ops.dpkg_configure_pending(30)], env=env, text=True)
+    assert done.returncode == 0
+    assert (tmp_path / "calls").read_text().count("x") == 3
+
+
+def test_configure_pending_gives_up_after_the_bound_or_on_other_errors(tmp_path):
+    env = fake_dpkg(tmp_path, 'echo "dpkg: error: dpkg frontend lock is locked" >&2; exit 2')
+    run = subprocess.run(
+        ["sh", "-c", ops.dpkg_configure_pending(0)], env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 1 and "lock is locked" in run.stderr
+    env = fake_dpkg(tmp_path, 'echo "dpkg: error: parsing file /var/lib/dpkg/status" >&2; exit 2')
+    run = subprocess.run(
+        ["sh", "-c", ops.dpkg_configure_pending(30)], env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 1 and "parsing file" in run.stderr
 
 
 @pytest.mark.parametrize("status", ["iW", "it"], ids=["trig-await", "trig-pend"])
@@ -575,14 +618,6 @@ def test_a_removed_package_with_its_configuration_left_is_installed(run_op):
     machine.packages["docker-ce"] = ("rc", DOCKER_VERSION)
     [command] = packages_run(run_op, machine).commands
     assert is_apt_get(command, "docker-ce")
-
-
-def test_an_interrupted_dpkg_is_repaired_even_when_the_packages_look_fine(run_op):
-    machine = converged_machine()
-    machine.dpkg_interrupted = True
-    assert packages_run(run_op, machine).commands == [
-        "DEBIAN_FRONTEND=noninteractive dpkg --configure -a"
-    ]
 
 
 def test_latest_upgrades_unpinned_packages_to_the_candidate(run_op):
