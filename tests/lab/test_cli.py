@@ -84,10 +84,19 @@ def test_inventory_with_syntax_error_exits_2(tmp_path):
 
 def test_settings_error_exits_2_before_touching_hosts(lab):
     result = provision(
-        "apply", "-i", INVENTORY, "--data", "docker_channel=nightly", "--data", "docker_hold=maybe"
+        "apply",
+        "-i",
+        INVENTORY,
+        "--data",
+        "docker_channel=nightly",
+        "--data",
+        "docker_hold=maybe",
+        "--data",
+        'docker_daemon_options={"live-restore": "yes"}',
     )
     assert result.returncode == 2
     assert "docker_channel" in result.stderr and "docker_hold" in result.stderr
+    assert "live-restore" in result.stderr
     assert "lab1" in result.stderr and "lab2" in result.stderr
 
 

@@ -104,6 +104,25 @@ class TestRepository:
         assert nothing_written(lab, "lab1") and apt_works(lab, "lab1")
 
 
+FEDORA = 'NAME="Fedora Linux"\nID=fedora\nVERSION_ID=40\n'
+
+
+def test_unsupported_os_is_refused_before_any_change(lab):
+    lab.reset("lab2")
+    sh(lab, "lab2", f"sudo rm /etc/os-release && printf '{FEDORA}' | sudo tee /etc/os-release")
+    try:
+        packages = sh(lab, "lab2", "dpkg-query -W").stdout
+        result = apply("lab2")
+        error = result.hosts["lab2"].error
+        assert result.hosts["lab2"].status == "failed" and result.hosts["lab2"].changed == []
+        assert error.startswith("lab2: ") and "is not a supported Docker host" in error
+        assert "docker_distro" in error  # what to set if the detection is wrong
+        assert sh(lab, "lab2", "dpkg-query -W").stdout == packages
+        assert nothing_written(lab, "lab2")
+    finally:
+        sh(lab, "lab2", "sudo ln -sf ../usr/lib/os-release /etc/os-release")
+
+
 def apply_until_dpkg_runs(lab, host: str) -> tuple[threading.Thread, dict]:
     """Start an apply of a fresh ``host`` in the background; return once dpkg installs Docker."""
     outcome: dict = {}

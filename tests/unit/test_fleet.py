@@ -370,3 +370,50 @@ def test_an_error_that_looks_like_markup_does_not_crash_the_table():
     error = "web1: Install Docker packages failed: E: cannot open [/var/lib/dpkg/lock]"
     result = FleetResult("apply", {"web1": HostResult("failed", 1, 0, 0.5, error)})
     assert error in render(report.apply_table(result))
+
+
+class _Transport:
+    def __init__(self, sock, active=True):
+        self.sock, self.active = sock, active
+
+    def is_active(self):
+        return self.active
+
+
+def _ssh_host(sock, active=True):
+    from types import SimpleNamespace
+
+    transport = _Transport(sock, active)
+    client = SimpleNamespace(get_transport=lambda: transport)
+    return SimpleNamespace(name="web1", connector=SimpleNamespace(client=client))
+
+
+def test_ssh_sockets_get_nodelay_and_keepalive():
+    import socket
+
+    from provision.fleet import runner
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        runner._tune_socket(_ssh_host(sock))
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        idle, interval, count = runner.KEEPALIVE
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == idle
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL) == interval
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == count
+        assert idle + interval * count <= 60  # a vanished host fails within a minute
+
+
+def test_a_proxied_connection_is_left_alone():
+    from provision.fleet import runner
+
+    runner._tune_socket(_ssh_host(object()))  # a jump host's channel is not a socket
+
+
+def test_a_lost_connection_is_named_as_such():
+    from provision.fleet import runner
+
+    host = _ssh_host(None, active=False)
+    message = runner._command_error(None, host, "op", "Install Docker packages")
+    assert message.startswith("web1: the SSH connection was lost during Install Docker packages")
+    assert "Rerun once it is back" in message
