@@ -35,6 +35,8 @@ STALE_PATHS = [
     "/etc/apt/sources.list.d/docker.list",
     "/etc/apt/sources.list.d/download_docker_com*.list",
     "/etc/apt/trusted.gpg.d/docker*",
+    "/etc/apt/keyrings/docker.gpg",  # keyrings of Docker's earlier guides
+    "/usr/share/keyrings/docker-archive-keyring.gpg",
 ]
 
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 import fnmatch
 import os
 import traceback
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyinfra.api import Inventory
+from pyinfra.api.exceptions import ConnectorDataTypeError
 from pyinfra.api.host import Host
+from pyinfra.api.util import raise_if_bad_type
+from pyinfra.connectors.ssh import SSHConnector
 
 from provision.docker.errors import SettingsError
 from provision.docker.settings import DockerSettings, from_host_data
@@ -108,6 +112,8 @@ def load(path: str, limit: tuple[str, ...] | list[str] = (), data: dict | None =
     except Exception as error:  # any error raised by the inventory's own code
         error = getattr(error, "exception", error)  # pyinfra wraps it
         line = _line_in(error, file)
+        if isinstance(error, IndexError) and line is None:  # pyinfra reads name[0]
+            error = "a host has an empty name"
         raise UsageError(
             f"{path}{f', line {line}' if line else ''}: {error}; fix the inventory file."
         ) from None
@@ -115,6 +121,7 @@ def load(path: str, limit: tuple[str, ...] | list[str] = (), data: dict | None =
     hosts = select(inventory, limit, path)
     if not hosts:
         raise UsageError(f"{path} has no hosts; add some (for the lab, run `provision lab up`).")
+    _check_connections(hosts, path)
     _check_keys(hosts, path)
     return Fleet(path, inventory, hosts, _host_key_checking(hosts))
 
@@ -136,6 +143,31 @@ def select(inventory: Inventory, limit, path: str) -> list[Host]:
             )
         chosen.extend(h for h in matches if h not in chosen)
     return chosen
+
+
+def _check_connections(hosts: list[Host], path: str) -> None:
+    """Connection data of the right types, and an address for every SSH host; all at once."""
+    problems = []
+    for host in hosts:
+        data = host.data.dict()
+        if host.connector_cls is SSHConnector and "ssh_hostname" in data:
+            address = data["ssh_hostname"]
+            if address is None or (isinstance(address, str) and not address.strip()):
+                problems.append(
+                    f"host {host.name} has no address (ssh_hostname is {address!r}); "
+                    "set ssh_hostname to its DNS name or IP address, or remove it to use the name."
+                )
+                continue
+        hints = typing.get_type_hints(host.connector_cls.data_cls)
+        for key in sorted(hints.keys() & data.keys()):
+            try:
+                raise_if_bad_type(
+                    data[key], hints[key], ConnectorDataTypeError, f"{key} is {data[key]!r}"
+                )
+            except ConnectorDataTypeError as error:
+                problems.append(f"host {host.name}: {error}; fix its value.")
+    if problems:
+        raise UsageError(f"{path}: " + " ".join(problems))
 
 
 def _check_keys(hosts: list[Host], path: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import posixpath
 import shlex
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from provision.docker.settings import DockerSettings
 MARK = "=====provision-probe"
 SOCKET = "/var/run/docker.sock"
 UNITS = ("containerd", "docker")
+# where the deploy writes: these directories and what is directly in them
+WRITTEN_DIRS = tuple(posixpath.dirname(path) for path in (KEYRING, SOURCES, DAEMON_JSON))
 PLUGINS = ("compose", "buildx")
 CONTAINER_TIMEOUT_S = 120
 MAX_PARALLEL = 32  # hosts probed at once
@@ -73,6 +76,8 @@ def commands(settings: DockerSettings) -> dict[str, str]:
         "docker_info": "docker info --format '{{json .}}'",
         "daemon_json": f"cat {DAEMON_JSON}",
         "daemon_json_exists": f"test -e {DAEMON_JSON}",
+        "daemon_json_stat": f"stat -c '%U %G %a' {DAEMON_JSON}",
+        "world_writable": f"find {' '.join(WRITTEN_DIRS)} -maxdepth 1 ! -type l -perm -o+w",
         "listening": "ss -Hltn",
         "container": f"{load}timeout {CONTAINER_TIMEOUT_S} docker run --rm {image}",
     }

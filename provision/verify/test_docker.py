@@ -154,9 +154,17 @@ def test_daemon_json(seen, settings):
     present = seen["daemon_json_exists"].ok
     if options:
         assert present, f"{DAEMON_JSON} is missing"
+        owner_mode = seen["daemon_json_stat"].text.split()
+        assert owner_mode == ["root", "root", "644"], f"{DAEMON_JSON} owner, mode"
         assert json.loads(seen["daemon_json"].output) == options
     elif present:
         json.loads(seen["daemon_json"].output)  # an unmanaged file must still parse
+
+
+def test_no_world_writable_paths(seen):
+    """Nothing in the directories the deploy writes to can be changed by any user."""
+    found = [line for line in seen["world_writable"].text.splitlines() if line.startswith("/")]
+    assert not found, f"world-writable: {', '.join(found)}"
 
 
 def test_no_plain_tcp_listener(seen, settings):

@@ -74,12 +74,37 @@ def test_status_shows_versions_and_no_drift(fresh_lab2):
     assert "none" in result.stdout and "active/enabled" in result.stdout
 
 
-def test_inventory_with_syntax_error_exits_2(tmp_path):
-    broken = tmp_path / "broken.py"
-    broken.write_text("hosts = [\n  ('a', {'ssh_hostname': '10.0.0.1'}\n\nx = (\n")
-    result = provision("apply", "-i", str(broken))
-    assert result.returncode == 2
-    assert str(broken) in result.stderr and "line" in result.stderr
+LAB_HOSTS = "from provision.lab.inventory import lab_groups\nhosts = lab_groups()['lab']\n"
+BAD_INVENTORIES = {
+    "syntax error": ("hosts = [\n  ('a', {'ssh_hostname': '10.0.0.1'}\n\nx = (\n", (), "line 2: "),
+    "host with no address": (
+        LAB_HOSTS + "hosts.append(('lab9', {'ssh_hostname': None}))\n",
+        (),
+        "host lab9 has no address (ssh_hostname is None); set ssh_hostname",
+    ),
+    "unknown group in --limit": (LAB_HOSTS, ("--limit", "web"), "--limit web matches no host"),
+    "missing SSH key file": (
+        LAB_HOSTS + "hosts[0][1]['ssh_key'] = '/nonexistent/id_ed25519'\n",
+        (),
+        "host lab1 names ssh_key /nonexistent/id_ed25519, which does not exist",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INVENTORIES)
+def test_bad_inventory_exits_2_naming_the_file_and_the_fix(lab, tmp_path, case):
+    text, args, expected = BAD_INVENTORIES[case]
+    inventory = tmp_path / "inventory.py"
+    inventory.write_text(text)
+    before = sh(lab, "lab1", "stat -c %Y /var/lib/dpkg/status /etc/apt/sources.list.d").stdout
+    result = provision("apply", "-i", str(inventory), *args)
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and str(inventory) in result.stderr
+    assert expected in result.stderr
+    assert (
+        sh(lab, "lab1", "stat -c %Y /var/lib/dpkg/status /etc/apt/sources.list.d").stdout == before
+    )
 
 
 def test_settings_error_exits_2_before_touching_hosts(lab):

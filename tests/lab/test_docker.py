@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from provision.docker.deploy import KEYRING, SOURCES
+from provision.docker.deploy import KEYRING, SOURCES, STALE_PATHS
 
 from .conftest import SUITES, apply, check, failures, sh, uninstall
 
@@ -51,10 +51,12 @@ def test_drift_is_caught_by_verify_and_repaired_by_apply(fresh, lab):
         lab,
         "lab1",
         f"sudo chmod 0600 {KEYRING} && sudo sed -i 's/^Suites: .*/Suites: sid/' {SOURCES}"
+        f" && sudo chmod 0666 {SOURCES}"
         " && sudo systemctl stop docker.socket docker",
     )
     caught = {c.id for c in check("lab1").hosts["lab1"].checks if not c.passed}
-    assert {"test_signing_key", "test_sources_file", "test_service[docker]"} <= caught
+    expected = {"test_signing_key", "test_sources_file", "test_no_world_writable_paths"}
+    assert expected | {"test_service[docker]"} <= caught
     repaired = apply("lab1")
     assert repaired.ok, repaired.hosts["lab1"].error
     changed = set(repaired.hosts["lab1"].changed)
@@ -126,6 +128,7 @@ def test_host_with_old_packages_and_stale_sources_converges(lab):
     lab.reset("lab1")
     key = lab.state["repo"]["url"] + "/debian/gpg"
     image, reference = lab.state["image"]["url"], lab.state["image"]["reference"]
+    repo = lab.state["repo"]["url"] + "/debian"
     fetch = "python3 -c 'import sys,urllib.request;urllib.request.urlretrieve(*sys.argv[1:])'"
     sh(
         lab,
@@ -135,8 +138,13 @@ def test_host_with_old_packages_and_stale_sources_converges(lab):
             "docker.io containerd runc >/dev/null && "
             f"{fetch} {key} /tmp/old.asc && {fetch} {image} /tmp/hello.tar && "
             "sudo cp /tmp/old.asc /etc/apt/trusted.gpg.d/docker.asc && "
-            f"echo 'deb [arch=amd64] {lab.state['repo']['url']}/debian bookworm stable' "
-            "| sudo tee /etc/apt/sources.list.d/docker.list >/dev/null && "
+            "sudo cp /tmp/old.asc /usr/share/keyrings/docker-archive-keyring.gpg && "
+            "sudo install -d -m 0755 /etc/apt/keyrings && "
+            "sudo cp /tmp/old.asc /etc/apt/keyrings/docker.gpg && "
+            f"echo 'deb [arch=amd64 signed-by=/usr/share/keyrings/docker-archive-keyring.gpg] "
+            f"{repo} bookworm stable' | sudo tee /etc/apt/sources.list.d/docker.list >/dev/null && "
+            f"echo 'deb [signed-by=/etc/apt/keyrings/docker.gpg] {repo} bookworm stable' "
+            "| sudo tee /etc/apt/sources.list.d/download_docker_com_debian.list >/dev/null && "
             f"sudo docker load -i /tmp/hello.tar >/dev/null && "
             f"sudo docker run -d --name old {reference} sleep 3600 >/dev/null"
         ),
@@ -151,6 +159,8 @@ def test_host_with_old_packages_and_stale_sources_converges(lab):
     assert sh(lab, "lab1", f"sudo docker image inspect {reference}", check=False).returncode == 0
     assert failures(check("lab1"), "lab1") == []
     assert sh(lab, "lab1", "sudo apt-get -q update 2>&1").stdout.count("Conflicting") == 0
+    stale = sh(lab, "lab1", "ls -d " + " ".join(STALE_PATHS), check=False)
+    assert stale.stdout == "" and stale.returncode != 0
 
 
 def test_uninstall_leaves_docker_absent(lab):

@@ -91,6 +91,14 @@ def inventory_file(tmp_path: Path, text: str, name: str = "inventory.py") -> str
     return str(path)
 
 
+def load_error(tmp_path: Path, text: str) -> tuple[str, str]:
+    """The inventory file written from ``text``, and the ``UsageError`` loading it raises."""
+    path = inventory_file(tmp_path, text)
+    with pytest.raises(UsageError) as raised:
+        load(path)
+    return path, str(raised.value)
+
+
 def names(fleet) -> list[str]:
     return [host.name for host in fleet.hosts]
 
@@ -140,19 +148,14 @@ def test_missing_inventory(tmp_path):
 
 
 def test_syntax_error_names_the_file_and_line(tmp_path):
-    path = inventory_file(tmp_path, 'hosts = [\n    "web1",\n    "web2"\n    "web3",,\n]\n')
-    with pytest.raises(UsageError) as raised:
-        load(path)
-    message = str(raised.value)
+    path, message = load_error(tmp_path, 'hosts = [\n    "web1",\n    "web2"\n    "web3",,\n]\n')
     assert message.startswith(f"{path}, line 4: ")
     assert message.endswith("; fix the inventory file.")
 
 
 def test_error_raised_by_the_inventorys_code_names_the_line(tmp_path):
-    path = inventory_file(tmp_path, 'hosts = ["web1"]\nport = int("twenty-two")\n')
-    with pytest.raises(UsageError) as raised:
-        load(path)
-    assert str(raised.value) == (
+    path, message = load_error(tmp_path, 'hosts = ["web1"]\nport = int("twenty-two")\n')
+    assert message == (
         f"{path}, line 2: invalid literal for int() with base 10: 'twenty-two'; "
         "fix the inventory file."
     )
@@ -165,16 +168,38 @@ def test_inventory_without_hosts(tmp_path):
 
 def test_missing_ssh_key_is_a_usage_error(tmp_path):
     key = tmp_path / "keys" / "id_ed25519"
-    path = inventory_file(tmp_path, f'hosts = [("web1", {{"ssh_key": "{key}"}})]\n')
-    with pytest.raises(UsageError) as raised:
-        load(path)
-    assert str(raised.value) == (
+    path, message = load_error(tmp_path, f'hosts = [("web1", {{"ssh_key": "{key}"}})]\n')
+    assert message == (
         f"{path}: host web1 names ssh_key {key}, which does not exist; "
         "fix the path or create the key."
     )
     key.parent.mkdir()
     key.write_text("not really a key")
     assert names(load(path)) == ["web1"]
+
+
+@pytest.mark.parametrize("address", ["None", "''", "'  '"])
+def test_a_host_without_an_address_is_a_usage_error(tmp_path, address):
+    path, message = load_error(tmp_path, f'hosts = [("web1", {{"ssh_hostname": {address}}})]\n')
+    assert message == (
+        f"{path}: host web1 has no address (ssh_hostname is {address}); set ssh_hostname to "
+        "its DNS name or IP address, or remove it to use the name."
+    )
+
+
+def test_connection_data_of_every_host_is_checked_at_once(tmp_path):
+    text = 'hosts = [("web1", {"ssh_port": "22x"}), ("web2", {"ssh_user": 7}), "web3"]\n'
+    path, message = load_error(tmp_path, text)
+    assert message.startswith(f"{path}: host web1: ssh_port is '22x': ")
+    assert "host web2: ssh_user is 7: " in message and "web3" not in message
+    assert message.endswith("; fix its value.")
+    good = 'hosts = [("web1", {"ssh_hostname": "10.0.0.1", "ssh_port": 2222, "ssh_user": "a"})]\n'
+    assert names(load(inventory_file(tmp_path, good, "good.py"))) == ["web1"]
+
+
+def test_a_host_with_an_empty_name_is_a_usage_error(tmp_path):
+    path, message = load_error(tmp_path, 'hosts = ["web1", ""]\n')
+    assert message == f"{path}: a host has an empty name; fix the inventory file."
 
 
 def test_settings_of_every_bad_host_in_one_message(tmp_path):

@@ -86,16 +86,23 @@ def test_stale_sources_and_keys_are_removed(run_op):
             "/etc/apt/sources.list.d/docker.list",
             "/etc/apt/sources.list.d/download_docker_com_linux_debian.list",
             "/etc/apt/trusted.gpg.d/docker.gpg",
+            "/etc/apt/keyrings/docker.gpg",
+            "/usr/share/keyrings/docker-archive-keyring.gpg",
             "/etc/apt/sources.list.d/debian.sources",
+            "/usr/share/keyrings/debian-archive-keyring.gpg",
         }
     )
     run = run_op(ops.paths_absent, machine, patterns=STALE_PATHS)
     removed = [shlex.split(command)[2] for command in run.commands]
-    assert removed == [
-        "/etc/apt/sources.list.d/docker.list",
-        "/etc/apt/sources.list.d/download_docker_com_linux_debian.list",
-        "/etc/apt/trusted.gpg.d/docker.gpg",
-    ]
+    assert sorted(removed) == sorted(
+        [
+            "/etc/apt/sources.list.d/docker.list",
+            "/etc/apt/sources.list.d/download_docker_com_linux_debian.list",
+            "/etc/apt/trusted.gpg.d/docker.gpg",
+            "/etc/apt/keyrings/docker.gpg",
+            "/usr/share/keyrings/docker-archive-keyring.gpg",
+        ]
+    )
 
 
 def test_no_stale_paths_is_a_noop(run_op):

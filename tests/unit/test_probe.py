@@ -69,6 +69,22 @@ def test_without_an_image_url_nothing_is_downloaded():
     assert "curl" not in probe.commands(DockerSettings())["container"]
 
 
+def test_world_writable_lists_only_what_any_user_can_change(monkeypatch, tmp_path):
+    (tmp_path / "open").write_text("")
+    (tmp_path / "open").chmod(0o666)
+    (tmp_path / "closed").write_text("")
+    (tmp_path / "closed").chmod(0o644)
+    (tmp_path / "link").symlink_to(tmp_path / "closed")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "deeper").mkdir(mode=0o777)
+    (tmp_path / "sub" / "deeper").chmod(0o777)
+    monkeypatch.setattr(probe, "WRITTEN_DIRS", (str(tmp_path / "sub"), str(tmp_path)))
+    command = probe.commands(DockerSettings())["world_writable"]
+    done = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
+    found = sorted(done.stdout.split())
+    assert found == [str(tmp_path / "open"), str(tmp_path / "sub" / "deeper")]
+
+
 class FakeHost:
     """A testinfra host that runs commands with a local shell, sudo left out."""
 
