@@ -74,6 +74,8 @@ def test_status_shows_versions_and_no_drift(fresh_lab2):
     assert "none" in result.stdout and "active/enabled" in result.stdout
 
 
+# what an apply that touched lab1 would change: dpkg's status and the apt sources
+TOUCHED = "stat -c %Y /var/lib/dpkg/status /etc/apt/sources.list.d"
 LAB_HOSTS = "from provision.lab.inventory import lab_groups\nhosts = lab_groups()['lab']\n"
 BAD_INVENTORIES = {
     "syntax error": ("hosts = [\n  ('a', {'ssh_hostname': '10.0.0.1'}\n\nx = (\n", (), "line 2: "),
@@ -96,15 +98,13 @@ def test_bad_inventory_exits_2_naming_the_file_and_the_fix(lab, tmp_path, case):
     text, args, expected = BAD_INVENTORIES[case]
     inventory = tmp_path / "inventory.py"
     inventory.write_text(text)
-    before = sh(lab, "lab1", "stat -c %Y /var/lib/dpkg/status /etc/apt/sources.list.d").stdout
+    before = sh(lab, "lab1", TOUCHED).stdout
     result = provision("apply", "-i", str(inventory), *args)
     assert result.returncode == 2, result.stderr
     assert result.stdout == "" and "Traceback" not in result.stderr
     assert result.stderr.count("\n") == 1 and str(inventory) in result.stderr
     assert expected in result.stderr
-    assert (
-        sh(lab, "lab1", "stat -c %Y /var/lib/dpkg/status /etc/apt/sources.list.d").stdout == before
-    )
+    assert sh(lab, "lab1", TOUCHED).stdout == before
 
 
 def test_settings_error_exits_2_before_touching_hosts(lab):
