@@ -11,12 +11,12 @@ from .dpkg import version_matches
 from .errors import SettingsError, UnsupportedHostError
 from .facts import (
     FileContent,
-    FilesMentioning,
     OsTarget,
     Packages,
     Paths,
     RepositoryIndex,
     ServiceState,
+    SourcesMentioning,
     Users,
 )
 from .layout import (  # noqa: F401
@@ -103,7 +103,7 @@ def install_queries(settings: DockerSettings) -> list[tuple[type, dict]]:
         (FileContent, {"path": DAEMON_JSON}),
     ]
     for distro in ("ubuntu", "debian", "raspbian"):
-        queries.append((FilesMentioning, {"text": f"{settings.docker_repo_url}/{distro}"}))
+        queries.append((SourcesMentioning, {"text": f"{settings.docker_repo_url}/{distro}"}))
     for unit in ("containerd", "docker", "docker.socket"):
         queries.append((ServiceState, {"units": [unit]}))
     return queries
@@ -156,7 +156,11 @@ def install_docker() -> None:
         cleanup_on_failure=[SOURCES, KEYRING],
         after=[key, repo],
     )
-    ops.versions_available(name="Check the pinned version", pins=settings.pins())
+    ops.versions_available(
+        name="Check the pinned version",
+        pins=settings.pins(),
+        packages=list(settings.docker_packages),
+    )
     ops.packages_absent(
         name="Remove conflicting packages",
         packages=list(settings.docker_obsolete_packages),

@@ -63,8 +63,16 @@ def parse_query(output: list[str]) -> dict:
 
 
 def version_matches(version: str, wanted: str) -> bool:
-    """True when a full Debian version is the Docker version ``wanted`` (``26.1.5`` or full)."""
+    """True when a full Debian version is the Docker version ``wanted`` (``26.1.5`` or full).
+
+    ``27.0.0`` is ``5:27.0.0-1~debian.12~bookworm`` and, in the older scheme, ``5:20.10.24~3-0~
+    debian-bookworm`` (``~3`` counts builds), never a pre-release such as ``27.0.0~rc.1-1``.
+    """
     if version == wanted:
         return True
     upstream = re.sub(r"^\d+:", "", version)
-    return re.match(rf"^{re.escape(wanted)}[-~]", upstream) is not None
+    if not upstream.startswith(wanted):
+        return False
+    rest = upstream[len(wanted) :]
+    build = rest[1:].split("-", 1)[0] if rest.startswith("~") else ""
+    return rest.startswith("-") or (build.isdigit() and rest.startswith(f"~{build}-"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import re
 import shlex
 from dataclasses import dataclass
 
@@ -11,6 +10,7 @@ from pyinfra.api import FactBase
 
 from .distro import parse_os_release
 from .dpkg import PackageState, parse_query, query_command  # noqa: F401 (re-exported)
+from .keyring import MAX_BYTES
 
 FAILED = "PROVISION-FAILED"
 UNREADABLE = "PROVISION-UNREADABLE"
@@ -74,7 +74,8 @@ class Download(FactBase):
 
     def command(self, url: str) -> str:
         return (
-            f't=$(mktemp) && {{ curl -fsSL --retry 2 --max-time 60 {shlex.quote(url)} -o "$t" 2>&1'
+            f"t=$(mktemp) && {{ curl -fsSL --retry 2 --max-time 60 --max-filesize {MAX_BYTES} "
+            f'{shlex.quote(url)} -o "$t" 2>&1'
             f' && base64 -w0 "$t" && echo || echo "{FAILED} $?"; }}; rm -f "$t"'
         )
 
@@ -90,13 +91,24 @@ class Download(FactBase):
 
 
 class Paths(FactBase):
-    """Which of the given shell globs match files, links or non-empty directories."""
+    """Which files, links or non-empty directories match ``patterns`` (``DIR/NAME-GLOB``).
+
+    Only the last part of a pattern may hold a glob; ``find`` matches it, so no pattern is
+    ever expanded by a shell.
+    """
 
     def command(self, patterns) -> str:
-        return (
-            f'for p in {" ".join(patterns)}; do {{ [ -f "$p" ] || [ -L "$p" ] || '
-            '[ -n "$(ls -A "$p" 2>/dev/null)" ]; } && echo "$p"; done; true'
-        )
+        finds = []
+        for pattern in patterns:
+            directory, _, name = pattern.rpartition("/")
+            if any(char in directory for char in "*?["):
+                raise ValueError(f"only the last part of {pattern!r} may be a glob")
+            finds.append(
+                f"find {shlex.quote(directory or '/')} -mindepth 1 -maxdepth 1 "
+                f"-name {shlex.quote(name)} "
+                r"\( -type f -o -type l -o \( -type d ! -empty \) \) -print 2>/dev/null; "
+            )
+        return "".join(finds) + "true"
 
     def process(self, output: list[str]) -> list[str]:
         return [line for line in output if line]
@@ -106,19 +118,41 @@ class Paths(FactBase):
         return []
 
 
-class FilesMentioning(FactBase):
-    """Apt source files with an active (not commented) line that mentions ``text``."""
+SOURCE_FILES = "/etc/apt/sources.list /etc/apt/sources.list.d/*"
+
+
+class SourcesMentioning(FactBase):
+    """``{file: [lines]}``: apt source files with an active (not commented) line holding
+    ``text``. The text is matched as a fixed string; names and lines come back in base64."""
 
     def command(self, text: str) -> str:
-        pattern = shlex.quote("^[^#]*" + re.escape(text))
-        return f"grep -lsE {pattern} /etc/apt/sources.list /etc/apt/sources.list.d/* || true"
+        grep = f"grep -sF -e {shlex.quote(text)} --"
+        return (
+            f'for f in {SOURCE_FILES}; do [ -f "$f" ] && {grep} "$f" >/dev/null && '
+            f'printf \'%s %s\\n\' "$(printf %s "$f" | base64 -w0)" "$({grep} "$f" | base64 -w0)"; '
+            "done; true"
+        )
 
-    def process(self, output: list[str]) -> list[str]:
-        return [line for line in output if line]
+    def process(self, output: list[str]) -> dict[str, list[str]]:
+        found = {}
+        for line in output:
+            name, _, lines = line.partition(" ")
+            try:
+                path = base64.b64decode(name, validate=True).decode(errors="replace")
+                content = base64.b64decode(lines, validate=True).decode(errors="replace")
+            except ValueError:
+                continue
+            found[path] = content.splitlines()
+        return found
 
     @staticmethod
-    def default() -> list[str]:
-        return []
+    def default() -> dict[str, list[str]]:
+        return {}
+
+
+def active_lines(lines: list[str], text: str) -> list[str]:
+    """The lines in which ``text`` stands before any ``#`` (apt reads them)."""
+    return [line for line in lines if text in line and "#" not in line[: line.index(text)]]
 
 
 class Users(FactBase):
@@ -126,7 +160,8 @@ class Users(FactBase):
 
     def command(self, group: str, users) -> str:
         checks = "".join(
-            f"id -u {shlex.quote(u)} >/dev/null 2>&1 || echo missing:{u}; " for u in users
+            f"id -u {shlex.quote(u)} >/dev/null 2>&1 || echo {shlex.quote('missing:' + u)}; "
+            for u in users
         )
         return f"getent group {shlex.quote(group)} || echo nogroup; {checks}true"
 
@@ -151,9 +186,9 @@ class ServiceState(FactBase):
     def command(self, units) -> str:
         return (
             "".join(
-                f"echo {u} $(systemctl is-active {u} 2>/dev/null)"
-                f" $(systemctl is-enabled {u} 2>/dev/null); "
-                for u in units
+                f"echo {q} $(systemctl is-active {q} 2>/dev/null)"
+                f" $(systemctl is-enabled {q} 2>/dev/null); "
+                for q in map(shlex.quote, units)
             )
             + "true"
         )

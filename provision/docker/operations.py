@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import shlex
 
 from pyinfra import host
@@ -20,22 +19,23 @@ from .facts import (
     CandidateVersions,
     Download,
     FileContent,
-    FilesMentioning,
     Packages,
     Paths,
     PolicyCandidates,
     ServiceState,
+    SourcesMentioning,
     Users,
+    active_lines,
 )
 from .snapshot import read
 
-# host name -> the sentence an operation refused with (read by the fleet runner)
-REFUSALS: dict[str, str] = {}
+SOURCES_LIST = "/etc/apt/sources.list"
+CHUNK = 48 * 1024  # bytes per command: 64 KiB of base64, far below one argument's limit
 
 
 def refuse(message: str) -> str:
-    """A command that fails this host with ``message`` and changes nothing."""
-    REFUSALS[host.name] = message
+    """A command that fails this host with ``message`` (a sentence that starts with the host's
+    name) on stderr and changes nothing; pyinfra and the fleet runner both show it."""
     return f"echo {shlex.quote(message)} >&2; exit 1"
 
 
@@ -58,15 +58,28 @@ def apt_get(lock_timeout: int, *args: str) -> str:
     )
 
 
-def write_file_command(path: str, content: bytes, mode: str) -> str:
-    """Write ``content`` atomically (temp file, chmod, rename) in one command."""
-    data = base64.b64encode(content).decode()
+def write_file(path: str, content: bytes, mode: str) -> list[str]:
+    """Commands writing ``content`` to ``path`` atomically, owned by root with ``mode``.
+
+    The content goes to a root-only temporary file beside ``path`` in chunks of at most
+    ``CHUNK`` bytes per command (a large keyring fits no single argument), then is moved into
+    place; a failed run leaves at most the temporary file, never a half-written ``path``.
+    """
     directory = shlex.quote(path.rsplit("/", 1)[0] or "/")
     tmp = shlex.quote(f"{path}.provision-tmp")
-    return (
-        f"install -d -m 0755 {directory} && echo {data} | base64 -d > {tmp} && "
-        f"chmod {mode} {tmp} && chown root:root {tmp} && mv -f {tmp} {shlex.quote(path)}"
+    commands = [f"install -d -m 0755 {directory} && install -m 0600 /dev/null {tmp}"]
+    for start in range(0, len(content), CHUNK):
+        data = base64.b64encode(content[start : start + CHUNK]).decode()
+        append = f"echo {data} | base64 -d >> {tmp}"
+        if start:
+            commands.append(append)
+        else:
+            commands[0] += f" && {append}"
+    commands[-1] += (
+        f" && chmod {shlex.quote(mode)} {tmp} && chown root:root {tmp} && "
+        f"mv -f {tmp} {shlex.quote(path)}"
     )
+    return commands
 
 
 @operation()
@@ -104,36 +117,41 @@ def paths_absent(patterns: list[str]):
 def sources_mentioning_absent(text: str, keep: str):
     """Remove other sources of the same repository (they break Signed-By).
 
-    Files in sources.list.d are removed; lines in /etc/apt/sources.list are commented out.
+    Files in sources.list.d are removed; lines of /etc/apt/sources.list are commented out,
+    edited here and written back whole (no value of a setting reaches a sed script).
     """
-    stale = [path for path in read(FilesMentioning, text=text) if path != keep]
+    found = read(SourcesMentioning, text=text)
+    stale = sorted(p for p, lines in found.items() if p != keep and active_lines(lines, text))
     if not stale:
         host.noop(f"no other sources for {text}")
         return
     for path in stale:
-        if path == "/etc/apt/sources.list":
-            pattern = re.escape(text).replace("/", "\\/")
-            yield f"sed -i -E '/^[^#]*{pattern}/s/^/# /' /etc/apt/sources.list"
+        if path == SOURCES_LIST:
+            current = read(FileContent, path=path)
+            if current is not None:
+                edited = comment_out(current.content.decode(errors="surrogateescape"), text)
+                yield from write_file(path, edited.encode(errors="surrogateescape"), current.mode)
         else:
             yield f"rm -f {shlex.quote(path)}"
+
+
+def comment_out(text: str, mentioning: str) -> str:
+    """``text`` with each active line that mentions ``mentioning`` turned into a comment."""
+    lines = text.splitlines(keepends=True)
+    active = set(active_lines([line.rstrip("\n") for line in lines], mentioning))
+    return "".join(f"# {line}" if line.rstrip("\n") in active else line for line in lines)
 
 
 @operation()
 def key_absent_from(path: str, fingerprint: str):
     """Remove key ``fingerprint`` from the legacy keyring ``path`` (apt-key's trusted.gpg)."""
     current = read(FileContent, path=path)
-    try:
-        present = current is not None and fingerprint in keyring.primary_fingerprints(
-            current.content
-        )
-    except keyring.NotAKeyError:
-        present = False
-    if not present:
+    if current is None or fingerprint not in keyring.binary_primary_fingerprints(current.content):
         host.noop(f"{path} does not hold key {fingerprint}")
         return
     remaining = keyring.without_key(current.content, fingerprint)
     if remaining:
-        yield write_file_command(path, remaining, "0" + current.mode)
+        yield from write_file(path, remaining, current.mode)
     else:
         yield f"rm -f {shlex.quote(path)}"
 
@@ -176,20 +194,17 @@ def packages_present(packages: list[str], lock_timeout: int = 300):
 
 @operation()
 def signing_key(path: str, url: str, fingerprint: str):
-    """Install the repository key at ``path`` (0644) if its fingerprint is ``fingerprint``.
+    """Install the repository key at ``path`` (0644): exactly one public key, ``fingerprint``.
 
-    The key is downloaded by the host, checked on the controller and written only when it
-    matches: a wrong or broken key leaves nothing behind.
+    The host downloads the key; the controller checks it packet by packet and writes it
+    re-armored from the checked packets, so the host trusts that key and nothing else. A
+    download that is anything more or less is refused and nothing is written.
     """
     current = read(FileContent, path=path)
-    if (
-        current
-        and current.mode == "644"
-        and current.owner == "root:root"
-        and _has_fingerprint(current.content, fingerprint)
-    ):
-        host.noop(f"{path} holds key {fingerprint}")
-        return
+    if current and current.mode == "644" and current.owner == "root:root":
+        if _is_canonical(current.content, fingerprint):
+            host.noop(f"{path} holds only key {fingerprint}")
+            return
     data, error = host.get_fact(Download, url=url)
     if data is None:
         yield refuse(
@@ -198,25 +213,21 @@ def signing_key(path: str, url: str, fingerprint: str):
         )
         return
     try:
-        found = keyring.primary_fingerprints(data)
-    except keyring.NotAKeyError:
+        key = keyring.checked_key(data, fingerprint)
+    except keyring.NotAKeyError as problem:
         yield refuse(
-            f"{host.name}: {url} returned {keyring.describe(data)}, not an OpenPGP key; "
-            "nothing was written; check docker_gpg_key_url."
+            f"{host.name}: {url} returned {problem}, not exactly one OpenPGP public key with "
+            f"fingerprint {fingerprint}; nothing was written; check docker_gpg_key_url, "
+            "docker_gpg_fingerprint or the mirror."
         )
         return
-    if found != [fingerprint]:
-        yield refuse(
-            f"{host.name}: the key at {url} has fingerprint {', '.join(found)}, expected only "
-            f"{fingerprint}; nothing was written; check docker_gpg_fingerprint or the mirror."
-        )
-        return
-    yield write_file_command(path, data, "0644")
+    yield from write_file(path, key.armored(), "0644")
 
 
-def _has_fingerprint(content: bytes, fingerprint: str) -> bool:
+def _is_canonical(content: bytes, fingerprint: str) -> bool:
+    """Whether ``content`` is exactly what ``signing_key`` writes for ``fingerprint``."""
     try:
-        return keyring.primary_fingerprints(content) == [fingerprint]
+        return keyring.trusted_only(content, fingerprint).armored() == content
     except keyring.NotAKeyError:
         return False
 
@@ -234,7 +245,7 @@ def file_content(path: str, content: str, mode: str = "0644"):
     ):
         host.noop(f"{path} is up to date")
         return
-    yield write_file_command(path, wanted, mode)
+    yield from write_file(path, wanted, mode)
 
 
 @operation()
@@ -311,7 +322,7 @@ def docker_packages(
             return
         targets.append(target)
     if held - to_hold:
-        yield "apt-mark unhold " + " ".join(sorted(held - to_hold))
+        yield "apt-mark unhold " + " ".join(map(shlex.quote, sorted(held - to_hold)))
     if targets:
         yield apt_get(
             lock_timeout,
@@ -322,16 +333,19 @@ def docker_packages(
             *targets,
         )
     if to_hold - held or (targets and to_hold):
-        yield "apt-mark hold " + " ".join(sorted(to_hold))
+        yield "apt-mark hold " + " ".join(map(shlex.quote, sorted(to_hold)))
 
 
 @operation()
-def versions_available(pins: dict[str, str]):
-    """Refuse, before any package changes, a pinned version the repository does not have."""
+def versions_available(pins: dict[str, str], packages: list[str]):
+    """Refuse, before any package changes, a pinned version the repository does not have.
+
+    ``packages`` are read with the pinned ones (the deploy's list: one fact for both).
+    """
     if not pins:
         host.noop("no version pinned")
         return
-    state = read(Packages, packages=list(pins))
+    state = read(Packages, packages=packages)
     for name, wanted in pins.items():
         if name in state and version_matches(state[name].version, wanted):
             continue
@@ -387,17 +401,17 @@ def service(unit: str, running: bool = True, enabled: bool = True, restart_after
 
     It is restarted when one of the ``restart_after`` operations changed (a config file).
     """
-    active, is_enabled = read(ServiceState, units=[unit])[unit]
+    active, is_enabled = read(ServiceState, units=[unit]).get(unit, ("unknown", "unknown"))
     restart = bool(restart_after) and any_changed(restart_after)
-    commands = []
+    commands, quoted = [], shlex.quote(unit)
     if enabled and is_enabled != "enabled":
-        commands.append(f"systemctl enable {unit}")
+        commands.append(f"systemctl enable {quoted}")
     elif not enabled and is_enabled == "enabled":
-        commands.append(f"systemctl disable {unit}")
+        commands.append(f"systemctl disable {quoted}")
     if running and (restart or active != "active"):
-        commands.append(f"systemctl {'restart' if active == 'active' else 'start'} {unit}")
+        commands.append(f"systemctl {'restart' if active == 'active' else 'start'} {quoted}")
     elif not running and active == "active":
-        commands.append(f"systemctl stop {unit}")
+        commands.append(f"systemctl stop {quoted}")
     if not commands:
         host.noop(f"{unit} is {active} and {is_enabled}")
     yield from commands

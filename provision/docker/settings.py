@@ -38,6 +38,11 @@ PACKAGE_STATES = ("present", "latest")
 SERVICE_STATES = ("started", "stopped")
 VERSION_RE = re.compile(r"^(\d+:)?\d+\.\d+\.\d+([-~+][-~+.:A-Za-z0-9]*)?$")
 IMAGE_RE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*$")
+# what a URL may hold: no quote, backquote, $, backslash, white space or control character
+URL_RE = re.compile(r"^(https?|file)://[^\s'\"`$\\\x00-\x1f\x7f]+$")
+PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")  # Debian policy 5.6.1
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+HELLO_WORLD = ("hello-world", "Hello from Docker!")
 # The type of well-known daemon.json options (dockerd --validate checks the rest on the host)
 DAEMON_OPTION_TYPES: dict[str, type | tuple[type, ...]] = {
     "bip": str,
@@ -115,6 +120,8 @@ class DockerSettings:
     docker_apt_lock_timeout: int = 300
     docker_verify_image: str = "hello-world"
     docker_verify_image_url: str | None = None
+    docker_verify_image_sha256: str | None = None
+    docker_verify_output: str | None = None
 
     def key_url(self, distro: str) -> str:
         """Where the repository's signing key is downloaded from."""
@@ -140,6 +147,13 @@ class DockerSettings:
             ]
         return []
 
+    def verify_output(self) -> str | None:
+        """Text the verification container must print (hello-world's greeting by default)."""
+        if self.docker_verify_output is not None:
+            return self.docker_verify_output
+        image, greeting = HELLO_WORLD
+        return greeting if self.docker_verify_image in (image, f"{image}:latest") else None
+
     def holds(self) -> list[str]:
         """Packages to hold with apt-mark (``docker_hold``)."""
         return [n for n in PINNED_PACKAGES if n in self.docker_packages] if self.docker_hold else []
@@ -155,6 +169,10 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
     for name in ("docker_packages", "docker_obsolete_packages", "docker_users"):
         if name in values:
             values[name] = _string_list(values[name], name, problems)
+    for name in ("docker_packages", "docker_obsolete_packages"):
+        bad = [p for p in values.get(name, ()) if not PACKAGE_RE.match(p)]
+        if bad:
+            problems.append(f"{name} has invalid package names: {', '.join(map(repr, bad))}")
     for name in ("docker_hold", "docker_service_enabled", "docker_purge_data"):
         if name in values and not isinstance(values[name], bool):
             problems.append(f"{name} must be true or false, got {values[name]!r}")
@@ -180,8 +198,18 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
         if name in values:
             url = str(values[name]).rstrip("/")
             values[name] = url
-            if not re.match(r"^(https?|file)://\S+$", url):
-                problems.append(f"{name} must be an http(s):// or file:// URL, got {url!r}")
+            if not URL_RE.match(url):
+                problems.append(
+                    f"{name} must be an http(s):// or file:// URL without quotes, backquotes, "
+                    f"$, backslashes, white space or control characters, got {url!r}"
+                )
+    if "docker_verify_image_sha256" in values:
+        digest = str(values["docker_verify_image_sha256"]).lower().removeprefix("sha256:")
+        values["docker_verify_image_sha256"] = digest
+        if not SHA256_RE.match(digest):
+            problems.append(f"docker_verify_image_sha256 must be 64 hex digits, got {digest!r}")
+    if not isinstance(values.get("docker_verify_output", ""), str):
+        problems.append("docker_verify_output must be a string")
     options = values.get("docker_daemon_options", {})
     if not isinstance(options, Mapping):
         problems.append(f"docker_daemon_options must be a mapping, got {type(options).__name__}")

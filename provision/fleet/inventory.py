@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import traceback
 import typing
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from provision.docker.errors import SettingsError
 from provision.docker.settings import DockerSettings, from_host_data
 
 from .errors import UsageError
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # a newline in ssh_hostname would add config lines
 
 
 @dataclass
@@ -158,6 +161,11 @@ def _check_connections(hosts: list[Host], path: str) -> None:
                     "set ssh_hostname to its DNS name or IP address, or remove it to use the name."
                 )
                 continue
+        for key, value in sorted(data.items()):
+            if key.startswith("ssh_") and isinstance(value, str) and CONTROL.search(value):
+                problems.append(
+                    f"host {host.name}: {key} holds a control character ({value!r}); fix its value."
+                )
         hints = typing.get_type_hints(host.connector_cls.data_cls)
         for key in sorted(hints.keys() & data.keys()):
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -134,13 +135,28 @@ def verify_junit(result) -> ET.ElementTree:
     return ET.ElementTree(root)
 
 
+def _xml_text(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return NOT_XML.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
 def _wrap(suite: ET.Element) -> ET.Element:
     root = ET.Element("testsuites")
     root.append(suite)
     return root
 
 
+# characters XML 1.0 cannot hold, even escaped (control characters but tab and newlines)
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def write_junit(path: str | Path, tree: ET.ElementTree) -> None:
+    """Write ``tree``; characters XML cannot hold are written as ``\\xNN`` escapes."""
+    for element in tree.iter():
+        element.text = _xml_text(element.text)
+        for key, value in element.attrib.items():
+            element.set(key, _xml_text(value))
     ET.indent(tree)
     tree.write(path, encoding="utf-8", xml_declaration=True)
 

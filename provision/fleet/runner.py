@@ -14,8 +14,6 @@ from pyinfra.api.operations import run_ops
 from pyinfra.api.state import BaseStateCallback, StateStage
 from pyinfra.context import ctx_host, ctx_state
 
-from provision.docker import operations
-
 from .inventory import Fleet
 from .results import FleetResult, HostResult
 
@@ -59,12 +57,7 @@ class _Recorder(BaseStateCallback):
 
     def operation_host_error(self, state, host, op_hash, retry_count=0, max_retries=0):
         name = op_name(state, op_hash)
-        self._update(
-            host,
-            status="failed",
-            current=f"failed: {name}",
-            error=operations.REFUSALS.get(host.name),
-        )
+        self._update(host, status="failed", current=f"failed: {name}")
         self.failed_ops[host.name] = op_hash  # its output is complete only after this call
 
 
@@ -93,6 +86,9 @@ def _command_error(state, host, op_hash, name: str) -> str:
             "raise docker_apt_lock_timeout."
         )
     lines = [line.strip() for line in err if line.strip()]
+    own = [line for line in lines if line.startswith(f"{host.name}: ")]
+    if own:  # a refusal: the operation's own sentence
+        return own[-1]
     errors = [line for line in lines if line.startswith("E:")]
     detail = (errors or lines or ["the command failed"])[0 if errors else -1]
     return f"{host.name}: {name} failed: {detail.rstrip('.')}."
@@ -115,7 +111,6 @@ def run_deploy(
     """
     started = time.monotonic()
     fleet = fleet.for_run()  # pyinfra hosts carry the state of one run
-    operations.REFUSALS.clear()
     logging.getLogger("pyinfra").setLevel(logging.CRITICAL)
     results = {host.name: HostResult() for host in fleet.hosts}
     facts: dict[str, dict] = {}

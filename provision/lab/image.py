@@ -46,6 +46,11 @@ class ImageInfo:
     path: Path
     reference: str
 
+    @property
+    def sha256(self) -> str:
+        """The archive's SHA-256, for ``docker_verify_image_sha256``."""
+        return sha256_file(self.path)
+
 
 def _entry(name: str, kind: bytes, mode: int, size: int = 0, link: str = "") -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)

@@ -30,6 +30,8 @@ def lab_groups(config: LabConfig | None = None) -> dict[str, list[tuple[str, dic
             "docker_gpg_fingerprint": repo.get("fingerprint"),
             "docker_verify_image": image.get("reference"),
             "docker_verify_image_url": image.get("url"),
+            "docker_verify_image_sha256": image.get("sha256"),
+            "docker_verify_output": image.get("output"),
         }
         groups["lab"].append((name, data))
         groups.setdefault(info["suite"], []).append((name, data))

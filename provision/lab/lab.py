@@ -195,6 +195,8 @@ class Lab:
             return bases.result(), (repo.result(), image.result())
 
     def _start_network_and_server(self, inputs) -> None:
+        from .image import GREETING
+
         repo, image = inputs
         www = self.config.www_dir
         (www / "images").mkdir(parents=True, exist_ok=True)
@@ -210,7 +212,12 @@ class Lab:
             "fingerprint": repo.fingerprint,
             "versions": repo.versions,
         }
-        self.state["image"] = {"url": self.config.image_url, "reference": image.reference}
+        self.state["image"] = {
+            "url": self.config.image_url,
+            "reference": image.reference,
+            "sha256": image.sha256,
+            "output": GREETING,
+        }
         self._save_state()
 
     def _record(self, machine: Machine) -> None:

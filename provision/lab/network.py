@@ -38,8 +38,29 @@ def _nat_rule(config: LabConfig) -> list[str]:
 
 
 def _forward_rules(config: LabConfig) -> list[list[str]]:
+    """What the lab's NAT needs: hosts to each other, the lab's own addresses out, and the
+    replies back in; nothing from outside may start a connection to a lab host."""
     tail = ["-j", "ACCEPT", "-m", "comment", "--comment", _tag(config)]
-    return [["FORWARD", "-i", config.bridge, *tail], ["FORWARD", "-o", config.bridge, *tail]]
+    bridge, subnet = config.bridge, str(config.subnet)
+    return [
+        ["FORWARD", "-i", bridge, "-o", bridge, *tail],
+        ["FORWARD", "-i", bridge, "!", "-o", bridge, "-s", subnet, *tail],
+        [
+            "FORWARD",
+            "-o",
+            bridge,
+            "!",
+            "-i",
+            bridge,
+            "-d",
+            subnet,
+            "-m",
+            "conntrack",
+            "--ctstate",
+            "RELATED,ESTABLISHED",
+            *tail,
+        ],
+    ]
 
 
 def bridge_exists(config: LabConfig) -> bool:

@@ -7,6 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from ..sshconfig import host_block
 from .config import LabConfig
 from .errors import LabError
 from .system import run
@@ -49,16 +50,20 @@ def write_client_files(config: LabConfig, hosts: dict[str, str]) -> None:
         public = (ensure_host_key(config, name).with_suffix(".pub")).read_text().split()
         known.append(f"{name},{address} {public[0]} {public[1]}")
         blocks.append(
-            f"Host {name}\n"
-            f"  HostName {address}\n"
-            f"  User {config.user}\n"
-            f"  IdentityFile {config.key_file}\n"
-            "  IdentitiesOnly yes\n"
-            f"  UserKnownHostsFile {config.known_hosts}\n"
-            "  StrictHostKeyChecking yes\n"
-            f"  HostKeyAlias {name}\n"
-            "  ConnectTimeout 10\n"
-            "  LogLevel ERROR\n"
+            host_block(
+                name,
+                {
+                    "HostName": address,
+                    "User": config.user,
+                    "IdentityFile": config.key_file,
+                    "IdentitiesOnly": "yes",
+                    "UserKnownHostsFile": config.known_hosts,
+                    "StrictHostKeyChecking": "yes",
+                    "HostKeyAlias": name,
+                    "ConnectTimeout": 10,
+                    "LogLevel": "ERROR",
+                },
+            )
         )
     config.known_hosts.write_text("".join(line + "\n" for line in known))
     config.ssh_config.write_text("\n".join(blocks))

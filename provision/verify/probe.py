@@ -55,10 +55,7 @@ def commands(settings: DockerSettings) -> dict[str, str]:
     """``{section: shell command}`` for ``settings``: what each check needs to see."""
     names = [*settings.docker_packages, *settings.docker_obsolete_packages]
     image = shlex.quote(settings.docker_verify_image)
-    load = ""
-    if settings.docker_verify_image_url:
-        url = shlex.quote(settings.docker_verify_image_url)
-        load = f"docker image inspect {image} >/dev/null 2>&1 || curl -fsSL {url} | docker load; "
+    run = f"timeout {CONTAINER_TIMEOUT_S} docker run --rm {image}"
     return {
         "os_release": "cat /etc/os-release",
         "arch": "dpkg --print-architecture",
@@ -79,8 +76,32 @@ def commands(settings: DockerSettings) -> dict[str, str]:
         "daemon_json_stat": f"stat -c '%U %G %a' {DAEMON_JSON}",
         "world_writable": f"find {' '.join(WRITTEN_DIRS)} -maxdepth 1 ! -type l -perm -o+w",
         "listening": "ss -Hltn",
-        "container": f"{load}timeout {CONTAINER_TIMEOUT_S} docker run --rm {image}",
+        "container": load_command(settings) + run,
     }
+
+
+def load_command(settings: DockerSettings) -> str:
+    """Load the verification image from ``docker_verify_image_url`` unless it is there; with
+    ``docker_verify_image_sha256`` the archive is checked before ``docker load`` reads it."""
+    url = settings.docker_verify_image_url
+    if not url:
+        return ""
+    image = shlex.quote(settings.docker_verify_image)
+    check = ""
+    if settings.docker_verify_image_sha256:
+        line = shlex.quote(f"{settings.docker_verify_image_sha256}  ")
+        refusal = shlex.quote(
+            f"{url} is not the image archive docker_verify_image_sha256 names; not loaded."
+        )
+        check = (
+            f'echo {line}"$a" | sha256sum -c --status - || '
+            f'{{ echo {refusal}; rm -f "$a"; exit 1; }}; '
+        )
+    return (
+        f"if ! docker image inspect {image} >/dev/null 2>&1; then "
+        f'a=$(mktemp) && curl -fsSL {shlex.quote(url)} -o "$a" || exit 1; {check}'
+        'docker load -i "$a"; s=$?; rm -f "$a"; [ "$s" = 0 ] || exit "$s"; fi; '
+    )
 
 
 def docker_info(section: Section) -> dict:
@@ -93,29 +114,32 @@ def docker_info(section: Section) -> dict:
 
 
 def render(sections: dict[str, str]) -> str:
-    """One shell script running each ``{name: command}`` and printing it as a section."""
+    """One shell script running each ``{name: command}`` and printing it as a section.
+
+    Sections are printed by number (names hold host data, such as user names).
+    """
     lines = [
-        f'( {command} ) >"$t" 2>&1 </dev/null; p {name} $?' for name, command in sections.items()
+        f'( {command} ) >"$t" 2>&1 </dev/null; p {index} $?'
+        for index, command in enumerate(sections.values())
     ]
     return _PRELUDE + "\n".join(lines) + "\n"
 
 
-def script(settings: DockerSettings) -> str:
-    """The probe for ``settings``."""
-    return render(commands(settings))
-
-
-def parse(output: str) -> dict[str, Section]:
-    """``{section: Section}`` from the probe's output; lines that are not sections are ignored."""
+def parse(output: str, names: list[str]) -> dict[str, Section]:
+    """``{name: Section}`` from the output of ``render`` for sections ``names`` (in order);
+    lines that are not sections are ignored."""
     sections = {}
     for line in output.splitlines():
         parts = line.split(" ")
-        if len(parts) != 4 or parts[0] != MARK or not parts[2].isdigit():
+        if len(parts) != 4 or parts[0] != MARK or not parts[1].isdigit() or not parts[2].isdigit():
+            continue
+        if int(parts[1]) >= len(names):
             continue
         try:
-            sections[parts[1]] = Section(int(parts[2]), base64.b64decode(parts[3], validate=True))
+            output_bytes = base64.b64decode(parts[3], validate=True)
         except binascii.Error:
             continue
+        sections[names[int(parts[1])]] = Section(int(parts[2]), output_bytes)
     return sections
 
 
@@ -125,8 +149,9 @@ class ProbeError(Exception):
 
 def probe(host, settings: DockerSettings) -> dict[str, Section]:
     """Run the probe on a testinfra ``host``; raises ``ProbeError`` when it could not run."""
-    result = host.run("sudo -n sh -c %s", script(settings))
-    sections = parse(result.stdout)
+    wanted = commands(settings)
+    result = host.run("sudo -n sh -c %s", render(wanted))
+    sections = parse(result.stdout, list(wanted))
     if not sections:
         detail = (result.stderr.strip().splitlines() or [f"exit code {result.rc}"])[-1]
         raise ProbeError(

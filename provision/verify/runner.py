@@ -16,6 +16,7 @@ from pathlib import Path
 from pyinfra.api.host import Host
 
 from provision.fleet.inventory import Fleet
+from provision.sshconfig import Tokens, host_block, quote
 
 from .settings import ENV, PARALLEL_ENV
 
@@ -88,20 +89,21 @@ class VerifyResult:
 def ssh_config_entry(host: Host) -> str:
     """An OpenSSH config block reproducing how pyinfra connects to ``host``."""
     data = host.data
-    lines = [f"Host {host.name}", f"  HostName {data.get('ssh_hostname') or host.name}"]
-    options = {
-        "User": data.get("ssh_user"),
-        "Port": data.get("ssh_port"),
-        "IdentityFile": data.get("ssh_key"),
-        "UserKnownHostsFile": data.get("ssh_known_hosts_file"),
-        "StrictHostKeyChecking": data.get("ssh_strict_host_key_checking"),
-        "ProxyJump": data.get("ssh_proxy_jump"),
-    }
-    for key, value in options.items():
-        if value not in (None, ""):
-            lines.append(f"  {key} {value}")
-    lines += ["  BatchMode yes", "  ConnectTimeout 15", "  LogLevel ERROR"]
-    return "\n".join(lines) + "\n"
+    return host_block(
+        host.name,
+        {
+            "HostName": data.get("ssh_hostname") or host.name,
+            "User": data.get("ssh_user"),
+            "Port": data.get("ssh_port"),
+            "IdentityFile": data.get("ssh_key"),
+            "UserKnownHostsFile": data.get("ssh_known_hosts_file"),
+            "StrictHostKeyChecking": data.get("ssh_strict_host_key_checking"),
+            "ProxyJump": data.get("ssh_proxy_jump"),
+            "BatchMode": "yes",
+            "ConnectTimeout": 15,
+            "LogLevel": "ERROR",
+        },
+    )
 
 
 def ssh_config(hosts: list[Host], control_dir: Path) -> str:
@@ -117,8 +119,15 @@ def ssh_config(hosts: list[Host], control_dir: Path) -> str:
             if h.data.get("ssh_config_file")
         }
     )
-    head = "".join(f"Include {path}\n" for path in includes)
-    shared = f"Host *\n  ControlMaster auto\n  ControlPath {control_dir}/%C\n  ControlPersist 30s\n"
+    head = "".join(f"Include {quote('Include', path)}\n" for path in includes)
+    shared = host_block(
+        "*",
+        {
+            "ControlMaster": "auto",
+            "ControlPath": Tokens(str(control_dir).replace("%", "%%") + "/%C"),
+            "ControlPersist": "30s",
+        },
+    )
     return head + "\n".join(ssh_config_entry(host) for host in hosts) + "\n" + shared
 
 

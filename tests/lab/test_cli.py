@@ -108,6 +108,8 @@ def test_bad_inventory_exits_2_naming_the_file_and_the_fix(lab, tmp_path, case):
 
 
 def test_settings_error_exits_2_before_touching_hosts(lab):
+    state = TOUCHED + " /etc/docker"
+    before = {host: sh(lab, host, state, check=False).stdout for host in ("lab1", "lab2")}
     result = provision(
         "apply",
         "-i",
@@ -123,6 +125,7 @@ def test_settings_error_exits_2_before_touching_hosts(lab):
     assert "docker_channel" in result.stderr and "docker_hold" in result.stderr
     assert "live-restore" in result.stderr
     assert "lab1" in result.stderr and "lab2" in result.stderr
+    assert before == {host: sh(lab, host, state, check=False).stdout for host in before}
 
 
 def test_unreachable_host_fails_while_others_converge(lab, tmp_path):

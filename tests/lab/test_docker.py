@@ -145,12 +145,15 @@ def test_host_with_old_packages_and_stale_sources_converges(lab):
             f"{repo} bookworm stable' | sudo tee /etc/apt/sources.list.d/docker.list >/dev/null && "
             f"echo 'deb [signed-by=/etc/apt/keyrings/docker.gpg] {repo} bookworm stable' "
             "| sudo tee /etc/apt/sources.list.d/download_docker_com_debian.list >/dev/null && "
+            f"echo 'deb [arch=amd64] {repo} bookworm stable' | sudo tee -a /etc/apt/sources.list "
+            ">/dev/null && "
             f"sudo docker load -i /tmp/hello.tar >/dev/null && "
             f"sudo docker run -d --name old {reference} sleep 3600 >/dev/null"
         ),
     )
     assert "old" in sh(lab, "lab1", "sudo docker ps --format '{{.Names}}'").stdout
     assert sh(lab, "lab1", "dpkg -s docker.io", check=False).returncode == 0
+    sources_list = sh(lab, "lab1", "cat /etc/apt/sources.list").stdout
     result = apply("lab1")
     assert result.ok, result.hosts["lab1"].error
     assert "Remove conflicting packages" in result.hosts["lab1"].changed
@@ -161,6 +164,13 @@ def test_host_with_old_packages_and_stale_sources_converges(lab):
     assert sh(lab, "lab1", "sudo apt-get -q update 2>&1").stdout.count("Conflicting") == 0
     stale = sh(lab, "lab1", "ls -d " + " ".join(STALE_PATHS), check=False)
     assert stale.stdout == "" and stale.returncode != 0
+    # the Docker line of sources.list is commented out, the rest kept byte for byte
+    line = f"deb [arch=amd64] {repo} bookworm stable\n"
+    assert sh(lab, "lab1", "cat /etc/apt/sources.list").stdout == sources_list.replace(
+        line, "# " + line
+    )
+    assert sh(lab, "lab1", "stat -c '%a %U' /etc/apt/sources.list").stdout == "644 root\n"
+    assert apply("lab1").hosts["lab1"].status == "unchanged"
 
 
 def test_uninstall_leaves_docker_absent(lab):

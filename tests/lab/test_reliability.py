@@ -227,30 +227,34 @@ def test_fail_percent_stops_a_bad_rollout(lab, tmp_path):
 
 
 def test_secrets_never_appear_in_output_or_reports(lab, tmp_path):
-    canary_password, canary_token = "pw-canary-5be1c0", "tok-canary-93ad2f"
+    """Secrets in host data pass through the code that reads it (settings, the verification's
+    settings file, the reports): none of them may come out."""
+    password, key_password, token = "pw-canary-5be1c0", "kp-canary-47e0aa", "tok-canary-93ad2f"
+    secrets = (
+        f"ssh_password='{password}', ssh_key_password='{key_password}', "
+        f"runner_registration_token='{token}'"
+    )
     inventory = write_inventory(
         tmp_path,
         lab,
         (
-            f"hosts = [(n, dict(d, ssh_password='{canary_password}')) for n, d in _lab]\n"
+            f"hosts = [(n, dict(d, {secrets})) for n, d in _lab]\n"
             f"hosts.append(('ghost', dict(_lab[0][1], ssh_hostname=_ghost_address, "
-            f"ssh_connect_timeout=2, ssh_password='{canary_password}')))\n"
+            f"ssh_connect_timeout=2, {secrets})))\n"
         ),
     )
-    env = dict(__import__("os").environ, PROVISION_TEST_TOKEN=canary_token)
-    files = [tmp_path / name for name in ("a.json", "a.xml", "v.json", "v.xml")]
+    files = [tmp_path / name for name in ("a.json", "a.xml", "v.json", "v.xml", "s.json")]
     runs = [
-        provision(
-            "apply", "-i", inventory, "--report", str(files[0]), "--junit", str(files[1]), env=env
-        ),
-        provision(
-            "verify", "-i", inventory, "--report", str(files[2]), "--junit", str(files[3]), env=env
-        ),
+        provision("apply", "-i", inventory, "--report", str(files[0]), "--junit", str(files[1])),
+        provision("verify", "-i", inventory, "--report", str(files[2]), "--junit", str(files[3])),
+        provision("status", "-i", inventory, "--report", str(files[4])),
     ]
-    assert [run.returncode for run in runs] == [1, 1]  # the ghost fails; the lab hosts pass
+    assert [run.returncode for run in runs] == [1, 1, 1]  # the ghost fails; the lab hosts pass
+    data = json.loads(files[2].read_text())
+    assert data["hosts"]["lab1"]["failed"] == 0 and data["hosts"]["lab1"]["passed"] > 10
     texts = [run.stdout + run.stderr for run in runs] + [f.read_text() for f in files]
     for text in texts:
-        assert canary_password not in text and canary_token not in text
+        assert password not in text and key_password not in text and token not in text
 
 
 def test_turning_host_key_checking_off_is_reported(lab, tmp_path):

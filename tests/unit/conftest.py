@@ -8,9 +8,7 @@ import pytest
 from pyinfra.api import Config, Inventory, State
 from pyinfra.context import ctx_host, ctx_state
 
-from provision.docker import operations
-
-from .fakes import FakeMachine
+from .fakes import FakeMachine, fake_hosts_run_refusals, refusal_of  # noqa: F401
 
 
 @dataclass
@@ -23,7 +21,6 @@ class OpRun:
 @pytest.fixture
 def run_op(monkeypatch):
     """Run an operation's generator on a one-host pyinfra state with a ``FakeMachine``'s facts."""
-    monkeypatch.setattr(operations, "REFUSALS", {})
 
     def run(op, machine: FakeMachine, host_name: str = "web1", **kwargs) -> OpRun:
         inventory = Inventory(([host_name], {}))
@@ -34,6 +31,6 @@ def run_op(monkeypatch):
         host.noop = noops.append
         with ctx_state.use(state), ctx_host.use(host):
             commands = [str(command) for command in op._inner(**kwargs)]
-        return OpRun(commands, noops, operations.REFUSALS.get(host_name))
+        return OpRun(commands, noops, refusal_of(commands))
 
     return run

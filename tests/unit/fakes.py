@@ -6,8 +6,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
+from pyinfra.connectors.fake import FakeConnector
+from pyinfra.connectors.util import CommandOutput, OutputLine
 
 from provision.docker.deploy import KEYRING, PREREQUISITES, SOURCES, sources_text
 from provision.docker.facts import (
@@ -16,13 +21,13 @@ from provision.docker.facts import (
     CandidateVersions,
     Download,
     FileContent,
-    FilesMentioning,
     OsTarget,
     Packages,
     Paths,
     PolicyCandidates,
     RepositoryIndex,
     ServiceState,
+    SourcesMentioning,
     Users,
 )
 from provision.docker.settings import DockerSettings
@@ -105,18 +110,28 @@ class FakeMachine:
             if kwargs["url"] not in self.urls:
                 return ["curl: (22) The requested URL returned error: 404", f"{FAILED} 22"]
             return [base64.b64encode(self.urls[kwargs["url"]]).decode()]
-        if cls is Paths:
-            from fnmatch import fnmatch
+        if cls is Paths:  # find DIR -maxdepth 1 -name NAME, per pattern
+            from fnmatch import fnmatchcase
 
-            return sorted(p for p in self.paths if any(fnmatch(p, g) for g in kwargs["patterns"]))
-        if cls is FilesMentioning:  # grep -lsE '^[^#]*TEXT' sources.list sources.list.d/*
-            active = re.compile("^[^#]*" + re.escape(kwargs["text"]), re.MULTILINE)
-            return sorted(
+            return [
                 path
-                for path, (_, _, content) in self.files.items()
-                if (path == "/etc/apt/sources.list" or path.startswith("/etc/apt/sources.list.d/"))
-                and active.search(content.decode(errors="replace"))
-            )
+                for pattern in kwargs["patterns"]
+                for path in sorted(self.paths)
+                if path.rpartition("/")[0] == pattern.rpartition("/")[0]
+                and fnmatchcase(path.rpartition("/")[2], pattern.rpartition("/")[2])
+            ]
+        if cls is SourcesMentioning:  # grep -F TEXT in sources.list and sources.list.d/*
+            lines = []
+            for path, (_, _, content) in sorted(self.files.items()):
+                if path == "/etc/apt/sources.list" or path.startswith("/etc/apt/sources.list.d/"):
+                    found = [
+                        line
+                        for line in content.decode(errors="replace").splitlines()
+                        if kwargs["text"] in line
+                    ]
+                    if found:
+                        lines.append(f"{b64(path.encode())} {b64(chr(10).join(found).encode())}")
+            return lines
         if cls is Users:
             group = kwargs["group"]
             lines = (
@@ -163,6 +178,10 @@ class FakeMachine:
         return fact.process(lines) if lines else fact.default()
 
 
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
 def fresh_machine(**changes) -> FakeMachine:
     """A minimal Debian 12 host: no Docker, no curl, nothing configured."""
     return FakeMachine(**{"users": {"root", "alice"}, **changes})
@@ -197,7 +216,8 @@ def converged_machine(settings: DockerSettings | None = None, key: bytes = DOCKE
 def fake_responses(machine: FakeMachine, settings: DockerSettings | None = None) -> dict:
     """``fake_responses`` for pyinfra's ``@fake`` connector: every fact command the Docker
     deploys run, answered with what ``machine`` would print; refusals (``exit 1``) fail."""
-    from provision.docker.deploy import DAEMON_JSON, DATA_DIRS, STALE_PATHS
+    from provision.docker.deploy import DAEMON_JSON, DATA_DIRS, STALE_PATHS, install_queries
+    from provision.docker.snapshot import MARK, Snapshot
 
     settings = settings or DockerSettings()
     packages = list(settings.docker_packages)
@@ -220,21 +240,63 @@ def fake_responses(machine: FakeMachine, settings: DockerSettings | None = None)
         (PolicyCandidates, {"packages": packages}),
     ]
     for distro in ("ubuntu", "debian", "raspbian"):
-        queries.append((FilesMentioning, {"text": f"{settings.docker_repo_url}/{distro}"}))
+        queries.append((SourcesMentioning, {"text": f"{settings.docker_repo_url}/{distro}"}))
         queries.append((Download, {"url": settings.key_url(distro)}))
+    # the fake connector answers the first matcher found in a command: the snapshot holds
+    # every fact command, so it must come first
+    snapshot = install_queries(settings)
     responses: dict = {
-        cls().command(**kwargs): machine.output(cls, **kwargs) for cls, kwargs in queries
+        Snapshot().command(snapshot): [
+            line
+            for index, (cls, kwargs) in enumerate(snapshot)
+            for line in (f"{MARK}{index}", *machine.output(cls, **kwargs))
+        ]
     }
+    responses.update(
+        {cls().command(**kwargs): machine.output(cls, **kwargs) for cls, kwargs in queries}
+    )
     responses[re.compile(r"apt-helper download-file")] = machine.output(RepositoryIndex)
-    responses[re.compile(r"; exit 1$")] = {"success": False, "stderr": ["refused"]}
+    # a fact command this fake was not told about fails loudly instead of reading as empty
+    responses[re.compile("|".join(map(re.escape, FACT_MARKERS)))] = {
+        "success": False,
+        "stderr": ["the fake host has no answer for this fact command"],
+    }
     return responses
+
+
+REFUSAL = re.compile(r"^echo '.*' >&2; exit 1$", re.DOTALL)
+
+
+def refusal_of(commands: list[str]) -> str | None:
+    """The sentence a refusal command prints, read by running it as the host would."""
+    for command in commands:
+        if REFUSAL.match(command):
+            done = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
+            assert done.returncode == 1
+            return done.stderr.strip()
+    return None
+
+
+@pytest.fixture(autouse=True)
+def fake_hosts_run_refusals(monkeypatch):
+    """The ``@fake`` connector answers a refusal with the output it has on a host."""
+    original = FakeConnector._lookup_response
+
+    def lookup(self, command: str):
+        if REFUSAL.match(command):
+            message = refusal_of([command])
+            return False, CommandOutput([OutputLine("stderr", message)])
+        return original(self, command)
+
+    monkeypatch.setattr(FakeConnector, "_lookup_response", lookup)
 
 
 FACT_MARKERS = (
     "cat /etc/os-release",
     "dpkg-query -W",
-    "for p in ",
-    "grep -lsE",
+    "-mindepth 1 -maxdepth 1 -name",
+    "grep -sF -e",
+    "=====provision-fact-",
     "if [ -f ",
     "curl -fsSL",
     "getent group",

@@ -14,7 +14,6 @@ from provision.docker.facts import (
     CandidateVersions,
     Download,
     FileContent,
-    FilesMentioning,
     OsTarget,
     Packages,
     PackageState,
@@ -22,7 +21,9 @@ from provision.docker.facts import (
     PolicyCandidates,
     RemoteFile,
     ServiceState,
+    SourcesMentioning,
     Users,
+    active_lines,
 )
 
 from .fakes import DOCKER_KEY
@@ -42,9 +43,9 @@ def fact(cls, env: dict | None = None, **kwargs):
     return instance.process(lines) if lines else instance.default()
 
 
-def fact_of(command: str, cls):
+def fact_of(command: str, cls, cwd=None):
     """Run ``command`` (a fact's command with its paths moved) and process it like ``fact``."""
-    done = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
+    done = subprocess.run(["sh", "-c", command], capture_output=True, text=True, cwd=cwd)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     return cls().process(lines) if lines else cls().default()
@@ -241,22 +242,15 @@ def test_paths_lists_files_links_and_non_empty_directories(tmp_path):
     ]
 
 
-def test_files_mentioning_parses_grep_output():
-    assert FilesMentioning().process(["/etc/apt/sources.list.d/docker.list", ""]) == [
-        "/etc/apt/sources.list.d/docker.list"
-    ]
-    assert FilesMentioning().default() == []
+def test_sources_mentioning_parses_names_and_lines_in_base64():
+    line = "c291cmNlcy5saXN0 ZGViIGEKIyBkZWIgYg=="  # "sources.list", "deb a\n# deb b"
+    assert SourcesMentioning().process([line, "not base64!"]) == {
+        "sources.list": ["deb a", "# deb b"]
+    }
+    assert SourcesMentioning().default() == {}
 
 
-def test_files_mentioning_greps_sources_list_and_sources_list_d():
-    command = FilesMentioning().command("https://download.docker.com/linux/debian")
-    assert command == (
-        r"grep -lsE '^[^#]*https://download\.docker\.com/linux/debian' "
-        "/etc/apt/sources.list /etc/apt/sources.list.d/* || true"
-    )
-
-
-def test_files_mentioning_finds_only_active_lines(tmp_path):
+def test_sources_mentioning_matches_a_fixed_string_in_sources_files(tmp_path):
     url = "https://download.docker.com/linux/debian"
     apt = tmp_path / "apt"
     (apt / "sources.list.d").mkdir(parents=True)
@@ -269,18 +263,48 @@ def test_files_mentioning_finds_only_active_lines(tmp_path):
     (apt / "sources.list.d" / "lookalike.list").write_text(
         "deb https://download-docker-com/linux/debian a b\n"
     )
-    command = FilesMentioning().command(url).replace("/etc/apt", str(apt))
-    assert sorted(fact_of(command, FilesMentioning)) == [
-        f"{apt}/sources.list",
-        f"{apt}/sources.list.d/docker.sources",
-    ]
+    command = SourcesMentioning().command(url).replace("/etc/apt", str(apt))
+    found = fact_of(command, SourcesMentioning)
+    assert found == {
+        f"{apt}/sources.list": [f"deb [arch=amd64] {url} bookworm stable"],
+        f"{apt}/sources.list.d/old.list": [f"# deb {url} bookworm stable"],
+        f"{apt}/sources.list.d/docker.sources": [f"URIs: {url}"],
+    }
+    active = {path for path, lines in found.items() if active_lines(lines, url)}
+    assert active == {f"{apt}/sources.list", f"{apt}/sources.list.d/docker.sources"}
 
 
-def test_files_mentioning_without_sources_list_d_is_empty(tmp_path):
+def test_sources_mentioning_keeps_shell_syntax_in_the_text_literal(tmp_path):
+    url = "http://x/$(touch pwned)'`touch pwned`\"[.*"
+    apt = tmp_path / "apt"
+    (apt / "sources.list.d").mkdir(parents=True)
+    (apt / "sources.list").write_text(f"deb {url} a b\ndeb http://x/ a b\n")
+    command = SourcesMentioning().command(url).replace("/etc/apt", str(apt))
+    assert fact_of(command, SourcesMentioning, cwd=tmp_path) == {
+        f"{apt}/sources.list": [f"deb {url} a b"]
+    }
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_sources_mentioning_without_sources_list_d_is_empty(tmp_path):
     command = (
-        FilesMentioning().command("https://x.example/linux").replace("/etc/apt", str(tmp_path))
+        SourcesMentioning().command("https://x.example/linux").replace("/etc/apt", str(tmp_path))
     )
-    assert fact_of(command, FilesMentioning) == []
+    assert fact_of(command, SourcesMentioning) == {}
+
+
+@pytest.mark.parametrize(
+    ("line", "active"),
+    [
+        ("deb URL a b", True),
+        ("deb [signed-by=/k] URL a b # comment", True),
+        ("# deb URL a b", False),
+        ("deb http://other/#URL a b", False),
+        ("deb http://other/ a b", False),
+    ],
+)
+def test_active_lines_are_those_without_a_comment_before_the_text(line, active):
+    assert active_lines([line], "URL") == ([line] if active else [])
 
 
 # Users --------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rich.console import Console
 
 from provision.fleet import report
@@ -195,6 +197,15 @@ def test_connection_data_of_every_host_is_checked_at_once(tmp_path):
     assert message.endswith("; fix its value.")
     good = 'hosts = [("web1", {"ssh_hostname": "10.0.0.1", "ssh_port": 2222, "ssh_user": "a"})]\n'
     assert names(load(inventory_file(tmp_path, good, "good.py"))) == ["web1"]
+
+
+def test_a_control_character_in_connection_data_is_a_usage_error(tmp_path):
+    text = 'hosts = [("web1", {"ssh_hostname": "10.0.0.1\\n  ProxyCommand touch /tmp/x"})]\n'
+    path, message = load_error(tmp_path, text)
+    assert message == (
+        f"{path}: host web1: ssh_hostname holds a control character "
+        "('10.0.0.1\\n  ProxyCommand touch /tmp/x'); fix its value."
+    )
 
 
 def test_a_host_with_an_empty_name_is_a_usage_error(tmp_path):
@@ -430,9 +441,19 @@ def test_ssh_sockets_get_nodelay_and_keepalive():
 
 
 def test_a_proxied_connection_is_left_alone():
+    """Through a jump host the transport's ``sock`` is a channel: no socket option is set."""
     from provision.fleet import runner
 
-    runner._tune_socket(_ssh_host(object()))  # a jump host's channel is not a socket
+    class Channel:
+        options: list = []
+
+        def setsockopt(self, *args):
+            self.options.append(args)
+
+    channel = Channel()
+    runner._tune_socket(_ssh_host(channel))
+    assert runner._socket(_ssh_host(channel)) is None
+    assert channel.options == []
 
 
 def test_a_lost_connection_is_named_as_such():
@@ -442,3 +463,27 @@ def test_a_lost_connection_is_named_as_such():
     message = runner._command_error(None, host, "op", "Install Docker packages")
     assert message.startswith("web1: the SSH connection was lost during Install Docker packages")
     assert "Rerun once it is back" in message
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=40))
+def test_reports_stay_valid_with_any_characters_in_messages(tmp_path_factory, message):
+    result = fleet_result()
+    result.hosts["web2"].error = message
+    path = tmp_path_factory.mktemp("junit") / "apply.xml"
+    report.write_junit(path, report.apply_junit(result))
+    failure = ET.parse(path).getroot().find(".//testcase[@name='web2']/failure")
+    escaped = report.NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", message)
+    assert failure.get("message").replace("\r", "\n") == (escaped or "failed").replace("\r", "\n")
+    json_path = path.with_suffix(".json")
+    report.write_json(json_path, result.as_dict())
+    assert json.loads(json_path.read_text())["hosts"]["web2"]["error"] == message
+
+
+def test_a_control_character_in_a_message_is_written_as_an_escape(tmp_path):
+    result = fleet_result()
+    result.hosts["web2"].error = "web2: apt said \x1b[31mE: broken\x1b[0m\x00."
+    path = tmp_path / "apply.xml"
+    report.write_junit(path, report.apply_junit(result))
+    failure = ET.parse(path).getroot().find(".//testcase[@name='web2']/failure")
+    assert failure.get("message") == "web2: apt said \\x1b[31mE: broken\\x1b[0m\\x00."

@@ -1,7 +1,9 @@
-"""OpenPGP fingerprints computed on the controller, checked against gpg's own."""
+"""Keys read on the controller: checked against gpg's own reading, and every crafted download
+of the trust-boundary attacks refused."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import shutil
@@ -17,6 +19,7 @@ from .fakes import DOCKER_KEY, DOCKER_SUBKEY, synthetic_key, v4_fingerprint
 
 GPG = shutil.which("gpg")
 needs_gpg = pytest.mark.skipif(GPG is None, reason="gpg is not installed")
+BEGIN, END = keyring.BEGIN, keyring.END
 
 
 class Gpg:
@@ -25,9 +28,13 @@ class Gpg:
     def __init__(self, home: str):
         self.env = dict(os.environ, GNUPGHOME=home)
 
-    def run(self, *args: str) -> bytes:
+    def run(self, *args: str, data: bytes | None = None) -> bytes:
         return subprocess.run(
-            [GPG, "--batch", "--no-tty", *args], env=self.env, check=True, capture_output=True
+            [GPG, "--batch", "--no-tty", *args],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            input=data,
         ).stdout
 
     def generate(self, uid: str, algo: str, subkey: str | None = None) -> None:
@@ -40,6 +47,18 @@ class Gpg:
         """Primary then subkey fingerprints, as ``gpg --with-colons`` prints them."""
         out = self.run("--with-colons", "--with-subkey-fingerprints", "--list-keys", uid)
         return [line.split(":")[9] for line in out.decode().splitlines() if line[:4] == "fpr:"]
+
+    def shown(self, data: bytes) -> list[str]:
+        """Primary key fingerprints gpg finds in ``data`` without importing it."""
+        out = self.run(
+            "--with-colons", "--import-options", "show-only", "--import", data=data
+        ).decode()
+        lines = out.splitlines()
+        return [
+            lines[i + 1].split(":")[9]
+            for i, line in enumerate(lines[:-1])
+            if line.startswith("pub:") and lines[i + 1].startswith("fpr:")
+        ]
 
 
 @pytest.fixture(scope="module")
@@ -58,112 +77,50 @@ def gpg():
         shutil.rmtree(home, ignore_errors=True)
 
 
+def armor_lines(data: bytes) -> list[str]:
+    return data.decode().strip().split("\n")
+
+
+# what is accepted ---------------------------------------------------------------------------
+
+
 @needs_gpg
 @pytest.mark.parametrize("uid", ["ed@example.org", "rsa@example.org"])
 @pytest.mark.parametrize("armor", [True, False], ids=["armored", "binary"])
-def test_fingerprints_equal_gpgs(gpg, uid, armor):
+def test_a_gpg_export_is_accepted_with_gpgs_fingerprints(gpg, uid, armor):
     exported = gpg.run("--export", *(["--armor"] if armor else []), uid)
-    assert exported.startswith(b"-----BEGIN PGP PUBLIC KEY BLOCK-----") == armor
     expected = gpg.fingerprints(uid)
-    assert len(expected) == 2  # primary key and subkey
-    assert keyring.fingerprints(exported) == expected
+    key = keyring.checked_key(exported, expected[0])
+    assert [key.fingerprint, *key.subkeys] == expected
+    assert key.binary() == gpg.run("--export", uid)
+    assert gpg.shown(key.armored()) == [expected[0]]  # what is written, read back by gpg
 
 
-@needs_gpg
-def test_dearmor_equals_gpgs_binary_export(gpg):
-    armored = gpg.run("--export", "--armor", "rsa@example.org")
-    assert keyring.dearmor(armored) == gpg.run("--export", "rsa@example.org")
+def test_dockers_published_key_is_written_exactly_as_docker_publishes_it():
+    key = keyring.checked_key(DOCKER_KEY, DOCKER_FINGERPRINT)
+    assert (key.fingerprint, key.subkeys) == (DOCKER_FINGERPRINT, [DOCKER_SUBKEY])
+    assert key.armored() == DOCKER_KEY
 
 
-@needs_gpg
-def test_a_keyring_with_two_keys_lists_both(gpg):
-    both = gpg.run("--export", "ed@example.org", "rsa@example.org")
-    found = keyring.fingerprints(both)
-    ed, rsa = gpg.fingerprints("ed@example.org"), gpg.fingerprints("rsa@example.org")
-    assert found == ed + rsa
-    assert keyring.primary_fingerprints(both) == [ed[0], rsa[0]]
+def test_a_binary_download_is_written_armored():
+    binary = keyring.checked_key(DOCKER_KEY, DOCKER_FINGERPRINT).binary()
+    assert binary[:1] != b"-"
+    assert keyring.checked_key(binary, DOCKER_FINGERPRINT).armored() == DOCKER_KEY
 
 
-@needs_gpg
-def test_damaged_armor_is_not_a_key(gpg):
-    armored = gpg.run("--export", "--armor", "ed@example.org").decode()
-    lines = armored.splitlines()
-    body = next(i for i, line in enumerate(lines) if line == "") + 1
-    lines[body] = "!" + lines[body][1:]
-    with pytest.raises(keyring.NotAKeyError, match="damaged ASCII armor"):
-        keyring.fingerprints("\n".join(lines).encode())
-
-
-@needs_gpg
-def test_truncated_armor_is_not_a_key(gpg):
-    armored = gpg.run("--export", "--armor", "rsa@example.org").decode().splitlines()
-    body = next(i for i, line in enumerate(armored) if line == "") + 1
-    cut = armored[: body + 3] + ["-----END PGP PUBLIC KEY BLOCK-----"]  # 3 x 48 bytes of data
-    with pytest.raises(keyring.NotAKeyError, match="truncated"):
-        keyring.fingerprints("\n".join(cut).encode())
-
-
-def test_dockers_published_key_has_the_pinned_fingerprint():
-    assert keyring.fingerprints(DOCKER_KEY) == [DOCKER_FINGERPRINT, DOCKER_SUBKEY]
-
-
-def test_armor_with_headers_crlf_and_leading_blank_lines():
+def test_armor_with_headers_crlf_and_blank_lines_around_is_accepted_and_normalised():
     text = DOCKER_KEY.decode().replace(
-        "-----BEGIN PGP PUBLIC KEY BLOCK-----\n",
-        "-----BEGIN PGP PUBLIC KEY BLOCK-----\nComment: Docker Release (CE deb)\n",
+        BEGIN + "\n", BEGIN + "\nVersion: GnuPG v2\nComment: Docker Release (CE deb)\n"
     )
-    data = ("\n\n  " + text.replace("\n", "\r\n")).encode()
-    assert keyring.fingerprints(data)[0] == DOCKER_FINGERPRINT
+    data = ("\n\n  " + text.replace("\n", "\r\n") + "\r\n\n").encode()
+    assert keyring.checked_key(data, DOCKER_FINGERPRINT).armored() == DOCKER_KEY
 
 
-def test_armor_without_the_blank_line_after_the_header():
-    begin = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n"
-    text = DOCKER_KEY.decode()
-    assert begin + "\n" in text
-    no_blank = text.replace(begin + "\n", begin)
-    assert keyring.dearmor(no_blank.encode()) == keyring.dearmor(DOCKER_KEY)
-    assert keyring.fingerprints(no_blank.encode()) == [DOCKER_FINGERPRINT, DOCKER_SUBKEY]
-    with_header = no_blank.replace(begin, begin + "Comment: Docker Release (CE deb)\n")
-    assert keyring.fingerprints(with_header.encode())[0] == DOCKER_FINGERPRINT
-
-
-HTML_404 = (
-    b"<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head>"
-    b"<body><h1>Not Found</h1></body></html>\n"
-)
-
-
-@pytest.mark.parametrize(
-    ("data", "described"),
-    [
-        (HTML_404, "an HTML page"),
-        (b"  <html>\n<body>Access denied</body></html>", "an HTML page"),
-        (b"<?xml version='1.0'?>\n<html xmlns='http://www.w3.org/1999/xhtml'/>", "an HTML page"),
-        (b"", "an empty response"),
-        (b"Moved permanently\n", "18 bytes that are not an OpenPGP key"),
-    ],
-    ids=["html-404", "html", "xhtml", "empty", "text"],
-)
-def test_what_is_not_a_key_is_refused_and_described(data, described):
-    with pytest.raises(keyring.NotAKeyError):
-        keyring.fingerprints(data)
-    assert keyring.describe(data) == described
-
-
-def test_a_signature_alone_has_no_public_key():
-    signature = bytes([0x80 | (2 << 2) | 0, 3]) + b"\x04\x00\x00"  # tag 2, old format
-    with pytest.raises(keyring.NotAKeyError, match="no public key"):
-        keyring.fingerprints(signature)
-
-
-def test_binary_garbage_is_not_a_key():
-    with pytest.raises(keyring.NotAKeyError):
-        keyring.fingerprints(b"\xff\xd8\xff\xe0\x00\x10JFIF")  # a JPEG
-
-
-def test_synthetic_key_packet_fingerprint():
-    packet = synthetic_key(b"seed")
-    assert keyring.fingerprints(packet) == [v4_fingerprint(packet)]
+def test_armor_without_the_blank_line_after_the_header_or_a_checksum_is_accepted():
+    lines = armor_lines(DOCKER_KEY)
+    assert lines[1] == "" and lines[-2].startswith("=")
+    bare = "\n".join([lines[0], *lines[2:-2], lines[-1]]).encode()
+    assert keyring.checked_key(bare, DOCKER_FINGERPRINT).armored() == DOCKER_KEY
 
 
 @pytest.mark.parametrize(
@@ -180,41 +137,211 @@ def test_new_format_packet_lengths(size, form):
         header = b"\xff" + size.to_bytes(4, "big")
     packet = bytes([0xC0 | 6]) + header + body  # new format, tag 6
     expected = hashlib.sha1(b"\x99" + len(body).to_bytes(2, "big") + body).hexdigest().upper()
-    assert [len(b) for _, b in keyring.packets(packet)] == [size]
-    assert keyring.fingerprints(packet + bytes([0xC0 | 14]) + header + body) == [expected] * 2
+    assert [len(p.body) for p in keyring.packets(packet)] == [size]
+    key = keyring.checked_key(packet + bytes([0xC0 | 14]) + header + body, expected)
+    assert key.subkeys == [expected]
+
+
+def test_synthetic_key_fingerprint_follows_the_rfc():
+    packet = synthetic_key(b"seed")
+    assert keyring.checked_key(packet, v4_fingerprint(packet)).binary() == packet
 
 
 def test_v6_fingerprint_is_sha256():
     body = b"\x06" + bytes(40)
     expected = hashlib.sha256(b"\x9b" + len(body).to_bytes(4, "big") + body).hexdigest().upper()
-    assert keyring.fingerprint(body) == expected
-    assert len(expected) == 64
+    assert keyring.fingerprint(body) == expected and len(expected) == 64
 
 
-def test_unsupported_key_version_is_refused():
-    with pytest.raises(keyring.NotAKeyError, match="version 03"):
-        keyring.fingerprint(b"\x03" + bytes(20))
+def test_crc24_of_the_rfcs_example():
+    assert keyring.crc24(b"") == 0xB704CE
+    assert keyring.crc24(b"123456789") == 0x21CF02  # the CRC-24/OpenPGP check value
 
 
-def test_partial_and_indeterminate_lengths_are_refused():
-    with pytest.raises(keyring.NotAKeyError, match="partial"):
-        list(keyring.packets(bytes([0xC0 | 6, 0xE1]) + bytes(4)))
-    with pytest.raises(keyring.NotAKeyError, match="indeterminate"):
-        list(keyring.packets(bytes([0x80 | (6 << 2) | 3]) + bytes(4)))
+# what is refused: the trust-boundary attacks ------------------------------------------------
+
+OTHER = synthetic_key(b"attacker")
+OTHER_ARMOR = keyring.PublicKey(tuple(keyring.packets(OTHER))).armored()
+
+
+def refusal(data: bytes, wanted: str = DOCKER_FINGERPRINT) -> str:
+    with pytest.raises(keyring.NotAKeyError) as error:
+        keyring.checked_key(data, wanted)
+    return str(error.value)
+
+
+def test_a_second_armor_block_is_refused():
+    assert refusal(DOCKER_KEY + OTHER_ARMOR) == "a second armor block after the key's armor"
+
+
+def test_a_checksum_line_inside_one_block_is_refused():
+    lines = armor_lines(DOCKER_KEY)
+    other = armor_lines(OTHER_ARMOR)[2:-2]  # the attacker's body lines
+    forged = "\n".join([*lines[:-1], *other, lines[-1]]).encode()
+    assert refusal(forged) == "armor with data after its checksum line"
+
+
+def test_trailing_data_after_the_armor_is_refused():
+    assert refusal(DOCKER_KEY + b"trailing\n") == "data after the key's armor"
+
+
+def test_a_second_key_in_a_binary_download_is_refused():
+    binary = keyring.dearmor(DOCKER_KEY) + OTHER
+    assert refusal(binary).startswith(f"a second public key ({v4_fingerprint(OTHER)}) after")
+
+
+def test_a_bad_armor_checksum_is_refused():
+    lines = armor_lines(DOCKER_KEY)
+    lines[-2] = "=AAAA"
+    assert refusal("\n".join(lines).encode()) == (
+        "ASCII armor whose checksum does not match its data"
+    )
+
+
+def test_damaged_base64_is_refused():
+    lines = armor_lines(DOCKER_KEY)
+    lines[3] = "!" + lines[3][1:]
+    assert refusal("\n".join(lines).encode()) == "damaged ASCII armor"
+
+
+def test_a_truncated_armor_is_refused():
+    lines = armor_lines(DOCKER_KEY)
+    cut = "\n".join([*lines[:6], lines[-1]]).encode()
+    assert refusal(cut) in ("a truncated OpenPGP packet", "damaged ASCII armor")
+
+
+def test_a_key_with_another_fingerprint_is_refused():
+    assert refusal(OTHER) == f"a key with fingerprint {v4_fingerprint(OTHER)}"
+
+
+def test_a_subkey_fingerprint_is_not_the_key():
+    assert refusal(DOCKER_KEY, DOCKER_SUBKEY) == f"a key with fingerprint {DOCKER_FINGERPRINT}"
 
 
 @pytest.mark.parametrize(
-    "data", [b"\xc6", b"\xc6\xd0", b"\x99\x01"], ids=["no-length", "half-length", "old-format"]
+    ("data", "found"),
+    [
+        (b"<!DOCTYPE html>\n<html><body>Not Found</body></html>\n", "an HTML page"),
+        (b"  <html>\n<body>Access denied</body></html>", "an HTML page"),
+        (b"", "an empty response"),
+        (b"Moved permanently\n", "18 bytes that are not an OpenPGP key"),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF", "a truncated OpenPGP packet"),
+        (bytes([0x80 | (2 << 2), 3]) + b"\x04\x00\x00", "a signature where a public key must"),
+        (bytes([0xC0 | 6, 0xE1]) + bytes(4), "a partial-length packet, which no key has"),
+        (bytes([0x80 | (6 << 2) | 3]) + bytes(4), "an indeterminate-length packet"),
+        (b"\xc6", "a truncated OpenPGP packet header"),
+        (b"\xc6\xd0", "a truncated OpenPGP packet header"),
+        (b"\x99\x01", "a truncated OpenPGP packet header"),
+        (bytes([0xC0 | 6, 3]) + b"\x03\x00\x00", "a key of unsupported OpenPGP version 03"),
+        (bytes([0xC0 | 6, 0xFF]) + (70000).to_bytes(4, "big") + b"\x04" + bytes(69999), "65535"),
+        (bytes(2 << 20), "bytes, more than any public key"),
+        (b"-----BEGIN PGP PRIVATE KEY BLOCK-----\n\n-----END PGP PRIVATE KEY BLOCK-----\n", "kind"),
+        (f"{BEGIN}\n\nmQINBFit\n".encode(), "ASCII armor without its END line"),
+        ("\u00e9".encode() + b"\n" + DOCKER_KEY, "not an OpenPGP packet"),
+        (DOCKER_KEY.replace(b"mQIN", "m\u00e9".encode(), 1), "bytes that are not ASCII"),
+    ],
+    ids=[
+        "html-404",
+        "html",
+        "empty",
+        "text",
+        "jpeg",
+        "signature-alone",
+        "partial-length",
+        "indeterminate-length",
+        "header-cut",
+        "length-cut",
+        "old-format-cut",
+        "key-version-3",
+        "huge-v4-packet",
+        "two-megabytes",
+        "private-key-block",
+        "no-end-line",
+        "text-before-armor",
+        "non-ascii-armor",
+    ],
 )
-def test_stream_cut_in_a_header_is_not_a_key(data):
-    with pytest.raises(keyring.NotAKeyError, match="truncated"):
-        keyring.fingerprints(data)
+def test_what_is_not_one_key_is_refused_with_what_it_is(data, found):
+    assert found in refusal(data)
 
 
-def test_primary_fingerprints_leave_out_subkeys():
-    assert keyring.primary_fingerprints(DOCKER_KEY) == [DOCKER_FINGERPRINT]
-    two = keyring.dearmor(DOCKER_KEY) + synthetic_key(b"second")
-    assert keyring.primary_fingerprints(two) == [
+@pytest.mark.parametrize(
+    ("tag", "name"), [(12, "a trust packet"), (5, "a secret key"), (11, "literal data")]
+)
+def test_packets_that_do_not_belong_in_a_public_key_are_refused(tag, name):
+    stray = bytes([0xC0 | tag, 1, 0])
+    binary = keyring.dearmor(DOCKER_KEY) + stray
+    assert refusal(binary) == f"{name} inside public key {DOCKER_FINGERPRINT}"
+
+
+# an installed keyring, read as apt reads it -------------------------------------------------
+
+
+def test_the_canonical_key_is_trusted_alone():
+    assert keyring.trusted_only(DOCKER_KEY, DOCKER_FINGERPRINT).armored() == DOCKER_KEY
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        DOCKER_KEY + OTHER_ARMOR,
+        b"\n".join(
+            [
+                *DOCKER_KEY.strip().split(b"\n")[:-1],
+                *OTHER_ARMOR.strip().split(b"\n")[2:-2],
+                END.encode(),
+            ]
+        ),
+    ],
+    ids=["two-blocks", "checksum-line-inside"],
+)
+def test_apt_reads_every_block_so_an_extra_key_is_seen(content):
+    assert keyring.primary_fingerprints(content) == [DOCKER_FINGERPRINT, v4_fingerprint(OTHER)]
+    with pytest.raises(keyring.NotAKeyError, match=f"keys {DOCKER_FINGERPRINT}, "):
+        keyring.trusted_only(content, DOCKER_FINGERPRINT)
+
+
+def test_an_installed_binary_keyring_is_not_read_by_apt_as_asc():
+    with pytest.raises(keyring.NotAKeyError, match="binary data"):
+        keyring.trusted_only(keyring.dearmor(DOCKER_KEY), DOCKER_FINGERPRINT)
+
+
+def test_an_installed_key_with_trailing_text_is_not_clean():
+    with pytest.raises(keyring.NotAKeyError, match="data after the key's armor"):
+        keyring.trusted_only(DOCKER_KEY + b"junk\n", DOCKER_FINGERPRINT)
+
+
+# the legacy binary keyring ------------------------------------------------------------------
+
+
+@needs_gpg
+def test_docker_key_is_removed_from_a_gpg_keyring_and_the_rest_kept(gpg):
+    ed, rsa = gpg.fingerprints("ed@example.org")[0], gpg.fingerprints("rsa@example.org")[0]
+    docker = keyring.dearmor(DOCKER_KEY)
+    ring = gpg.run("--export", "ed@example.org") + docker + gpg.run("--export", "rsa@example.org")
+    assert keyring.binary_primary_fingerprints(ring) == [ed, DOCKER_FINGERPRINT, rsa]
+    remaining = keyring.without_key(ring, DOCKER_FINGERPRINT)
+    assert gpg.shown(remaining) == [ed, rsa]
+    assert keyring.without_key(docker, DOCKER_FINGERPRINT) == b""
+
+
+def test_an_unreadable_tail_of_a_legacy_keyring_is_kept_as_it_is():
+    docker = keyring.dearmor(DOCKER_KEY)
+    tail = b"\x00not packets"
+    assert keyring.binary_primary_fingerprints(OTHER + docker + tail) == [
+        v4_fingerprint(OTHER),
         DOCKER_FINGERPRINT,
-        v4_fingerprint(synthetic_key(b"second")),
     ]
+    assert keyring.without_key(OTHER + docker + tail, DOCKER_FINGERPRINT) == OTHER + tail
+
+
+def test_an_armored_legacy_keyring_is_left_alone_as_apt_ignores_it():
+    assert keyring.binary_primary_fingerprints(DOCKER_KEY) == []
+
+
+def test_armor_checksum_is_rendered_from_the_data():
+    key = keyring.checked_key(DOCKER_KEY, DOCKER_FINGERPRINT)
+    checksum = armor_lines(key.armored())[-2]
+    assert (
+        checksum == "=" + base64.b64encode(keyring.crc24(key.binary()).to_bytes(3, "big")).decode()
+    )

@@ -30,13 +30,15 @@ from .fakes import (
 )
 
 KEY_URL = "https://download.docker.com/linux/debian/gpg"
+OTHER = synthetic_key(b"attacker")
+OTHER_ARMOR = keyring.PublicKey(tuple(keyring.packets(OTHER))).armored()
 
 
-def written(command: str) -> bytes:
-    """The bytes a ``write_file_command`` writes."""
-    match = re.search(r"echo ([A-Za-z0-9+/=]+) \| base64 -d", command)
-    assert match, command
-    return base64.b64decode(match.group(1))
+def written(commands: list[str]) -> bytes:
+    """The bytes ``write_file`` commands write, chunk by chunk."""
+    chunks = [re.search(r"echo ([A-Za-z0-9+/=]+) \| base64 -d >> ", c) for c in commands]
+    assert any(chunks), commands
+    return b"".join(base64.b64decode(match.group(1)) for match in chunks if match)
 
 
 def is_apt_get(command: str, *args: str) -> bool:
@@ -130,7 +132,7 @@ def test_other_sources_of_the_repository_are_removed_but_ours_kept(run_op):
     assert run_op(ops.sources_mentioning_absent, only_ours, text=text, keep=SOURCES).commands == []
 
 
-def test_docker_lines_of_sources_list_are_commented_out(run_op, tmp_path):
+def test_docker_lines_of_sources_list_are_commented_out(run_op):
     text = "https://download.docker.com/linux/debian"
     sources_list = (
         "deb http://deb.debian.org/debian bookworm main\n"
@@ -139,25 +141,37 @@ def test_docker_lines_of_sources_list_are_commented_out(run_op, tmp_path):
     )
     machine = fresh_machine(
         files={
-            "/etc/apt/sources.list": ("644", "root:root", sources_list.encode()),
+            "/etc/apt/sources.list": ("640", "root:root", sources_list.encode()),
             "/etc/apt/sources.list.d/docker.list": ("644", "root:root", f"deb {text} x y".encode()),
             SOURCES: ("644", "root:root", f"URIs: {text}\n".encode()),
         }
     )
     run = run_op(ops.sources_mentioning_absent, machine, text=text, keep=SOURCES)
-    sed = (
-        r"sed -i -E '/^[^#]*https:\/\/download\.docker\.com\/linux\/debian/s/^/# /' "
-        "/etc/apt/sources.list"
+    assert run.commands[-1] == "rm -f /etc/apt/sources.list.d/docker.list"
+    assert run.commands[0].endswith(
+        "mv -f /etc/apt/sources.list.provision-tmp /etc/apt/sources.list"
     )
-    assert run.commands == [sed, "rm -f /etc/apt/sources.list.d/docker.list"]
-    # the sed, run on a copy: only the active Docker line is commented out
-    copy = tmp_path / "sources.list"
-    copy.write_text(sources_list)
-    subprocess.run(["sh", "-c", sed.replace("/etc/apt/sources.list", str(copy))], check=True)
-    assert copy.read_text() == (
+    assert "chmod 640 " in run.commands[0]  # the file keeps its mode
+    assert written(run.commands[:1]).decode() == (
         "deb http://deb.debian.org/debian bookworm main\n"
         f"# deb [arch=amd64] {text} bookworm stable\n"
         f"# deb {text} bookworm test\n"
+    )
+
+
+def test_a_hostile_repository_url_in_sources_list_never_reaches_a_command(run_op):
+    text = "http://x/'`touch /tmp/pwned`$(id)/debian"
+    line = f"deb {text} bookworm stable\n"
+    machine = fresh_machine(files={"/etc/apt/sources.list": ("644", "root:root", line.encode())})
+    run = run_op(ops.sources_mentioning_absent, machine, text=text, keep=SOURCES)
+    assert len(run.commands) == 1 and "touch" not in run.commands[0]
+    assert written(run.commands) == f"# {line}".encode()
+
+
+def test_comment_out_keeps_everything_else_byte_for_byte():
+    text = "deb http://a/ x\r\n  # deb http://a/ y\ndeb http://b/ x\ndeb http://a/ z"
+    assert ops.comment_out(text, "http://a/") == (
+        "# deb http://a/ x\r\n  # deb http://a/ y\ndeb http://b/ x\n# deb http://a/ z"
     )
 
 
@@ -225,7 +239,7 @@ def test_key_is_written_only_after_its_fingerprint_matched(run_op):
     assert len(run.commands) == 1 and run.refusal is None
     command = run.commands[0]
     assert command.startswith("install -d -m 0755 /etc/apt/keyrings && ")
-    assert written(command) == DOCKER_KEY
+    assert written(run.commands) == DOCKER_KEY
     assert "chmod 0644 /etc/apt/keyrings/docker.asc.provision-tmp" in command
     assert command.endswith(f"mv -f {KEYRING}.provision-tmp {KEYRING}")
 
@@ -234,97 +248,109 @@ def test_a_key_in_place_is_not_downloaded_again(run_op):
     machine = converged_machine()
     run = key_run(run_op, machine)
     assert run.commands == []
-    assert run.noops == [f"{KEYRING} holds key {DOCKER_FINGERPRINT}"]
+    assert run.noops == [f"{KEYRING} holds only key {DOCKER_FINGERPRINT}"]
     assert [name for name, _ in machine.calls] == ["FileContent"]
 
 
-def test_a_key_with_the_wrong_mode_is_rewritten(run_op):
+@pytest.mark.parametrize(
+    ("mode", "owner", "content"),
+    [
+        ("600", "root:root", DOCKER_KEY),
+        ("644", "alice:alice", DOCKER_KEY),
+        ("644", "root:root", DOCKER_KEY + OTHER_ARMOR),
+        ("644", "root:root", keyring.dearmor(DOCKER_KEY)),
+        ("644", "root:root", DOCKER_KEY.replace(b"\n\n", b"\nComment: hand-made\n\n", 1)),
+        ("644", "root:root", OTHER_ARMOR),
+    ],
+    ids=["mode", "owner", "second-block", "binary", "not-canonical", "other-key"],
+)
+def test_a_key_in_place_that_is_not_what_would_be_written_is_rewritten(
+    run_op, mode, owner, content
+):
     machine = converged_machine()
-    machine.files[KEYRING] = ("600", "root:root", DOCKER_KEY)
-    assert written(key_run(run_op, machine).commands[0]) == DOCKER_KEY
-
-
-def test_a_key_owned_by_another_user_is_rewritten(run_op):
-    machine = converged_machine()
-    machine.files[KEYRING] = ("644", "alice:alice", DOCKER_KEY)
-    assert written(key_run(run_op, machine).commands[0]) == DOCKER_KEY
-
-
-def test_a_keyring_holding_another_primary_key_as_well_is_rewritten(run_op):
-    machine = converged_machine()
-    machine.files[KEYRING] = ("644", "root:root", keyring.dearmor(DOCKER_KEY) + synthetic_key(b"x"))
+    machine.files[KEYRING] = (mode, owner, content)
     run = key_run(run_op, machine)
     assert [name for name, _ in machine.calls] == ["FileContent", "Download"]
-    assert written(run.commands[0]) == DOCKER_KEY
+    assert written(run.commands) == DOCKER_KEY
 
 
-def test_a_different_key_in_place_is_replaced(run_op):
-    machine = converged_machine()
-    machine.files[KEYRING] = ("644", "root:root", synthetic_key(b"old"))
-    assert written(key_run(run_op, machine).commands[0]) == DOCKER_KEY
+def refused(run, host_name: str = "web1") -> str:
+    """The refusal sentence, after checking that nothing would be written."""
+    assert len(run.commands) == 1 and run.commands[0].endswith("exit 1")
+    assert "base64 -d" not in run.commands[0] and "mv -f" not in run.commands[0]
+    assert run.refusal.startswith(f"{host_name}: ")
+    return run.refusal
 
 
 def test_a_key_with_the_wrong_fingerprint_is_refused_and_not_written(run_op):
     impostor = synthetic_key(b"impostor")
     run = key_run(run_op, fresh_machine(urls={KEY_URL: impostor}), host_name="web7")
-    assert len(run.commands) == 1
-    assert run.commands[0].endswith("exit 1")
-    assert "base64 -d" not in run.commands[0] and "mv -f" not in run.commands[0]
-    assert run.refusal == (
-        f"web7: the key at {KEY_URL} has fingerprint {v4_fingerprint(impostor)}, expected only "
-        f"{DOCKER_FINGERPRINT}; nothing was written; check docker_gpg_fingerprint or the mirror."
+    assert refused(run, "web7") == (
+        f"web7: {KEY_URL} returned a key with fingerprint {v4_fingerprint(impostor)}, not "
+        f"exactly one OpenPGP public key with fingerprint {DOCKER_FINGERPRINT}; nothing was "
+        "written; check docker_gpg_key_url, docker_gpg_fingerprint or the mirror."
     )
 
 
-def test_a_mirrors_own_key_is_accepted_with_its_fingerprint(run_op):
+def test_a_mirrors_own_key_is_accepted_with_its_fingerprint_and_written_armored(run_op):
     lab_key = synthetic_key(b"lab")
     run = key_run(run_op, fresh_machine(urls={KEY_URL: lab_key}), v4_fingerprint(lab_key))
-    assert written(run.commands[0]) == lab_key
+    assert written(run.commands) == keyring.checked_key(lab_key, v4_fingerprint(lab_key)).armored()
+    assert written(run.commands).startswith(b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n")
 
 
-def test_an_html_page_instead_of_a_key_is_refused(run_op):
-    page = b"<!DOCTYPE html><html><body>captive portal</body></html>"
-    run = key_run(run_op, fresh_machine(urls={KEY_URL: page}))
-    assert run.commands[0].endswith("exit 1")
-    assert f"{KEY_URL} returned an HTML page, not an OpenPGP key; nothing was written" in (
-        run.refusal
-    )
+@pytest.mark.parametrize(
+    ("download", "found"),
+    [
+        (b"<!DOCTYPE html><html><body>captive portal</body></html>", "an HTML page"),
+        (DOCKER_KEY + OTHER_ARMOR, "a second armor block after the key's armor"),
+        (keyring.dearmor(DOCKER_KEY) + OTHER, f"a second public key ({v4_fingerprint(OTHER)})"),
+        (DOCKER_KEY + b"<script>", "data after the key's armor"),
+        (keyring.dearmor(DOCKER_KEY)[:2], "a truncated OpenPGP packet"),
+    ],
+    ids=["html", "two-blocks", "two-keys-binary", "trailing-data", "truncated"],
+)
+def test_a_download_that_is_not_exactly_the_key_is_refused(run_op, download, found):
+    run = key_run(run_op, fresh_machine(urls={KEY_URL: download}))
+    assert f"web1: {KEY_URL} returned {found}" in refused(run)
+    assert "nothing was written" in run.refusal
 
 
 def test_a_failed_download_is_refused_with_curls_reason(run_op):
     run = key_run(run_op, fresh_machine())
-    assert run.commands[0].endswith("exit 1")
-    assert run.refusal == (
+    assert refused(run) == (
         f"web1: cannot download the Docker signing key from {KEY_URL} (curl: (22) The requested "
         "URL returned error: 404); check docker_repo_url / docker_gpg_key_url."
     )
 
 
-def test_a_key_file_with_an_extra_primary_key_is_refused(run_op):
-    # apt trusts every key in a Signed-By file: one more key would be trusted too
-    extra = synthetic_key(b"extra")
-    combined = keyring.dearmor(DOCKER_KEY) + extra
-    run = key_run(run_op, fresh_machine(urls={KEY_URL: combined}))
-    assert len(run.commands) == 1 and run.commands[0].endswith("exit 1")
-    assert f"{DOCKER_FINGERPRINT}, {v4_fingerprint(extra)}, expected only" in run.refusal
-
-
-def test_a_key_in_place_with_an_extra_primary_key_is_replaced(run_op):
-    machine = converged_machine()
-    machine.files[KEYRING] = ("644", "root:root", keyring.dearmor(DOCKER_KEY) + synthetic_key(b"x"))
-    assert written(key_run(run_op, machine).commands[0]) == DOCKER_KEY
-
-
 def test_a_subkey_fingerprint_is_not_accepted_as_the_pin(run_op):
     run = key_run(run_op, fresh_machine(urls={KEY_URL: DOCKER_KEY}), DOCKER_SUBKEY)
-    assert run.commands[0].endswith("exit 1")
-    assert f"has fingerprint {DOCKER_FINGERPRINT}, expected only {DOCKER_SUBKEY}" in run.refusal
+    assert f"returned a key with fingerprint {DOCKER_FINGERPRINT}, not exactly" in refused(run)
 
 
-def test_a_truncated_download_is_refused(run_op):
-    run = key_run(run_op, fresh_machine(urls={KEY_URL: keyring.dearmor(DOCKER_KEY)[:2]}))
-    assert run.commands[0].endswith("exit 1")
-    assert "returned 2 bytes that are not an OpenPGP key" in run.refusal
+# key_absent_from ----------------------------------------------------------------------------
+
+
+def test_docker_key_is_cut_out_of_a_large_legacy_keyring_in_chunks(run_op):
+    others = b"".join(synthetic_key(str(i).encode()) for i in range(5000))  # ~70 KiB
+    assert len(others) > ops.CHUNK
+    ring = others[:30] + keyring.dearmor(DOCKER_KEY) + others[30:]
+    machine = FakeMachine(files={"/etc/apt/trusted.gpg": ("600", "root:root", ring)})
+    run = run_op(
+        ops.key_absent_from, machine, path="/etc/apt/trusted.gpg", fingerprint=DOCKER_FINGERPRINT
+    )
+    assert len(run.commands) == 2 and all(len(c) < 100_000 for c in run.commands)
+    assert written(run.commands) == others
+    assert "chmod 600 " in run.commands[-1]
+
+
+def test_a_legacy_keyring_without_docker_key_is_left_alone(run_op):
+    machine = FakeMachine(files={"/etc/apt/trusted.gpg": ("644", "root:root", OTHER)})
+    run = run_op(
+        ops.key_absent_from, machine, path="/etc/apt/trusted.gpg", fingerprint=DOCKER_FINGERPRINT
+    )
+    assert run.commands == [] and run.noops
 
 
 # file_content -------------------------------------------------------------------------------
@@ -332,7 +358,7 @@ def test_a_truncated_download_is_refused(run_op):
 
 def test_file_content_writes_a_missing_file(run_op):
     run = run_op(ops.file_content, fresh_machine(), path=SOURCES, content="Types: deb\n")
-    assert len(run.commands) == 1 and written(run.commands[0]) == b"Types: deb\n"
+    assert len(run.commands) == 1 and written(run.commands) == b"Types: deb\n"
 
 
 @pytest.mark.parametrize(
@@ -353,27 +379,36 @@ def test_file_content_compares_mode_owner_and_bytes(run_op, mode, owner, content
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the written file is chown'ed to root")
-def test_write_file_command_writes_atomically(tmp_path):
+@pytest.mark.parametrize("size", [0, 10, ops.CHUNK, 3 * ops.CHUNK + 7])
+def test_write_file_writes_atomically_in_chunks(tmp_path, size):
     target = tmp_path / "dir with space" / "it's.json"
-    content = b'{"a": 1}\n\x00\xff binary too\n'
-    subprocess.run(["sh", "-c", ops.write_file_command(str(target), content, "0640")], check=True)
+    content = (b'{"a": 1}\n\x00\xff binary too\n' * (size // 20 + 1))[:size]
+    commands = ops.write_file(str(target), content, "0640")
+    assert len(commands) == max(1, -(-size // ops.CHUNK))
+    for command in commands:
+        subprocess.run(["sh", "-c", command], check=True)
     assert target.read_bytes() == content
     assert oct(target.stat().st_mode & 0o777) == "0o640"
     assert list(target.parent.iterdir()) == [target]  # no temporary file left
 
 
-def test_refusal_command_fails_with_the_message(monkeypatch):
-    from pyinfra.api import Config, Inventory, State
-    from pyinfra.context import ctx_host, ctx_state
+@pytest.mark.skipif(os.geteuid() != 0, reason="the written file is chown'ed to root")
+def test_an_interrupted_write_leaves_the_old_file_whole(tmp_path):
+    target = tmp_path / "trusted.gpg"
+    target.write_bytes(b"old")
+    commands = ops.write_file(str(target), bytes(3 * ops.CHUNK), "0644")
+    for command in commands[:-1]:  # the connection drops before the last chunk
+        subprocess.run(["sh", "-c", command], check=True)
+    assert target.read_bytes() == b"old"
+    tmp = target.with_name("trusted.gpg.provision-tmp")
+    assert oct(tmp.stat().st_mode & 0o777) == "0o600"  # the partial copy is root's alone
 
-    monkeypatch.setattr(ops, "REFUSALS", {})
-    inventory = Inventory((["web1"], {}))
-    with ctx_state.use(State(inventory, Config())), ctx_host.use(inventory.get_host("web1")):
-        command = ops.refuse("web1: it's `broken`; $HOME stays unexpanded.")
+
+def test_refusal_command_fails_with_the_message():
+    command = ops.refuse("web1: it's `broken`; $HOME stays unexpanded.")
     done = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr == "web1: it's `broken`; $HOME stays unexpanded.\n"
-    assert ops.REFUSALS["web1"] == "web1: it's `broken`; $HOME stays unexpanded."
 
 
 # apt_update ---------------------------------------------------------------------------------
@@ -437,6 +472,10 @@ def test_apt_update_cleanup_keeps_apt_gets_exit_status(run_op, tmp_path):
         ("5:26.1.4-1~debian.12~bookworm", "26.1.5", False),
         ("5:27.0.3-1~debian.12~bookworm", "27", False),
         ("26.1.5+dfsg1-1", "26.1.5", False),  # Debian's docker.io, not Docker's build
+        ("5:27.0.0~rc.1-1~debian.12~bookworm", "27.0.0", False),  # a release candidate
+        ("5:27.0.0~beta.2-1~ubuntu.24.04~noble", "27.0.0", False),
+        ("5:27.0.0~rc.1-1~debian.12~bookworm", "27.0.0~rc.1", True),  # asked for by name
+        ("5:19.03.0~3-0~debian-buster", "19.03.0", True),  # the older scheme's build number
     ],
 )
 def test_version_matches(version, wanted, matches):

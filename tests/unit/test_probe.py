@@ -14,7 +14,7 @@ def run_locally(commands: dict[str, str]) -> dict[str, probe.Section]:
     output = subprocess.run(
         ["sh", "-c", probe.render(commands)], capture_output=True, text=True, check=True
     ).stdout
-    return probe.parse(output)
+    return probe.parse(output, list(commands))
 
 
 def test_output_and_exit_codes_come_back_exactly():
@@ -42,12 +42,13 @@ def test_parse_ignores_noise_and_broken_lines():
     text = "\n".join(
         [
             "Welcome to the host",
-            f"{probe.MARK} ok 0 aGVsbG8=",
-            f"{probe.MARK} notbase64 0 ***",
-            f"{probe.MARK} badrc x aGVsbG8=",
+            f"{probe.MARK} 0 0 aGVsbG8=",
+            f"{probe.MARK} 1 0 ***",
+            f"{probe.MARK} 2 x aGVsbG8=",
+            f"{probe.MARK} 9 0 aGVsbG8=",
         ]
     )
-    assert probe.parse(text) == {"ok": probe.Section(0, b"hello")}
+    assert probe.parse(text, ["ok", "notbase64", "badrc"]) == {"ok": probe.Section(0, b"hello")}
 
 
 def test_commands_follow_the_settings():
@@ -61,7 +62,7 @@ def test_commands_follow_the_settings():
     commands = probe.commands(settings)
     assert commands["groups:alice"] == "id -Gn alice" and "groups:bob" in commands
     assert "docker run --rm registry.example/hello:1" in commands["container"]
-    assert "curl -fsSL http://mirror.example/hello.tar | docker load" in commands["container"]
+    assert "curl -fsSL http://mirror.example/hello.tar -o" in commands["container"]
     assert {f"active:{unit}" for unit in probe.UNITS} <= set(commands)
 
 
@@ -131,3 +132,48 @@ def test_docker_info_reads_the_json_after_any_error_lines():
     assert probe.docker_info(section) == {"ServerVersion": "", "ClientInfo": {}}
     assert probe.docker_info(probe.Section(127, b"sh: docker: not found\n")) == {}
     assert probe.docker_info(probe.Section(0, b"{not json\n")) == {}
+
+
+@pytest.fixture
+def image_host(tmp_path, monkeypatch):
+    """Stand-ins for docker and curl: curl serves ``archive``, docker records what it loads."""
+    archive = tmp_path / "hello.tar"
+    archive.write_bytes(b"an image archive\n")
+    log = tmp_path / "docker.log"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "curl").write_text(
+        f'#!/bin/sh\nwhile [ "$1" != -o ]; do shift; done\ncp {archive} "$2"\n'
+    )
+    (bin_dir / "docker").write_text(
+        "#!/bin/sh\n"
+        f'case "$1" in image) exit 1;; load) sha256sum < "$3" >> {log};; esac\n'
+        f'echo "docker $*" >> {log}\n'
+    )
+    for tool in ("curl", "docker"):
+        (bin_dir / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
+    return archive, log
+
+
+def test_an_image_archive_is_loaded_only_when_its_sha256_matches(image_host):
+    import hashlib
+
+    archive, log = image_host
+    good = hashlib.sha256(archive.read_bytes()).hexdigest()
+    settings = from_host_data(
+        {
+            "docker_verify_image": "lab/hello:1",
+            "docker_verify_image_url": "http://mirror.example/hello.tar",
+            "docker_verify_image_sha256": good,
+        }
+    )
+    loaded = run_locally({"load": probe.load_command(settings) + "true"})["load"]
+    assert loaded.ok and f"{good}  -" in log.read_text()
+
+    log.unlink()
+    wrong = from_host_data({**settings.__dict__, "docker_verify_image_sha256": "0" * 64})
+    refused = run_locally({"load": probe.load_command(wrong) + "true"})["load"]
+    assert refused.rc == 1
+    assert "is not the image archive docker_verify_image_sha256 names; not loaded" in refused.text
+    assert not log.exists()  # docker load never ran

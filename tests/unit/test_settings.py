@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import shlex
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from provision.docker.errors import SettingsError
 from provision.docker.settings import (
@@ -242,6 +245,10 @@ def test_fingerprints_are_normalised(given, expected):
         ({"docker_packages": ["docker-ce", ""]}, "docker_packages must be a list of names"),
         ({"docker_obsolete_packages": {"a": 1}}, "docker_obsolete_packages must be a list"),
         ({"docker_users": ["Alice Smith"]}, "docker_users has invalid user names: 'Alice Smith'"),
+        ({"docker_packages": ["docker-ce", "-o"]}, "docker_packages has invalid package names"),
+        ({"docker_obsolete_packages": ["a b"]}, "docker_obsolete_packages has invalid package"),
+        ({"docker_verify_image_sha256": "abc"}, "docker_verify_image_sha256 must be 64 hex"),
+        ({"docker_verify_output": 7}, "docker_verify_output must be a string"),
     ],
 )
 def test_each_invalid_setting_is_named(data, problem):
@@ -270,7 +277,8 @@ def test_all_problems_are_reported_in_one_message_naming_the_host():
         "docker_hold must be true or false, got 'yes'",
         "docker_daemon_options must be a mapping, got str",
         "docker_version must look like 26.1.5 or a full version string, got 'newest'",
-        "docker_repo_url must be an http(s):// or file:// URL, got 'not a url'",
+        "docker_repo_url must be an http(s):// or file:// URL without quotes, backquotes, $, "
+        "backslashes, white space or control characters, got 'not a url'",
         "docker_users has invalid user names: 'bad user', 'x;rm -rf /'",
     ):
         assert problem in message
@@ -298,3 +306,34 @@ def test_daemon_options_of_the_wrong_type_are_all_reported():
     assert "['debug'] must be true or false" in message
     assert "['mtu'] must be a whole number" in message
     assert "'log-opts'] values must be strings" in message
+
+
+URL_SETTINGS = ("docker_repo_url", "docker_gpg_key_url", "docker_verify_image_url")
+
+
+@pytest.mark.parametrize("name", URL_SETTINGS)
+@pytest.mark.parametrize(
+    "bad", ["'", '"', "`", "$", "\\", " ", "\t", "\n", "\r", "\x00", "\x1b", "\x7f"]
+)
+def test_urls_with_shell_or_control_characters_are_refused(name, bad):
+    with pytest.raises(SettingsError, match=f"{name} must be an http"):
+        from_host_data({name: f"https://mirror.example/linux{bad}x"}, "web1")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(URL_SETTINGS), st.text(max_size=30))
+def test_an_accepted_url_holds_nothing_a_shell_or_apt_would_read(name, tail):
+    try:
+        value = getattr(from_host_data({name: f"https://m.example/{tail}"}), name)
+    except SettingsError:
+        return
+    assert not set(value) & set("'\"`$\\ \t\n\r")
+    assert all(ord(c) >= 32 and ord(c) != 127 for c in value)
+    assert shlex.split(shlex.quote(value)) == [value]
+
+
+def test_the_default_container_check_expects_hello_worlds_greeting():
+    assert DockerSettings().verify_output() == "Hello from Docker!"
+    assert from_host_data({"docker_verify_image": "alpine"}).verify_output() is None
+    custom = {"docker_verify_image": "lab/hello", "docker_verify_output": "Hello from the lab"}
+    assert from_host_data(custom).verify_output() == "Hello from the lab"

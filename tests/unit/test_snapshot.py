@@ -5,9 +5,11 @@ from __future__ import annotations
 import subprocess
 
 from pyinfra.api import Config, Inventory, State
+from pyinfra.api.operation import OperationMeta
+from pyinfra.api.state import StateOperationHostData
+from pyinfra.connectors.util import CommandOutput
 from pyinfra.context import ctx_host, ctx_state
 
-from provision.docker import snapshot
 from provision.docker.facts import FileContent, Paths, ServiceState
 from provision.docker.snapshot import Snapshot, prefetch, read
 
@@ -37,7 +39,15 @@ def _host():
     return state, inventory.get_host("web1")
 
 
-def test_read_answers_from_the_snapshot_until_something_changed(monkeypatch):
+def _run_op(state, host, op_hash: str, changed: bool) -> None:
+    """Record a finished operation on ``host`` as pyinfra's executor does."""
+    meta = OperationMeta(op_hash, changed)
+    meta.set_complete(True, ["command"] if changed else [], CommandOutput([]))
+    state.ops.setdefault(host, {})[op_hash] = StateOperationHostData(lambda: iter(()), {}, meta)
+    host.op_hash_order.append(op_hash)
+
+
+def test_read_answers_from_the_snapshot_until_something_changed():
     state, host = _host()
     asked = []
 
@@ -55,8 +65,10 @@ def test_read_answers_from_the_snapshot_until_something_changed(monkeypatch):
         assert read(ServiceState, units=["nothing-here"]) == {
             "nothing-here": ("inactive", "disabled")
         }
+        _run_op(state, host, "unchanged-op", changed=False)
+        assert read(Paths, patterns=QUERIES[0][1]["patterns"]) == ["/etc/hosts"]
         assert asked == ["Snapshot"]
-        monkeypatch.setattr(snapshot, "_changed_so_far", lambda: True)
+        _run_op(state, host, "changing-op", changed=True)
         assert read(Paths, patterns=QUERIES[0][1]["patterns"]) == ["fresh"]
         assert asked == ["Snapshot", "Paths"]
 
