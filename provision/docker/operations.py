@@ -48,7 +48,7 @@ def apt_get(lock_timeout: int, *args: str) -> str:
             "-q",
             "-y",
             "-o",
-            f"DPkg::Lock::Timeout={lock_timeout}",
+            f"DPkg::Lock::Timeout={int(lock_timeout)}",
             "-o",
             "Dpkg::Options::=--force-confdef",
             "-o",
