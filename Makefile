@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-LAB_PACKAGES := systemd-container debootstrap iptables iproute2 apt-utils gnupg openssh-client
+LAB_PACKAGES := systemd-container debootstrap iptables iproute2 apt-utils gnupg openssh-client tinyproxy
 
 .PHONY: demo test unit lint lab-deps venv lab-down bench clean
 

@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 from rich.live import Live
 
+from . import profiles
 from .docker.deploy import install_docker, uninstall_docker
 from .docker.errors import SettingsError
 from .fleet import inventory as fleet_inventory
@@ -49,6 +50,13 @@ JUNIT = click.option(
     "--junit", "junit_file", type=click.Path(dir_okay=False), help="Write JUnit XML."
 )
 PARALLEL = click.option("--parallel", type=click.IntRange(1), help="Hosts at once (default all).")
+PROFILE = click.option(
+    "--profile",
+    type=click.Choice(profiles.NAMES),
+    default="docker",
+    show_default=True,
+    help="docker: Docker Engine; ci-runner: plus a runner user, pruning and buildx.",
+)
 
 
 @click.group()
@@ -64,9 +72,10 @@ def cli() -> None:
     """
 
 
-def load_fleet(path: str, limit, data) -> fleet_inventory.Fleet:
+def load_fleet(path: str, limit, data, profile: profiles.Profile | None = None):
     fleet = fleet_inventory.load(path, limit, fleet_inventory.parse_data(data))
-    fleet.settings()  # every settings problem of every host, before anything is touched
+    # every settings problem of every host, before anything is touched
+    fleet.settings(profile.check if profile else None)
     return fleet
 
 
@@ -107,13 +116,15 @@ def finish(result, table, report_path, junit_path, junit_tree) -> None:
     help="Stop the rollout when more than this percentage of hosts fail.",
 )
 @DATA
+@PROFILE
 @REPORT
 @JUNIT
-def apply(inventory, limit, dry, parallel, fail_percent, data, report_file, junit_file):
+def apply(inventory, limit, dry, parallel, fail_percent, data, profile, report_file, junit_file):
     """Install and configure Docker Engine on every selected host."""
-    fleet = load_fleet(inventory, limit, data)
+    chosen = profiles.profile(profile)
+    fleet = load_fleet(inventory, limit, data, chosen)
     result = run_with_progress(
-        fleet, install_docker, "apply", dry=dry, parallel=parallel, fail_percent=fail_percent
+        fleet, chosen.deploy, "apply", dry=dry, parallel=parallel, fail_percent=fail_percent
     )
     finish(result, report.apply_table(result), report_file, junit_file, report.apply_junit(result))
 
@@ -123,14 +134,16 @@ def apply(inventory, limit, dry, parallel, fail_percent, data, report_file, juni
 @LIMIT
 @PARALLEL
 @DATA
+@PROFILE
 @REPORT
 @JUNIT
-def verify(inventory, limit, parallel, data, report_file, junit_file):
+def verify(inventory, limit, parallel, data, profile, report_file, junit_file):
     """Run the verification suite (testinfra) on every selected host."""
     from .verify.runner import verify as run_verify
 
-    fleet = load_fleet(inventory, limit, data)
-    result = run_verify(fleet, parallel)
+    chosen = profiles.profile(profile)
+    fleet = load_fleet(inventory, limit, data, chosen)
+    result = run_verify(fleet, parallel, chosen.suites)
     finish(
         result, report.verify_table(result), report_file, junit_file, report.verify_junit(result)
     )

@@ -6,6 +6,7 @@ from pyinfra import host
 from pyinfra.api import DeployError, deploy
 
 from . import operations as ops
+from .daemon import apt_proxy_conf
 from .distro import detect
 from .dpkg import version_matches
 from .errors import SettingsError, UnsupportedHostError
@@ -20,17 +21,24 @@ from .facts import (
     Users,
 )
 from .layout import (  # noqa: F401
+    APT_PROXY,
     DAEMON_JSON,
     KEYRING,
     LEGACY_KEYRING,
+    PROXY_DROPIN,
     SOURCES,
+    docker_repository,
     packages_index_url,
     sources_text,
 )
+from .repository import add_repository
 from .settings import DockerSettings, from_host_data
 from .snapshot import prefetch, read
 
 PREREQUISITES = ["ca-certificates", "curl"]
+SERVICES = ("containerd", "docker.socket", "docker")  # in the order they start
+# stop the socket first: a client connecting to it would start docker again
+STOP_ORDER = ("docker.socket", "docker", "containerd")
 STALE_PATHS = [
     "/etc/apt/sources.list.d/docker.list",
     "/etc/apt/sources.list.d/download_docker_com*.list",
@@ -101,19 +109,25 @@ def install_queries(settings: DockerSettings) -> list[tuple[type, dict]]:
         (Packages, {"packages": list(settings.docker_packages)}),
         (Users, {"group": "docker", "users": list(settings.docker_users)}),
         (FileContent, {"path": DAEMON_JSON}),
+        (FileContent, {"path": PROXY_DROPIN}),
+        (FileContent, {"path": APT_PROXY}),
     ]
     for distro in ("ubuntu", "debian", "raspbian"):
         queries.append((SourcesMentioning, {"text": f"{settings.docker_repo_url}/{distro}"}))
-    for unit in ("containerd", "docker", "docker.socket"):
+    for unit in SERVICES:
         queries.append((ServiceState, {"units": [unit]}))
     return queries
 
 
 @deploy("Install Docker Engine")
-def install_docker() -> None:
-    """Install Docker Engine from Docker's apt repository and configure it."""
-    settings = host_settings()
-    prefetch(install_queries(settings))
+def install_docker(settings: DockerSettings | None = None, queries=()) -> None:
+    """Install Docker Engine from Docker's apt repository and configure it.
+
+    + settings: the host's settings (default: read from its data)
+    + queries: more facts to read in the same first command (a profile's own)
+    """
+    settings = settings or host_settings()
+    prefetch([*install_queries(settings), *queries])
     target = host_target(settings)
     refuse_unavailable_pins(settings, target)
     lock = settings.docker_apt_lock_timeout
@@ -127,6 +141,7 @@ def install_docker() -> None:
         ],
         lock_timeout=lock,
     )
+    ops.file_content(name="apt's proxy", path=APT_PROXY, content=apt_proxy_conf(settings))
     ops.paths_absent(name="Remove stale Docker sources and keys", patterns=STALE_PATHS)
     ops.key_absent_from(
         name="Remove Docker's key from the legacy keyring",
@@ -139,23 +154,8 @@ def install_docker() -> None:
         keep=SOURCES,
     )
     ops.packages_present(name="Install prerequisites", packages=PREREQUISITES, lock_timeout=lock)
-    key = ops.signing_key(
-        name="Install Docker's signing key",
-        path=KEYRING,
-        url=settings.key_url(target.distro),
-        fingerprint=settings.docker_gpg_fingerprint,
-    )
-    repo = ops.file_content(
-        name="Add Docker's apt repository",
-        path=SOURCES,
-        content=sources_text(settings, target.distro, target.codename, target.arch),
-    )
-    ops.apt_update(
-        name="Update apt lists",
-        lock_timeout=lock,
-        cleanup_on_failure=[SOURCES, KEYRING],
-        after=[key, repo],
-    )
+    repository = docker_repository(settings, target.distro, target.codename, target.arch)
+    add_repository(repository, lock, settings.apt_proxy)
     ops.versions_available(
         name="Check the pinned version",
         pins=settings.pins(),
@@ -177,17 +177,12 @@ def install_docker() -> None:
     ops.group_members(
         name="Docker group and users", group="docker", users=list(settings.docker_users)
     )
-    if settings.docker_daemon_options:
-        daemon = ops.file_content(
-            name="Configure the Docker daemon",
-            path=DAEMON_JSON,
-            content=ops.daemon_json(dict(settings.docker_daemon_options)),
-        )
-    else:
-        daemon = None
+    ops.data_root_free(name="Check the Docker data root", settings=settings)
+    config = ops.daemon_config_file(name="Configure the Docker daemon", settings=settings)
+    dropin = ops.proxy_dropin_file(name="Docker's proxy before engine 23", settings=settings)
+    ops.systemd_reloaded(name="Reload systemd units", after=[dropin])
     running = settings.docker_service_state == "started"
-    # start containerd before docker; stop docker (and its socket, which would restart it) first
-    units = ("containerd", "docker") if running else ("docker.socket", "docker", "containerd")
+    units = SERVICES if running else STOP_ORDER
     for unit in units:
         ops.service(
             name=f"{unit} service",
@@ -195,12 +190,12 @@ def install_docker() -> None:
             running=running,
             enabled=settings.docker_service_enabled,
         )
-    if daemon is not None and running:
+    if running:
         ops.service(
-            name="Restart docker for daemon.json",
+            name="Restart docker for its configuration",
             unit="docker",
             enabled=settings.docker_service_enabled,
-            restart_after=[daemon],
+            restart_after=[config, dropin],
         )
 
 

@@ -68,14 +68,16 @@ class FileContent(FactBase):
 
 
 class Download(FactBase):
-    """Bytes at a URL as the host fetches it with curl, or ``(None, error)``."""
+    """Bytes at a URL as the host fetches it with curl (through ``proxy``), or
+    ``(None, error)``."""
 
     requires_command = "curl"
 
-    def command(self, url: str) -> str:
+    def command(self, url: str, proxy: str | None = None) -> str:
+        via = f"--proxy {shlex.quote(proxy)} " if proxy else ""
         return (
             f"t=$(mktemp) && {{ curl -fsSL --retry 2 --max-time 60 --max-filesize {MAX_BYTES} "
-            f'{shlex.quote(url)} -o "$t" 2>&1'
+            f'{via}{shlex.quote(url)} -o "$t" 2>&1'
             f' && base64 -w0 "$t" && echo || echo "{FAILED} $?"; }}; rm -f "$t"'
         )
 
@@ -273,3 +275,42 @@ class PolicyCandidates(FactBase):
     @staticmethod
     def default() -> dict[str, str]:
         return {}
+
+
+@dataclass(frozen=True)
+class DockerDataState:
+    """Where the running daemon keeps its data, and how much it holds."""
+
+    root: str
+    images: int
+    containers: int
+    volumes: int
+
+    @property
+    def holds_data(self) -> bool:
+        return bool(self.images or self.containers or self.volumes)
+
+    def summary(self) -> str:
+        counts = ((self.images, "image"), (self.containers, "container"), (self.volumes, "volume"))
+        return ", ".join(f"{n} {word}{'' if n == 1 else 's'}" for n, word in counts)
+
+
+class DockerData(FactBase):
+    """The running daemon's data root and its images, containers and volumes (``None``: no
+    daemon answers)."""
+
+    def command(self) -> str:
+        return (
+            "docker info --format '{{.DockerRootDir}} {{.Images}} {{.Containers}}' 2>/dev/null"
+            " && docker volume ls -q 2>/dev/null | wc -l; true"
+        )
+
+    def process(self, output: list[str]) -> DockerDataState | None:
+        words = " ".join(output).split()
+        if len(words) != 4 or not all(word.isdigit() for word in words[1:]):
+            return None
+        return DockerDataState(words[0], *map(int, words[1:]))
+
+    @staticmethod
+    def default() -> None:
+        return None

@@ -2,24 +2,64 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .settings import DockerSettings
 
 KEYRING = "/etc/apt/keyrings/docker.asc"
 SOURCES = "/etc/apt/sources.list.d/docker.sources"
 DAEMON_JSON = "/etc/docker/daemon.json"
+PROXY_DROPIN = "/etc/systemd/system/docker.service.d/http-proxy.conf"
+APT_PROXY = "/etc/apt/apt.conf.d/95provision-proxy"
 LEGACY_KEYRING = "/etc/apt/trusted.gpg"
+
+
+@dataclass(frozen=True)
+class PinnedRepository:
+    """An apt repository, the key that signs it, and where both go on the host."""
+
+    label: str  # "Docker": names the operations
+    uri: str
+    suite: str
+    components: str
+    arch: str
+    key_url: str
+    fingerprint: str
+    key_path: str
+    sources_path: str
+
+    def sources(self) -> str:
+        """The deb822 sources file, naming the key in ``Signed-By``."""
+        return (
+            "Types: deb\n"
+            f"URIs: {self.uri}\n"
+            f"Suites: {self.suite}\n"
+            f"Components: {self.components}\n"
+            f"Architectures: {self.arch}\n"
+            f"Signed-By: {self.key_path}\n"
+        )
+
+
+def docker_repository(
+    settings: DockerSettings, distro: str, codename: str, arch: str
+) -> PinnedRepository:
+    """Docker's repository for a host, as Docker's install guide sets it up."""
+    return PinnedRepository(
+        label="Docker",
+        uri=f"{settings.docker_repo_url}/{distro}",
+        suite=codename,
+        components=settings.docker_channel,
+        arch=arch,
+        key_url=settings.key_url(distro),
+        fingerprint=settings.docker_gpg_fingerprint,
+        key_path=KEYRING,
+        sources_path=SOURCES,
+    )
 
 
 def sources_text(settings: DockerSettings, distro: str, codename: str, arch: str) -> str:
     """The deb822 ``docker.sources`` of Docker's install guide."""
-    return (
-        "Types: deb\n"
-        f"URIs: {settings.docker_repo_url}/{distro}\n"
-        f"Suites: {codename}\n"
-        f"Components: {settings.docker_channel}\n"
-        f"Architectures: {arch}\n"
-        f"Signed-By: {KEYRING}\n"
-    )
+    return docker_repository(settings, distro, codename, arch).sources()
 
 
 def packages_index_url(settings: DockerSettings, distro: str, codename: str, arch: str) -> str:

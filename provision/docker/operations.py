@@ -13,10 +13,11 @@ import shlex
 from pyinfra import host
 from pyinfra.api import operation
 
-from . import keyring
+from . import daemon, keyring
 from .dpkg import version_matches  # noqa: F401 (re-exported)
 from .facts import (
     CandidateVersions,
+    DockerData,
     Download,
     FileContent,
     Packages,
@@ -27,6 +28,7 @@ from .facts import (
     Users,
     active_lines,
 )
+from .settings import DockerSettings
 from .snapshot import read
 
 SOURCES_LIST = "/etc/apt/sources.list"
@@ -193,7 +195,7 @@ def packages_present(packages: list[str], lock_timeout: int = 300):
 
 
 @operation()
-def signing_key(path: str, url: str, fingerprint: str):
+def signing_key(path: str, url: str, fingerprint: str, proxy: str | None = None):
     """Install the repository key at ``path`` (0644): exactly one public key, ``fingerprint``.
 
     The host downloads the key; the controller checks it packet by packet and writes it
@@ -205,7 +207,7 @@ def signing_key(path: str, url: str, fingerprint: str):
         if _is_canonical(current.content, fingerprint):
             host.noop(f"{path} holds only key {fingerprint}")
             return
-    data, error = host.get_fact(Download, url=url)
+    data, error = host.get_fact(Download, url=url, proxy=proxy)
     if data is None:
         yield refuse(
             f"{host.name}: cannot download the Docker signing key from {url} "
@@ -232,11 +234,16 @@ def _is_canonical(content: bytes, fingerprint: str) -> bool:
         return False
 
 
-@operation()
-def file_content(path: str, content: str, mode: str = "0644"):
-    """Ensure ``path`` holds exactly ``content`` with ``mode``, owned by root."""
+def ensure_file(path: str, wanted: bytes | None, mode: str = "0644"):
+    """Commands, or a noop, making ``path`` hold ``wanted`` with ``mode``, owned by root
+    (``None``: no file at ``path``)."""
     current = read(FileContent, path=path)
-    wanted = content.encode()
+    if wanted is None:
+        if current is None:
+            host.noop(f"{path} is absent")
+            return
+        yield f"rm -f {shlex.quote(path)}"
+        return
     if (
         current
         and current.content == wanted
@@ -249,12 +256,76 @@ def file_content(path: str, content: str, mode: str = "0644"):
 
 
 @operation()
+def file_content(path: str, content: str | None, mode: str = "0644"):
+    """Ensure ``path`` holds exactly ``content`` with ``mode``, owned by root (``None``: no
+    file)."""
+    yield from ensure_file(path, None if content is None else content.encode(), mode)
+
+
+@operation()
 def file_absent(path: str):
     """Remove ``path`` if it exists."""
-    if not read(FileContent, path=path):
-        host.noop(f"{path} is absent")
+    yield from ensure_file(path, None)
+
+
+@operation()
+def daemon_config_file(settings: DockerSettings):
+    """daemon.json for ``settings`` and the engine installed now (read after the install)."""
+    config = daemon.daemon_config(settings, installed_engine(settings))
+    yield from ensure_file(daemon.DAEMON_JSON, daemon.daemon_json(config).encode())
+
+
+@operation()
+def proxy_dropin_file(settings: DockerSettings):
+    """The systemd drop-in with ``docker_proxy`` for engines before 23.0 (absent otherwise)."""
+    content = daemon.proxy_dropin(settings, installed_engine(settings))
+    yield from ensure_file(daemon.PROXY_DROPIN, None if content is None else content.encode())
+
+
+def installed_engine(settings: DockerSettings) -> str | None:
+    """The installed ``docker-ce`` version (``None`` when it is not installed)."""
+    state = read(Packages, packages=list(settings.docker_packages)).get("docker-ce")
+    return state.version if state else None
+
+
+@operation(is_idempotent=False)
+def systemd_reloaded(after=()):
+    """``systemctl daemon-reload`` when one of the ``after`` operations changed a unit file."""
+    if not any_changed(after):
+        host.noop("no unit file changed")
         return
-    yield f"rm -f {shlex.quote(path)}"
+    yield "systemctl daemon-reload"
+
+
+@operation()
+def data_root_free(settings: DockerSettings):
+    """Refuse a new data root while the current one holds images, containers or volumes:
+    nothing is ever moved or deleted. ``docker_data_root_force`` starts empty anyway."""
+    current = read(FileContent, path=daemon.DAEMON_JSON)
+    wanted = daemon.data_root(daemon.daemon_config(settings, installed_engine(settings)))
+    if current is None or daemon.data_root(_json_or_empty(current.content)) == wanted:
+        host.noop(f"Docker's data root stays {wanted}")
+        return
+    found = read(DockerData)
+    if found is None or found.root == wanted or not found.holds_data:
+        host.noop(f"Docker's data root can move to {wanted}: nothing is left behind")
+        return
+    if settings.docker_data_root_force:
+        host.noop(f"Docker's data root moves to {wanted}; {found.root} is kept as it is")
+        return
+    yield refuse(
+        f"{host.name}: docker_data_root is {wanted}, but the current data root {found.root} "
+        f"holds {found.summary()}, which would not move along; move them first, or set "
+        "docker_data_root_force to start empty (nothing is deleted)."
+    )
+
+
+def _json_or_empty(content: bytes) -> dict:
+    try:
+        found = json.loads(content)
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 @operation(is_idempotent=False)
@@ -409,14 +480,11 @@ def service(unit: str, running: bool = True, enabled: bool = True, restart_after
     elif not enabled and is_enabled == "enabled":
         commands.append(f"systemctl disable {quoted}")
     if running and (restart or active != "active"):
-        commands.append(f"systemctl {'restart' if active == 'active' else 'start'} {quoted}")
+        # a deliberate (re)start is no crash loop: clear systemd's start rate limit first
+        verb = "restart" if active == "active" else "start"
+        commands.append(f"systemctl reset-failed {quoted}; systemctl {verb} {quoted}")
     elif not running and active == "active":
         commands.append(f"systemctl stop {quoted}")
     if not commands:
         host.noop(f"{unit} is {active} and {is_enabled}")
     yield from commands
-
-
-def daemon_json(options: dict) -> str:
-    """The daemon.json text for ``options`` (stable order, so reruns compare equal)."""
-    return json.dumps(options, indent=2, sort_keys=True) + "\n"

@@ -24,6 +24,8 @@ DEFAULT_PACKAGES = (
 DEFAULT_OBSOLETE = (
     "docker.io",
     "docker-doc",
+    "docker-cli",  # Debian 13 splits its Docker into docker.io, docker-cli, docker-buildx
+    "docker-buildx",
     "docker-compose",
     "docker-compose-v2",
     "podman-docker",
@@ -42,6 +44,11 @@ IMAGE_RE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*$")
 URL_RE = re.compile(r"^(https?|file)://[^\s'\"`$\\\x00-\x1f\x7f]+$")
 PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")  # Debian policy 5.6.1
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+NO_PROXY_RE = re.compile(r"^[A-Za-z0-9.,:*/_\[\]-]+$")
+REGISTRY_RE = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]+)?(/[0-9]+)?$")  # host[:port] or a CIDR
+PATH_RE = re.compile(r"^/[A-Za-z0-9._/-]*$")
+LOG_DRIVERS_WITH_ROTATION = ("json-file", "local")
+DEFAULT_LOG_OPTS = {"max-size": "10m", "max-file": "3"}
 HELLO_WORLD = ("hello-world", "Hello from Docker!")
 # The type of well-known daemon.json options (dockerd --validate checks the rest on the host)
 DAEMON_OPTION_TYPES: dict[str, type | tuple[type, ...]] = {
@@ -114,6 +121,14 @@ class DockerSettings:
     docker_arch: str | None = None
     docker_users: tuple[str, ...] = ()
     docker_daemon_options: Mapping[str, Any] = field(default_factory=dict)
+    docker_log_driver: str = "json-file"
+    docker_log_opts: Mapping[str, str] | None = None
+    docker_registry_mirrors: tuple[str, ...] = ()
+    docker_insecure_registries: tuple[str, ...] = ()
+    docker_data_root: str | None = None
+    docker_data_root_force: bool = False
+    docker_proxy: Mapping[str, str] = field(default_factory=dict)
+    apt_proxy: str | None = None
     docker_service_state: str = "started"
     docker_service_enabled: bool = True
     docker_purge_data: bool = False
@@ -147,6 +162,21 @@ class DockerSettings:
             ]
         return []
 
+    def log_opts(self) -> dict[str, str]:
+        """``docker_log_opts``, or rotation (10 MB x 3) for the drivers that write files."""
+        if self.docker_log_opts is not None:
+            return dict(self.docker_log_opts)
+        if self.docker_log_driver in LOG_DRIVERS_WITH_ROTATION:
+            return dict(DEFAULT_LOG_OPTS)
+        return {}
+
+    def proxy(self) -> dict[str, str]:
+        """``docker_proxy`` with ``no_proxy`` as one comma-separated string."""
+        proxy = dict(self.docker_proxy)
+        if isinstance(proxy.get("no_proxy"), (list, tuple)):
+            proxy["no_proxy"] = ",".join(proxy["no_proxy"])
+        return {key: proxy[key] for key in ("http", "https", "no_proxy") if proxy.get(key)}
+
     def verify_output(self) -> str | None:
         """Text the verification container must print (hello-world's greeting by default)."""
         if self.docker_verify_output is not None:
@@ -166,14 +196,25 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
     """Build settings from a host's data (unknown keys are ignored); raise all problems at once."""
     values = {name: data[name] for name in SETTING_NAMES if data.get(name) is not None}
     problems: list[str] = [_unknown(name) for name in data if _is_unknown(name)]
-    for name in ("docker_packages", "docker_obsolete_packages", "docker_users"):
+    for name in (
+        "docker_packages",
+        "docker_obsolete_packages",
+        "docker_users",
+        "docker_registry_mirrors",
+        "docker_insecure_registries",
+    ):
         if name in values:
             values[name] = _string_list(values[name], name, problems)
     for name in ("docker_packages", "docker_obsolete_packages"):
-        bad = [p for p in values.get(name, ()) if not PACKAGE_RE.match(p)]
+        bad = [p for p in values.get(name, ()) if not PACKAGE_RE.fullmatch(p)]
         if bad:
             problems.append(f"{name} has invalid package names: {', '.join(map(repr, bad))}")
-    for name in ("docker_hold", "docker_service_enabled", "docker_purge_data"):
+    for name in (
+        "docker_hold",
+        "docker_service_enabled",
+        "docker_purge_data",
+        "docker_data_root_force",
+    ):
         if name in values and not isinstance(values[name], bool):
             problems.append(f"{name} must be true or false, got {values[name]!r}")
     _check_choice(values, "docker_channel", CHANNELS, problems)
@@ -182,31 +223,36 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
     _check_choice(values, "docker_distro", ("ubuntu", "debian", "raspbian"), problems)
     if "docker_version" in values:
         values["docker_version"] = str(values["docker_version"])
-        if not VERSION_RE.match(values["docker_version"]):
+        if not VERSION_RE.fullmatch(values["docker_version"]):
             problems.append(
                 "docker_version must look like 26.1.5 or a full version string, "
                 f"got {values['docker_version']!r}"
             )
-    fingerprint = str(values.get("docker_gpg_fingerprint", DOCKER_FINGERPRINT))
-    fingerprint = fingerprint.replace(" ", "").upper()
-    if not re.fullmatch(r"[0-9A-F]{40}|[0-9A-F]{64}", fingerprint):
+    check_fingerprint(values, "docker_gpg_fingerprint", DOCKER_FINGERPRINT, problems)
+    check_urls(
+        values,
+        ("docker_repo_url", "docker_gpg_key_url", "docker_verify_image_url", "apt_proxy"),
+        problems,
+    )
+    for url in values.get("docker_registry_mirrors", ()):
+        _check_url("docker_registry_mirrors", url, problems)
+    bad = [r for r in values.get("docker_insecure_registries", ()) if not REGISTRY_RE.fullmatch(r)]
+    if bad:
         problems.append(
-            f"docker_gpg_fingerprint must be 40 (or 64) hex digits, got {fingerprint!r}"
+            "docker_insecure_registries must hold host[:port] names or CIDRs, got "
+            + ", ".join(map(repr, bad))
         )
-    values["docker_gpg_fingerprint"] = fingerprint
-    for name in ("docker_repo_url", "docker_gpg_key_url", "docker_verify_image_url"):
-        if name in values:
-            url = str(values[name]).rstrip("/")
-            values[name] = url
-            if not URL_RE.match(url):
-                problems.append(
-                    f"{name} must be an http(s):// or file:// URL without quotes, backquotes, "
-                    f"$, backslashes, white space or control characters, got {url!r}"
-                )
+    _check_proxy(values, problems)
+    _check_logging(values, problems)
+    root = values.get("docker_data_root")
+    if root is not None and (
+        not isinstance(root, str) or not PATH_RE.fullmatch(root) or root == "/"
+    ):
+        problems.append(f"docker_data_root must be an absolute path, got {root!r}")
     if "docker_verify_image_sha256" in values:
         digest = str(values["docker_verify_image_sha256"]).lower().removeprefix("sha256:")
         values["docker_verify_image_sha256"] = digest
-        if not SHA256_RE.match(digest):
+        if not SHA256_RE.fullmatch(digest):
             problems.append(f"docker_verify_image_sha256 must be 64 hex digits, got {digest!r}")
     if not isinstance(values.get("docker_verify_output", ""), str):
         problems.append("docker_verify_output must be a string")
@@ -220,15 +266,71 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
         problems.append(
             f"docker_apt_lock_timeout must be a whole number of seconds, got {timeout!r}"
         )
-    bad_users = [user for user in values.get("docker_users", ()) if not NAME_RE.match(user)]
+    bad_users = [user for user in values.get("docker_users", ()) if not NAME_RE.fullmatch(user)]
     if bad_users:
         problems.append(f"docker_users has invalid user names: {', '.join(map(repr, bad_users))}")
     image = str(values.get("docker_verify_image", "hello-world"))
-    if not IMAGE_RE.match(image):
+    if not IMAGE_RE.fullmatch(image):
         problems.append(f"docker_verify_image must be an image reference, got {image!r}")
     if problems:
         raise SettingsError(f"{host}: " + "; ".join(problems) + ".")
     return DockerSettings(**values)
+
+
+def check_fingerprint(values: dict, name: str, default: str, problems: list[str]) -> None:
+    """``values[name]`` as an OpenPGP fingerprint without spaces, upper case."""
+    fingerprint = str(values.get(name, default)).replace(" ", "").upper()
+    if not re.fullmatch(r"[0-9A-F]{40}|[0-9A-F]{64}", fingerprint):
+        problems.append(f"{name} must be 40 (or 64) hex digits, got {fingerprint!r}")
+    values[name] = fingerprint
+
+
+def check_urls(values: dict, names: tuple[str, ...], problems: list[str]) -> None:
+    """The URLs among ``values`` named ``names``, without a trailing ``/``."""
+    for name in names:
+        if name in values:
+            values[name] = str(values[name]).rstrip("/")
+            _check_url(name, values[name], problems)
+
+
+def _check_url(name: str, url: Any, problems: list[str]) -> None:
+    if not isinstance(url, str) or not URL_RE.fullmatch(url):
+        problems.append(
+            f"{name} must be an http(s):// or file:// URL without quotes, backquotes, "
+            f"$, backslashes, white space or control characters, got {url!r}"
+        )
+
+
+def _check_proxy(values: dict, problems: list[str]) -> None:
+    proxy = values.get("docker_proxy", {})
+    if not isinstance(proxy, Mapping):
+        problems.append(f"docker_proxy must be a mapping of http, https, no_proxy, got {proxy!r}")
+        return
+    unknown = sorted(set(proxy) - {"http", "https", "no_proxy"})
+    if unknown:
+        problems.append(f"docker_proxy knows http, https and no_proxy, not {', '.join(unknown)}")
+    for key in ("http", "https"):
+        if proxy.get(key) is not None:
+            _check_url(f"docker_proxy[{key!r}]", proxy[key], problems)
+    no_proxy = proxy.get("no_proxy")
+    if isinstance(no_proxy, (list, tuple)):
+        no_proxy = ",".join(map(str, no_proxy))
+    if no_proxy is not None and not (isinstance(no_proxy, str) and NO_PROXY_RE.fullmatch(no_proxy)):
+        problems.append(
+            f"docker_proxy['no_proxy'] must list host names, domains or CIDRs, got {no_proxy!r}"
+        )
+
+
+def _check_logging(values: dict, problems: list[str]) -> None:
+    driver = values.get("docker_log_driver", "json-file")
+    if not isinstance(driver, str) or not NAME_RE.fullmatch(driver):
+        problems.append(f"docker_log_driver must be a log driver's name, got {driver!r}")
+    opts = values.get("docker_log_opts")
+    if opts is not None and (
+        not isinstance(opts, Mapping)
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in opts.items())
+    ):
+        problems.append(f"docker_log_opts must map option names to strings, got {opts!r}")
 
 
 # host data of pyinfra's own docker connectors, not settings of this deploy

@@ -7,6 +7,7 @@ import os
 import re
 import traceback
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,11 +41,16 @@ class Fleet:
             host.provision_snapshot = None
         return self
 
-    def settings(self) -> dict[str, DockerSettings]:
-        """Every selected host's validated settings; all problems of all hosts at once."""
+    def settings(self, extra: Callable | None = None) -> dict[str, DockerSettings]:
+        """Every selected host's validated settings; all problems of all hosts at once.
+
+        ``extra(data, host_name)`` checks a profile's own settings too.
+        """
         result, problems = {}, []
         for host in self.hosts:
             try:
+                if extra is not None:
+                    extra(host.data.dict(), host.name)
                 result[host.name] = from_host_data(host.data.dict(), host.name)
             except SettingsError as error:
                 problems.append(str(error))

@@ -86,7 +86,7 @@ class Machine:
     def create(self, base: Path, authorized_key: str, host_key: Path) -> None:
         """Mount a fresh overlay over ``base`` and write this host's identity into it."""
         self.destroy()
-        for sub in ("upper", "work", "root", "docker"):
+        for sub in ("upper", "work", "root", "docker", "data"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         run(
             [
@@ -162,6 +162,7 @@ class Machine:
             if cgroup:
                 (cgroup / "cgroup.procs").write_text("0")
 
+        (self.dir / "data").mkdir(exist_ok=True)  # hosts made before /srv/data existed
         with open(self.console_log, "wb") as log:
             process = subprocess.Popen(
                 [
@@ -178,6 +179,7 @@ class Machine:
                     "--capability=all",
                     "--system-call-filter=add_key keyctl request_key bpf",
                     f"--bind={self.dir / 'docker'}:/var/lib/docker",
+                    f"--bind={self.dir / 'data'}:/srv/data",
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,

@@ -16,12 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from provision.docker.dpkg import query_command
-from provision.docker.layout import DAEMON_JSON, KEYRING, SOURCES
+from provision.docker.layout import APT_PROXY, DAEMON_JSON, KEYRING, PROXY_DROPIN, SOURCES
 from provision.docker.settings import DockerSettings
 
 MARK = "=====provision-probe"
 SOCKET = "/var/run/docker.sock"
-UNITS = ("containerd", "docker")
+UNITS = ("containerd", "docker.socket", "docker")
 # where the deploy writes: these directories and what is directly in them
 WRITTEN_DIRS = tuple(posixpath.dirname(path) for path in (KEYRING, SOURCES, DAEMON_JSON))
 PLUGINS = ("compose", "buildx")
@@ -72,11 +72,17 @@ def commands(settings: DockerSettings) -> dict[str, str]:
         "socket_stat": f"stat -c '%F %U %G %a' {SOCKET}",
         "docker_info": "docker info --format '{{json .}}'",
         "daemon_json": f"cat {DAEMON_JSON}",
-        "daemon_json_exists": f"test -e {DAEMON_JSON}",
         "daemon_json_stat": f"stat -c '%U %G %a' {DAEMON_JSON}",
         "world_writable": f"find {' '.join(WRITTEN_DIRS)} -maxdepth 1 ! -type l -perm -o+w",
         "listening": "ss -Hltn",
+        "proxy_dropin": f"cat {PROXY_DROPIN}",
+        "apt_proxy": f"cat {APT_PROXY}",
         "container": load_command(settings) + run,
+        "log_config": (
+            f"c=$(docker create {image}) && "
+            "docker inspect --format '{{json .HostConfig.LogConfig}}' \"$c\"; "
+            's=$?; docker rm "$c" >/dev/null 2>&1; exit "$s"'
+        ),
     }
 
 

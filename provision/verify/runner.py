@@ -21,6 +21,7 @@ from provision.sshconfig import Tokens, host_block, quote
 from .settings import ENV, PARALLEL_ENV
 
 SUITE = Path(__file__).with_name("test_docker.py")
+SETTING_PREFIXES = ("docker_", "apt_", "ci_runner_")  # what the checks may read of host data
 
 
 @dataclass
@@ -131,7 +132,9 @@ def ssh_config(hosts: list[Host], control_dir: Path) -> str:
     return head + "\n".join(ssh_config_entry(host) for host in hosts) + "\n" + shared
 
 
-def verify(fleet: Fleet, parallel: int | None = None) -> VerifyResult:
+def verify(
+    fleet: Fleet, parallel: int | None = None, suites: tuple[Path, ...] = (SUITE,)
+) -> VerifyResult:
     """Run the suite on every selected host; one ``HostChecks`` per host.
 
     Each host is first reached once over SSH (which also opens the connection the checks
@@ -150,14 +153,15 @@ def verify(fleet: Fleet, parallel: int | None = None) -> VerifyResult:
             reach = dict(zip(names, pool.map(lambda n: _reach(n, config), names), strict=True))
         results = {name: HostChecks(error=error) for name, error in reach.items() if error}
         reachable = [name for name in names if not reach[name]]
-        results.update(_verify_hosts(reachable, work, parallel))
+        results.update(_verify_hosts(reachable, work, parallel, suites))
         for name in reachable:  # close the multiplexing masters
             subprocess.run(["ssh", "-F", str(config), "-O", "exit", name], capture_output=True)
     return VerifyResult({name: results[name] for name in names}, time.monotonic() - started)
 
 
 def _settings_data(host: Host) -> dict:
-    return {key: value for key, value in host.data.dict().items() if key.startswith("docker_")}
+    data = host.data.dict().items()
+    return {key: value for key, value in data if key.startswith(SETTING_PREFIXES)}
 
 
 def _reach(name: str, config: Path) -> str | None:
@@ -171,7 +175,9 @@ def _reach(name: str, config: Path) -> str | None:
     return f"{name}: cannot connect over SSH ({detail}); nothing was checked."
 
 
-def _verify_hosts(names: list[str], work: Path, parallel: int | None) -> dict[str, HostChecks]:
+def _verify_hosts(
+    names: list[str], work: Path, parallel: int | None, suites: tuple[Path, ...]
+) -> dict[str, HostChecks]:
     """One pytest process checking ``names``."""
     if not names:
         return {}
@@ -181,7 +187,7 @@ def _verify_hosts(names: list[str], work: Path, parallel: int | None) -> dict[st
         sys.executable,
         "-m",
         "pytest",
-        str(SUITE),
+        *map(str, suites),
         "-q",
         "-p",
         "no:cacheprovider",

@@ -15,14 +15,19 @@ ENV = "PROVISION_VERIFY_SETTINGS"
 PARALLEL_ENV = "PROVISION_VERIFY_PARALLEL"
 
 
-def settings_for(host_name: str) -> DockerSettings:
-    """Settings of ``host_name`` (``*`` in the file applies to every host)."""
+def host_data(host_name: str) -> dict:
+    """The settings data of ``host_name`` (``*`` in the file applies to every host)."""
     path = os.environ.get(ENV)
     if not path:
-        return DockerSettings()
+        return {}
     with open(path) as handle:
         data = json.load(handle)
-    return from_host_data({**data.get("*", {}), **data.get(host_name, {})}, host_name)
+    return {**data.get("*", {}), **data.get(host_name, {})}
+
+
+def settings_for(host_name: str) -> DockerSettings:
+    """Docker settings of ``host_name`` (Docker's defaults without a settings file)."""
+    return from_host_data(host_data(host_name), host_name)
 
 
 def parallel() -> int | None:

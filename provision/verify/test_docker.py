@@ -14,10 +14,10 @@ import re
 
 import pytest
 
-from provision.docker import keyring
+from provision.docker import daemon, keyring
 from provision.docker.distro import detect, parse_os_release
 from provision.docker.dpkg import parse_query, version_matches
-from provision.docker.layout import DAEMON_JSON, KEYRING, SOURCES, sources_text
+from provision.docker.layout import APT_PROXY, DAEMON_JSON, KEYRING, SOURCES, sources_text
 from provision.verify import probe
 from provision.verify.settings import parallel, settings_for
 
@@ -152,16 +152,63 @@ def test_cli_plugin(seen, plugin):
     assert re.search(r"\d+\.\d+", found[plugin].get("Version", "")), found[plugin]
 
 
-def test_daemon_json(seen, settings):
-    options = dict(settings.docker_daemon_options)
-    present = seen["daemon_json_exists"].ok
-    if options:
-        assert present, f"{DAEMON_JSON} is missing"
-        owner_mode = seen["daemon_json_stat"].text.split()
-        assert owner_mode == ["root", "root", "644"], f"{DAEMON_JSON} owner, mode"
-        assert json.loads(seen["daemon_json"].output) == options
-    elif present:
-        json.loads(seen["daemon_json"].output)  # an unmanaged file must still parse
+def engine(packages) -> str | None:
+    return packages["docker-ce"].version if "docker-ce" in packages else None
+
+
+def test_daemon_json(seen, packages, settings):
+    expected = daemon.daemon_config(settings, engine(packages))
+    assert seen["daemon_json"].ok, f"{DAEMON_JSON} is missing"
+    owner_mode = seen["daemon_json_stat"].text.split()
+    assert owner_mode == ["root", "root", "644"], f"{DAEMON_JSON} owner, mode"
+    assert json.loads(seen["daemon_json"].output) == expected
+
+
+def test_daemon_runs_with_its_configuration(seen, packages, settings):
+    """What the running daemon reports, not only what the file says."""
+    expected = daemon.daemon_config(settings, engine(packages))
+    info = probe.docker_info(seen["docker_info"])
+    assert info.get("LoggingDriver") == expected["log-driver"], "log driver"
+    if "data-root" in expected:
+        assert info.get("DockerRootDir") == expected["data-root"], "data root"
+    registry = info.get("RegistryConfig") or {}
+    mirrors = [str(m).rstrip("/") for m in registry.get("Mirrors") or []]
+    assert mirrors == [m.rstrip("/") for m in expected.get("registry-mirrors", [])], "mirrors"
+    insecure = set(registry.get("InsecureRegistryCIDRs") or [])
+    insecure |= {n for n, c in (registry.get("IndexConfigs") or {}).items() if not c["Secure"]}
+    missing = set(expected.get("insecure-registries", [])) - insecure
+    assert not missing, f"not insecure registries: {sorted(missing)}"
+    for key, field in (("http", "HttpProxy"), ("https", "HttpsProxy"), ("no_proxy", "NoProxy")):
+        wanted = settings.proxy().get(key, "")
+        assert _no_userinfo(info.get(field) or "") == _no_userinfo(wanted), f"{field} of docker"
+
+
+def _no_userinfo(url: str) -> str:
+    """A proxy URL without its user and password (``docker info`` masks them)."""
+    return re.sub(r"//[^/@]*@", "//", url)
+
+
+def test_proxy_dropin(seen, packages, settings):
+    expected = daemon.proxy_dropin(settings, engine(packages))
+    if expected is None:
+        assert not seen["proxy_dropin"].ok, f"{daemon.PROXY_DROPIN} is left over"
+    else:
+        assert seen["proxy_dropin"].text == expected, f"{daemon.PROXY_DROPIN} differs"
+
+
+def test_apt_proxy(seen, settings):
+    expected = daemon.apt_proxy_conf(settings)
+    found = seen["apt_proxy"].text if seen["apt_proxy"].ok else None
+    assert found == expected, f"{APT_PROXY} is {'missing' if found is None else 'different'}"
+
+
+def test_new_containers_get_the_log_options(seen, packages, settings):
+    expected = daemon.daemon_config(settings, engine(packages))
+    result = seen["log_config"]
+    assert result.ok, f"docker create failed: {result.text.strip()[-300:]}"
+    config = json.loads(result.text.strip().splitlines()[-1])
+    assert config["Type"] == expected["log-driver"]
+    assert (config.get("Config") or {}) == expected.get("log-opts", {})
 
 
 def test_no_world_writable_paths(seen):

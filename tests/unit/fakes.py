@@ -14,11 +14,22 @@ import pytest
 from pyinfra.connectors.fake import FakeConnector
 from pyinfra.connectors.util import CommandOutput, OutputLine
 
-from provision.docker.deploy import KEYRING, PREREQUISITES, SOURCES, sources_text
+from provision.docker.daemon import daemon_config, daemon_json
+from provision.docker.deploy import (
+    APT_PROXY,
+    DAEMON_JSON,
+    KEYRING,
+    LEGACY_KEYRING,
+    PREREQUISITES,
+    PROXY_DROPIN,
+    SOURCES,
+    sources_text,
+)
 from provision.docker.facts import (
     FAILED,
     UNREADABLE,
     CandidateVersions,
+    DockerData,
     Download,
     FileContent,
     OsTarget,
@@ -87,6 +98,7 @@ class FakeMachine:
     candidates: dict[str, list[str]] = field(default_factory=dict)  # apt-cache madison
     policy: dict[str, str] = field(default_factory=dict)  # apt-cache policy: the candidate
     index: dict[str, list[str]] | None = None  # the repository's Packages index; None: unreadable
+    docker_data: tuple[str, int, int, int] | None = None  # root, images, containers, volumes
     calls: list[tuple[str, dict]] = field(default_factory=list)
 
     def output(self, cls, **kwargs) -> list[str]:
@@ -154,6 +166,8 @@ class FakeMachine:
                 for version in versions
                 for line in (f"Package: {name}", f"Version: {version}")
             ]
+        if cls is DockerData:
+            return [] if self.docker_data is None else [" ".join(map(str, self.docker_data))]
         if cls is CandidateVersions:
             return [f" {v} " for v in self.candidates.get(kwargs["package"], [])]
         if cls is PolicyCandidates:
@@ -195,11 +209,13 @@ def converged_machine(settings: DockerSettings | None = None, key: bytes = DOCKE
     for name in settings.holds():
         installed[name] = ("hi", installed[name][1])
     sources = sources_text(settings, "debian", "bookworm", "amd64").encode()
+    config = daemon_json(daemon_config(settings, installed["docker-ce"][1])).encode()
     return FakeMachine(
         packages=installed,
         files={
             KEYRING: ("644", "root:root", key),
             SOURCES: ("644", "root:root", sources),
+            DAEMON_JSON: ("644", "root:root", config),
         },
         urls={settings.key_url("debian"): key},
         group=set(settings.docker_users),
@@ -216,7 +232,7 @@ def converged_machine(settings: DockerSettings | None = None, key: bytes = DOCKE
 def fake_responses(machine: FakeMachine, settings: DockerSettings | None = None) -> dict:
     """``fake_responses`` for pyinfra's ``@fake`` connector: every fact command the Docker
     deploys run, answered with what ``machine`` would print; refusals (``exit 1``) fail."""
-    from provision.docker.deploy import DAEMON_JSON, DATA_DIRS, STALE_PATHS, install_queries
+    from provision.docker.deploy import DATA_DIRS, STALE_PATHS, install_queries
     from provision.docker.snapshot import MARK, Snapshot
 
     settings = settings or DockerSettings()
@@ -233,9 +249,10 @@ def fake_responses(machine: FakeMachine, settings: DockerSettings | None = None)
         (Users, {"group": "docker", "users": list(settings.docker_users)}),
         *[
             (FileContent, {"path": path})
-            for path in (KEYRING, SOURCES, DAEMON_JSON, "/etc/apt/trusted.gpg")
+            for path in (KEYRING, SOURCES, DAEMON_JSON, PROXY_DROPIN, APT_PROXY, LEGACY_KEYRING)
         ],
         *[(ServiceState, {"units": [unit]}) for unit in ("containerd", "docker", "docker.socket")],
+        (DockerData, {}),
         *[(CandidateVersions, {"package": name}) for name in ("docker-ce", "docker-ce-cli")],
         (PolicyCandidates, {"packages": packages}),
     ]
@@ -306,6 +323,7 @@ FACT_MARKERS = (
     "apt-cache madison",
     "apt-cache policy",
     "apt-helper download-file",
+    "docker info --format",
 )
 
 

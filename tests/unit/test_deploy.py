@@ -4,11 +4,13 @@ connector: facts answered from a described host, every executed command recorded
 from __future__ import annotations
 
 import base64
+import json
 import re
 import shlex
 
 from pyinfra.api import Inventory
 
+from provision.docker.daemon import daemon_config, daemon_json
 from provision.docker.deploy import (
     DAEMON_JSON,
     KEYRING,
@@ -17,7 +19,6 @@ from provision.docker.deploy import (
     sources_text,
     uninstall_docker,
 )
-from provision.docker.operations import daemon_json
 from provision.docker.settings import DEFAULT_PACKAGES, DockerSettings, from_host_data
 from provision.fleet.inventory import Fleet
 from provision.fleet.runner import run_deploy
@@ -131,7 +132,7 @@ def test_fresh_host_is_installed_in_the_guides_order():
         == sources_text(DockerSettings(), "debian", "bookworm", "amd64").encode()
     )
     assert "DPkg::Lock::Timeout=300" in commands[order[5]]
-    assert not any("daemon.json" in c for c in commands)
+    assert index(commands, r"mv -f \S+ /etc/docker/daemon.json$") > order[5]  # after the install
 
 
 def test_the_key_is_fetched_by_the_host_after_curl_is_installed():
@@ -144,7 +145,7 @@ def test_the_key_is_fetched_by_the_host_after_curl_is_installed():
 def test_converged_host_changes_nothing_and_runs_no_apt_get():
     result, commands = run_one(converged_machine())
     assert result.status == "unchanged"
-    assert result.changed_operations == 0 and result.operations == 14
+    assert result.changed_operations == 0 and result.operations == 21
     assert commands == []
 
 
@@ -176,7 +177,6 @@ def test_converged_host_with_every_option_changes_nothing():
     }
     settings = from_host_data(data)
     machine = converged_machine(settings)
-    machine.files[DAEMON_JSON] = ("644", "root:root", daemon_json({"log-driver": "local"}).encode())
     result, commands = run_one(machine, **data)
     assert (result.status, commands) == ("unchanged", [])
 
@@ -185,15 +185,21 @@ def test_daemon_json_change_restarts_docker():
     data = {"docker_daemon_options": {"log-driver": "local", "live-restore": True}}
     result, commands = run_one(converged_machine(), **data)
     assert result.status == "changed"
-    assert written_to(commands, DAEMON_JSON) == daemon_json(data["docker_daemon_options"]).encode()
-    assert commands[-1] == "systemctl restart docker"
+    expected = daemon_config(from_host_data(data), DOCKER_VERSION)
+    assert expected["live-restore"] is True and expected["log-driver"] == "local"
+    assert written_to(commands, DAEMON_JSON) == daemon_json(expected).encode()
+    assert commands[-1] == "systemctl reset-failed docker; systemctl restart docker"
     assert index(commands, "daemon.json") < len(commands) - 1
 
 
-def test_empty_daemon_options_write_no_daemon_json():
-    machine = converged_machine()
-    result, commands = run_one(machine, docker_daemon_options={})
+def test_without_options_daemon_json_rotates_container_logs():
+    result, commands = run_one(converged_machine(), docker_daemon_options={})
     assert (result.status, commands) == ("unchanged", [])
+    fresh, commands = run_one(fresh_machine(urls={KEY_URL: DOCKER_KEY}))
+    assert json.loads(written_to(commands, DAEMON_JSON)) == {
+        "log-driver": "json-file",
+        "log-opts": {"max-file": "3", "max-size": "10m"},
+    }
 
 
 def test_daemon_json_restart_respects_docker_service_enabled_false():
@@ -204,7 +210,7 @@ def test_daemon_json_restart_respects_docker_service_enabled_false():
         machine, docker_service_enabled=False, docker_daemon_options={"debug": True}
     )
     assert "systemctl enable docker" not in commands
-    assert commands[-1] == "systemctl restart docker"
+    assert commands[-1] == "systemctl reset-failed docker; systemctl restart docker"
 
 
 def test_stopped_and_disabled_service_state():
@@ -349,8 +355,7 @@ def test_dry_run_on_a_fresh_host_executes_nothing():
 
 def test_dry_run_on_a_converged_host_reports_no_change():
     data = {"docker_daemon_options": {"log-driver": "local"}}
-    machine = converged_machine()
-    machine.files[DAEMON_JSON] = ("644", "root:root", daemon_json({"log-driver": "local"}).encode())
+    machine = converged_machine(from_host_data(data))
     result, commands = run_one(machine, dry=True, **data)
     assert commands == []
     assert result.status == "unchanged", result.changed
@@ -361,7 +366,7 @@ def test_dry_run_on_a_changed_daemon_json_reports_the_restart():
     assert commands == []
     assert [name.rsplit(" | ")[-1] for name in result.changed] == [
         "Configure the Docker daemon",
-        "Restart docker for daemon.json",
+        "Restart docker for its configuration",
     ]
 
 

@@ -17,14 +17,15 @@ from hypothesis import strategies as st
 from provision.docker import facts
 from provision.docker import operations as ops
 from provision.docker.settings import DockerSettings
+from provision.runner.deploy import Account, Builder, buildx_builder, runner_user
 from provision.verify import probe
 
 from .fakes import DOCKER_VERSION, FakeMachine, converged_machine
 
 PROGRAMS = (
     "apt-get apt-cache apt-helper apt-mark base64 cat chmod chown curl cut date docker dpkg "
-    "dpkg-query find getent grep groupadd gzip id install ls mktemp mv rm sed sha256sum sleep "
-    "ss stat sudo systemctl timeout touch usermod"
+    "dpkg-query find getent grep groupadd gzip id install ls mktemp mv rm runuser sed sha256sum "
+    "sleep ss stat sudo systemctl timeout touch useradd usermod"
 ).split()
 PAYLOADS = [
     "$(touch INJECTED)",
@@ -90,6 +91,7 @@ def test_facts_keep_each_value_one_word(shell, value):
         (facts.Packages().command([value, "curl"]), "dpkg-query"),
         (facts.FileContent().command(value), None),  # only the shell's own test reads it
         (facts.Download().command(value), "curl"),
+        (facts.Download().command("http://x/gpg", proxy=value), "curl"),
         (facts.SourcesMentioning().command(value), "grep"),
         (facts.Users().command(value, [value]), "getent"),
         (facts.Users().command("docker", [value]), "id"),
@@ -97,6 +99,8 @@ def test_facts_keep_each_value_one_word(shell, value):
         (facts.CandidateVersions().command(value), "apt-cache"),
         (facts.RepositoryIndex().command(value), "apt-helper"),
         (facts.PolicyCandidates().command([value]), "apt-cache"),
+        (Account().command(value), "getent"),
+        (Builder().command(value, value), "runuser"),
     ]
     for command, program in cases:
         assert_one_word(shell([command]), value, program)
@@ -110,6 +114,8 @@ class HostileMachine(FakeMachine):
     value = ""
 
     def fact(self, cls, *args, **kwargs):
+        if cls in (Account, Builder):  # no such user or builder yet: they are made
+            return None
         found = super().fact(cls, *args, **kwargs)
         if cls is facts.Packages:  # dpkg-query's output cannot hold such a name: no parsing
             found = {**found, self.value: facts.PackageState("1.0", "ii")}
@@ -145,6 +151,8 @@ def test_operations_keep_each_value_one_word(shell, run_op, value):
         (ops.docker_packages, {"packages": [value], "pins": {}, "holds": [value]}, "apt-mark"),
         (ops.group_members, {"group": value, "users": [value]}, "usermod"),
         (ops.service, {"unit": value}, "systemctl"),
+        (runner_user, {"user": value}, "useradd"),
+        (buildx_builder, {"user": value, "builder": value}, "runuser"),
     ]
     for op, kwargs, program in cases:
         run = run_op(op, machine, **kwargs)

@@ -13,7 +13,7 @@ import pytest
 from pyinfra.api.operation import OperationMeta
 from pyinfra.connectors.util import CommandOutput
 
-from provision.docker import keyring
+from provision.docker import daemon, keyring
 from provision.docker import operations as ops
 from provision.docker.deploy import KEYRING, PREREQUISITES, SOURCES, STALE_PATHS
 from provision.docker.settings import DEFAULT_OBSOLETE, DEFAULT_PACKAGES, DOCKER_FINGERPRINT
@@ -746,13 +746,33 @@ def test_a_user_that_does_not_exist_is_refused(run_op):
     ("state", "kwargs", "commands"),
     [
         (("active", "enabled"), {}, []),
-        (("inactive", "disabled"), {}, ["systemctl enable docker", "systemctl start docker"]),
-        (("failed", "enabled"), {}, ["systemctl start docker"]),
-        (("inactive", ""), {}, ["systemctl enable docker", "systemctl start docker"]),
-        (("active", "enabled"), {"restart_after": [changed(True)]}, ["systemctl restart docker"]),
-        (("active", "enabled"), {"restart_after": [done(True)]}, ["systemctl restart docker"]),
+        (
+            ("inactive", "disabled"),
+            {},
+            ["systemctl enable docker", "systemctl reset-failed docker; systemctl start docker"],
+        ),
+        (("failed", "enabled"), {}, ["systemctl reset-failed docker; systemctl start docker"]),
+        (
+            ("inactive", ""),
+            {},
+            ["systemctl enable docker", "systemctl reset-failed docker; systemctl start docker"],
+        ),
+        (
+            ("active", "enabled"),
+            {"restart_after": [changed(True)]},
+            ["systemctl reset-failed docker; systemctl restart docker"],
+        ),
+        (
+            ("active", "enabled"),
+            {"restart_after": [done(True)]},
+            ["systemctl reset-failed docker; systemctl restart docker"],
+        ),
         (("active", "enabled"), {"restart_after": [done(False)]}, []),
-        (("inactive", "enabled"), {"restart_after": [done(True)]}, ["systemctl start docker"]),
+        (
+            ("inactive", "enabled"),
+            {"restart_after": [done(True)]},
+            ["systemctl reset-failed docker; systemctl start docker"],
+        ),
         (
             ("active", "enabled"),
             {"running": False, "restart_after": [done(True)]},
@@ -781,8 +801,8 @@ def test_daemon_json_is_stable():
     first = {"log-opts": {"max-size": "10m", "max-file": "3"}, "debug": False, "dns": ["1.1.1.1"]}
     second = dict(reversed(list(first.items())))
     second["log-opts"] = {"max-file": "3", "max-size": "10m"}
-    text = ops.daemon_json(first)
-    assert text == ops.daemon_json(second)
+    text = daemon.daemon_json(first)
+    assert text == daemon.daemon_json(second)
     assert text.endswith("}\n")
     assert json.loads(text) == first
     assert list(json.loads(text)) == ["debug", "dns", "log-opts"]

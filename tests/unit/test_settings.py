@@ -121,8 +121,8 @@ def test_unknown_keys_are_reported_with_the_other_problems():
     assert "docker_hold must be true or false, got 'yes'" in message
 
 
-def test_every_setting_has_a_docker_prefix():
-    assert all(name.startswith("docker_") for name in SETTING_NAMES)
+def test_every_setting_has_a_docker_prefix_but_apts_proxy():
+    assert [name for name in SETTING_NAMES if not name.startswith("docker_")] == ["apt_proxy"]
 
 
 def test_a_single_name_is_a_list_of_one():
@@ -337,3 +337,22 @@ def test_the_default_container_check_expects_hello_worlds_greeting():
     assert from_host_data({"docker_verify_image": "alpine"}).verify_output() is None
     custom = {"docker_verify_image": "lab/hello", "docker_verify_output": "Hello from the lab"}
     assert from_host_data(custom).verify_output() == "Hello from the lab"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"docker_repo_url": "https://mirror.example/linux\n"},
+        {"docker_users": ["alice\n"]},
+        {"docker_packages": ["docker-ce\n"]},
+        {"docker_version": "26.1.5\n"},
+        {"docker_verify_image": "hello\n"},
+        {"docker_insecure_registries": ["registry:5000\n"]},
+        {"docker_data_root": "/srv/docker\n"},
+    ],
+    ids=lambda data: next(iter(data)),
+)
+def test_a_trailing_newline_is_refused_everywhere(data):
+    """A pattern's ``$`` also matches before a final newline: every check matches whole."""
+    with pytest.raises(SettingsError):
+        from_host_data(data, "web1")

@@ -1,0 +1,88 @@
+"""The CI runner profile's checks, run with the Docker checks by
+``provision verify --profile ci-runner``: the runner user, its Docker, pruning and buildx."""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+
+from provision.runner import prune
+from provision.runner.settings import runner_settings
+from provision.verify import probe
+from provision.verify.settings import host_data, settings_for
+
+
+def commands(name: str) -> dict[str, str]:
+    """What the checks read of host ``name``, in one ``sudo`` command."""
+    settings, runner = settings_for(name), runner_settings(host_data(name), name)
+    user = shlex.quote(runner.ci_runner_user)
+    image = shlex.quote(settings.docker_verify_image)
+
+    def as_user(command: str) -> str:
+        return f"runuser -l {user} -c {shlex.quote(command)}"
+
+    return {
+        "account": f"getent passwd {user}",
+        "groups": f"id -Gn {user}",
+        "docker_run": probe.load_command(settings) + as_user(f"docker run --rm {image}"),
+        "builder": as_user(f"docker buildx inspect {shlex.quote(runner.ci_runner_builder)}"),
+        "script": f"cat {prune.SCRIPT}",
+        **{f"unit:{path}": f"cat {path}" for path in prune.unit_files(runner)},
+        **{f"active:{timer}": f"systemctl is-active {timer}" for timer in prune.TIMERS},
+        **{f"enabled:{timer}": f"systemctl is-enabled {timer}" for timer in prune.TIMERS},
+    }
+
+
+@pytest.fixture(scope="module")
+def runner(host):
+    name = host.backend.get_hostname()
+    return runner_settings(host_data(name), name)
+
+
+@pytest.fixture(scope="module")
+def seen(host):
+    name = host.backend.get_hostname()
+    wanted = commands(name)
+    result = host.run("sudo -n sh -c %s", probe.render(wanted))
+    sections = probe.parse(result.stdout, list(wanted))
+    if not sections:
+        raise probe.ProbeError(f"{name}: the runner checks could not read the host.")
+    return sections
+
+
+def test_runner_user_is_not_root(seen, runner):
+    account = seen["account"]
+    assert account.ok, f"user {runner.ci_runner_user} is missing"
+    fields = account.text.strip().split(":")
+    assert fields[2] != "0", f"{runner.ci_runner_user} has uid 0"
+    assert fields[6] not in ("/usr/sbin/nologin", "/bin/false"), "the runner user has no shell"
+
+
+def test_runner_runs_containers_without_sudo(seen, runner):
+    assert "docker" in seen["groups"].text.split(), f"{runner.ci_runner_user} not in docker"
+    run = seen["docker_run"]
+    assert run.ok, f"docker run as {runner.ci_runner_user} failed: {run.text.strip()[-300:]}"
+
+
+def test_buildx_builder(seen, runner):
+    builder = seen["builder"]
+    assert builder.ok, f"no buildx builder {runner.ci_runner_builder}: {builder.text[-200:]}"
+    drivers = [
+        line.split(":", 1)[1].strip()
+        for line in builder.text.splitlines()
+        if line.startswith("Driver:")
+    ]
+    assert drivers[:1] == ["docker-container"], f"the builder's driver is {drivers or 'unknown'}"
+
+
+def test_prune_job_as_written(seen, runner):
+    assert seen["script"].text == prune.script(runner), f"{prune.SCRIPT} differs"
+    for path, content in prune.unit_files(runner).items():
+        assert seen[f"unit:{path}"].text == content, f"{path} differs"
+
+
+@pytest.mark.parametrize("timer", prune.TIMERS)
+def test_prune_timer(seen, timer):
+    assert seen[f"enabled:{timer}"].ok, f"{timer} is not enabled"
+    assert seen[f"active:{timer}"].ok, f"{timer} is not active"
