@@ -99,6 +99,8 @@ class FakeMachine:
     policy: dict[str, str] = field(default_factory=dict)  # apt-cache policy: the candidate
     index: dict[str, list[str]] | None = None  # the repository's Packages index; None: unreadable
     docker_data: tuple[str, int, int, int] | None = None  # root, images, containers, volumes
+    accounts: dict[str, str] = field(default_factory=dict)  # user -> its getent passwd line
+    builders: dict[tuple[str, str], str] = field(default_factory=dict)  # (user, name) -> driver
     calls: list[tuple[str, dict]] = field(default_factory=list)
 
     def output(self, cls, **kwargs) -> list[str]:
@@ -166,6 +168,12 @@ class FakeMachine:
                 for version in versions
                 for line in (f"Package: {name}", f"Version: {version}")
             ]
+        if cls.__name__ == "Account":
+            line = self.accounts.get(kwargs["user"])
+            return [line] if line else []
+        if cls.__name__ == "Builder":
+            driver = self.builders.get((kwargs["user"], kwargs["builder"]))
+            return [f"Name: {kwargs['builder']}", f"Driver: {driver}"] if driver else []
         if cls is DockerData:
             return [] if self.docker_data is None else [" ".join(map(str, self.docker_data))]
         if cls is CandidateVersions:
@@ -229,9 +237,12 @@ def converged_machine(settings: DockerSettings | None = None, key: bytes = DOCKE
     )
 
 
-def fake_responses(machine: FakeMachine, settings: DockerSettings | None = None) -> dict:
+def fake_responses(
+    machine: FakeMachine, settings: DockerSettings | None = None, extra: list | tuple = ()
+) -> dict:
     """``fake_responses`` for pyinfra's ``@fake`` connector: every fact command the Docker
-    deploys run, answered with what ``machine`` would print; refusals (``exit 1``) fail."""
+    deploys run (and the ``extra`` queries of a profile), answered with what ``machine`` would
+    print; refusals (``exit 1``) fail with their own sentence."""
     from provision.docker.deploy import DATA_DIRS, STALE_PATHS, install_queries
     from provision.docker.snapshot import MARK, Snapshot
 
@@ -261,7 +272,8 @@ def fake_responses(machine: FakeMachine, settings: DockerSettings | None = None)
         queries.append((Download, {"url": settings.key_url(distro)}))
     # the fake connector answers the first matcher found in a command: the snapshot holds
     # every fact command, so it must come first
-    snapshot = install_queries(settings)
+    queries += [*extra, *[(Download, {"url": url}) for url in machine.urls]]
+    snapshot = [*install_queries(settings), *extra]
     responses: dict = {
         Snapshot().command(snapshot): [
             line
@@ -324,6 +336,8 @@ FACT_MARKERS = (
     "apt-cache policy",
     "apt-helper download-file",
     "docker info --format",
+    "getent passwd",
+    "docker buildx inspect",
 )
 
 

@@ -3,16 +3,44 @@ df), its operations, and the whole profile on pyinfra's ``@fake`` connector."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 
 import pytest
+from pyinfra.api import Inventory
 
+from provision.docker import keyring
 from provision.docker.errors import SettingsError
+from provision.docker.settings import DockerSettings, from_host_data
+from provision.fleet.inventory import Fleet
+from provision.fleet.runner import run_deploy
 from provision.runner import prune
-from provision.runner.deploy import Account, Builder, buildx_builder, runner_user
+from provision.runner.deploy import (
+    GITLAB_KEY as GITLAB_KEY_PATH,
+)
+from provision.runner.deploy import (
+    GITLAB_SOURCES as GITLAB_SOURCES_PATH,
+)
+from provision.runner.deploy import (
+    Account,
+    Builder,
+    buildx_builder,
+    gitlab_repository,
+    install_ci_runner,
+    runner_queries,
+    runner_user,
+)
 from provision.runner.settings import RunnerSettings, runner_settings
 
-from .fakes import FakeMachine
+from .fakes import (
+    FakeMachine,
+    converged_machine,
+    fake_responses,
+    is_fact_command,
+    synthetic_key,
+    v4_fingerprint,
+)
+from .test_deploy import index, written_to
 
 
 def test_defaults():
@@ -102,34 +130,17 @@ def test_units_run_the_script_from_two_timers():
     assert "OnUnitActiveSec=5min" in low and "@low-space.service" in low
 
 
-class RunnerMachine(FakeMachine):
-    """A host whose accounts and buildx builders are described directly."""
-
-    accounts: dict = {}
-    builders: dict = {}
-
-    def fact(self, cls, *args, **kwargs):
-        if cls is Account:
-            self.calls.append(("Account", kwargs))
-            return self.accounts.get(kwargs["user"])
-        if cls is Builder:
-            self.calls.append(("Builder", kwargs))
-            return self.builders.get((kwargs["user"], kwargs["builder"]))
-        return super().fact(cls, *args, **kwargs)
-
-
 def test_the_runner_user_is_created_with_a_home_and_a_shell(run_op):
-    machine = RunnerMachine()
+    machine = FakeMachine()
     assert run_op(runner_user, machine, user="runner").commands == [
         "useradd --create-home --shell /bin/bash runner"
     ]
-    machine.accounts = {"runner": (1001, "/home/runner", "/bin/bash")}
+    machine.accounts = {"runner": "runner:x:1001:1001::/home/runner:/bin/bash"}
     assert run_op(runner_user, machine, user="runner").commands == []
 
 
 def test_a_runner_user_with_uid_0_is_refused(run_op):
-    machine = RunnerMachine()
-    machine.accounts = {"ci": (0, "/root", "/bin/bash")}
+    machine = FakeMachine(accounts={"ci": "ci:x:0:0::/root:/bin/bash"})
     run = run_op(runner_user, machine, user="ci")
     assert run.refusal == (
         "web1: ci_runner_user ci has uid 0; CI runners must not run as root, so name another user."
@@ -148,8 +159,7 @@ def test_a_runner_user_with_uid_0_is_refused(run_op):
     ],
 )
 def test_the_buildx_builder_is_made_as_the_runner_user(run_op, driver, command):
-    machine = RunnerMachine()
-    machine.builders = {("runner", "ci"): driver}
+    machine = FakeMachine(builders={("runner", "ci"): driver} if driver else {})
     run = run_op(buildx_builder, machine, user="runner", builder="ci")
     assert run.commands == ([f"runuser -l runner -c '{command}'"] if command else [])
 
@@ -164,3 +174,87 @@ def test_account_and_builder_facts_parse_their_commands_output():
     output = ["Name:          ci", "Driver:        docker-container", "Nodes:"]
     assert Builder().process(output) == "docker-container"
     assert Builder().process([]) is None
+
+
+# the whole profile on pyinfra's @fake connector ---------------------------------------------
+
+GITLAB_KEY = synthetic_key(b"gitlab")
+GITLAB = {
+    "ci_runner_gitlab": True,
+    "ci_runner_gitlab_fingerprint": v4_fingerprint(GITLAB_KEY),
+}
+PACKAGECLOUD_LIST = "/etc/apt/sources.list.d/runner_gitlab-runner.list"
+
+
+def run_profile(machine: FakeMachine, **data) -> tuple:
+    """The CI runner deploy on a fake host: its result and the non-fact commands it ran."""
+    runner = runner_settings(data)
+    docker = from_host_data({k: v for k, v in data.items() if not k.startswith("ci_")})
+    users = (*docker.docker_users, runner.ci_runner_user)  # as the profile adds its user
+    settings = dataclasses.replace(docker, docker_users=users)
+    responses = fake_responses(machine, settings, runner_queries(runner))
+    host_data = {**data, "fake_responses": responses, "fake_delay": 0, "fake_delay_jitter": 0}
+    inventory = Inventory(([("@fake/web1", host_data)], {}))
+    result = run_deploy(Fleet("t.py", inventory, list(inventory)), install_ci_runner, "apply")
+    executed = inventory.get_host("@fake/web1").connector.executed_commands
+    return result.hosts["@fake/web1"], [c for c in executed if not is_fact_command(c)], executed
+
+
+def runner_machine(gitlab: bool) -> FakeMachine:
+    """A converged runner host (with GitLab Runner when ``gitlab``)."""
+    runner = runner_settings(GITLAB if gitlab else {})
+    machine = converged_machine(DockerSettings(docker_users=("runner",)))
+    machine.accounts = {"runner": "runner:x:1001:1001::/home/runner:/bin/bash"}
+    machine.builders = {("runner", "provision"): "docker-container"}
+    machine.files[prune.SCRIPT] = ("755", "root:root", prune.script(runner).encode())
+    for path, content in prune.unit_files(runner).items():
+        machine.files[path] = ("644", "root:root", content.encode())
+    for timer in prune.TIMERS:
+        machine.services[timer] = ("active", "enabled")
+    if gitlab:
+        repository = gitlab_repository(runner, "debian", "bookworm", "amd64")
+        key = keyring.checked_key(GITLAB_KEY, v4_fingerprint(GITLAB_KEY)).armored()
+        machine.files[repository.key_path] = ("644", "root:root", key)
+        machine.files[repository.sources_path] = ("644", "root:root", repository.sources().encode())
+        machine.packages["gitlab-runner"] = ("ii", "18.5.0-1")
+        machine.urls[runner.ci_runner_gitlab_key_url] = GITLAB_KEY
+    return machine
+
+
+@pytest.mark.parametrize("gitlab", [False, True], ids=["docker-only", "with-gitlab"])
+def test_a_converged_runner_host_is_read_in_one_command_and_changes_nothing(gitlab):
+    result, commands, executed = run_profile(runner_machine(gitlab), **(GITLAB if gitlab else {}))
+    assert (result.status, result.error, commands) == ("unchanged", None, [])
+    assert len(executed) == 1  # the snapshot: every fact of Docker and of the profile
+
+
+def test_gitlab_runner_comes_from_its_pinned_repository():
+    machine = runner_machine(gitlab=True)
+    key_path, sources_path = GITLAB_KEY_PATH, GITLAB_SOURCES_PATH
+    del machine.files[key_path], machine.files[sources_path]
+    del machine.packages["gitlab-runner"]
+    stale = (
+        "deb [signed-by=/usr/share/keyrings/x.gpg] "
+        "https://packages.gitlab.com/runner/gitlab-runner/debian/ bookworm main"
+    )
+    machine.files[PACKAGECLOUD_LIST] = ("644", "root:root", stale.encode())
+    result, commands, _ = run_profile(machine, **GITLAB)
+    assert result.status == "changed", result.error
+    assert f"rm -f {PACKAGECLOUD_LIST}" in commands
+    armored = keyring.checked_key(GITLAB_KEY, v4_fingerprint(GITLAB_KEY)).armored()
+    assert written_to(commands, key_path) == armored
+    sources = written_to(commands, sources_path).decode()
+    assert "URIs: https://packages.gitlab.com/runner/gitlab-runner/debian\n" in sources
+    assert f"Signed-By: {key_path}\n" in sources
+    assert commands.index(f"rm -f {PACKAGECLOUD_LIST}") < index(commands, "gitlab-runner.asc$")
+    assert index(commands, r"apt-get .* install --no-install-recommends gitlab-runner$")
+
+
+def test_a_wrong_gitlab_key_is_refused_with_nothing_written():
+    machine = runner_machine(gitlab=True)
+    del machine.files[GITLAB_KEY_PATH], machine.files[GITLAB_SOURCES_PATH]
+    machine.urls[runner_settings({}).ci_runner_gitlab_key_url] = synthetic_key(b"impostor")
+    result, commands, _ = run_profile(machine, **GITLAB)
+    assert result.status == "failed"
+    assert result.error.startswith("@fake/web1: https://packages.gitlab.com/gpg.key returned a key")
+    assert not any(GITLAB_KEY_PATH in c or GITLAB_SOURCES_PATH in c for c in commands)
