@@ -12,9 +12,9 @@ import re
 import shlex
 
 from pyinfra import host
-from pyinfra.api import operation
 
 from . import keyring
+from .calls import operation  # pyinfra's, recording each call for change reports
 from .dpkg import version_matches  # noqa: F401 (re-exported)
 from .facts import (
     CandidateVersions,

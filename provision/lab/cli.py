@@ -6,8 +6,6 @@ import os
 import time
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from .lab import Lab
 from .ssh import ssh_command
@@ -76,6 +74,9 @@ def print_status(rows) -> None:
     if not rows:
         click.echo("no lab hosts; start them with `provision lab up`.")
         return
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table("host", "suite", "address", "state")
     for row in rows:
         colour = "green" if row.state == "running" else "red"
