@@ -44,7 +44,9 @@ REPORT = click.option(
 JUNIT = click.option(
     "--junit", "junit_file", type=click.Path(dir_okay=False), help="Write JUnit XML."
 )
-PARALLEL = click.option("--parallel", type=click.IntRange(1), help="Hosts at once (default all).")
+PARALLEL = click.option(
+    "--parallel", type=click.IntRange(1), help="Hosts at once (default: all; verify: up to 32)."
+)
 JSON = click.option(
     "--json",
     "as_json",

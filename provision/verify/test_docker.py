@@ -1,7 +1,9 @@
 """The Docker host checks, run by testinfra against each host.
 
 Run with ``provision verify -i INVENTORY`` or directly:
-``pytest --hosts=ssh://HOST --ssh-config=FILE --pyargs provision.verify``.
+``pytest --inventory INVENTORY --pyargs provision.verify.test_docker`` (each host with its own
+settings), or ``pytest --hosts=ssh://HOST --pyargs provision.verify.test_docker`` (Docker's
+defaults).
 
 Each host is read once, by one ``sudo`` command (``provision.verify.probe``), and all hosts of
 the session are read in parallel; the checks then assert on what was read.
