@@ -82,12 +82,7 @@ def run_with_progress(fleet, deploy, command: str, **kwargs):
     from .progress import Board
 
     with Board(f"provision {command}") as board:
-
-        def progress(results):
-            for name, host in results.items():
-                board.set(name, host.current)
-
-        return run_deploy(fleet, deploy, command, progress=progress, **kwargs)
+        return run_deploy(fleet, deploy, command, progress=board.hosts, **kwargs)
 
 
 def finish(result, as_json: bool, show, report_path=None, junit_path=None, junit=None):

@@ -45,3 +45,17 @@ def testinfra_host(item):
     if callspec is None:
         return None
     return callspec.params.get("_testinfra_host")
+
+
+def make_inventory(path: str, override_data: dict, cwd: str):
+    """pyinfra's own inventory loading (``pyinfra_cli``): group data files and all."""
+    from pyinfra_cli.inventory import make_inventory as make
+
+    return make(path, override_data=override_data, cwd=cwd)
+
+
+def raise_if_bad_type(value, hint, error_cls, message: str) -> None:
+    """pyinfra's check of connector data against the connector's type hints."""
+    from pyinfra.api.util import raise_if_bad_type as check
+
+    check(value, hint, error_cls, message)

@@ -33,6 +33,11 @@ class Board:
             self.tasks[task] = (text, since)
         self._refresh()
 
+    def hosts(self, results: dict) -> None:
+        """Each host's current operation (a fleet run's ``progress`` callback)."""
+        for name, result in results.items():
+            self.set(name, result.current)
+
     def done(self, task: str) -> None:
         with self._lock:
             self.tasks.pop(task, None)
@@ -85,3 +90,16 @@ class Board:
     def _refresh(self) -> None:
         if self._live is not None:
             self._live.update(self.table())
+
+
+class Silent:
+    """A board that shows nothing (library calls, tests)."""
+
+    def set(self, task: str, text: str) -> None:
+        pass
+
+    def done(self, task: str) -> None:
+        pass
+
+
+SILENT = Silent()

@@ -5,16 +5,15 @@ from __future__ import annotations
 import fnmatch
 import os
 import traceback
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyinfra.api import Inventory
 from pyinfra.api.exceptions import ConnectorDataTypeError
 from pyinfra.api.host import Host
-from pyinfra.api.util import raise_if_bad_type
 from pyinfra.connectors.ssh import SSHConnector
 
+from provision.compat import connector_data_types, make_inventory, raise_if_bad_type
 from provision.docker.errors import SettingsError
 from provision.docker.settings import DockerSettings, from_host_data
 
@@ -93,7 +92,6 @@ def load(path: str, limit: tuple[str, ...] | list[str] = (), data: dict | None =
     """Load a pyinfra inventory file and select hosts by name, glob or group (``--limit``)."""
     from pyinfra.api import State
     from pyinfra.context import ctx_inventory, ctx_state
-    from pyinfra_cli.inventory import make_inventory
 
     file = Path(path)
     if not file.is_file():
@@ -158,7 +156,7 @@ def _check_connections(hosts: list[Host], path: str) -> None:
                     "set ssh_hostname to its DNS name or IP address, or remove it to use the name."
                 )
                 continue
-        hints = typing.get_type_hints(host.connector_cls.data_cls)
+        hints = connector_data_types(host)
         for key in sorted(hints.keys() & data.keys()):
             try:
                 raise_if_bad_type(

@@ -14,6 +14,7 @@ from pyinfra.api.operations import run_ops
 from pyinfra.api.state import BaseStateCallback, StateStage
 from pyinfra.context import ctx_host, ctx_state
 
+from provision.compat import op_output, ssh_transport
 from provision.docker import operations
 from provision.docker.facts import Packages
 
@@ -87,11 +88,7 @@ def _command_error(state, host, op_hash, name: str) -> str:
             f"{host.name}: the SSH connection was lost during {name}; nothing more ran on this "
             "host. Rerun once it is back: an interrupted install is repaired."
         )
-    meta = state.ops[host][op_hash].operation_meta
-    try:
-        out, err = meta.stdout_lines, meta.stderr_lines
-    except Exception:  # no output recorded (the connection was lost)
-        out, err = [], []
+    out, err = op_output(state, host, op_hash)
     lock = [line for line in out + err if "Could not get lock" in line]
     if lock:  # apt names the holder while it waits: "... It is held by process 185 (python3)"
         detail = lock[-1].split("Could not get lock", 1)[1].rstrip(". ")
@@ -217,20 +214,15 @@ def _tune_socket(host) -> None:
 
 def _socket(host) -> socket.socket | None:
     """The TCP socket of ``host``'s SSH connection (``None`` through a jump host)."""
-    transport = _transport(host)
+    transport = ssh_transport(host)
     sock = getattr(transport, "sock", None)
     if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
         return sock
     return None
 
 
-def _transport(host):
-    client = getattr(host.connector, "client", None)
-    return client.get_transport() if client is not None else None
-
-
 def _connection_lost(host) -> bool:
-    transport = _transport(host)
+    transport = ssh_transport(host)
     return transport is not None and not transport.is_active()
 
 

@@ -9,6 +9,8 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from provision.progress import SILENT
+
 from .config import LabConfig
 from .errors import LabError
 from .system import run
@@ -53,11 +55,19 @@ def check_archive(mirror: str, suite: str) -> None:
         ) from error
 
 
-def build(config: LabConfig, suite: str) -> Path:
+def build(config: LabConfig, suite: str, board=SILENT) -> Path:
     """Debootstrap ``suite`` into the cache (atomically) unless it is there already."""
     target = base_path(config, suite)
     if is_cached(config, suite):
         return target
+    board.set(f"{suite} base", "debootstrap from the Debian archive (a minute or two)")
+    try:
+        return _debootstrap(config, suite, target)
+    finally:
+        board.done(f"{suite} base")
+
+
+def _debootstrap(config: LabConfig, suite: str, target: Path) -> Path:
     check_archive(config.mirror, suite)
     scratch = target.with_name(f"{suite}.building")
     shutil.rmtree(scratch, ignore_errors=True)
@@ -83,7 +93,8 @@ def build(config: LabConfig, suite: str) -> Path:
     return target
 
 
-def build_all(config: LabConfig, suites: set[str]) -> dict[str, Path]:
+def build_all(config: LabConfig, suites: set[str], board=SILENT) -> dict[str, Path]:
     """Build the bases of several suites in parallel."""
     with ThreadPoolExecutor(max_workers=max(1, len(suites))) as pool:
-        return dict(zip(suites, pool.map(lambda s: build(config, s), suites), strict=True))
+        built = pool.map(lambda s: build(config, s, board), suites)
+        return dict(zip(suites, built, strict=True))

@@ -7,6 +7,8 @@ import time
 
 import click
 
+from provision.progress import Board
+
 from .lab import Lab
 from .ssh import ssh_command
 
@@ -29,7 +31,8 @@ def up(count: int, suites: tuple[str, ...]) -> None:
     """Start the lab hosts; hosts that already run are left running."""
     started = time.monotonic()
     lab = Lab()
-    rows = lab.up(count, list(suites) or None)
+    with Board("lab up") as board:
+        rows = lab.up(count, list(suites) or None, board)
     print_status(rows)
     click.echo(
         f"lab up in {time.monotonic() - started:.1f} s; log in with "

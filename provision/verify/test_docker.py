@@ -16,6 +16,7 @@ import re
 
 import pytest
 
+from provision import compat
 from provision.docker import keyring
 from provision.docker.distro import detect, parse_os_release
 from provision.docker.dpkg import parse_query, version_matches
@@ -31,9 +32,8 @@ def probes(request):
     """Every host of the session probed at once, on first use."""
     hosts = {}
     for item in request.session.items:
-        callspec = getattr(item, "callspec", None)
-        if callspec is not None and "_testinfra_host" in callspec.params:
-            host = callspec.params["_testinfra_host"]
+        host = compat.testinfra_host(item)
+        if host is not None:
             hosts[host.backend.get_hostname()] = host
     return probe.probe_all(hosts, settings_for, parallel())
 

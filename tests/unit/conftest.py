@@ -8,6 +8,7 @@ import pytest
 from pyinfra.api import Config, Inventory, State
 from pyinfra.context import ctx_host, ctx_state
 
+from provision.compat import inner
 from provision.docker import operations
 
 from .fakes import FakeMachine
@@ -33,7 +34,7 @@ def run_op(monkeypatch):
         host.get_fact = machine.fact
         host.noop = noops.append
         with ctx_state.use(state), ctx_host.use(host):
-            commands = [str(command) for command in op._inner(**kwargs)]
+            commands = [str(command) for command in inner(op)(**kwargs)]
         return OpRun(commands, noops, operations.REFUSALS.get(host_name))
 
     return run
