@@ -104,9 +104,18 @@ def install_queries(settings: DockerSettings) -> list[tuple[type, dict]]:
     ]
     for distro in ("ubuntu", "debian", "raspbian"):
         queries.append((FilesMentioning, {"text": f"{settings.docker_repo_url}/{distro}"}))
-    for unit in ("containerd", "docker", "docker.socket"):
+    for unit in service_units(settings):
         queries.append((ServiceState, {"units": [unit]}))
     return queries
+
+
+def service_units(settings: DockerSettings) -> tuple[str, ...]:
+    """The units ``install_docker`` manages, in the order it changes them: containerd before
+    docker when starting; docker (and its socket, which would start it again) first when
+    stopping."""
+    if settings.docker_service_state == "started":
+        return ("containerd", "docker")
+    return ("docker.socket", "docker", "containerd")
 
 
 @deploy("Install Docker Engine")
@@ -182,9 +191,7 @@ def install_docker() -> None:
     else:
         daemon = None
     running = settings.docker_service_state == "started"
-    # start containerd before docker; stop docker (and its socket, which would restart it) first
-    units = ("containerd", "docker") if running else ("docker.socket", "docker", "containerd")
-    for unit in units:
+    for unit in service_units(settings):
         ops.service(
             name=f"{unit} service",
             unit=unit,

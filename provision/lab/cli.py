@@ -9,8 +9,7 @@ import click
 
 from provision.progress import Board
 
-from .lab import Lab
-from .ssh import ssh_command
+# The lab's machinery loads inside each command: `provision --help` stays fast.
 
 
 @click.group("lab")
@@ -29,6 +28,8 @@ def lab_group() -> None:
 )
 def up(count: int, suites: tuple[str, ...]) -> None:
     """Start the lab hosts; hosts that already run are left running."""
+    from .lab import Lab
+
     started = time.monotonic()
     lab = Lab()
     with Board("lab up") as board:
@@ -44,6 +45,8 @@ def up(count: int, suites: tuple[str, ...]) -> None:
 @lab_group.command("down")
 def down() -> None:
     """Stop every lab host and remove the lab's mounts, bridge, NAT rules and processes."""
+    from .lab import Lab
+
     Lab().down()
     click.echo("lab is down.")
 
@@ -51,6 +54,8 @@ def down() -> None:
 @lab_group.command("status")
 def status() -> None:
     """Show each lab host: suite, address, state."""
+    from .lab import Lab
+
     print_status(Lab().status())
 
 
@@ -59,6 +64,9 @@ def status() -> None:
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def ssh(host: str, command: tuple[str, ...]) -> None:
     """Log in to a lab host (or run COMMAND there)."""
+    from .lab import Lab
+    from .ssh import ssh_command
+
     lab = Lab()
     lab.machine(host)
     argv = ssh_command(lab.config, host, *command, batch=bool(command))
