@@ -1,9 +1,10 @@
 """What each operation of a run changes (or would change), in words a user reads.
 
 Descriptions come from the operation's name and arguments (recorded by
-``provision.docker.calls``) and the facts the deploy read before anything changed, so a dry
-run costs no extra command. After a real run, package versions are read once more to say
-what was installed. File contents appear as unified diffs; keys only by fingerprint.
+``provision.docker.calls``) and the host's facts: in a dry run those the deploy read before
+anything changed (no extra command), in a real run those at the moment each operation
+starts. After a real run, package versions are read once more to say what was installed.
+File contents appear as unified diffs; keys only by fingerprint.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ class Change:
 
 Describer = Callable[[dict, Callable[[object], str]], Change]
 DESCRIBERS: dict[str, Describer] = {}
+SILENT = {"versions_available"}  # operations that only ever refuse, never change
 
 
 def describes(function: str):
@@ -119,7 +121,10 @@ def describe(call: Call, recorded: list[Call]) -> Change:
         return names.get(id(meta), "an earlier operation")
 
     describer = DESCRIBERS.get(call.function)
-    change = describer(call.kwargs, name_of) if describer else Change("")
+    try:
+        change = describer(call.kwargs, name_of) if describer else Change("")
+    except (KeyError, TypeError, ValueError, AttributeError):  # a report never fails a run
+        change = Change("")
     change.operation = call.name
     return change
 

@@ -8,9 +8,10 @@ import pytest
 from click.testing import CliRunner
 
 from provision.cli import cli
+from provision.docker import operations
 from provision.docker.deploy import DAEMON_JSON, KEYRING, SOURCES
 from provision.docker.dpkg import PackageState
-from provision.fleet.changes import Change, PackageChange, diff, settle, spaced
+from provision.fleet.changes import DESCRIBERS, SILENT, Change, PackageChange, diff, settle, spaced
 
 from .fakes import DOCKER_KEY, converged_machine, fresh_machine
 from .test_cli import fake_inventory
@@ -186,3 +187,14 @@ def test_diff_of_a_new_and_a_changed_file():
 
 def test_fingerprints_are_shown_in_groups_of_four():
     assert spaced("9DC858229FC7DD38854AE2D88D81803C0EBFCD88") == DOCKER_FINGERPRINT
+
+
+def test_every_operation_of_the_deploys_is_described():
+    recorded = {
+        name
+        for name, value in vars(operations).items()
+        if callable(value) and hasattr(value, "_inner")
+    }
+    assert recorded, "no operations found"
+    missing = recorded - set(DESCRIBERS) - SILENT
+    assert not missing, f"add a describer to provision/fleet/changes.py for {sorted(missing)}"
