@@ -1,10 +1,10 @@
 """What each operation of a run changes (or would change), in words a user reads.
 
 Descriptions come from the operation's name and arguments (recorded by
-``provision.docker.calls``) and the host's facts: in a dry run those the deploy read before
-anything changed (no extra command), in a real run those at the moment each operation
-starts. After a real run, package versions are read once more to say what was installed.
-File contents appear as unified diffs; keys only by fingerprint.
+``provision.docker.calls``) and the facts the operation itself read to decide what to do
+(``snapshot.last_read``), so describing costs no extra command. After a real run, package
+versions are read once more to say what was installed. File contents appear as unified
+diffs; keys only by fingerprint.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from provision.docker import facts, keyring
 from provision.docker.calls import Call, calls
 from provision.docker.dpkg import compare_versions, version_matches
-from provision.docker.snapshot import read
+from provision.docker.snapshot import last_read
 
 
 @dataclass
@@ -94,22 +94,18 @@ def describes(function: str):
 
 
 def plan(run_state, host_name: str) -> list[tuple[Call, Change]]:
-    """Every operation of ``host_name`` with what it would change, from the facts read so far.
-
-    For a dry run: called on the current host once its deploy is prepared.
-    """
+    """Every operation of ``host_name`` with what it would change (a dry run: called on the
+    current host once its deploy is prepared, which ran each operation against its facts)."""
     recorded = calls(run_state, host_name)
     return [(call, describe(call, recorded)) for call in recorded]
 
 
-def starting(run_state, host, op_hash) -> tuple[Call, Change] | None:
-    """The operation ``op_hash`` about to run on the current host, with what it will change.
-
-    For a real run: called as each operation starts, so it sees what earlier ones changed.
-    """
-    meta = run_state.ops.get(host, {}).get(op_hash)
+def ran(run_state, host, op_hash) -> tuple[Call, Change] | None:
+    """The operation ``op_hash`` that just ran on the current host, with what it did (a real
+    run: called as each operation succeeds, while its facts are the last ones read)."""
+    data = run_state.ops.get(host, {}).get(op_hash)
     recorded = calls(run_state, host.name)
-    call = next((c for c in recorded if meta is not None and c.meta is meta.operation_meta), None)
+    call = next((c for c in recorded if data is not None and c.meta is data.operation_meta), None)
     return (call, describe(call, recorded)) if call else None
 
 
@@ -172,7 +168,7 @@ def _version(state: dict, name: str) -> str | None:
 
 @describes("packages_absent")
 def _packages_absent(kw: dict, _name) -> Change:
-    state = read(facts.Packages, packages=kw["packages"])
+    state = last_read(facts.Packages, packages=kw["packages"])
     purge = kw.get("purge")
     found = [n for n in kw["packages"] if _version(state, n) or (purge and n in state)]
     change = Change("", packages=[PackageChange(n, state[n].version, None) for n in found])
@@ -183,7 +179,7 @@ def _packages_absent(kw: dict, _name) -> Change:
 
 @describes("packages_present")
 def _packages_present(kw: dict, _name) -> Change:
-    state = read(facts.Packages, packages=kw["packages"])
+    state = last_read(facts.Packages, packages=kw["packages"])
     missing = [n for n in kw["packages"] if _version(state, n) is None]
     return Change(
         "",
@@ -195,8 +191,8 @@ def _packages_present(kw: dict, _name) -> Change:
 @describes("docker_packages")
 def _docker_packages(kw: dict, _name) -> Change:
     packages, pins, holds = kw["packages"], kw.get("pins") or {}, set(kw.get("holds") or [])
-    state = read(facts.Packages, packages=packages)
-    candidates = read(facts.PolicyCandidates, packages=packages) if kw.get("latest") else {}
+    state = last_read(facts.Packages, packages=packages)
+    candidates = last_read(facts.PolicyCandidates, packages=packages) if kw.get("latest") else {}
     change = Change("")
     for name in packages:
         before, pin = _version(state, name), pins.get(name)
@@ -220,7 +216,7 @@ def _docker_packages(kw: dict, _name) -> Change:
 @describes("group_members")
 def _group_members(kw: dict, _name) -> Change:
     group, users = kw["group"], kw["users"]
-    members, missing = read(facts.Users, group=group, users=users)
+    members, missing = last_read(facts.Users, group=group, users=users)
     change = Change("")
     if missing:
         change.what.append(f"refuse: no user {', '.join(missing)} on the host")
@@ -234,7 +230,7 @@ def _group_members(kw: dict, _name) -> Change:
 @describes("service")
 def _service(kw: dict, name_of) -> Change:
     unit, running, enabled = kw["unit"], kw.get("running", True), kw.get("enabled", True)
-    active, is_enabled = read(facts.ServiceState, units=[unit])[unit]
+    active, is_enabled = last_read(facts.ServiceState, units=[unit])[unit]
     change = Change("")
     if enabled and is_enabled != "enabled":
         change.what.append(f"enable {unit} at boot")
@@ -253,7 +249,7 @@ def _service(kw: dict, name_of) -> Change:
 @describes("file_content")
 def _file_content(kw: dict, _name) -> Change:
     path, mode = kw["path"], kw.get("mode", "0644").lstrip("0")
-    current = read(facts.FileContent, path=path)
+    current = last_read(facts.FileContent, path=path)
     wanted = kw["content"].encode()
     change = Change("")
     if current is None:
@@ -274,7 +270,7 @@ def _file_absent(kw: dict, _name) -> Change:
 @describes("signing_key")
 def _signing_key(kw: dict, _name) -> Change:
     path, fingerprint = kw["path"], kw["fingerprint"]
-    current = read(facts.FileContent, path=path)
+    current = last_read(facts.FileContent, path=path)
     found = _fingerprints(current.content) if current else []
     wanted = f"the key {spaced(fingerprint)} from {kw['url']}"
     if current is None:
@@ -292,13 +288,13 @@ def _key_absent_from(kw: dict, _name) -> Change:
 
 @describes("paths_absent")
 def _paths_absent(kw: dict, _name) -> Change:
-    found = read(facts.Paths, patterns=kw["patterns"])
+    found = last_read(facts.Paths, patterns=kw["patterns"])
     return Change("", what=[f"remove {path}" for path in found])
 
 
 @describes("sources_mentioning_absent")
 def _sources_mentioning_absent(kw: dict, _name) -> Change:
-    stale = [p for p in read(facts.FilesMentioning, text=kw["text"]) if p != kw["keep"]]
+    stale = [p for p in last_read(facts.FilesMentioning, text=kw["text"]) if p != kw["keep"]]
     return Change(
         "",
         what=[

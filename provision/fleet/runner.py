@@ -58,12 +58,12 @@ class _Recorder(BaseStateCallback):
         order = [h for h in state.get_op_order() if h in state.ops.get(host, {})]
         step = f" ({order.index(op_hash) + 1}/{len(order)})" if op_hash in order else ""
         self._update(host, current=op_name(state, op_hash) + step)
-        described = changes.starting(state, host, op_hash)  # before it runs: what it changes
-        if described:
-            self.planned.setdefault(host.name, []).append(described)
 
     def operation_host_success(self, state, host, op_hash, retry_count=0):
         self._update(host)
+        described = changes.ran(state, host, op_hash)  # from the facts the operation read
+        if described:
+            self.planned.setdefault(host.name, []).append(described)
 
     def operation_host_error(self, state, host, op_hash, retry_count=0, max_retries=0):
         name = op_name(state, op_hash)
@@ -164,7 +164,7 @@ def _run(state: State, deploy, results, facts, dry: bool, inspect, planned) -> N
                 deploy()
                 if inspect:  # after the deploy: its snapshot answers these facts
                     facts[host.name] = inspect(host.name)
-                if dry:  # a real run describes each operation as it starts
+                if dry:  # a real run describes each operation once it ran
                     planned[host.name] = changes.plan(state, host.name)
         except DeployError as error:
             results[host.name].status, results[host.name].error = "failed", str(error)

@@ -70,7 +70,12 @@ def test_dry_run_on_a_fresh_host_lists_the_install_plan(fresh_lab2):
 def test_real_run_reports_installed_versions(fresh_lab2):
     report = run_json("apply", "-i", INVENTORY, "--limit", "lab2", "--data", LOCAL)
     assert report["summary"]["failed"] == 0, report
-    installed = by_operation(report)["Install Docker packages"]["packages"]
+    done = by_operation(report)
+    # described from what each operation saw when it ran: the package started docker
+    assert done["Restart docker for daemon.json"]["changes"] == [
+        "restart docker: Configure the Docker daemon changed it"
+    ]
+    installed = done["Install Docker packages"]["packages"]
     assert installed and all(p["action"] == "install" for p in installed)
     assert all(re.match(r"^\d", p["to"]) for p in installed), installed  # real versions
     versions = sh(fresh_lab2, "lab2", "dpkg-query -W -f='${Package} ${Version}\\n'").stdout
