@@ -29,9 +29,13 @@ def fresh_lab2(lab):
 
 def run_json(*args: str) -> dict:
     """``provision ARGS --json``: stdout must be exactly one JSON document."""
+    return json.loads(run_json_with_log(*args)[0])
+
+
+def run_json_with_log(*args: str) -> tuple[str, str]:
     result = provision(*args, "--json")
     assert result.returncode in (0, 1), result.stderr
-    return json.loads(result.stdout)
+    return result.stdout, result.stderr
 
 
 def by_operation(report: dict, host: str = "lab2") -> dict[str, dict]:
@@ -68,7 +72,10 @@ def test_dry_run_on_a_fresh_host_lists_the_install_plan(fresh_lab2):
 
 
 def test_real_run_reports_installed_versions(fresh_lab2):
-    report = run_json("apply", "-i", INVENTORY, "--limit", "lab2", "--data", LOCAL)
+    out, log = run_json_with_log("apply", "-i", INVENTORY, "--limit", "lab2", "--data", LOCAL)
+    report = json.loads(out)
+    # a cold apply says what it does while it runs: in a log, a plain line every 5 s
+    assert re.search(r"^provision apply \(\d+ s\): lab2: .+ \(\d+/\d+\)$", log, re.M), log
     assert report["summary"]["failed"] == 0, report
     done = by_operation(report)
     # described from what each operation saw when it ran: the package started docker
