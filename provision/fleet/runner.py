@@ -26,7 +26,7 @@ Progress = Callable[[dict[str, HostResult]], None]
 
 
 class _Recorder(BaseStateCallback):
-    """Keeps each host's current operation, timings and first error."""
+    """Keeps each host's current operation, timings, first error and what each operation did."""
 
     def __init__(self, results: dict[str, HostResult], progress: Progress | None, planned: dict):
         self.results, self.progress, self.planned = results, progress, planned
