@@ -37,11 +37,15 @@ from provision.verify.runner import verify
 ROOT = Path(__file__).resolve().parents[1]
 INVENTORY = str(ROOT / "inventories" / "lab.py")
 CLI = str(Path(sys.executable).with_name("provision"))
+PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
+# the baseline of the CLI figure: plain pyinfra, one operation that changes nothing
+PYINFRA_NOOP = [PYINFRA, "-y", INVENTORY, "--limit", "lab1", "files.directory", "path=/tmp"]
 SUITES = ["bookworm", "trixie"]  # alternated: lab1, lab3, ... bookworm; lab2, lab4, ... trixie
 COLD_HOST, FLOOR_HOST = "lab1", "lab3"  # both bookworm
 MAX_HOSTS = 8
 TARGETS = {  # figure -> upper limit (seconds, or a ratio)
     "cold_ratio": 1.15,
+    "cli_ratio": 1.0,
     "idempotent_1": 1.5,
     "idempotent_8": 3.0,
     "verify_1": 3.0,
@@ -229,6 +233,26 @@ def round_trips(lab: Lab, host: str) -> dict:
     }
 
 
+def start_up(runs: int) -> dict:
+    """Idempotent `provision apply` on lab1 against plain pyinfra's one-operation no-op on lab1
+    (alternating, medians), and `provision --help`: what a user waits for at the prompt."""
+    say(f"CLI apply on lab1 against a plain pyinfra no-op, {runs} runs each; provision --help")
+    cli, plain = [], []
+    for _ in range(runs):
+        cli.append(cli_apply(["lab1"])["seconds"])
+        plain.append(child(PYINFRA_NOOP)["seconds"])
+    helps = [child([CLI, "--help"])["seconds"] for _ in range(runs)]
+    return {
+        "cli_apply_s": statistics.median(cli),
+        "pyinfra_noop_s": statistics.median(plain),
+        "ratio": statistics.median(cli) / statistics.median(plain),
+        "help_s": statistics.median(helps),
+        "cli_apply_runs_s": [round(t, 3) for t in cli],
+        "pyinfra_noop_runs_s": [round(t, 3) for t in plain],
+        "help_runs_s": [round(t, 3) for t in helps],
+    }
+
+
 def converge(lab: Lab, count: int) -> dict:
     """Fresh lab1..labN, then one cold apply of all of them in parallel (the real CLI)."""
     say(f"resetting lab1..lab{count}, then a cold apply of all {count}")
@@ -278,6 +302,11 @@ def rows_of(figures: dict) -> list[tuple[str, str, str, str]]:
             if kind == "idempotent":
                 add(f"  CLI apply, {n} host(s), 1 run", f"{fig['cli_s']:.2f} s")
                 add(f"  CLI max RSS, {n} host(s)", f"{fig['cli_max_rss_mib']:.0f} MiB")
+    start = figures["start_up"]
+    add("CLI apply, 1 host, idempotent, median", f"{start['cli_apply_s']:.2f} s")
+    add("plain pyinfra, 1 no-op operation, median", f"{start['pyinfra_noop_s']:.2f} s")
+    add("CLI apply / pyinfra no-op", f"{start['ratio']:.2f}", "cli_ratio", start["ratio"])
+    add("provision --help, median", f"{start['help_s']:.2f} s")
     trips = figures["round_trips"]
     add("idempotent, 1 host: commands (pyinfra)", str(trips["commands_pyinfra"]))
     add("idempotent, 1 host: sudo commands (host log)", str(trips["commands_sudo_log"]))
@@ -344,6 +373,7 @@ def measure(lab: Lab, sizes: list[int], runs: int, cold_pairs: int) -> dict:
         fig.update(cli_s=cli["seconds"], cli_max_rss_mib=cli["max_rss_mib"])
         figures["idempotent"][n] = fig
         figures["verify"][n] = median_of(runs, check, names(n))
+    figures["start_up"] = start_up(runs)
     figures["round_trips"] = round_trips(lab, "lab1")
     figures["cold"] = cold_vs_floor(lab, cold_pairs)
     figures.update(

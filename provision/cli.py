@@ -6,23 +6,19 @@ inventory or settings, reported before any host is touched.
 
 from __future__ import annotations
 
+import json
 import sys
-from contextlib import nullcontext
 
 import click
-from rich.console import Console
-from rich.live import Live
 
 from . import profiles
-from .docker.deploy import install_docker, uninstall_docker
 from .docker.errors import SettingsError
-from .fleet import inventory as fleet_inventory
-from .fleet import report
 from .fleet.errors import UsageError
-from .fleet.runner import run_deploy
-from .fleet.status import inspect_host
 from .lab.cli import lab_group
 from .lab.errors import LabError
+
+# pyinfra, testinfra and rich load only inside the commands that use them: `--help`, `lab`
+# commands and usage errors stay fast.
 
 INVENTORY = click.option(
     "-i",
@@ -49,13 +45,21 @@ REPORT = click.option(
 JUNIT = click.option(
     "--junit", "junit_file", type=click.Path(dir_okay=False), help="Write JUnit XML."
 )
-PARALLEL = click.option("--parallel", type=click.IntRange(1), help="Hosts at once (default all).")
+PARALLEL = click.option(
+    "--parallel", type=click.IntRange(1), help="Hosts at once (default: all; verify: up to 32)."
+)
 PROFILE = click.option(
     "--profile",
     type=click.Choice(profiles.NAMES),
     default="docker",
     show_default=True,
     help="docker: Docker Engine; ci-runner: plus a runner user, pruning and buildx.",
+)
+JSON = click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the result as one JSON document on stdout, and nothing else there.",
 )
 
 
@@ -73,42 +77,59 @@ def cli() -> None:
 
 
 def load_fleet(path: str, limit, data, profile: profiles.Profile | None = None):
-    fleet = fleet_inventory.load(path, limit, fleet_inventory.parse_data(data))
+    from .fleet import inventory
+
+    fleet = inventory.load(path, limit, inventory.parse_data(data))
     # every settings problem of every host, before anything is touched
     fleet.settings(profile.check if profile else None)
     return fleet
 
 
 def run_with_progress(fleet, deploy, command: str, **kwargs):
-    """Run a deploy with a live per-host view on terminals."""
-    console = Console(stderr=True)
-    live = (
-        Live(console=console, refresh_per_second=8, transient=True)
-        if console.is_terminal
-        else nullcontext()
-    )
-    with live:
+    """Run a deploy, showing each host's current operation while it runs (on stderr)."""
+    from .fleet.runner import run_deploy
+    from .progress import Board
 
-        def progress(results):
-            if isinstance(live, Live):
-                live.update(report.progress_table(results))
-
-        return run_deploy(fleet, deploy, command, progress=progress, **kwargs)
+    with Board(f"provision {command}") as board:
+        return run_deploy(fleet, deploy, command, progress=board.hosts, **kwargs)
 
 
-def finish(result, table, report_path, junit_path, junit_tree) -> None:
-    report.print_table(table)
+def finish(result, as_json: bool, show, report_path=None, junit_path=None, junit=None):
+    """Print ``show(result)`` (with ``--json`` only the JSON document), write reports, exit.
+
+    Every command with a result ends here, so ``--json`` means the same everywhere.
+    """
+    from .fleet import report
+
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        show(result)
     if report_path:
         report.write_json(report_path, result.as_dict())
     if junit_path:
-        report.write_junit(junit_path, junit_tree)
+        report.write_junit(junit_path, junit(result))
     sys.exit(0 if result.ok else 1)
+
+
+def show_run(diff: bool):
+    """The table of an apply or uninstall, then what changed (diffs with ``--diff``/``--dry``)."""
+    from .fleet import report
+
+    def show(result):
+        report.print_table(report.apply_table(result))
+        report.print_changes(result, diffs=diff or result.dry)
+
+    return show
 
 
 @cli.command()
 @INVENTORY
 @LIMIT
-@click.option("--dry", is_flag=True, help="Show what would change; change nothing.")
+@click.option(
+    "--dry", is_flag=True, help="Show what would change, with file diffs; change nothing."
+)
+@click.option("--diff", is_flag=True, help="Show file diffs of what changed.")
 @PARALLEL
 @click.option(
     "--fail-percent",
@@ -119,14 +140,29 @@ def finish(result, table, report_path, junit_path, junit_tree) -> None:
 @PROFILE
 @REPORT
 @JUNIT
-def apply(inventory, limit, dry, parallel, fail_percent, data, profile, report_file, junit_file):
+@JSON
+def apply(
+    inventory,
+    limit,
+    dry,
+    diff,
+    parallel,
+    fail_percent,
+    data,
+    profile,
+    report_file,
+    junit_file,
+    as_json,
+):
     """Install and configure Docker Engine on every selected host."""
+    from .fleet import report
+
     chosen = profiles.profile(profile)
     fleet = load_fleet(inventory, limit, data, chosen)
     result = run_with_progress(
         fleet, chosen.deploy, "apply", dry=dry, parallel=parallel, fail_percent=fail_percent
     )
-    finish(result, report.apply_table(result), report_file, junit_file, report.apply_junit(result))
+    finish(result, as_json, show_run(diff), report_file, junit_file, report.apply_junit)
 
 
 @cli.command()
@@ -137,16 +173,20 @@ def apply(inventory, limit, dry, parallel, fail_percent, data, profile, report_f
 @PROFILE
 @REPORT
 @JUNIT
-def verify(inventory, limit, parallel, data, profile, report_file, junit_file):
+@JSON
+def verify(inventory, limit, parallel, data, profile, report_file, junit_file, as_json):
     """Run the verification suite (testinfra) on every selected host."""
+    from .fleet import report
     from .verify.runner import verify as run_verify
 
     chosen = profiles.profile(profile)
     fleet = load_fleet(inventory, limit, data, chosen)
     result = run_verify(fleet, parallel, chosen.suites)
-    finish(
-        result, report.verify_table(result), report_file, junit_file, report.verify_junit(result)
-    )
+
+    def show(result):
+        report.print_table(report.verify_table(result))
+
+    finish(result, as_json, show, report_file, junit_file, report.verify_junit)
 
 
 @cli.command()
@@ -154,17 +194,24 @@ def verify(inventory, limit, parallel, data, profile, report_file, junit_file):
 @LIMIT
 @DATA
 @REPORT
-def status(inventory, limit, data, report_file):
+@JSON
+def status(inventory, limit, data, report_file, as_json):
     """Show OS, Docker and compose versions, services and drift; changes nothing."""
+    from .docker.deploy import install_docker
+    from .fleet import report
+    from .fleet.runner import run_deploy
+    from .fleet.status import inspect_host
+
     fleet = load_fleet(inventory, limit, data)
     settings = fleet.settings()
     result = run_deploy(
         fleet, install_docker, "status", dry=True, inspect=lambda name: inspect_host(settings[name])
     )
-    report.print_table(report.status_table(result))
-    if report_file:
-        report.write_json(report_file, result.as_dict())
-    sys.exit(0 if result.ok else 1)
+
+    def show(result):
+        report.print_table(report.status_table(result))
+
+    finish(result, as_json, show, report_file)
 
 
 @cli.command()
@@ -177,6 +224,9 @@ def status(inventory, limit, data, report_file):
 @JUNIT
 def uninstall(inventory, limit, purge_data, yes, data, report_file, junit_file):
     """Remove Docker Engine, its repository and key from every selected host."""
+    from .docker.deploy import uninstall_docker
+    from .fleet import report
+
     data = (*data, "docker_purge_data=true") if purge_data else data
     fleet = load_fleet(inventory, limit, data)
     if not yes:
@@ -184,7 +234,7 @@ def uninstall(inventory, limit, purge_data, yes, data, report_file, junit_file):
         what = " and ALL container data" if purge_data else ""
         click.confirm(f"Remove Docker{what} from {names}?", abort=True)
     result = run_with_progress(fleet, uninstall_docker, "uninstall")
-    finish(result, report.apply_table(result), report_file, junit_file, report.apply_junit(result))
+    finish(result, False, show_run(False), report_file, junit_file, report.apply_junit)
 
 
 @cli.command()

@@ -11,6 +11,7 @@ from .fleet.runner import run_deploy
 from .lab.cli import print_status
 from .lab.config import project_root
 from .lab.lab import Lab
+from .progress import Board
 from .verify.runner import verify
 
 
@@ -18,10 +19,12 @@ def run_demo(keep: bool = True) -> int:
     """Lab up (bookworm + trixie), apply, verify, print; return the exit code."""
     click.secho("1/3 starting lab hosts (first run builds Debian bases: a few minutes)", bold=True)
     lab = Lab()
-    print_status(lab.up(2, ["bookworm", "trixie"]))
+    with Board("lab up") as board:
+        print_status(lab.up(2, ["bookworm", "trixie"], board))
     fleet = fleet_inventory.load(str(project_root() / "inventories" / "lab.py"))
     click.secho("2/3 provision apply -i inventories/lab.py", bold=True)
-    applied = run_deploy(fleet, install_docker, "apply")
+    with Board("provision apply") as board:
+        applied = run_deploy(fleet, install_docker, "apply", progress=board.hosts)
     report.print_table(report.apply_table(applied))
     click.secho("3/3 provision verify -i inventories/lab.py", bold=True)
     verified = verify(fleet)

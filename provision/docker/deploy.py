@@ -36,9 +36,6 @@ from .settings import DockerSettings, from_host_data
 from .snapshot import prefetch, read
 
 PREREQUISITES = ["ca-certificates", "curl"]
-SERVICES = ("containerd", "docker.socket", "docker")  # in the order they start
-# stop the socket first: a client connecting to it would start docker again
-STOP_ORDER = ("docker.socket", "docker", "containerd")
 STALE_PATHS = [
     "/etc/apt/sources.list.d/docker.list",
     "/etc/apt/sources.list.d/download_docker_com*.list",
@@ -114,9 +111,18 @@ def install_queries(settings: DockerSettings) -> list[tuple[type, dict]]:
     ]
     for distro in ("ubuntu", "debian", "raspbian"):
         queries.append((SourcesMentioning, {"text": f"{settings.docker_repo_url}/{distro}"}))
-    for unit in SERVICES:
+    for unit in service_units(settings):
         queries.append((ServiceState, {"units": [unit]}))
     return queries
+
+
+def service_units(settings: DockerSettings) -> tuple[str, ...]:
+    """The units ``install_docker`` manages, in the order it changes them: containerd and the
+    socket before docker when starting; the socket (it would start docker again) first when
+    stopping."""
+    if settings.docker_service_state == "started":
+        return ("containerd", "docker.socket", "docker")
+    return ("docker.socket", "docker", "containerd")
 
 
 @deploy("Install Docker Engine")
@@ -182,8 +188,7 @@ def install_docker(settings: DockerSettings | None = None, queries=()) -> None:
     dropin = ops.proxy_dropin_file(name="Docker's proxy before engine 23", settings=settings)
     ops.systemd_reloaded(name="Reload systemd units", after=[dropin])
     running = settings.docker_service_state == "started"
-    units = SERVICES if running else STOP_ORDER
-    for unit in units:
+    for unit in service_units(settings):
         ops.service(
             name=f"{unit} service",
             unit=unit,

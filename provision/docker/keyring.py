@@ -285,6 +285,14 @@ def trusted_only(content: bytes, wanted: str) -> PublicKey:
     return public_key(dearmor(content))
 
 
+def is_canonical(content: bytes, wanted: str) -> bool:
+    """Whether ``content`` is exactly the canonical armor of the one key ``wanted``."""
+    try:
+        return trusted_only(content, wanted).armored() == content
+    except NotAKeyError:
+        return False
+
+
 def without_key(keyring: bytes, wanted: str) -> bytes:
     """A binary keyring with the key ``wanted`` (and its subkeys, ids, signatures) removed.
 

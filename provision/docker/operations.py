@@ -11,9 +11,9 @@ import json
 import shlex
 
 from pyinfra import host
-from pyinfra.api import operation
 
 from . import daemon, keyring
+from .calls import operation  # pyinfra's, recording each call for change reports
 from .dpkg import version_matches  # noqa: F401 (re-exported)
 from .facts import (
     CandidateVersions,
@@ -204,7 +204,7 @@ def signing_key(path: str, url: str, fingerprint: str, proxy: str | None = None)
     """
     current = read(FileContent, path=path)
     if current and current.mode == "644" and current.owner == "root:root":
-        if _is_canonical(current.content, fingerprint):
+        if keyring.is_canonical(current.content, fingerprint):
             host.noop(f"{path} holds only key {fingerprint}")
             return
     data, error = host.get_fact(Download, url=url, proxy=proxy)
@@ -224,14 +224,6 @@ def signing_key(path: str, url: str, fingerprint: str, proxy: str | None = None)
         )
         return
     yield from write_file(path, key.armored(), "0644")
-
-
-def _is_canonical(content: bytes, fingerprint: str) -> bool:
-    """Whether ``content`` is exactly what ``signing_key`` writes for ``fingerprint``."""
-    try:
-        return keyring.trusted_only(content, fingerprint).armored() == content
-    except keyring.NotAKeyError:
-        return False
 
 
 def ensure_file(path: str, wanted: bytes | None, mode: str = "0644"):
@@ -346,7 +338,12 @@ def apt_update(lock_timeout: int = 300, cleanup_on_failure: list[str] | None = N
 
 def any_changed(metas) -> bool:
     """Whether any of these operations changed (or, before they ran, would change)."""
-    return any(m.did_change() if m.is_complete() else m.will_change for m in metas)
+    return any(map(has_changed, metas))
+
+
+def has_changed(meta) -> bool:
+    """Whether this operation changed (or, before it ran, would change)."""
+    return meta.did_change() if meta.is_complete() else meta.will_change
 
 
 @operation()

@@ -6,10 +6,15 @@ the host, facts are read again one by one, so later operations see the new state
 
 from __future__ import annotations
 
+import weakref
+
 from pyinfra import host, state
 from pyinfra.api import FactBase
 
+from provision.compat import current
+
 MARK = "=====provision-fact-"
+_LAST: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Host -> {key: (State, value)}
 
 
 def _key(cls: type, kwargs: dict) -> tuple:
@@ -55,21 +60,32 @@ def prefetch(queries: list[tuple[type, dict]]) -> None:
             if lines is None:
                 return  # incomplete: fall back to reading facts one by one
             answers[_key(cls, kwargs)] = cls().process(lines) if lines else cls.default()
-    host._get_module().provision_snapshot = (state._get_module(), answers)
+    current(host).provision_snapshot = (current(state), answers)
 
 
 def read(cls: type, **kwargs):
     """A fact, from the snapshot while no operation has changed this host yet."""
     snapshot = getattr(host, "provision_snapshot", None)
     key = _key(cls, kwargs)
-    if snapshot and snapshot[0] is state._get_module() and key in snapshot[1]:
-        if not _changed_so_far():
-            return snapshot[1][key]
-    return host.get_fact(cls, **kwargs)
+    if snapshot and snapshot[0] is current(state) and key in snapshot[1] and not _changed_so_far():
+        value = snapshot[1][key]
+    else:
+        value = host.get_fact(cls, **kwargs)
+    _LAST.setdefault(current(host), {})[key] = (current(state), value)
+    return value
+
+
+def last_read(cls: type, **kwargs):
+    """What ``read`` last answered on this host in this run (what an operation that just ran
+    saw); ``read`` now if nothing did."""
+    seen = _LAST.get(current(host), {}).get(_key(cls, kwargs))
+    if seen is not None and seen[0] is current(state):
+        return seen[1]
+    return read(cls, **kwargs)
 
 
 def _changed_so_far() -> bool:
-    ops = state.ops.get(host._get_module(), {})
+    ops = state.ops.get(current(host), {})
     for op_hash in host.op_hash_order:
         data = ops.get(op_hash)
         meta = data.operation_meta if data else None

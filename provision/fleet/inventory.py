@@ -6,7 +6,6 @@ import fnmatch
 import os
 import re
 import traceback
-import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,9 +13,9 @@ from pathlib import Path
 from pyinfra.api import Inventory
 from pyinfra.api.exceptions import ConnectorDataTypeError
 from pyinfra.api.host import Host
-from pyinfra.api.util import raise_if_bad_type
 from pyinfra.connectors.ssh import SSHConnector
 
+from provision.compat import connector_data_types, make_inventory, raise_if_bad_type
 from provision.docker.errors import SettingsError
 from provision.docker.settings import DockerSettings, from_host_data
 
@@ -102,7 +101,6 @@ def load(path: str, limit: tuple[str, ...] | list[str] = (), data: dict | None =
     """Load a pyinfra inventory file and select hosts by name, glob or group (``--limit``)."""
     from pyinfra.api import State
     from pyinfra.context import ctx_inventory, ctx_state
-    from pyinfra_cli.inventory import make_inventory
 
     file = Path(path)
     if not file.is_file():
@@ -172,7 +170,7 @@ def _check_connections(hosts: list[Host], path: str) -> None:
                 problems.append(
                     f"host {host.name}: {key} holds a control character ({value!r}); fix its value."
                 )
-        hints = typing.get_type_hints(host.connector_cls.data_cls)
+        hints = connector_data_types(host)
         for key in sorted(hints.keys() & data.keys()):
             try:
                 raise_if_bad_type(

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .results import FleetResult, HostResult
+from .results import FleetResult
 
 STYLE = {"changed": "yellow", "unchanged": "green", "failed": "red", "passed": "green"}
 
@@ -46,13 +46,24 @@ def apply_table(result: FleetResult) -> Table:
     return table
 
 
-def progress_table(results: dict[str, HostResult]) -> Table:
-    """The live view: each host's current operation."""
-    table = Table("host", "now", "time", box=None)
-    for name, host in results.items():
-        colour = "red" if host.status == "failed" else "cyan"
-        table.add_row(name, f"[{colour}]{escape(host.current)}[/]", f"{host.duration_s:.1f} s")
-    return table
+def print_changes(result: FleetResult, diffs: bool) -> None:
+    """Under the table: per host, each operation that changed (or would) and what it does."""
+    console = _console()
+    verb = "would change" if result.dry else "changed"
+    for name, host in result.hosts.items():
+        if not host.changes:
+            continue
+        count = len(host.changes)
+        console.print(f"[bold]{escape(name)}[/]: {count} operation{'s' * (count != 1)} {verb}")
+        for change in host.changes:
+            console.print(f"  [yellow]{escape(change['operation'])}[/]")
+            for line in change["changes"]:
+                console.print(f"    {escape(line)}", highlight=False)
+            if diffs and change.get("diff"):
+                for line in change["diff"].splitlines():
+                    colour = {"+": "green", "-": "red", "@": "cyan"}.get(line[:1], "")
+                    text = escape(line)
+                    console.print(f"      [{colour}]{text}[/]" if colour else f"      {text}")
 
 
 def verify_table(result) -> Table:
@@ -163,10 +174,12 @@ def write_junit(path: str | Path, tree: ET.ElementTree) -> None:
 
 def print_table(table: Table) -> None:
     """Print to the terminal, or at a fixed generous width into pipes and logs."""
+    _console().print(table)
+
+
+def _console() -> Console:
     console = Console()
-    if not console.is_terminal:
-        console = Console(width=160)
-    console.print(table)
+    return console if console.is_terminal else Console(width=160)
 
 
 def status_table(result: FleetResult) -> Table:

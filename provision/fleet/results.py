@@ -15,6 +15,7 @@ class HostResult:
     duration_s: float = 0.0
     error: str | None = None
     changed: list[str] = field(default_factory=list)
+    changes: list[dict] = field(default_factory=list)  # per operation: provision.fleet.changes
     current: str = "waiting"
 
     def as_dict(self) -> dict:

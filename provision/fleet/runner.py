@@ -14,6 +14,10 @@ from pyinfra.api.operations import run_ops
 from pyinfra.api.state import BaseStateCallback, StateStage
 from pyinfra.context import ctx_host, ctx_state
 
+from provision.compat import op_output, ssh_transport
+from provision.docker.facts import Packages
+
+from . import changes
 from .inventory import Fleet
 from .results import FleetResult, HostResult
 
@@ -21,10 +25,10 @@ Progress = Callable[[dict[str, HostResult]], None]
 
 
 class _Recorder(BaseStateCallback):
-    """Keeps each host's current operation, timings and first error."""
+    """Keeps each host's current operation, timings, first error and what each operation did."""
 
-    def __init__(self, results: dict[str, HostResult], progress: Progress | None):
-        self.results, self.progress = results, progress
+    def __init__(self, results: dict[str, HostResult], progress: Progress | None, planned: dict):
+        self.results, self.progress, self.planned = results, progress, planned
         self.started: dict[str, float] = {}
         self.failed_ops: dict[str, str] = {}
 
@@ -50,10 +54,15 @@ class _Recorder(BaseStateCallback):
         )
 
     def operation_host_start(self, state, host, op_hash):
-        self._update(host, current=op_name(state, op_hash))
+        order = [h for h in state.get_op_order() if h in state.ops.get(host, {})]
+        step = f" ({order.index(op_hash) + 1}/{len(order)})" if op_hash in order else ""
+        self._update(host, current=op_name(state, op_hash) + step)
 
     def operation_host_success(self, state, host, op_hash, retry_count=0):
         self._update(host)
+        described = changes.ran(state, host, op_hash)  # from the facts the operation read
+        if described:
+            self.planned.setdefault(host.name, []).append(described)
 
     def operation_host_error(self, state, host, op_hash, retry_count=0, max_retries=0):
         name = op_name(state, op_hash)
@@ -73,11 +82,7 @@ def _command_error(state, host, op_hash, name: str) -> str:
             f"{host.name}: the SSH connection was lost during {name}; nothing more ran on this "
             "host. Rerun once it is back: an interrupted install is repaired."
         )
-    meta = state.ops[host][op_hash].operation_meta
-    try:
-        out, err = meta.stdout_lines, meta.stderr_lines
-    except Exception:  # no output recorded (the connection was lost)
-        out, err = [], []
+    out, err = op_output(state, host, op_hash)
     lock = [line for line in out + err if "Could not get lock" in line]
     if lock:  # apt names the holder while it waits: "... It is held by process 185 (python3)"
         detail = lock[-1].split("Could not get lock", 1)[1].rstrip(". ")
@@ -117,12 +122,13 @@ def run_deploy(
     config = Config(PARALLEL=parallel or len(fleet.hosts), FAIL_PERCENT=fail_percent)
     state = State(check_for_changes=dry)
     state.init(fleet.inventory, config, initial_limit=fleet.hosts)
-    recorder = _Recorder(results, progress)
+    planned: dict[str, list] = {}  # host -> [(call, change)]: for the change report
+    recorder = _Recorder(results, progress, planned)
     state.add_callback_handler(recorder)
     ctx_state.set(state)
     notes = list(fleet.notes)
     try:
-        _run(state, deploy, results, facts, dry, inspect)
+        _run(state, deploy, results, facts, dry, inspect, planned)
     except PyinfraError as error:  # every host failed, or --fail-percent stopped the rollout
         if "No hosts remaining" not in str(error):
             notes.append(f"rollout stopped: {error}")
@@ -132,13 +138,17 @@ def run_deploy(
             if not results[name].error:
                 host = fleet.inventory.get_host(name)
                 results[name].error = _command_error(state, host, op_hash, op_name(state, op_hash))
+        _report_changes(fleet, planned, results, dry)
         state.set_stage(StateStage.Disconnect)
         disconnect_all(state)
     return FleetResult(command, results, time.monotonic() - started, dry, notes, facts)
 
 
-def _run(state: State, deploy, results, facts, dry: bool, inspect) -> None:
-    """Connect, prepare each host (settings and distro errors fail only that host), execute."""
+def _run(state: State, deploy, results, facts, dry: bool, inspect, planned) -> None:
+    """Connect, prepare each host (settings and distro errors fail only that host), execute.
+
+    ``planned`` receives each prepared host's operations with what they would change.
+    """
     state.set_stage(StateStage.Connect)
     connect_all(state)
     for host in state.inventory.get_active_hosts():
@@ -150,12 +160,30 @@ def _run(state: State, deploy, results, facts, dry: bool, inspect) -> None:
                 deploy()
                 if inspect:  # after the deploy: its snapshot answers these facts
                     facts[host.name] = inspect(host.name)
+                if dry:  # a real run describes each operation once it ran
+                    planned[host.name] = changes.plan(state, host.name)
         except DeployError as error:
             results[host.name].status, results[host.name].error = "failed", str(error)
             state.fail_hosts({host})
     if not dry:
         state.set_stage(StateStage.Execute)
         run_ops(state)
+
+
+def _report_changes(fleet: Fleet, planned: dict, results: dict[str, HostResult], dry: bool):
+    """Each host's changes in words; after a real run with the package versions it now has."""
+    for host in fleet.hosts:
+        if host.name not in planned:
+            continue
+        with ctx_host.use(host):
+            done = changes.changed(planned[host.name], dry)
+            names = changes.package_names(done)
+            if names and not dry and host.connected:
+                try:
+                    changes.settle(done, host.get_fact(Packages, packages=names))
+                except Exception:  # the host went away: keep the versions asked for
+                    pass
+        results[host.name].changes = changes.as_dicts(done)
 
 
 KEEPALIVE = (15, 5, 6)  # idle s, probe interval s, probes: a dead peer is found in ~45 s
@@ -182,20 +210,15 @@ def _tune_socket(host) -> None:
 
 def _socket(host) -> socket.socket | None:
     """The TCP socket of ``host``'s SSH connection (``None`` through a jump host)."""
-    transport = _transport(host)
+    transport = ssh_transport(host)
     sock = getattr(transport, "sock", None)
     if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
         return sock
     return None
 
 
-def _transport(host):
-    client = getattr(host.connector, "client", None)
-    return client.get_transport() if client is not None else None
-
-
 def _connection_lost(host) -> bool:
-    transport = _transport(host)
+    transport = ssh_transport(host)
     return transport is not None and not transport.is_active()
 
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import subprocess
 import urllib.error
 import urllib.request
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from provision.progress import SILENT
+
 from .config import LabConfig
 from .errors import LabError
-from .system import run
 
 PACKAGES = (
     "systemd",
@@ -53,28 +56,41 @@ def check_archive(mirror: str, suite: str) -> None:
         ) from error
 
 
-def build(config: LabConfig, suite: str) -> Path:
+def build(config: LabConfig, suite: str, board=SILENT) -> Path:
     """Debootstrap ``suite`` into the cache (atomically) unless it is there already."""
     target = base_path(config, suite)
     if is_cached(config, suite):
         return target
+    task = f"{suite} base"
+    board.set(task, "debootstrap from the Debian archive (a minute or two)")
+    try:
+        return _debootstrap(config, suite, target, lambda text: board.set(task, text))
+    finally:
+        board.done(task)
+
+
+def _debootstrap(config: LabConfig, suite: str, target: Path, say) -> Path:
     check_archive(config.mirror, suite)
     scratch = target.with_name(f"{suite}.building")
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.parent.mkdir(parents=True, exist_ok=True)
-    result = run(
-        [
-            "debootstrap",
-            "--variant=minbase",
-            f"--include={','.join(PACKAGES)}",
-            suite,
-            str(scratch),
-            config.mirror,
-        ],
-        check=False,
-    )
-    if result.returncode != 0:
-        tail = (result.stdout + result.stderr).strip().splitlines()[-3:]
+    argv = [
+        "debootstrap",
+        "--variant=minbase",
+        f"--include={','.join(PACKAGES)}",
+        suite,
+        str(scratch),
+        config.mirror,
+    ]
+    tail: deque[str] = deque(maxlen=3)
+    with subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as process:
+        for line in process.stdout or ():  # "I: Retrieving libc6 2.36-9", "I: Configuring ..."
+            tail.append(line.strip())
+            if line.startswith("I: "):
+                say(f"debootstrap: {line[3:].strip()}")
+    if process.returncode != 0:
         shutil.rmtree(scratch, ignore_errors=True)
         raise LabError(f"debootstrap of {suite} failed: {' / '.join(tail)}")
     (scratch / MARKER).write_text(recipe(suite, config.mirror) + "\n")
@@ -83,7 +99,8 @@ def build(config: LabConfig, suite: str) -> Path:
     return target
 
 
-def build_all(config: LabConfig, suites: set[str]) -> dict[str, Path]:
+def build_all(config: LabConfig, suites: set[str], board=SILENT) -> dict[str, Path]:
     """Build the bases of several suites in parallel."""
     with ThreadPoolExecutor(max_workers=max(1, len(suites))) as pool:
-        return dict(zip(suites, pool.map(lambda s: build(config, s), suites), strict=True))
+        built = pool.map(lambda s: build(config, s, board), suites)
+        return dict(zip(suites, built, strict=True))

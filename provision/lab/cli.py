@@ -6,11 +6,10 @@ import os
 import time
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from .lab import Lab
-from .ssh import ssh_command
+from provision.progress import Board
+
+# The lab's machinery loads inside each command: `provision --help` stays fast.
 
 
 @click.group("lab")
@@ -29,9 +28,12 @@ def lab_group() -> None:
 )
 def up(count: int, suites: tuple[str, ...]) -> None:
     """Start the lab hosts; hosts that already run are left running."""
+    from .lab import Lab
+
     started = time.monotonic()
     lab = Lab()
-    rows = lab.up(count, list(suites) or None)
+    with Board("lab up") as board:
+        rows = lab.up(count, list(suites) or None, board)
     print_status(rows)
     click.echo(
         f"lab up in {time.monotonic() - started:.1f} s; log in with "
@@ -43,6 +45,8 @@ def up(count: int, suites: tuple[str, ...]) -> None:
 @lab_group.command("down")
 def down() -> None:
     """Stop every lab host and remove the lab's mounts, bridge, NAT rules and processes."""
+    from .lab import Lab
+
     Lab().down()
     click.echo("lab is down.")
 
@@ -50,6 +54,8 @@ def down() -> None:
 @lab_group.command("status")
 def status() -> None:
     """Show each lab host: suite, address, state."""
+    from .lab import Lab
+
     print_status(Lab().status())
 
 
@@ -58,6 +64,9 @@ def status() -> None:
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def ssh(host: str, command: tuple[str, ...]) -> None:
     """Log in to a lab host (or run COMMAND there)."""
+    from .lab import Lab
+    from .ssh import ssh_command
+
     lab = Lab()
     lab.machine(host)
     argv = ssh_command(lab.config, host, *command, batch=bool(command))
@@ -76,6 +85,9 @@ def print_status(rows) -> None:
     if not rows:
         click.echo("no lab hosts; start them with `provision lab up`.")
         return
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table("host", "suite", "address", "state")
     for row in rows:
         colour = "green" if row.state == "running" else "red"

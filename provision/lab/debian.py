@@ -25,6 +25,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from provision.docker.dpkg import compare_versions
+
 from .errors import LabError
 from .system import run
 
@@ -50,55 +52,6 @@ class DebianPackage:
     @property
     def basename(self) -> str:
         return self.filename.rsplit("/", 1)[-1]
-
-
-# Versions
-
-
-def _order(char: str) -> int:
-    if char == "~":
-        return -1
-    if char.isdigit():
-        return 0
-    if char.isascii() and char.isalpha():
-        return ord(char)
-    return ord(char) + 256
-
-
-def _compare_part(a: str, b: str) -> int:
-    """dpkg's ``verrevcmp``: alternate non-digit runs (``~`` first) and numeric runs."""
-    i = j = 0
-    while i < len(a) or j < len(b):
-        while (i < len(a) and not a[i].isdigit()) or (j < len(b) and not b[j].isdigit()):
-            left = _order(a[i]) if i < len(a) else 0
-            right = _order(b[j]) if j < len(b) else 0
-            if left != right:
-                return left - right
-            i, j = i + 1, j + 1
-        start_i, start_j = i, j
-        while i < len(a) and a[i].isdigit():
-            i += 1
-        while j < len(b) and b[j].isdigit():
-            j += 1
-        left_num, right_num = int(a[start_i:i] or 0), int(b[start_j:j] or 0)
-        if left_num != right_num:
-            return left_num - right_num
-    return 0
-
-
-def split_version(version: str) -> tuple[int, str, str]:
-    """``epoch:upstream-revision`` as ``(epoch, upstream, revision)``."""
-    epoch, _, rest = version.partition(":") if ":" in version else ("0", "", version)
-    upstream, _, revision = rest.rpartition("-") if "-" in rest else (rest, "", "")
-    return int(epoch or 0), upstream, revision
-
-
-def compare_versions(a: str, b: str) -> int:
-    """Compare two Debian versions like ``dpkg --compare-versions``: negative, 0 or positive."""
-    left, right = split_version(a), split_version(b)
-    if left[0] != right[0]:
-        return left[0] - right[0]
-    return _compare_part(left[1], right[1]) or _compare_part(left[2], right[2])
 
 
 # Control files

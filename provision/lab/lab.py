@@ -12,6 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from provision.progress import SILENT
+
 from . import base, network, server
 from .config import SUPPORTED_SUITES, LabConfig
 from .errors import LabError
@@ -70,8 +72,11 @@ class Lab:
         return [self.machine(name) for name in sorted(self.state["hosts"], key=_host_order)]
 
     # Commands
-    def up(self, count: int = 2, suites: list[str] | None = None) -> list[HostStatus]:
-        """Start ``count`` hosts lab1..labN, alternating ``suites``; keep running ones."""
+    def up(self, count: int = 2, suites: list[str] | None = None, board=SILENT) -> list[HostStatus]:
+        """Start ``count`` hosts lab1..labN, alternating ``suites``; keep running ones.
+
+        ``board`` (a ``provision.progress.Board``) is told what is being built and booted.
+        """
         suites = list(suites or self.config.suites)
         unknown = sorted(set(suites) - set(SUPPORTED_SUITES))
         if unknown or count < 1:
@@ -84,7 +89,7 @@ class Lab:
         wanted = {f"lab{i}": suites[(i - 1) % len(suites)] for i in range(1, count + 1)}
         self._check_suites(wanted)
         self.config.lab_dir.mkdir(parents=True, exist_ok=True)
-        bases, repo = self._build_inputs(set(wanted.values()))
+        bases, repo = self._build_inputs(set(wanted.values()), board)
         self._start_network_and_server(repo)
         key = ensure_client_key(self.config).with_suffix(".pub").read_text()
         started = []
@@ -93,17 +98,23 @@ class Lab:
             if current and self.machine(name).is_running():
                 continue
             machine = Machine(self.config, name, suite, self.config.address(index))
+            board.set(name, f"creating its {suite} root")
             machine.create(bases[suite], key, ensure_host_key(self.config, name))
+            board.set(name, "booting")
             machine.start()
             self._record(machine)
             started.append(machine)
         write_client_files(self.config, {m.name: m.address for m in self.machines()})
+
+        def boot(machine: Machine) -> None:
+            board.set(machine.name, "booting: waiting for SSH and systemd")
+            try:
+                wait_for_ssh(self.config, machine.name, machine.address, machine.is_running)
+            finally:
+                board.done(machine.name)
+
         with ThreadPoolExecutor(max_workers=max(1, len(started))) as pool:
-            list(
-                pool.map(
-                    lambda m: wait_for_ssh(self.config, m.name, m.address, m.is_running), started
-                )
-            )
+            list(pool.map(boot, started))
         return self.status()
 
     def down(self) -> None:
@@ -174,23 +185,39 @@ class Lab:
                     "run `provision lab down` first."
                 )
 
-    def _build_inputs(self, suites: set[str]):
+    def _build_inputs(self, suites: set[str], board):
         from .image import build_image
         from .repo import build_repository
 
         cache = self.config.cache_dir
+
+        def shown(task: str, build, *args, **kwargs):
+            board.set(task, "checking the cache")
+            try:
+                return build(*args, **kwargs)
+            finally:
+                board.done(task)
+
         with ThreadPoolExecutor(max_workers=3) as pool:
-            bases = pool.submit(base.build_all, self.config, suites)
+            bases = pool.submit(base.build_all, self.config, suites, board)
             repo = pool.submit(
+                shown,
+                "Docker repository",
                 build_repository,
                 cache / "repo",
                 cache / "debs",
                 cache / "gnupg",
                 mirror=self.config.mirror,
                 suites=SUPPORTED_SUITES,
+                say=lambda text: board.set("Docker repository", text),
             )
             image = pool.submit(
-                build_image, cache / "image", cache / "debs", mirror=self.config.mirror
+                shown,
+                "container image",
+                build_image,
+                cache / "image",
+                cache / "debs",
+                mirror=self.config.mirror,
             )
             return bases.result(), (repo.result(), image.result())
 

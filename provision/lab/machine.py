@@ -47,7 +47,7 @@ MASKED_UNITS = (
 
 @dataclass
 class Machine:
-    """A lab host and the files that make it up under ``lab_dir/hosts/NAME``."""
+    """A lab host and the files that make it up under ``lab_dir/machines/NAME``."""
 
     config: LabConfig
     name: str

@@ -26,6 +26,7 @@ import fnmatch
 import functools
 import gzip
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -34,7 +35,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -769,6 +770,7 @@ def build_repository(
     *,
     refresh: bool = False,
     archive_keyring: Path | None = DEBIAN_ARCHIVE_KEYRING,
+    say: Callable[[str], None] = lambda text: None,
 ) -> RepositoryInfo:
     """Build the stand-in Docker repository in ``dest`` unless an identical one is there.
 
@@ -780,11 +782,13 @@ def build_repository(
     + arch: Debian architecture
     + refresh: fetch the Debian indexes again (otherwise cached ones are used, offline)
     + archive_keyring: keyring that verifies the Debian archive; ``None`` skips the check
+    + say: called with what the build does now, and how far along it is
     """
     suites = tuple(suites)
     for suite in suites:
         release_number(suite)
     archive = Archive(mirror, cache, arch, archive_keyring)
+    say("signing key and Debian package lists")
     fingerprint = ensure_signing_key(gnupghome)
     selections = {
         suite: archive.packages(suite, names, refresh=refresh)
@@ -802,7 +806,7 @@ def build_repository(
             return cached
         started = time.monotonic()
         _remove_leftovers(dest)
-        info = _build(dest, key, targets, archive, gnupghome, fingerprint, suites, arch)
+        info = _build(dest, key, targets, archive, gnupghome, fingerprint, suites, arch, say)
         log.info("built the lab repository in %s in %.0f s", dest, time.monotonic() - started)
         return info
 
@@ -831,22 +835,32 @@ def _build(
     fingerprint: str,
     suites: Sequence[str],
     arch: str,
+    say: Callable[[str], None],
 ) -> RepositoryInfo:
     new = Path(tempfile.mkdtemp(prefix=f".{dest.name}.build-", dir=dest.parent))
     try:
         repo, work = new / "linux" / "debian", new / "work"
-        debs = {p.sha256: archive.fetch(p) for t in targets for p in t.sources}
+        sources = {p.sha256: p for t in targets for p in t.sources}
+        debs = {}
+        for count, (sha256, package) in enumerate(sources.items(), start=1):
+            say(f"downloading Debian packages {count}/{len(sources)}: {package.name}")
+            debs[sha256] = archive.fetch(package)
         for suite in suites:
             pool_dir(repo, suite, arch).mkdir(parents=True)
         work.mkdir()
+        built = itertools.count(1)
 
         def build_one(target: Target) -> dict[str, str]:
             sources = [debs[package.sha256] for package in target.sources]
-            return repack(target, sources, pool_dir(repo, target.suite, arch), work, arch)
+            record = repack(target, sources, pool_dir(repo, target.suite, arch), work, arch)
+            say(f"repackaging {next(built)}/{len(targets)} done")
+            return record
 
+        say(f"repackaging 0/{len(targets)} done")
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
             records = list(pool.map(build_one, targets))
         shutil.rmtree(work)
+        say("signing the repository")
         with _gpg_agent(gnupghome):
             (repo / "gpg").write_text(_gpg(gnupghome, "--armor", "--export", fingerprint))
             for suite in suites:

@@ -7,9 +7,10 @@ import dataclasses
 import shlex
 
 from pyinfra import host
-from pyinfra.api import DeployError, FactBase, deploy, operation
+from pyinfra.api import DeployError, FactBase, deploy
 
 from provision.docker import operations as ops
+from provision.docker.calls import operation
 from provision.docker.deploy import host_settings, host_target, install_docker
 from provision.docker.distro import REPOSITORIES
 from provision.docker.errors import SettingsError

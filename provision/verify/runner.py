@@ -1,4 +1,5 @@
-"""Running the shipped testinfra suite against a fleet, all hosts in parallel."""
+"""Running the shipped testinfra suite against a fleet: one pytest process, which reads the
+hosts in parallel (``--parallel`` at once, default all up to ``probe.MAX_PARALLEL``)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from provision.sshconfig import Tokens, host_block, quote
 from .settings import ENV, PARALLEL_ENV
 
 SUITE = Path(__file__).with_name("test_docker.py")
+SETTINGS_FILE = "settings.json"
 SETTING_PREFIXES = ("docker_", "apt_", "ci_runner_")  # what the checks may read of host data
 
 
@@ -145,18 +147,30 @@ def verify(
     names = [host.name for host in fleet.hosts]
     with tempfile.TemporaryDirectory(prefix="provision-verify-") as tmp:
         work = Path(tmp)
-        config = work / "ssh_config"
-        config.write_text(ssh_config(fleet.hosts, work))
-        settings = {h.name: _settings_data(h) for h in fleet.hosts}
-        (work / "settings.json").write_text(json.dumps(settings, default=str))
+        config = write_session(fleet.hosts, work)
         with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
             reach = dict(zip(names, pool.map(lambda n: _reach(n, config), names), strict=True))
         results = {name: HostChecks(error=error) for name, error in reach.items() if error}
         reachable = [name for name in names if not reach[name]]
         results.update(_verify_hosts(reachable, work, parallel, suites))
-        for name in reachable:  # close the multiplexing masters
-            subprocess.run(["ssh", "-F", str(config), "-O", "exit", name], capture_output=True)
+        close_connections(reachable, config)
     return VerifyResult({name: results[name] for name in names}, time.monotonic() - started)
+
+
+def write_session(hosts: list[Host], work: Path) -> Path:
+    """What a pytest session needs in ``work`` to check ``hosts`` as the inventory describes
+    them: an OpenSSH config (returned) and each host's settings (``settings.json``)."""
+    config = work / "ssh_config"
+    config.write_text(ssh_config(hosts, work))
+    settings = {h.name: _settings_data(h) for h in hosts}
+    (work / SETTINGS_FILE).write_text(json.dumps(settings, default=str))
+    return config
+
+
+def close_connections(names: list[str], config: Path) -> None:
+    """Close the multiplexed SSH connections of ``names`` (opened through ``config``)."""
+    for name in names:
+        subprocess.run(["ssh", "-F", str(config), "-O", "exit", name], capture_output=True)
 
 
 def _settings_data(host: Host) -> dict:
@@ -199,7 +213,7 @@ def _verify_hosts(
         "--rootdir",
         str(work),
     ]
-    env = dict(os.environ, **{ENV: str(work / "settings.json")})
+    env = dict(os.environ, **{ENV: str(work / SETTINGS_FILE)})
     if parallel:
         env[PARALLEL_ENV] = str(parallel)
     process = subprocess.run(command, capture_output=True, text=True, env=env, cwd=work)

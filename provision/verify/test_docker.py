@@ -1,7 +1,9 @@
 """The Docker host checks, run by testinfra against each host.
 
 Run with ``provision verify -i INVENTORY`` or directly:
-``pytest --hosts=ssh://HOST --ssh-config=FILE --pyargs provision.verify``.
+``pytest --inventory INVENTORY --pyargs provision.verify.test_docker`` (each host with its own
+settings), or ``pytest --hosts=ssh://HOST --pyargs provision.verify.test_docker`` (Docker's
+defaults).
 
 Each host is read once, by one ``sudo`` command (``provision.verify.probe``), and all hosts of
 the session are read in parallel; the checks then assert on what was read.
@@ -14,6 +16,7 @@ import re
 
 import pytest
 
+from provision import compat
 from provision.docker import daemon, keyring
 from provision.docker.distro import detect, parse_os_release
 from provision.docker.dpkg import parse_query, version_matches
@@ -29,9 +32,8 @@ def probes(request):
     """Every host of the session probed at once, on first use."""
     hosts = {}
     for item in request.session.items:
-        callspec = getattr(item, "callspec", None)
-        if callspec is not None and "_testinfra_host" in callspec.params:
-            host = callspec.params["_testinfra_host"]
+        host = compat.testinfra_host(item)
+        if host is not None:
             hosts[host.backend.get_hostname()] = host
     return probe.probe_all(hosts, settings_for, parallel())
 

@@ -8,6 +8,8 @@ import pytest
 from pyinfra.api import Config, Inventory, State
 from pyinfra.context import ctx_host, ctx_state
 
+from provision.compat import inner
+
 from .fakes import FakeMachine, fake_hosts_run_refusals, refusal_of  # noqa: F401
 
 
@@ -30,7 +32,7 @@ def run_op(monkeypatch):
         host.get_fact = machine.fact
         host.noop = noops.append
         with ctx_state.use(state), ctx_host.use(host):
-            commands = [str(command) for command in op._inner(**kwargs)]
+            commands = [str(command) for command in inner(op)(**kwargs)]
         return OpRun(commands, noops, refusal_of(commands))
 
     return run

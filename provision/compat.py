@@ -1,0 +1,61 @@
+"""The few pyinfra and testinfra internals this package relies on, in one place.
+
+Each is used through a function here; ``tests/unit/test_compat.py`` checks every one against
+the installed releases and names the one that changed.
+"""
+
+from __future__ import annotations
+
+
+def current(proxy):
+    """The object behind one of pyinfra's context proxies (``pyinfra.host``, ``pyinfra.state``)."""
+    return proxy._get_module()
+
+
+def inner(operation):
+    """The generator function under a pyinfra ``@operation`` (to run it without a state)."""
+    return operation._inner
+
+
+def op_output(state, host, op_hash) -> tuple[list[str], list[str]]:
+    """``(stdout, stderr)`` lines of an operation that ran on ``host``; empty when none."""
+    meta = state.ops[host][op_hash].operation_meta
+    try:
+        return list(meta.stdout_lines), list(meta.stderr_lines)
+    except Exception:  # no output recorded (the connection was lost)
+        return [], []
+
+
+def ssh_transport(host):
+    """The paramiko transport of ``host``'s SSH connection, ``None`` when not connected."""
+    client = getattr(host.connector, "client", None)
+    return client.get_transport() if client is not None else None
+
+
+def connector_data_types(host) -> dict[str, object]:
+    """``{key: type}`` of the host data ``host``'s connector reads (``ssh_port``: int, ...)."""
+    import typing
+
+    return typing.get_type_hints(host.connector_cls.data_cls)
+
+
+def testinfra_host(item):
+    """The testinfra host a collected pytest ``item`` runs against, ``None`` for other tests."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return None
+    return callspec.params.get("_testinfra_host")
+
+
+def make_inventory(path: str, override_data: dict, cwd: str):
+    """pyinfra's own inventory loading (``pyinfra_cli``): group data files and all."""
+    from pyinfra_cli.inventory import make_inventory as make
+
+    return make(path, override_data=override_data, cwd=cwd)
+
+
+def raise_if_bad_type(value, hint, error_cls, message: str) -> None:
+    """pyinfra's check of connector data against the connector's type hints."""
+    from pyinfra.api.util import raise_if_bad_type as check
+
+    check(value, hint, error_cls, message)

@@ -1,0 +1,109 @@
+"""The pyinfra and testinfra internals ``provision.compat`` relies on, checked against the
+installed releases: when one changes, the failure names it and the module to update."""
+
+from __future__ import annotations
+
+import inspect
+from importlib.metadata import version
+
+import pytest
+from pyinfra import host as host_proxy
+from pyinfra import state as state_proxy
+from pyinfra.api import Config, Inventory, State
+from pyinfra.api.exceptions import ConnectorDataTypeError
+from pyinfra.context import ctx_host, ctx_state
+
+from provision import compat
+from provision.docker import operations
+
+RELEASES = f"pyinfra {version('pyinfra')}, pytest-testinfra {version('pytest-testinfra')}"
+
+
+def changed(what: str) -> str:
+    return f"{RELEASES}: {what} changed; update provision/compat.py to match."
+
+
+@pytest.fixture
+def one_host():
+    inventory = Inventory((["web1"], {"ssh_port": 22}))
+    state = State(inventory, Config())
+    host = inventory.get_host("web1")
+    with ctx_state.use(state), ctx_host.use(host):
+        yield state, host
+
+
+def test_context_proxies_reach_the_state_and_host(one_host):
+    state, host = one_host
+    assert compat.current(state_proxy) is state, changed("pyinfra.state's _get_module()")
+    assert compat.current(host_proxy) is host, changed("pyinfra.host's _get_module()")
+
+
+def test_operations_keep_their_generator_function():
+    generator = compat.inner(operations.file_absent)
+    assert inspect.isgeneratorfunction(generator), changed("@operation's _inner attribute")
+
+
+def test_operation_output_and_meta():
+    from pyinfra.api.connect import connect_all
+    from pyinfra.api.operations import run_ops
+    from pyinfra.operations import server
+
+    inventory = Inventory((["@local"], {}))
+    state = State(inventory, Config())
+    host = inventory.get_host("@local")
+    with ctx_state.use(state):
+        connect_all(state)
+        with ctx_host.use(host):
+            meta = server.shell(name="say hello", commands=["echo hello; echo oops >&2"])
+        run_ops(state)
+    op_hash = host.op_hash_order[0]
+    assert state.ops[host][op_hash].operation_meta is meta, changed("State.ops[host][hash]")
+    assert meta.is_complete() and meta.did_change(), changed("OperationMeta")
+    assert compat.op_output(state, host, op_hash) == (["hello"], ["oops"]), changed(
+        "OperationMeta.stdout_lines / stderr_lines"
+    )
+    assert [name for name in state.get_op_meta(op_hash).names] == ["say hello"]
+    assert state.get_op_order() == [op_hash], changed("State.get_op_order")
+
+
+def test_ssh_connector_keeps_its_paramiko_client(one_host):
+    _, host = one_host
+    source = inspect.getsource(host.connector_cls)
+    assert "self.client" in source and "get_transport" in source, changed(
+        "SSHConnector.client (the paramiko SSHClient)"
+    )
+    assert compat.ssh_transport(host) is None  # not connected
+
+
+def test_connector_data_types(one_host):
+    _, host = one_host
+    types = compat.connector_data_types(host)
+    assert types.get("ssh_port") is int, changed("SSHConnector.data_cls type hints")
+    with pytest.raises(ConnectorDataTypeError):
+        compat.raise_if_bad_type("22x", types["ssh_port"], ConnectorDataTypeError, "ssh_port")
+
+
+def test_inventory_loading(tmp_path):
+    path = tmp_path / "inventory.py"
+    path.write_text('web = [("web1", {"docker_users": ["a"]})]\n')
+    with ctx_state.use(State()):
+        inventory = compat.make_inventory(str(path), override_data={"x": 1}, cwd=str(tmp_path))
+    web1 = inventory.get_host("web1")
+    assert (web1.data.docker_users, web1.data.x) == (["a"], 1), changed(
+        "pyinfra_cli.inventory.make_inventory"
+    )
+    assert "web" in inventory.groups
+
+
+def test_testinfra_parametrizes_hosts_as_testinfra_host():
+    import testinfra.plugin
+
+    source = inspect.getsource(testinfra.plugin.pytest_generate_tests)
+    assert '"_testinfra_host"' in source, changed("testinfra's _testinfra_host parameter")
+
+    class Item:
+        class callspec:  # noqa: N801 (as pytest names it)
+            params = {"_testinfra_host": "the host"}
+
+    assert compat.testinfra_host(Item) == "the host"
+    assert compat.testinfra_host(object()) is None

@@ -1,0 +1,53 @@
+"""Progress of long work: a plain line every few seconds in logs, a live display on terminals."""
+
+from __future__ import annotations
+
+import io
+import time
+
+from provision.fleet.results import HostResult
+from provision.progress import Board
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def wait_for(predicate, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_logs_get_a_plain_line_every_few_seconds():
+    log = io.StringIO()
+    with Board("lab up", every=0.05, stream=log) as board:
+        board.set("Docker repository", "repackaging 3/11 done")
+        board.set("lab1", "booting")
+        wait_for(lambda: log.getvalue().count("\n") >= 2)
+        board.done("lab1")
+        lines = log.getvalue().count("\n")
+        wait_for(lambda: log.getvalue().count("\n") > lines)
+    text = log.getvalue()
+    first, last = text.splitlines()[0], text.splitlines()[-1]
+    assert first.startswith("lab up (0 s): ")
+    assert "Docker repository: repackaging 3/11 done; lab1: booting" in first
+    assert "lab1" not in last  # done
+    assert "\x1b" not in text  # no terminal control codes in logs
+
+
+def test_quick_work_prints_nothing_into_logs():
+    log = io.StringIO()
+    with Board("provision apply", every=5.0, stream=log) as board:
+        board.hosts({"web1": HostResult(current="Install Docker packages (11/16)")})
+    assert log.getvalue() == ""
+
+
+def test_terminals_get_a_live_display():
+    screen = Terminal()
+    with Board("provision apply", every=0.05, stream=screen) as board:
+        board.hosts({"web1": HostResult(current="Install Docker packages (11/16)")})
+        wait_for(lambda: "Install Docker packages (11/16)" in screen.getvalue())
+    assert "provision apply (" not in screen.getvalue()  # no plain lines
