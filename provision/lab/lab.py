@@ -176,14 +176,14 @@ class Lab:
 
     def _build_inputs(self, suites: set[str]):
         from .image import build_image
-        from .repo import build_repository
+        from .repo import build_repository, repository_dir
 
         cache = self.config.cache_dir
         with ThreadPoolExecutor(max_workers=3) as pool:
             bases = pool.submit(base.build_all, self.config, suites)
             repo = pool.submit(
                 build_repository,
-                cache / "repo",
+                repository_dir(cache),
                 cache / "debs",
                 cache / "gnupg",
                 mirror=self.config.mirror,
