@@ -6,6 +6,7 @@ from pyinfra import host
 from pyinfra.api import DeployError, deploy
 
 from . import operations as ops
+from . import rootless
 from .distro import detect
 from .dpkg import version_matches
 from .errors import SettingsError, UnsupportedHostError
@@ -106,7 +107,7 @@ def install_queries(settings: DockerSettings) -> list[tuple[type, dict]]:
         queries.append((SourcesMentioning, {"text": f"{settings.docker_repo_url}/{distro}"}))
     for unit in ("containerd", "docker", "docker.socket"):
         queries.append((ServiceState, {"units": [unit]}))
-    return queries
+    return queries + rootless.queries(settings)
 
 
 @deploy("Install Docker Engine")
@@ -202,6 +203,7 @@ def install_docker() -> None:
             enabled=settings.docker_service_enabled,
             restart_after=[daemon],
         )
+    rootless.rootless_docker(settings)
 
 
 DATA_DIRS = ["/var/lib/docker", "/var/lib/containerd"]

@@ -32,7 +32,7 @@ DEFAULT_OBSOLETE = (
     "docker-engine",
     "docker",
 )
-PINNED_PACKAGES = ("docker-ce", "docker-ce-cli")
+PINNED_PACKAGES = ("docker-ce", "docker-ce-cli", "docker-ce-rootless-extras")
 CHANNELS = ("stable", "test")
 PACKAGE_STATES = ("present", "latest")
 SERVICE_STATES = ("started", "stopped")
@@ -94,6 +94,7 @@ ROLE_NAMES = {
     "docker_edition": "docker_packages",
 }
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_.-]*\$?$")
+USER_LISTS = ("docker_users", "docker_rootless_users")
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ class DockerSettings:
     docker_codename: str | None = None
     docker_arch: str | None = None
     docker_users: tuple[str, ...] = ()
+    docker_rootless_users: tuple[str, ...] = ()
     docker_daemon_options: Mapping[str, Any] = field(default_factory=dict)
     docker_service_state: str = "started"
     docker_service_enabled: bool = True
@@ -166,7 +168,7 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
     """Build settings from a host's data (unknown keys are ignored); raise all problems at once."""
     values = {name: data[name] for name in SETTING_NAMES if data.get(name) is not None}
     problems: list[str] = [_unknown(name) for name in data if _is_unknown(name)]
-    for name in ("docker_packages", "docker_obsolete_packages", "docker_users"):
+    for name in ("docker_packages", "docker_obsolete_packages", *USER_LISTS):
         if name in values:
             values[name] = _string_list(values[name], name, problems)
     for name in ("docker_packages", "docker_obsolete_packages"):
@@ -220,9 +222,12 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
         problems.append(
             f"docker_apt_lock_timeout must be a whole number of seconds, got {timeout!r}"
         )
-    bad_users = [user for user in values.get("docker_users", ()) if not NAME_RE.match(user)]
-    if bad_users:
-        problems.append(f"docker_users has invalid user names: {', '.join(map(repr, bad_users))}")
+    for name in USER_LISTS:
+        bad_users = [user for user in values.get(name, ()) if not NAME_RE.match(user)]
+        if bad_users:
+            problems.append(f"{name} has invalid user names: {', '.join(map(repr, bad_users))}")
+    if "root" in values.get("docker_rootless_users", ()):
+        problems.append("docker_rootless_users cannot name root: root runs the system daemon")
     image = str(values.get("docker_verify_image", "hello-world"))
     if not IMAGE_RE.match(image):
         problems.append(f"docker_verify_image must be an image reference, got {image!r}")
