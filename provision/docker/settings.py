@@ -36,12 +36,12 @@ PINNED_PACKAGES = ("docker-ce", "docker-ce-cli", "docker-ce-rootless-extras")
 CHANNELS = ("stable", "test")
 PACKAGE_STATES = ("present", "latest")
 SERVICE_STATES = ("started", "stopped")
-VERSION_RE = re.compile(r"^(\d+:)?\d+\.\d+\.\d+([-~+][-~+.:A-Za-z0-9]*)?$")
-IMAGE_RE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*$")
+VERSION_RE = re.compile(r"^(\d+:)?\d+\.\d+\.\d+([-~+][-~+.:A-Za-z0-9]*)?\Z")
+IMAGE_RE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*\Z")
 # what a URL may hold: no quote, backquote, $, backslash, white space or control character
-URL_RE = re.compile(r"^(https?|file)://[^\s'\"`$\\\x00-\x1f\x7f]+$")
-PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")  # Debian policy 5.6.1
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+URL_RE = re.compile(r"^(https?|file)://[^\s'\"`$\\\x00-\x1f\x7f]+\Z")
+PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+\Z")  # Debian policy 5.6.1
+SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
 HELLO_WORLD = ("hello-world", "Hello from Docker!")
 # The type of well-known daemon.json options (dockerd --validate checks the rest on the host)
 DAEMON_OPTION_TYPES: dict[str, type | tuple[type, ...]] = {
@@ -93,7 +93,7 @@ ROLE_NAMES = {
     "docker_compose_package": "docker_packages",
     "docker_edition": "docker_packages",
 }
-NAME_RE = re.compile(r"^[a-z_][a-z0-9_.-]*\$?$")
+NAME_RE = re.compile(r"^[a-z_][a-z0-9_.-]*\$?\Z")
 USER_LISTS = ("docker_users", "docker_rootless_users")
 
 

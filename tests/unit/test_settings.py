@@ -337,3 +337,20 @@ def test_the_default_container_check_expects_hello_worlds_greeting():
     assert from_host_data({"docker_verify_image": "alpine"}).verify_output() is None
     custom = {"docker_verify_image": "lab/hello", "docker_verify_output": "Hello from the lab"}
     assert from_host_data(custom).verify_output() == "Hello from the lab"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("docker_rootless_users", ["alice\n"]),
+        ("docker_users", ["alice\n"]),
+        ("docker_packages", ["docker-ce\n"]),
+        ("docker_repo_url", "https://m.example/\n"),
+        ("docker_version", "26.1.5\n"),
+        ("docker_verify_image", "hello-world\n"),
+        ("docker_verify_image_sha256", "0" * 64 + "\n"),
+    ],
+)
+def test_a_trailing_newline_is_not_part_of_a_valid_value(name, value):
+    with pytest.raises(SettingsError, match=name):
+        from_host_data({name: value})
