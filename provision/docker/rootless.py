@@ -131,7 +131,8 @@ def subordinate_ids(users: list[str]):
 def user_services(users: list[str], restart_after=()):
     """Lingering and a running, enabled ``docker.service`` in each user's systemd manager.
 
-    The user's daemon is restarted when one of the ``restart_after`` operations changed.
+    The user's daemon is restarted when one of the ``restart_after`` operations changed (the
+    unit file, ``docker-ce-rootless-extras``).
     """
     found, _ = read(RootlessUsers, users=users)
     restart = bool(restart_after) and ops.any_changed(restart_after)
@@ -177,9 +178,11 @@ def rootless_docker(settings) -> None:
     ops.packages_present(
         name="Install rootless Docker prerequisites", packages=HOST_PACKAGES, lock_timeout=lock
     )
+    unit = ops.file_content(name="Rootless Docker user unit", path=USER_UNIT, content=UNIT_TEXT)
+    changes = [unit]
     if EXTRAS not in settings.docker_packages:
         extras = replace(settings, docker_packages=(EXTRAS,))  # pinned and held as the engine
-        ops.docker_packages(
+        package = ops.docker_packages(
             name="Install docker-ce-rootless-extras",
             packages=[EXTRAS],
             pins=extras.pins(),
@@ -187,5 +190,5 @@ def rootless_docker(settings) -> None:
             latest=settings.docker_packages_state == "latest",
             lock_timeout=lock,
         )
-    unit = ops.file_content(name="Rootless Docker user unit", path=USER_UNIT, content=UNIT_TEXT)
-    user_services(name="Rootless Docker services", users=users, restart_after=[unit])
+        changes.append(package)
+    user_services(name="Rootless Docker services", users=users, restart_after=changes)

@@ -18,14 +18,28 @@ def as_builder(lab, host: str, command: str):
     return sh(lab, host, f"cd / && sudo runuser -u {USER} -- env {env} {command}", check=False)
 
 
+def fresh_with_user(lab, host: str) -> None:
+    """``host`` reset to its base, with a user that has no subordinate ids."""
+    lab.reset(host)
+    # useradd gives new users ranges itself; without them the deploy must add them
+    sh(lab, host, f"sudo useradd -m -s /bin/bash -K SUB_UID_COUNT=0 -K SUB_GID_COUNT=0 {USER}")
+    assert sh(lab, host, f"grep -c ^{USER}: /etc/subuid", check=False).stdout.strip() == "0"
+
+
+def runs_the_lab_image(lab, host: str) -> None:
+    reference, url = lab.state["image"]["reference"], lab.state["image"]["url"]
+    load = as_builder(lab, host, f"sh -c 'curl -fsS {url} | docker load'")
+    assert load.returncode == 0, (host, load.stderr)
+    ran = as_builder(lab, host, f"docker run --rm {reference}")
+    assert ran.returncode == 0, (host, ran.stderr)
+    assert lab.state["image"]["output"] in ran.stdout
+
+
 @pytest.fixture(scope="module")
 def rootless(lab):
     """Fresh hosts with a user that has no subordinate ids, converged with rootless Docker."""
     for host in HOSTS:
-        lab.reset(host)
-        # useradd gives new users ranges itself; without them the deploy must add them
-        sh(lab, host, f"sudo useradd -m -s /bin/bash -K SUB_UID_COUNT=0 -K SUB_GID_COUNT=0 {USER}")
-        assert sh(lab, host, f"grep -c ^{USER}: /etc/subuid", check=False).stdout.strip() == "0"
+        fresh_with_user(lab, host)
     return apply(*HOSTS, **ROOTLESS)
 
 
@@ -39,11 +53,7 @@ def test_rootless_user_runs_a_container(rootless, lab):
         assert sh(lab, host, f"test -e /var/lib/systemd/linger/{USER}", check=False).returncode == 0
         info = as_builder(lab, host, "docker info --format '{{json .SecurityOptions}}'")
         assert "name=rootless" in info.stdout, (host, info.stderr)
-        load = as_builder(lab, host, f"sh -c 'curl -fsS {lab.state['image']['url']} | docker load'")
-        assert load.returncode == 0, (host, load.stderr)
-        ran = as_builder(lab, host, f"docker run --rm {reference}")
-        assert ran.returncode == 0, (host, ran.stderr)
-        assert lab.state["image"]["output"] in ran.stdout
+        runs_the_lab_image(lab, host)
         # the container ran in the user's daemon, not the system one
         system = sh(lab, host, f"sudo docker image inspect {reference}", check=False)
         assert system.returncode != 0, host
@@ -82,3 +92,19 @@ def test_a_missing_user_is_refused_before_any_change(rootless, lab):
     assert "nobody-here" in host.error and "docker_rootless_users" in host.error
     assert host.changed == []
     assert sh(lab, "lab1", "sudo md5sum /etc/subuid /etc/subgid").stdout == before
+
+
+def test_the_older_release_runs_rootless_too(lab):
+    """Docker 20.10's extras (Debian 12's rootlesskit 1.1 and docker.io's scripts), pinned."""
+    oldest = lab.state["repo"]["versions"]["bookworm"][0]
+    pinned = {**ROOTLESS, "docker_version": oldest}
+    fresh_with_user(lab, "lab1")
+    result = apply("lab1", **pinned)
+    assert result.ok, result.hosts["lab1"].error
+    extras = sh(lab, "lab1", "dpkg-query -W -f='${Version}' docker-ce-rootless-extras").stdout
+    assert extras == oldest
+    server = as_builder(lab, "lab1", "docker version --format '{{.Server.Version}}'")
+    assert server.stdout.startswith("20.10."), server.stderr
+    runs_the_lab_image(lab, "lab1")
+    assert failures(check("lab1", **pinned), "lab1") == []
+    assert apply("lab1", **pinned).hosts["lab1"].status == "unchanged"

@@ -144,6 +144,7 @@ def test_the_pin_and_hold_apply_to_the_extras():
     install = next(c for c in commands if "install" in c and "rootless-extras=" in c)
     assert "docker-ce-rootless-extras=5:26.1.5-1~debian.12~bookworm" in install
     assert "apt-mark hold docker-ce-rootless-extras" in commands
+    assert commands[-1].endswith("systemctl --user restart docker.service")  # the new scripts
 
 
 # settings and verification ------------------------------------------------------------------
