@@ -6,6 +6,7 @@ from pyinfra import host
 from pyinfra.api import DeployError, deploy
 
 from . import operations as ops
+from . import rootless
 from .daemon import apt_proxy_conf
 from .distro import detect
 from .dpkg import version_matches
@@ -113,7 +114,7 @@ def install_queries(settings: DockerSettings) -> list[tuple[type, dict]]:
         queries.append((SourcesMentioning, {"text": f"{settings.docker_repo_url}/{distro}"}))
     for unit in service_units(settings):
         queries.append((ServiceState, {"units": [unit]}))
-    return queries
+    return queries + rootless.queries(settings)
 
 
 def service_units(settings: DockerSettings) -> tuple[str, ...]:
@@ -202,6 +203,7 @@ def install_docker(settings: DockerSettings | None = None, queries=()) -> None:
             enabled=settings.docker_service_enabled,
             restart_after=[config, dropin],
         )
+    rootless.rootless_docker(settings)
 
 
 DATA_DIRS = ["/var/lib/docker", "/var/lib/containerd"]

@@ -34,19 +34,19 @@ DEFAULT_OBSOLETE = (
     "docker-engine",
     "docker",
 )
-PINNED_PACKAGES = ("docker-ce", "docker-ce-cli")
+PINNED_PACKAGES = ("docker-ce", "docker-ce-cli", "docker-ce-rootless-extras")
 CHANNELS = ("stable", "test")
 PACKAGE_STATES = ("present", "latest")
 SERVICE_STATES = ("started", "stopped")
-VERSION_RE = re.compile(r"^(\d+:)?\d+\.\d+\.\d+([-~+][-~+.:A-Za-z0-9]*)?$")
-IMAGE_RE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*$")
+VERSION_RE = re.compile(r"^(\d+:)?\d+\.\d+\.\d+([-~+][-~+.:A-Za-z0-9]*)?\Z")
+IMAGE_RE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*\Z")
 # what a URL may hold: no quote, backquote, $, backslash, white space or control character
-URL_RE = re.compile(r"^(https?|file)://[^\s'\"`$\\\x00-\x1f\x7f]+$")
-PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")  # Debian policy 5.6.1
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-NO_PROXY_RE = re.compile(r"^[A-Za-z0-9.,:*/_\[\]-]+$")
-REGISTRY_RE = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]+)?(/[0-9]+)?$")  # host[:port] or a CIDR
-PATH_RE = re.compile(r"^/[A-Za-z0-9._/-]*$")
+URL_RE = re.compile(r"^(https?|file)://[^\s'\"`$\\\x00-\x1f\x7f]+\Z")
+PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+\Z")  # Debian policy 5.6.1
+SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
+NO_PROXY_RE = re.compile(r"^[A-Za-z0-9.,:*/_\[\]-]+\Z")
+REGISTRY_RE = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]+)?(/[0-9]+)?\Z")  # host[:port] or a CIDR
+PATH_RE = re.compile(r"^/[A-Za-z0-9._/-]*\Z")
 LOG_DRIVERS_WITH_ROTATION = ("json-file", "local")
 DEFAULT_LOG_OPTS = {"max-size": "10m", "max-file": "3"}
 HELLO_WORLD = ("hello-world", "Hello from Docker!")
@@ -100,7 +100,8 @@ ROLE_NAMES = {
     "docker_compose_package": "docker_packages",
     "docker_edition": "docker_packages",
 }
-NAME_RE = re.compile(r"^[a-z_][a-z0-9_.-]*\$?$")
+NAME_RE = re.compile(r"^[a-z_][a-z0-9_.-]*\$?\Z")
+USER_LISTS = ("docker_users", "docker_rootless_users")
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ class DockerSettings:
     docker_codename: str | None = None
     docker_arch: str | None = None
     docker_users: tuple[str, ...] = ()
+    docker_rootless_users: tuple[str, ...] = ()
     docker_daemon_options: Mapping[str, Any] = field(default_factory=dict)
     docker_log_driver: str = "json-file"
     docker_log_opts: Mapping[str, str] | None = None
@@ -199,7 +201,7 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
     for name in (
         "docker_packages",
         "docker_obsolete_packages",
-        "docker_users",
+        *USER_LISTS,
         "docker_registry_mirrors",
         "docker_insecure_registries",
     ):
@@ -266,9 +268,12 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
         problems.append(
             f"docker_apt_lock_timeout must be a whole number of seconds, got {timeout!r}"
         )
-    bad_users = [user for user in values.get("docker_users", ()) if not NAME_RE.fullmatch(user)]
-    if bad_users:
-        problems.append(f"docker_users has invalid user names: {', '.join(map(repr, bad_users))}")
+    for name in USER_LISTS:
+        bad_users = [user for user in values.get(name, ()) if not NAME_RE.fullmatch(user)]
+        if bad_users:
+            problems.append(f"{name} has invalid user names: {', '.join(map(repr, bad_users))}")
+    if "root" in values.get("docker_rootless_users", ()):
+        problems.append("docker_rootless_users cannot name root: root runs the system daemon")
     image = str(values.get("docker_verify_image", "hello-world"))
     if not IMAGE_RE.fullmatch(image):
         problems.append(f"docker_verify_image must be an image reference, got {image!r}")

@@ -187,7 +187,7 @@ class Lab:
 
     def _build_inputs(self, suites: set[str], board):
         from .image import build_image
-        from .repo import build_repository
+        from .repo import build_repository, repository_dir
 
         cache = self.config.cache_dir
 
@@ -204,7 +204,7 @@ class Lab:
                 shown,
                 "Docker repository",
                 build_repository,
-                cache / "repo",
+                repository_dir(cache),
                 cache / "debs",
                 cache / "gnupg",
                 mirror=self.config.mirror,

@@ -1,10 +1,11 @@
 """The stand-in Docker repository: Debian's own Docker builds under Docker's names and layout.
 
 ``download.docker.com`` cannot be reached from the lab, so :func:`build_repository` repackages
-Debian's ``docker.io``, ``docker-cli``, ``containerd``, ``runc``, ``docker-buildx`` and
-``docker-compose`` as ``docker-ce``, ``docker-ce-cli``, ``containerd.io``,
-``docker-buildx-plugin`` and ``docker-compose-plugin``, with Docker-style versions and
-relationships, and lays them out exactly like ``https://download.docker.com/linux/debian/``::
+Debian's ``docker.io``, ``docker-cli``, ``rootlesskit``, ``containerd``, ``runc``,
+``docker-buildx`` and ``docker-compose`` as ``docker-ce``, ``docker-ce-cli``,
+``docker-ce-rootless-extras``, ``containerd.io``, ``docker-buildx-plugin`` and
+``docker-compose-plugin``, with Docker-style versions and relationships, and lays them out
+exactly like ``https://download.docker.com/linux/debian/``::
 
     linux/debian/gpg                                          armored public signing key
     linux/debian/dists/CODENAME/{InRelease,Release,Release.gpg}
@@ -12,11 +13,15 @@ relationships, and lays them out exactly like ``https://download.docker.com/linu
     linux/debian/dists/CODENAME/pool/stable/ARCH/NAME_VERSION_ARCH.deb
 
 Every suite carries two engines: 26.1 (from trixie) and 20.10 (from bookworm), so that pinning,
-holding and upgrading can be tested. ``containerd.io`` is made of each suite's own containerd and
-runc. The repository is signed by a throwaway key kept in ``gnupghome``.
+holding and upgrading can be tested, each with its ``docker-ce-cli`` and
+``docker-ce-rootless-extras`` (Debian's rootlesskit and the rootless scripts ``docker.io`` ships
+in its contrib directory). Relationships follow Docker's packaging of that version.
+``containerd.io`` is made of each suite's own containerd and runc. The repository is signed by a
+throwaway key kept in ``gnupghome``.
 
 The result is cached: ``dest/.stamp`` holds a key over the source packages, the recipe and the
-signing key, and a warm cache returns without network or parsing.
+signing key, and a warm cache returns without network or parsing. :func:`repository_dir` names
+the directory by the recipe, so checkouts with different recipes never replace each other's.
 """
 
 from __future__ import annotations
@@ -56,8 +61,8 @@ from .system import run
 
 log = logging.getLogger(__name__)
 
-# Bump when the recipe below changes: it invalidates every cached repository.
-RECIPE_VERSION = "1"
+# Bump when the code that builds packages changes (the specs below are keyed by themselves).
+RECIPE_VERSION = "2"
 COMPONENT = "stable"
 SIGNING_UID = "provision lab repository <lab@provision.invalid>"
 MAINTAINER = "provision lab <lab@provision.invalid>"
@@ -96,6 +101,7 @@ CONTROL_ORDER = (
     "Breaks",
     "Replaces",
     "Provides",
+    "Enhances",
     "Section",
     "Priority",
     "Multi-Arch",
@@ -119,10 +125,11 @@ class PackageSpec:
       ``containerd.io``
     + keep: fnmatch patterns of the paths to keep (empty: all)
     + drop: fnmatch patterns of the paths to remove
+    + moves: ``(from, to)`` paths renamed once the files are selected
     + scripts: keep the first source's maintainer scripts and conffiles
     + depends: Docker's own dependencies, listed first
     + keep_depends: names of the inherited dependencies to keep (``None``: all)
-    + recommends, conflicts, breaks, replaces, provides: Docker's, instead of Debian's
+    + recommends, conflicts, breaks, replaces, provides, enhances: Docker's, instead of Debian's
     """
 
     name: str
@@ -133,6 +140,7 @@ class PackageSpec:
     distro_suffix: bool = True
     keep: tuple[str, ...] = ()
     drop: tuple[str, ...] = ()
+    moves: tuple[tuple[str, str], ...] = ()
     scripts: bool = True
     depends: tuple[str, ...] = ()
     keep_depends: tuple[str, ...] | None = None
@@ -141,47 +149,121 @@ class PackageSpec:
     breaks: tuple[str, ...] = ()
     replaces: tuple[str, ...] = ()
     provides: tuple[str, ...] = ()
+    enhances: tuple[str, ...] = ()
 
 
-def _engine(source_suite: str) -> PackageSpec:
+@dataclass(frozen=True)
+class Release:
+    """What Docker's packaging declared for one engine release (docker/docker-ce-packaging,
+    ``deb/common/control``), and the Debian suite its parts come from."""
+
+    source_suite: str
+    conflicts: tuple[str, ...]  # of docker-ce and docker-ce-cli alike
+    cli_recommends: tuple[str, ...]
+    rootless_recommends: tuple[str, ...]
+
+
+# 20.10 (branch 20.10) still listed the lxc-docker era's names; 26.1 (master, mid 2024) did not.
+# Neither docker-ce-cli conflicts with Debian's docker-cli: Docker added that in June 2026.
+RELEASES = (
+    Release(
+        source_suite="trixie",
+        conflicts=("docker (<< 1.5~)", "docker-engine", "docker.io"),
+        cli_recommends=("docker-buildx-plugin", "docker-compose-plugin"),
+        rootless_recommends=("slirp4netns (>= 0.4.0)",),
+    ),
+    Release(
+        source_suite="bookworm",
+        conflicts=(
+            "docker (<< 1.5~)",
+            "docker-engine",
+            "docker-engine-cs",
+            "docker.io",
+            "lxc-docker",
+            "lxc-docker-virtual-package",
+        ),
+        cli_recommends=(),
+        rootless_recommends=("slirp4netns (>= 0.4.0)",),
+    ),
+)
+CONTRIB = "usr/share/docker.io/contrib"
+ROOTLESS_SCRIPTS = ("dockerd-rootless.sh", "dockerd-rootless-setuptool.sh")
+
+
+def _engine(release: Release) -> PackageSpec:
     return PackageSpec(
         name="docker-ce",
         sources=("docker.io",),
         summary="Docker: the open-source application container engine",
-        source_suite=source_suite,
+        source_suite=release.source_suite,
         epoch="5",
-        drop=CLI_FILES,
+        drop=(*CLI_FILES, *(f"{CONTRIB}/{script}" for script in ROOTLESS_SCRIPTS)),
         depends=("containerd.io (>= 1.6)", "docker-ce-cli", "iptables", "tini"),
-        # Docker's list minus git (large), apparmor (the lab's containers cannot load
-        # profiles) and needrestart (it can prompt during upgrades).
-        recommends=("ca-certificates", "pigz", "procps", "xz-utils"),
-        conflicts=("docker (<< 1.5~)", "docker-engine", "docker.io"),
+        # Docker's list minus git (large) and apparmor (the lab's containers cannot load
+        # profiles); Debian's needrestart (it can prompt during upgrades) is not Docker's.
+        recommends=(
+            "ca-certificates",
+            "docker-ce-rootless-extras",
+            "pigz",
+            "procps",
+            "xz-utils",
+        ),
+        conflicts=release.conflicts,
         replaces=("docker-engine",),
     )
 
 
-def _cli(source: str, source_suite: str, keep: tuple[str, ...] = ()) -> PackageSpec:
+def _cli(release: Release, source: str, keep: tuple[str, ...] = ()) -> PackageSpec:
     return PackageSpec(
         name="docker-ce-cli",
         sources=(source,),
         summary="Docker CLI: the open-source application container engine",
-        source_suite=source_suite,
+        source_suite=release.source_suite,
         epoch="5",
         keep=keep,
         scripts=False,
         keep_depends=("libc6",),
-        recommends=("docker-buildx-plugin", "docker-compose-plugin"),
-        conflicts=("docker (<< 1.5~)", "docker-engine", "docker.io", "docker-cli", "podman-docker"),
-        replaces=("docker-engine", "docker.io", "docker-cli"),
+        recommends=release.cli_recommends,
+        conflicts=release.conflicts,
+        breaks=("docker-ce (<< 5:0)",),
+        replaces=("docker-ce (<< 5:0)",),
+    )
+
+
+def _rootless_extras(release: Release) -> PackageSpec:
+    """Docker's file list: rootlesskit, rootlesskit-docker-proxy and the two scripts in
+    /usr/bin; the scripts come from the engine's own docker.io, so they match its dockerd."""
+    return PackageSpec(
+        name="docker-ce-rootless-extras",
+        sources=("docker.io", "rootlesskit"),
+        summary="Rootless support for Docker.",
+        source_suite=release.source_suite,
+        epoch="5",
+        keep=(
+            "usr/bin/rootlesskit",
+            "usr/bin/rootlesskit-docker-proxy",
+            *(f"{CONTRIB}/{script}" for script in ROOTLESS_SCRIPTS),
+            "usr/share/doc/docker.io/copyright",
+            "usr/share/doc/rootlesskit/copyright",
+        ),
+        moves=tuple((f"{CONTRIB}/{script}", f"usr/bin/{script}") for script in ROOTLESS_SCRIPTS),
+        scripts=False,
+        depends=("dbus-user-session",),
+        keep_depends=("libc6",),
+        recommends=release.rootless_recommends,
+        conflicts=("rootlesskit",),
+        breaks=("rootlesskit",),
+        replaces=("rootlesskit",),
+        enhances=("docker-ce",),
     )
 
 
 SPECS: tuple[PackageSpec, ...] = (
-    _engine("trixie"),
-    _engine("bookworm"),
-    _cli("docker-cli", "trixie"),
+    *(_engine(release) for release in RELEASES),
+    _cli(RELEASES[0], "docker-cli"),
     # 20.10's docker.io carries the CLI: split it out, the engine above drops it.
-    _cli("docker.io", "bookworm", keep=(*CLI_FILES, "usr/share/doc/docker.io/*")),
+    _cli(RELEASES[1], "docker.io", keep=(*CLI_FILES, "usr/share/doc/docker.io/*")),
+    *(_rootless_extras(release) for release in RELEASES),
     PackageSpec(
         name="containerd.io",
         sources=("containerd", "runc"),
@@ -198,6 +280,7 @@ SPECS: tuple[PackageSpec, ...] = (
         source_suite="trixie",
         conflicts=("docker-buildx",),
         replaces=("docker-buildx",),
+        enhances=("docker-ce-cli",),
     ),
     PackageSpec(
         name="docker-compose-plugin",
@@ -209,6 +292,7 @@ SPECS: tuple[PackageSpec, ...] = (
         drop=("usr/bin/docker-compose",),
         conflicts=("docker-compose (>= 2~)",),
         replaces=("docker-compose (>= 2~)",),
+        enhances=("docker-ce-cli",),
     ),
 )
 
@@ -386,6 +470,7 @@ def control_fields(target: Target, sources: Sequence[dict[str, str]], arch: str)
         "Breaks": ", ".join(spec.breaks),
         "Replaces": ", ".join(spec.replaces),
         "Provides": ", ".join(spec.provides),
+        "Enhances": ", ".join(spec.enhances),
         "Section": first.get("Section", ""),
         "Priority": first.get("Priority", ""),
         "Multi-Arch": first.get("Multi-Arch", ""),
@@ -447,6 +532,19 @@ def select_files(root: Path, spec: PackageSpec) -> None:
                 path.unlink()
         elif not any(path.iterdir()) and (path in full or not wanted):
             path.rmdir()
+
+
+def move_files(root: Path, spec: PackageSpec) -> None:
+    """Rename the ``moves`` of ``spec`` (Debian's contrib scripts to Docker's /usr/bin)."""
+    for source, target in spec.moves:
+        if not (root / source).exists():
+            raise LabError(f"{spec.name}: {source} is missing; the lab recipe needs updating.")
+        (root / target).parent.mkdir(parents=True, exist_ok=True)
+        (root / source).rename(root / target)
+        parent = (root / source).parent
+        while parent != root and not any(parent.iterdir()):
+            parent.rmdir()
+            parent = parent.parent
 
 
 def _merge_tree(source: Path, dest: Path) -> None:
@@ -560,6 +658,7 @@ def repack(target: Target, debs: Sequence[Path], pool: Path, work: Path, arch: s
                 _merge_tree(tree, root)
                 shutil.rmtree(tree)
         select_files(root, spec)
+        move_files(root, spec)
         _rename_docs(root, spec)
         _prepare_debian_dir(root, spec, conffiles)
         fields = control_fields(target, controls, arch)
@@ -616,11 +715,24 @@ def plan(suites: Iterable[str], selections: dict[str, dict[str, DebianPackage]])
     ]
 
 
+def recipe_digest(specs: Sequence[PackageSpec] | None = None) -> str:
+    """A digest of the recipe: :data:`RECIPE_VERSION` and every spec (:data:`SPECS`)."""
+    specs = SPECS if specs is None else specs
+    data = json.dumps([RECIPE_VERSION, [repr(spec) for spec in specs]])
+    return hashlib.sha256(data.encode()).hexdigest()
+
+
+def repository_dir(cache: Path) -> Path:
+    """Where this recipe's repository lives in ``cache``: one directory per recipe, so labs
+    of checkouts with different recipes share the cache without rebuilding over each other."""
+    return cache / f"repo-{recipe_digest()[:12]}"
+
+
 def cache_key(targets: Iterable[Target], fingerprint: str, suites: Sequence[str], arch: str) -> str:
     """A digest of everything the repository is made of: equal keys, equal repositories."""
     targets = list(targets)
     data = {
-        "recipe": RECIPE_VERSION,
+        "recipe": recipe_digest(),
         "suites": list(suites),
         "arch": arch,
         "fingerprint": fingerprint,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from provision.docker.dpkg import query_command
 from provision.docker.layout import APT_PROXY, DAEMON_JSON, KEYRING, PROXY_DROPIN, SOURCES
+from provision.docker.rootless_layout import as_user, docker_host
 from provision.docker.settings import DockerSettings
 
 MARK = "=====provision-probe"
@@ -83,7 +84,24 @@ def commands(settings: DockerSettings) -> dict[str, str]:
             "docker inspect --format '{{json .HostConfig.LogConfig}}' \"$c\"; "
             's=$?; docker rm "$c" >/dev/null 2>&1; exit "$s"'
         ),
+        **rootless_commands(settings, load_command(settings) + run),
     }
+
+
+def rootless_commands(settings: DockerSettings, run: str) -> dict[str, str]:
+    """Per rootless user: groups, ``docker info`` and ``run`` as the user, against the user's
+    daemon (``DOCKER_HOST``), without sudo."""
+    sections = {}
+    for user in settings.docker_rootless_users:
+        quoted = shlex.quote(user)
+        uid = '"$u"'
+        client = as_user(user, uid, f"DOCKER_HOST={docker_host(uid)} sh -c")
+        prefix = f"u=$(id -u {quoted}) && cd / && {client}"
+        sections[f"rootless_groups:{user}"] = f"id -Gn {quoted}"
+        info = "docker info --format '{{json .SecurityOptions}}'"
+        sections[f"rootless_info:{user}"] = f"{prefix} {shlex.quote(info)}"
+        sections[f"rootless_container:{user}"] = f"{prefix} {shlex.quote(run)}"
+    return sections
 
 
 def load_command(settings: DockerSettings) -> str:

@@ -235,3 +235,22 @@ def test_container_runs(seen, settings):
     expected = settings.verify_output()
     if expected is not None:
         assert expected in result.text, f"docker run {image} did not print {expected!r}"
+
+
+def test_rootless_users(seen, settings):
+    """Each rootless user runs a container on their own daemon: no sudo, no docker group."""
+    if not settings.docker_rootless_users:
+        pytest.skip("no docker_rootless_users")
+    image, expected = settings.docker_verify_image, settings.verify_output()
+    for user in settings.docker_rootless_users:
+        groups = seen[f"rootless_groups:{user}"]
+        assert groups.ok, f"{user}: {groups.text.strip()}"
+        assert "docker" not in groups.text.split(), f"{user} is in the docker group"
+        info = seen[f"rootless_info:{user}"]
+        assert info.ok and "name=rootless" in info.text, (
+            f"{user}'s rootless daemon does not answer: {info.text.strip()[-300:]}"
+        )
+        result = seen[f"rootless_container:{user}"]
+        assert result.ok, f"{user}: docker run {image} failed: {result.text.strip()[-300:]}"
+        if expected is not None:
+            assert expected in result.text, f"{user}: docker run {image} did not print {expected!r}"

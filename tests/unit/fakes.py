@@ -41,6 +41,8 @@ from provision.docker.facts import (
     SourcesMentioning,
     Users,
 )
+from provision.docker.rootless import EXTRAS, HOST_PACKAGES, RootlessUsers
+from provision.docker.rootless_layout import SUBID_FILES, UNIT_TEXT, USER_UNIT
 from provision.docker.settings import DockerSettings
 
 DATA = Path(__file__).with_name("data")
@@ -101,6 +103,9 @@ class FakeMachine:
     docker_data: tuple[str, int, int, int] | None = None  # root, images, containers, volumes
     accounts: dict[str, str] = field(default_factory=dict)  # user -> its getent passwd line
     builders: dict[tuple[str, str], str] = field(default_factory=dict)  # (user, name) -> driver
+    # rootless Docker per user: (uid, lingering, is-active, is-enabled); users not listed have
+    # uid 1000 and no rootless Docker
+    rootless: dict[str, tuple[int, bool, str, str]] = field(default_factory=dict)
     calls: list[tuple[str, dict]] = field(default_factory=list)
 
     def output(self, cls, **kwargs) -> list[str]:
@@ -154,6 +159,18 @@ class FakeMachine:
                 else [f"{group}:x:999:{','.join(sorted(self.group))}"]
             )
             return lines + [f"missing:{u}" for u in kwargs["users"] if u not in self.users]
+        if cls is RootlessUsers:
+            lines = []
+            for user in kwargs["users"]:
+                name = b64(user.encode())
+                if user not in self.users:
+                    lines.append(f"{name} missing")
+                    continue
+                uid, linger, active, enabled = self.rootless.get(
+                    user, (1000, False, "unknown", "unknown")
+                )
+                lines.append(f"{name} {uid} {'yes' if linger else 'no'} {active} {enabled}")
+            return lines
         if cls is ServiceState:
             return [
                 f"{unit} {' '.join(self.services.get(unit, ('inactive', '')))}".strip()
@@ -218,16 +235,28 @@ def converged_machine(settings: DockerSettings | None = None, key: bytes = DOCKE
         installed[name] = ("hi", installed[name][1])
     sources = sources_text(settings, "debian", "bookworm", "amd64").encode()
     config = daemon_json(daemon_config(settings, installed["docker-ce"][1])).encode()
+    rootless = list(settings.docker_rootless_users)
+    files = {}
+    if rootless:
+        installed.update({n: ("ii", "1.0-1") for n in HOST_PACKAGES})
+        installed.setdefault(EXTRAS, ("ii", PACKAGE_VERSIONS["docker-ce"]))
+        ranges = "".join(
+            f"{user}:{100000 + 65536 * i}:65536\n" for i, user in enumerate(rootless)
+        ).encode()
+        files = {path: ("644", "root:root", ranges) for path in SUBID_FILES}
+        files[USER_UNIT] = ("644", "root:root", UNIT_TEXT.encode())
     return FakeMachine(
         packages=installed,
         files={
             KEYRING: ("644", "root:root", key),
             SOURCES: ("644", "root:root", sources),
             DAEMON_JSON: ("644", "root:root", config),
+            **files,
         },
         urls={settings.key_url("debian"): key},
         group=set(settings.docker_users),
-        users={"root", *settings.docker_users},
+        users={"root", *settings.docker_users, *rootless},
+        rootless={u: (1001 + i, True, "active", "enabled") for i, u in enumerate(rootless)},
         services={
             "docker": ("active", "enabled"),
             "docker.socket": ("active", "enabled"),
@@ -266,6 +295,11 @@ def fake_responses(
         (DockerData, {}),
         *[(CandidateVersions, {"package": name}) for name in ("docker-ce", "docker-ce-cli")],
         (PolicyCandidates, {"packages": packages}),
+        (RootlessUsers, {"users": list(settings.docker_rootless_users)}),
+        *[(FileContent, {"path": path}) for path in (*SUBID_FILES, USER_UNIT)],
+        (Packages, {"packages": HOST_PACKAGES}),
+        (Packages, {"packages": [EXTRAS]}),
+        (CandidateVersions, {"package": EXTRAS}),
     ]
     for distro in ("ubuntu", "debian", "raspbian"):
         queries.append((SourcesMentioning, {"text": f"{settings.docker_repo_url}/{distro}"}))
@@ -338,6 +372,7 @@ FACT_MARKERS = (
     "docker info --format",
     "getent passwd",
     "docker buildx inspect",
+    "/var/lib/systemd/linger/",
 )
 
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from provision.docker import facts
+from provision.docker import facts, rootless
 from provision.docker import operations as ops
 from provision.docker.settings import DockerSettings
 from provision.runner.deploy import Account, Builder, buildx_builder, runner_user
@@ -24,8 +24,8 @@ from .fakes import DOCKER_VERSION, FakeMachine, converged_machine
 
 PROGRAMS = (
     "apt-get apt-cache apt-helper apt-mark base64 cat chmod chown curl cut date docker dpkg "
-    "dpkg-query find getent grep groupadd gzip id install ls mktemp mv rm runuser sed sha256sum "
-    "sleep ss stat sudo systemctl timeout touch useradd usermod"
+    "dpkg-query find getent grep groupadd gzip id install loginctl ls mktemp mv rm runuser sed "
+    "sha256sum sleep ss stat sudo systemctl timeout touch useradd usermod"
 ).split()
 PAYLOADS = [
     "$(touch INJECTED)",
@@ -101,6 +101,8 @@ def test_facts_keep_each_value_one_word(shell, value):
         (facts.PolicyCandidates().command([value]), "apt-cache"),
         (Account().command(value), "getent"),
         (Builder().command(value, value), "runuser"),
+        (rootless.RootlessUsers().command([value]), "id"),
+        (rootless.RootlessUsers().command([value]), "runuser"),
     ]
     for command, program in cases:
         assert_one_word(shell([command]), value, program)
@@ -153,6 +155,9 @@ def test_operations_keep_each_value_one_word(shell, run_op, value):
         (ops.service, {"unit": value}, "systemctl"),
         (runner_user, {"user": value}, "useradd"),
         (buildx_builder, {"user": value, "builder": value}, "runuser"),
+        (rootless.subordinate_ids, {"users": [value]}, None),  # base64 only
+        (rootless.user_services, {"users": [value]}, "loginctl"),
+        (rootless.user_services, {"users": [value]}, "runuser"),
     ]
     for op, kwargs, program in cases:
         run = run_op(op, machine, **kwargs)
@@ -187,12 +192,14 @@ def test_refusals_print_hostile_values_without_running_them(shell, value):
 def test_the_probe_keeps_each_value_one_word(shell, value):
     checked = DockerSettings(
         docker_users=(value,),
+        docker_rootless_users=(value,),
         docker_verify_image=value,
         docker_verify_image_url=value,
         docker_verify_image_sha256="0" * 64,
     )
     calls = shell([probe.render(probe.commands(checked))])
     assert_one_word(calls, value, "id")
+    assert_one_word(calls, value, "runuser")
     assert_one_word(calls, value, "docker")
     assert_one_word(calls, value, "curl")
     assert any(call[0] == "sha256sum" for call in calls)

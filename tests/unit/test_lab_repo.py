@@ -258,7 +258,71 @@ def test_cli_split_from_docker_io_keeps_only_libc() -> None:
     fields = repo.control_fields(cli, [DOCKER_IO_26], "amd64")
     assert fields["Depends"] == "libc6 (>= 2.34)"
     assert "Pre-Depends" not in fields
-    assert "docker.io" in fields["Conflicts"] and "docker-cli" in fields["Replaces"]
+    assert "docker.io" in fields["Conflicts"]
+
+
+@pytest.mark.parametrize(
+    ("suite", "conflicts", "recommends"),
+    [
+        (
+            "bookworm",  # Docker's 20.10 branch
+            "docker (<< 1.5~), docker-engine, docker-engine-cs, docker.io, lxc-docker, "
+            "lxc-docker-virtual-package",
+            None,
+        ),
+        (
+            "trixie",  # Docker's packaging of 26.1 (mid 2024)
+            "docker (<< 1.5~), docker-engine, docker.io",
+            "docker-buildx-plugin, docker-compose-plugin",
+        ),
+    ],
+)
+def test_cli_relationships_follow_dockers_release(suite, conflicts, recommends) -> None:
+    """Neither release conflicts with Debian's docker-cli: Docker added that in June 2026."""
+    cli = target(spec("docker-ce-cli", suite), "bookworm", package("docker-cli", "26.1.5-9"))
+    fields = repo.control_fields(cli, [{"Depends": "libc6 (>= 2.34), docker.io"}], "amd64")
+    assert fields["Conflicts"] == conflicts
+    assert "docker-cli" not in repo.parse_relations(fields["Conflicts"])
+    assert fields.get("Recommends") == recommends
+    assert fields["Breaks"] == fields["Replaces"] == "docker-ce (<< 5:0)"
+    assert fields["Depends"] == "libc6 (>= 2.34)"
+
+
+@pytest.mark.parametrize("suite", ["bookworm", "trixie"])
+def test_engine_recommends_rootless_extras(suite) -> None:
+    engine = target(spec("docker-ce", suite), "trixie", package("docker.io", "26.1.5-9"))
+    fields = repo.control_fields(engine, [DOCKER_IO_26], "amd64")
+    assert "docker-ce-rootless-extras" in repo.parse_relations(fields["Recommends"])
+    assert repo.parse_relations(fields["Conflicts"])[:2] == ["docker (<< 1.5~)", "docker-engine"]
+
+
+ROOTLESSKIT = {
+    "Package": "rootlesskit",
+    "Version": "2.0.2-2+b9",
+    "Architecture": "amd64",
+    "Depends": "uidmap, libc6 (>= 2.34)",
+    "Recommends": "slirp4netns",
+}
+
+
+@pytest.mark.parametrize("suite", ["bookworm", "trixie"])
+def test_rootless_extras_control_fields(suite) -> None:
+    extras = target(
+        spec("docker-ce-rootless-extras", suite),
+        "bookworm",
+        package("docker.io", "26.1.5+dfsg1-9+deb13u1+b1"),
+        package("rootlesskit", "2.0.2-2+b9"),
+    )
+    fields = repo.control_fields(extras, [DOCKER_IO_26, ROOTLESSKIT], "amd64")
+    assert fields["Package"] == "docker-ce-rootless-extras"
+    assert fields["Version"] == "5:26.1.5-1~debian.12~bookworm"  # the engine's version
+    assert fields["Depends"] == "dbus-user-session, libc6 (>= 2.34)"  # no uidmap, as Docker's
+    assert "Pre-Depends" not in fields
+    assert fields["Recommends"] == "slirp4netns (>= 0.4.0)"
+    for field in ("Conflicts", "Breaks", "Replaces"):
+        assert fields[field] == "rootlesskit"
+    assert fields["Enhances"] == "docker-ce"
+    assert fields["Description"].startswith("Rootless support for Docker.\n")
 
 
 def test_containerd_io_provides_what_it_replaces() -> None:
@@ -358,6 +422,75 @@ def test_repack_renames_splits_and_rewrites(tmp_path: Path) -> None:
     assert list(work.iterdir()) == []
 
 
+def build_deb(root: Path, files: dict[str, str], control: dict[str, str], out: Path) -> Path:
+    for path, text in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    (root / "DEBIAN").mkdir(exist_ok=True)
+    (root / "DEBIAN/control").write_text(debian.format_stanza(control))
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(root), str(out)], check=True)
+    return out
+
+
+@pytest.mark.skipif(not shutil.which("dpkg-deb"), reason="needs dpkg-deb")
+def test_repack_rootless_extras_has_dockers_file_list(tmp_path: Path) -> None:
+    contrib = "usr/share/docker.io/contrib"
+    engine_files = {
+        "usr/sbin/dockerd": "dockerd",
+        f"{contrib}/dockerd-rootless.sh": "#!/bin/sh\n",
+        f"{contrib}/dockerd-rootless-setuptool.sh": "#!/bin/sh\n",
+        f"{contrib}/check-config.sh": "#!/bin/sh\n",
+        "usr/share/doc/docker.io/copyright": "moby",
+    }
+    (tmp_path / "d/DEBIAN").mkdir(parents=True)
+    (tmp_path / "d/DEBIAN/postinst").write_text("#!/bin/sh\naddgroup --system docker\n")
+    (tmp_path / "d/DEBIAN/postinst").chmod(0o755)
+    docker_io = build_deb(tmp_path / "d", engine_files, DOCKER_IO_26, tmp_path / "d.deb")
+    kit_files = {
+        f"usr/bin/{name}": name
+        for name in ("rootlesskit", "rootlessctl", "rootlesskit-docker-proxy")
+    }
+    kit_files["usr/share/doc/rootlesskit/copyright"] = "rootlesskit"
+    kit_files["usr/share/doc/rootlesskit/README.md.gz"] = "readme"
+    kit = build_deb(tmp_path / "k", kit_files, ROOTLESSKIT, tmp_path / "k.deb")
+    pool, work = tmp_path / "pool", tmp_path / "work"
+    pool.mkdir()
+    work.mkdir()
+    sources = (package("docker.io", DOCKER_IO_26["Version"]), package("rootlesskit", "2.0.2-2"))
+    extras = target(spec("docker-ce-rootless-extras", "trixie"), "bookworm", *sources)
+    fields = repo.repack(extras, [docker_io, kit], pool, work, "amd64")
+    built = pool / fields["Filename"]
+    assert built.name == "docker-ce-rootless-extras_26.1.5-1~debian.12~bookworm_amd64.deb"
+    listing = subprocess.run(["dpkg-deb", "-c", str(built)], capture_output=True, text=True)
+    files = {line.split()[-1].removeprefix("./") for line in listing.stdout.splitlines()}
+    assert {f for f in files if f and not f.endswith("/")} == {
+        "usr/bin/rootlesskit",
+        "usr/bin/rootlesskit-docker-proxy",
+        "usr/bin/dockerd-rootless.sh",
+        "usr/bin/dockerd-rootless-setuptool.sh",
+        "usr/share/doc/docker-ce-rootless-extras/copyright",
+        "usr/share/doc/rootlesskit/copyright",
+    }
+    assert "usr/share/docker.io/" not in files  # emptied by the move, then removed
+    info = subprocess.run(["dpkg-deb", "-I", str(built)], capture_output=True, text=True)
+    assert "postinst" not in info.stdout  # docker.io's scripts stay with docker-ce
+    assert list(work.iterdir()) == []
+
+
+def test_the_engine_leaves_the_rootless_scripts_to_the_extras(tmp_path: Path) -> None:
+    contrib = tmp_path / "usr/share/docker.io/contrib"
+    contrib.mkdir(parents=True)
+    for name in ("dockerd-rootless.sh", "dockerd-rootless-setuptool.sh", "check-config.sh"):
+        (contrib / name).write_text(name)
+    repo.select_files(tmp_path, spec("docker-ce", "trixie"))
+    assert sorted(p.name for p in contrib.iterdir()) == ["check-config.sh"]
+
+
+def test_a_missing_file_to_move_stops_the_build(tmp_path: Path) -> None:
+    with pytest.raises(LabError, match="dockerd-rootless.sh is missing"):
+        repo.move_files(tmp_path, spec("docker-ce-rootless-extras", "bookworm"))
+
+
 # Planning, indexes, cache key
 
 
@@ -367,6 +500,7 @@ def selections() -> dict[str, dict[str, DebianPackage]]:
             "docker.io": package("docker.io", "20.10.24+dfsg1-1", "a" * 64),
             "containerd": package("containerd", "1.6.20~ds1-1", "b" * 64),
             "runc": package("runc", "1.1.5+ds1-1", "c" * 64),
+            "rootlesskit": package("rootlesskit", "1.1.0-1+b4", "4" * 64),
             "libc6": package("libc6", "2.36-9+deb12u14"),
         },
         "trixie": {
@@ -376,6 +510,7 @@ def selections() -> dict[str, dict[str, DebianPackage]]:
             "docker-compose": package("docker-compose", "2.26.1-4", "1" * 64),
             "containerd": package("containerd", "1.7.24~ds1-6", "2" * 64),
             "runc": package("runc", "1.1.15+ds1-2", "3" * 64),
+            "rootlesskit": package("rootlesskit", "2.0.2-2+b9", "5" * 64),
             "libc6": package("libc6", "2.41-12"),
         },
     }
@@ -383,8 +518,14 @@ def selections() -> dict[str, dict[str, DebianPackage]]:
 
 def test_needed_packages_per_suite() -> None:
     needs = repo.needed_packages(["bookworm"])
-    assert needs["bookworm"] == {"docker.io", "containerd", "runc", "libc6"}
-    assert needs["trixie"] == {"docker.io", "docker-cli", "docker-buildx", "docker-compose"}
+    assert needs["bookworm"] == {"docker.io", "rootlesskit", "containerd", "runc", "libc6"}
+    assert needs["trixie"] == {
+        "docker.io",
+        "docker-cli",
+        "rootlesskit",
+        "docker-buildx",
+        "docker-compose",
+    }
 
 
 def test_plan_puts_both_engines_in_every_suite() -> None:
@@ -392,6 +533,16 @@ def test_plan_puts_both_engines_in_every_suite() -> None:
     assert repo.engine_versions(targets) == {
         "bookworm": ["5:20.10.24-1~debian.12~bookworm", "5:26.1.5-1~debian.12~bookworm"],
         "trixie": ["5:20.10.24-1~debian.13~trixie", "5:26.1.5-1~debian.13~trixie"],
+    }
+    extras = {
+        (t.suite, t.version, t.sources[1].version)
+        for t in targets
+        if t.spec.name == "docker-ce-rootless-extras"
+    }
+    assert extras == {
+        (suite, f"5:{engine}-1~debian.{number}~{suite}", rootlesskit)
+        for suite, number in (("bookworm", 12), ("trixie", 13))
+        for engine, rootlesskit in (("20.10.24", "1.1.0-1+b4"), ("26.1.5", "2.0.2-2+b9"))
     }
     runtimes = {t.suite: t.version for t in targets if t.spec.name == "containerd.io"}
     assert runtimes == {"bookworm": "1.6.20-1", "trixie": "1.7.24-1"}
@@ -415,6 +566,25 @@ def test_cache_key_follows_every_input() -> None:
     assert key != repo.cache_key(
         [replace(t, glibc="2.37") for t in targets], "F" * 40, suites, "amd64"
     )
+
+
+def test_a_changed_recipe_has_its_own_key_and_directory(tmp_path: Path, monkeypatch) -> None:
+    """Checkouts with different recipes share the cache without building over each other."""
+    changed = tuple(
+        replace(s, conflicts=(*s.conflicts, "docker-cli")) if s.name == "docker-ce-cli" else s
+        for s in repo.SPECS
+    )
+    assert repo.recipe_digest(changed) != repo.recipe_digest()
+    assert repo.recipe_digest() == repo.recipe_digest(tuple(repo.SPECS))
+    assert repo.repository_dir(tmp_path).parent == tmp_path
+    assert repo.repository_dir(tmp_path).name == f"repo-{repo.recipe_digest()[:12]}"
+    suites = ("bookworm", "trixie")
+    targets = repo.plan(suites, selections())
+    key = repo.cache_key(targets, "F" * 40, suites, "amd64")
+    directory = repo.repository_dir(tmp_path)
+    monkeypatch.setattr(repo, "SPECS", changed)
+    assert repo.repository_dir(tmp_path) != directory
+    assert repo.cache_key(targets, "F" * 40, suites, "amd64") != key
 
 
 def test_packages_index_and_release(tmp_path: Path) -> None:

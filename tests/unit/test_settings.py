@@ -340,19 +340,20 @@ def test_the_default_container_check_expects_hello_worlds_greeting():
 
 
 @pytest.mark.parametrize(
-    "data",
+    ("name", "value"),
     [
-        {"docker_repo_url": "https://mirror.example/linux\n"},
-        {"docker_users": ["alice\n"]},
-        {"docker_packages": ["docker-ce\n"]},
-        {"docker_version": "26.1.5\n"},
-        {"docker_verify_image": "hello\n"},
-        {"docker_insecure_registries": ["registry:5000\n"]},
-        {"docker_data_root": "/srv/docker\n"},
+        ("docker_rootless_users", ["alice\n"]),
+        ("docker_users", ["alice\n"]),
+        ("docker_packages", ["docker-ce\n"]),
+        ("docker_repo_url", "https://m.example/\n"),
+        ("docker_version", "26.1.5\n"),
+        ("docker_verify_image", "hello-world\n"),
+        ("docker_verify_image_sha256", "0" * 64 + "\n"),
+        ("docker_insecure_registries", ["registry:5000\n"]),
+        ("docker_data_root", "/srv/docker\n"),
+        ("apt_proxy", "http://proxy:3128\n"),
     ],
-    ids=lambda data: next(iter(data)),
 )
-def test_a_trailing_newline_is_refused_everywhere(data):
-    """A pattern's ``$`` also matches before a final newline: every check matches whole."""
-    with pytest.raises(SettingsError):
-        from_host_data(data, "web1")
+def test_a_trailing_newline_is_not_part_of_a_valid_value(name, value):
+    with pytest.raises(SettingsError, match=name):
+        from_host_data({name: value})

@@ -1,0 +1,194 @@
+"""Rootless Docker for the users of ``docker_rootless_users``.
+
+Each user gets subordinate uid and gid ranges, lingering, and the rootless ``docker.service`` of
+Docker's setup tool running in their ``systemd --user`` manager. The unit file is written once,
+root-owned, to ``/etc/systemd/user`` (nothing is written into a user's home as root); each user
+enables it in their own manager. The user's daemon listens on
+``unix:///run/user/UID/docker.sock``.
+"""
+
+from __future__ import annotations
+
+import base64
+import shlex
+from dataclasses import dataclass, replace
+
+from pyinfra import host
+from pyinfra.api import FactBase, operation
+
+from . import operations as ops
+from .facts import FileContent, Packages
+from .rootless_layout import SUBID_FILES, UNIT_TEXT, USER_UNIT, as_user
+from .snapshot import read
+
+EXTRAS = "docker-ce-rootless-extras"
+# what rootless mode needs from the distribution (Docker's rootless docs): newuidmap and
+# newgidmap, a user D-Bus for the user's systemd, and slirp4netns, the network of
+# dockerd-rootless.sh by default
+HOST_PACKAGES = ["uidmap", "dbus-user-session", "slirp4netns"]
+SUBID_START = 100000  # useradd's SUB_UID_MIN
+SUBID_COUNT = 65536  # Docker's docs: at least 65,536 ids per user
+
+
+@dataclass(frozen=True)
+class RootlessUser:
+    """A user's uid and the state of their rootless Docker."""
+
+    uid: int
+    lingering: bool
+    active: str
+    enabled: str
+
+
+class RootlessUsers(FactBase):
+    """``({user: RootlessUser}, [users that do not exist])``; names come back in base64."""
+
+    def command(self, users) -> str:
+        parts = []
+        for user in users:
+            name = base64.b64encode(user.encode()).decode()
+            linger = shlex.quote(f"/var/lib/systemd/linger/{user}")
+            active, enabled = (
+                as_user(user, '"$u"', f"systemctl --user is-{state} docker.service 2>/dev/null")
+                for state in ("active", "enabled")
+            )
+            parts.append(
+                f"if u=$(id -u {shlex.quote(user)} 2>/dev/null); then "
+                f"l=no; [ -e {linger} ] && l=yes; "
+                f"a=$({active}); e=$({enabled}); "
+                f'echo {name} "$u" "$l" "${{a:-unknown}}" "${{e:-unknown}}"; '
+                f"else echo {name} missing; fi; "
+            )
+        return "( cd / && " + "".join(parts) + "true )"
+
+    def process(self, output: list[str]):
+        found, missing = {}, []
+        for line in output:
+            fields = line.split()
+            try:
+                user = base64.b64decode(fields[0], validate=True).decode()
+            except (IndexError, ValueError):
+                continue
+            if fields[1:] == ["missing"]:
+                missing.append(user)
+            elif len(fields) == 5 and fields[1].isdigit():
+                found[user] = RootlessUser(int(fields[1]), fields[2] == "yes", fields[3], fields[4])
+        return found, missing
+
+    @staticmethod
+    def default():
+        return {}, []
+
+
+def with_subids(text: str, wanted: dict[str, int]) -> str:
+    """``/etc/subuid`` (or ``subgid``) ``text`` with a range of :data:`SUBID_COUNT` ids added
+    for each user of ``wanted`` (``{name: uid}``) that has no range that large, by name or uid.
+
+    A new range starts after every range in the file and at :data:`SUBID_START` or above.
+    """
+    ranges, has = [], set()
+    for line in text.splitlines():
+        owner, _, rest = line.partition(":")
+        start, _, count = rest.partition(":")
+        if start.isdigit() and count.isdigit():
+            ranges.append((int(start), int(count)))
+            if int(count) >= SUBID_COUNT:
+                has.add(owner)
+    free = max([SUBID_START, *(start + count for start, count in ranges)])
+    added = []
+    for name, uid in wanted.items():
+        if name not in has and str(uid) not in has:
+            added.append(f"{name}:{free}:{SUBID_COUNT}\n")
+            free += SUBID_COUNT
+    if not added:
+        return text
+    return text + ("\n" if text and not text.endswith("\n") else "") + "".join(added)
+
+
+@operation()
+def subordinate_ids(users: list[str]):
+    """Give each of ``users`` (who must exist) subordinate uid and gid ranges."""
+    found, missing = read(RootlessUsers, users=users)
+    if missing:
+        yield ops.refuse(
+            f"{host.name}: docker_rootless_users names {', '.join(missing)}, but no such "
+            "user exists on the host; create the user first or remove it."
+        )
+        return
+    wanted = {user: found[user].uid for user in users}
+    for path in SUBID_FILES:
+        current = read(FileContent, path=path)
+        text = current.content.decode(errors="surrogateescape") if current else ""
+        edited = with_subids(text, wanted)
+        if current is not None and edited == text:
+            host.noop(f"{path} has ranges for {', '.join(users)}")
+            continue
+        mode = current.mode.rjust(4, "0") if current else "0644"
+        yield from ops.write_file(path, edited.encode(errors="surrogateescape"), mode)
+
+
+@operation()
+def user_services(users: list[str], restart_after=()):
+    """Lingering and a running, enabled ``docker.service`` in each user's systemd manager.
+
+    The user's daemon is restarted when one of the ``restart_after`` operations changed (the
+    unit file, ``docker-ce-rootless-extras``).
+    """
+    found, _ = read(RootlessUsers, users=users)
+    restart = bool(restart_after) and ops.any_changed(restart_after)
+    for user in users:
+        state = found.get(user)
+        if state is None:
+            continue  # refused by subordinate_ids already
+        running = state.active == "active"
+        if state.lingering and running and state.enabled == "enabled" and not restart:
+            host.noop(f"{user}'s rootless Docker is running and enabled")
+            continue
+        if not state.lingering:
+            yield f"loginctl enable-linger {shlex.quote(user)}"
+        yield f"systemctl start user@{state.uid}.service"
+        yield as_user(user, str(state.uid), "systemctl --user daemon-reload")
+        if state.enabled != "enabled":
+            yield as_user(user, str(state.uid), "systemctl --user enable docker.service")
+        verb = "restart" if running and restart else "start"
+        yield as_user(user, str(state.uid), f"systemctl --user {verb} docker.service")
+
+
+def queries(settings) -> list[tuple[type, dict]]:
+    """The facts :func:`rootless_docker` reads on a converged host."""
+    users = list(settings.docker_rootless_users)
+    if not users:
+        return []
+    return [
+        (RootlessUsers, {"users": users}),
+        *[(FileContent, {"path": path}) for path in SUBID_FILES],
+        (Packages, {"packages": HOST_PACKAGES}),
+        (Packages, {"packages": [EXTRAS]}),
+        (FileContent, {"path": USER_UNIT}),
+    ]
+
+
+def rootless_docker(settings) -> None:
+    """Rootless Docker for each of ``settings.docker_rootless_users`` (nothing without any)."""
+    users = list(settings.docker_rootless_users)
+    if not users:
+        return
+    lock = settings.docker_apt_lock_timeout
+    subordinate_ids(name="Subordinate ids for rootless Docker", users=users)
+    ops.packages_present(
+        name="Install rootless Docker prerequisites", packages=HOST_PACKAGES, lock_timeout=lock
+    )
+    unit = ops.file_content(name="Rootless Docker user unit", path=USER_UNIT, content=UNIT_TEXT)
+    changes = [unit]
+    if EXTRAS not in settings.docker_packages:
+        extras = replace(settings, docker_packages=(EXTRAS,))  # pinned and held as the engine
+        package = ops.docker_packages(
+            name="Install docker-ce-rootless-extras",
+            packages=[EXTRAS],
+            pins=extras.pins(),
+            holds=extras.holds(),
+            latest=settings.docker_packages_state == "latest",
+            lock_timeout=lock,
+        )
+        changes.append(package)
+    user_services(name="Rootless Docker services", users=users, restart_after=changes)
