@@ -15,8 +15,9 @@ from rich.live import Live
 
 from .docker.deploy import install_docker, uninstall_docker
 from .docker.errors import SettingsError
+from .fleet import interrupt, report, shard
 from .fleet import inventory as fleet_inventory
-from .fleet import report
+from .fleet.cli import FLEET_COMMANDS, LOCK_WAIT, SHARD, apply_in_batches, locking
 from .fleet.errors import UsageError
 from .fleet.runner import run_deploy
 from .fleet.status import inspect_host
@@ -64,10 +65,10 @@ def cli() -> None:
     """
 
 
-def load_fleet(path: str, limit, data) -> fleet_inventory.Fleet:
+def load_fleet(path: str, limit, data, shard_spec: str | None = None) -> fleet_inventory.Fleet:
     fleet = fleet_inventory.load(path, limit, fleet_inventory.parse_data(data))
     fleet.settings()  # every settings problem of every host, before anything is touched
-    return fleet
+    return shard.slice_or_exit(fleet, shard_spec)
 
 
 def run_with_progress(fleet, deploy, command: str, **kwargs):
@@ -93,6 +94,8 @@ def finish(result, table, report_path, junit_path, junit_tree) -> None:
         report.write_json(report_path, result.as_dict())
     if junit_path:
         report.write_junit(junit_path, junit_tree)
+    if getattr(result, "interrupted", None):
+        sys.exit(interrupt.exit_code())
     sys.exit(0 if result.ok else 1)
 
 
@@ -104,32 +107,73 @@ def finish(result, table, report_path, junit_path, junit_tree) -> None:
 @click.option(
     "--fail-percent",
     type=click.IntRange(0, 100),
-    help="Stop the rollout when more than this percentage of hosts fail.",
+    help="Stop the rollout when more than this percentage of hosts fail (with --batch: of a "
+    "batch, default 0).",
 )
+@click.option(
+    "--batch",
+    metavar="N|P%",
+    help="Roll out N hosts (or P% of them) at a time, verifying each batch before the next.",
+)
+@click.option(
+    "--resume",
+    "resume_file",
+    type=click.Path(dir_okay=False),
+    help="Continue the rollout of this --report: skip the hosts it lists as done.",
+)
+@SHARD
+@LOCK_WAIT
 @DATA
 @REPORT
 @JUNIT
-def apply(inventory, limit, dry, parallel, fail_percent, data, report_file, junit_file):
+def apply(
+    inventory,
+    limit,
+    dry,
+    parallel,
+    fail_percent,
+    batch,
+    resume_file,
+    shard_spec,
+    lock_wait,
+    data,
+    report_file,
+    junit_file,
+):
     """Install and configure Docker Engine on every selected host."""
-    fleet = load_fleet(inventory, limit, data)
-    result = run_with_progress(
-        fleet, install_docker, "apply", dry=dry, parallel=parallel, fail_percent=fail_percent
-    )
-    finish(result, report.apply_table(result), report_file, junit_file, report.apply_junit(result))
+    fleet = load_fleet(inventory, limit, data, shard_spec)
+    with interrupt.graceful():
+        if batch or resume_file:
+            apply_in_batches(
+                fleet, batch, resume_file, fail_percent, lock_wait, report_file, run_with_progress
+            )
+        result = run_with_progress(
+            fleet,
+            install_docker,
+            "apply",
+            dry=dry,
+            parallel=parallel,
+            fail_percent=fail_percent,
+            locking=None if dry else locking(lock_wait),
+        )
+        finish(
+            result, report.apply_table(result), report_file, junit_file, report.apply_junit(result)
+        )
 
 
 @cli.command()
 @INVENTORY
 @LIMIT
 @PARALLEL
+@SHARD
 @DATA
 @REPORT
 @JUNIT
-def verify(inventory, limit, parallel, data, report_file, junit_file):
+def verify(inventory, limit, parallel, shard_spec, data, report_file, junit_file):
     """Run the verification suite (testinfra) on every selected host."""
     from .verify.runner import verify as run_verify
 
-    fleet = load_fleet(inventory, limit, data)
+    fleet = load_fleet(inventory, limit, data, shard_spec)
     result = run_verify(fleet, parallel)
     finish(
         result, report.verify_table(result), report_file, junit_file, report.verify_junit(result)
@@ -139,11 +183,12 @@ def verify(inventory, limit, parallel, data, report_file, junit_file):
 @cli.command()
 @INVENTORY
 @LIMIT
+@SHARD
 @DATA
 @REPORT
-def status(inventory, limit, data, report_file):
+def status(inventory, limit, shard_spec, data, report_file):
     """Show OS, Docker and compose versions, services and drift; changes nothing."""
-    fleet = load_fleet(inventory, limit, data)
+    fleet = load_fleet(inventory, limit, data, shard_spec)
     settings = fleet.settings()
     result = run_deploy(
         fleet, install_docker, "status", dry=True, inspect=lambda name: inspect_host(settings[name])
@@ -170,8 +215,11 @@ def uninstall(inventory, limit, purge_data, yes, data, report_file, junit_file):
         names = ", ".join(h.name for h in fleet.hosts)
         what = " and ALL container data" if purge_data else ""
         click.confirm(f"Remove Docker{what} from {names}?", abort=True)
-    result = run_with_progress(fleet, uninstall_docker, "uninstall")
-    finish(result, report.apply_table(result), report_file, junit_file, report.apply_junit(result))
+    with interrupt.graceful():
+        result = run_with_progress(fleet, uninstall_docker, "uninstall", locking=locking(300))
+        finish(
+            result, report.apply_table(result), report_file, junit_file, report.apply_junit(result)
+        )
 
 
 @cli.command()
@@ -189,6 +237,8 @@ def demo(keep):
 
 
 cli.add_command(lab_group)
+for command in FLEET_COMMANDS:
+    cli.add_command(command)
 
 
 def main() -> None:
