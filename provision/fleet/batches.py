@@ -146,6 +146,8 @@ def roll_out(
 def _batch(fleet, deploy, verify, rollout, number, names, locking, apply) -> None:
     """Apply, then verify while the hosts' locks are still held."""
     part = Fleet(fleet.path, fleet.inventory, [h for h in fleet.hosts if h.name in names])
+    for host in fleet.inventory:  # pyinfra reads every host's operations of the last run
+        host.op_hash_order = []
     checks: dict = {}
 
     def check(ok_names: list[str]) -> None:

@@ -198,23 +198,42 @@ def _bootstrap_host(
     result = BootstrapResult()
     known = known_hosts_file(host)
     policy = RecordNewKeys(known)
-    first = connection(host, user=initial_user, password=password, policy=policy)
+    conn, user, password = _first_login(host, initial_user, password, policy)
     try:
-        first.open()
+        conn.open()
         recorded = list(policy.recorded.values())
         result.host_key = f"recorded {' '.join(recorded[0])}" if recorded else "known"
-        user = host.data.get("ssh_user")
-        if not _as_root(first, initial_user, password, ACCOUNT, [user, key], result):
+        deploy_user = host.data.get("ssh_user")
+        if not _as_root(conn, user, password, ACCOUNT, [deploy_user, key], result):
             return result
         if not _deploy_user_works(host, known, result):
             return result
         if key_logins_only:
-            _as_root(first, initial_user, password, KEY_LOGINS_ONLY, [SSHD_DROP_IN], result)
+            _as_root(conn, user, password, KEY_LOGINS_ONLY, [SSHD_DROP_IN], result)
     except Exception as error:  # paramiko's and the network's: one sentence for this host
         result.error = connect_error(host.name, error, known)
     finally:
-        first.close()
+        conn.close()
     return result
+
+
+def _first_login(host: Host, initial_user: str, password: str | None, policy):
+    """The deploy user with its key when it already works (a host bootstrapped before, whose
+    password logins may be off by now), else ``initial_user``: ``(connection, user, password)``."""
+    conn = connection(host, policy=policy)
+    try:
+        if conn.run("sudo -n true", hide=True, warn=True, in_stream=False).exited == 0:
+            return conn, host.data.get("ssh_user"), None
+    except paramiko.AuthenticationException:
+        pass
+    except Exception:  # unreachable, or a host key that does not match: said by the next try
+        pass
+    conn.close()
+    return (
+        connection(host, user=initial_user, password=password, policy=policy),
+        initial_user,
+        password,
+    )
 
 
 def _as_root(conn, initial_user, password, script, args, result: BootstrapResult) -> bool:

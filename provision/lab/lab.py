@@ -15,6 +15,7 @@ from pathlib import Path
 from . import base, network, server
 from .config import SUPPORTED_SUITES, LabConfig
 from .errors import LabError
+from .first_contact import wait_for_root_login
 from .machine import Machine
 from .ssh import ensure_client_key, ensure_host_key, wait_for_ssh, write_client_files
 from .system import (
@@ -130,16 +131,24 @@ class Lab:
             path.unlink(missing_ok=True)
         self.state = {"hosts": {}}
 
-    def reset(self, name: str) -> HostStatus:
-        """Replace one host with a fresh one from its base (same name, address and host key)."""
+    def reset(self, name: str, root_password: str | None = None) -> HostStatus:
+        """Replace one host with a fresh one from its base (same name, address and host key).
+
+        With ``root_password`` it is a server before first contact: only root may log in,
+        with that password (``provision bootstrap`` makes the login user).
+        """
         old = self.machine(name)
         machine = Machine(self.config, name, old.suite, old.address)
         old.destroy()
         key = ensure_client_key(self.config).with_suffix(".pub").read_text()
-        machine.create(base.build(self.config, old.suite), key, ensure_host_key(self.config, name))
+        host_key = ensure_host_key(self.config, name)
+        machine.create(base.build(self.config, old.suite), key, host_key, root_password)
         machine.start()
         self._record(machine)
-        wait_for_ssh(self.config, name, machine.address, machine.is_running)
+        if root_password is None:
+            wait_for_ssh(self.config, name, machine.address, machine.is_running)
+        else:  # no login user yet
+            wait_for_root_login(name, machine.address, root_password, machine.is_running)
         return next(row for row in self.status() if row.name == name)
 
     def power_off(self, name: str) -> None:

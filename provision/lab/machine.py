@@ -36,6 +36,10 @@ WantedBy=multi-user.target
 """
 
 SSHD_CONFIG = "PermitRootLogin no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+# A fresh server as some providers hand it over: root with a password, and nobody else.
+FIRST_CONTACT_SSHD_CONFIG = (
+    "PermitRootLogin yes\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\n"
+)
 # Timers that would take the apt lock at random moments; the lock tests inject one on purpose.
 MASKED_UNITS = (
     "apt-daily.timer",
@@ -83,8 +87,14 @@ class Machine:
             arg == f"--machine={self.unit_name}" for arg in cmdline(self.pid or 0)
         )
 
-    def create(self, base: Path, authorized_key: str, host_key: Path) -> None:
-        """Mount a fresh overlay over ``base`` and write this host's identity into it."""
+    def create(
+        self, base: Path, authorized_key: str, host_key: Path, root_password: str | None = None
+    ) -> None:
+        """Mount a fresh overlay over ``base`` and write this host's identity into it.
+
+        With ``root_password`` the host is as fresh as a new server: root logs in with that
+        password, and there is no login user, key or sudo rule yet.
+        """
         self.destroy()
         for sub in ("upper", "work", "root", "docker"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
@@ -99,9 +109,11 @@ class Machine:
                 str(self.root),
             ]
         )
-        self._write_identity(authorized_key, host_key)
+        self._write_identity(authorized_key, host_key, root_password)
 
-    def _write_identity(self, authorized_key: str, host_key: Path) -> None:
+    def _write_identity(
+        self, authorized_key: str, host_key: Path, root_password: str | None = None
+    ) -> None:
         root, user = self.root, self.config.user
         (root / "etc/hostname").write_text(self.name + "\n")
         (root / "etc/hosts").write_text(f"127.0.0.1 localhost\n127.0.1.1 {self.name}\n")
@@ -125,6 +137,12 @@ class Machine:
         shutil.copy(host_key.with_suffix(".pub"), root / "etc/ssh/ssh_host_ed25519_key.pub")
         os.chmod(root / "etc/ssh/ssh_host_ed25519_key", 0o600)
         (root / "etc/ssh/sshd_config.d").mkdir(exist_ok=True)
+        if root_password is not None:
+            (root / "etc/ssh/sshd_config.d/provision-lab.conf").write_text(
+                FIRST_CONTACT_SSHD_CONFIG
+            )
+            run(["chroot", str(root), "chpasswd"], input=f"root:{root_password}\n")
+            return
         (root / "etc/ssh/sshd_config.d/provision-lab.conf").write_text(SSHD_CONFIG)
         run(["chroot", str(root), "useradd", "--create-home", "--shell", "/bin/bash", user])
         sudoers = root / f"etc/sudoers.d/{user}"
