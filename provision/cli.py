@@ -144,8 +144,17 @@ def apply(
     fleet = load_fleet(inventory, limit, data, shard_spec)
     with interrupt.graceful():
         if batch or resume_file:
+            if dry:
+                raise UsageError("--dry cannot be combined with --batch or --resume; drop one.")
             apply_in_batches(
-                fleet, batch, resume_file, fail_percent, lock_wait, report_file, run_with_progress
+                fleet,
+                batch,
+                resume_file,
+                fail_percent,
+                lock_wait,
+                run_with_progress,
+                report_file,
+                junit_file,
             )
         result = run_with_progress(
             fleet,

@@ -16,7 +16,7 @@ from .exec import run_command
 from .lock import owner
 from .rollout import batch_size
 from .runner import Locking
-from .tables import bootstrap_table, exec_table, rollout_table
+from .tables import bootstrap_table, exec_table, rollout_junit, rollout_table
 
 SHARD = click.option(
     "--shard",
@@ -48,7 +48,9 @@ def _load(inventory: str, limit, shard_spec: str | None) -> fleet_inventory.Flee
     return shard.slice_or_exit(fleet_inventory.load(inventory, limit), shard_spec)
 
 
-def apply_in_batches(fleet, batch, resume_file, fail_percent, lock_wait, report_file, runner):
+def apply_in_batches(
+    fleet, batch, resume_file, fail_percent, lock_wait, runner, report_file, junit_file=None
+):
     """``apply --batch``: roll out, print the table, write the report after every batch."""
     from provision.verify.runner import verify
 
@@ -75,6 +77,8 @@ def apply_in_batches(fleet, batch, resume_file, fail_percent, lock_wait, report_
     )
     write(rollout)
     report.print_table(rollout_table(rollout))
+    if junit_file:
+        report.write_junit(junit_file, rollout_junit(rollout))
     sys.exit(interrupt.exit_code() if rollout.interrupted else 0 if rollout.ok else 1)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+
 from rich.markup import escape
 from rich.table import Table
 
@@ -98,3 +100,25 @@ def rollout_table(rollout: Rollout) -> Table:
     )
     table.caption = "\n".join(lines)
     return table
+
+
+def rollout_junit(rollout: Rollout) -> ET.ElementTree:
+    """One test case per host: failed and interrupted hosts fail, never attempted ones skip."""
+    counts = rollout.summary()
+    suite = ET.Element(
+        "testsuite",
+        name="provision.apply",
+        tests=str(counts["hosts"]),
+        failures=str(counts["failed"] + counts["interrupted"]),
+        skipped=str(counts["not attempted"]),
+        time=f"{rollout.duration_s:.3f}",
+    )
+    for name, host in rollout.hosts.items():
+        case = ET.SubElement(suite, "testcase", classname="provision.apply", name=name)
+        if host.state in ("failed", "interrupted"):
+            ET.SubElement(case, "failure", message=host.error or host.state)
+        elif host.state == "not attempted":
+            ET.SubElement(case, "skipped", message=rollout.stopped or "not attempted")
+    root = ET.Element("testsuites")
+    root.append(suite)
+    return ET.ElementTree(root)

@@ -16,6 +16,7 @@ from . import base, network, server
 from .config import SUPPORTED_SUITES, LabConfig
 from .errors import LabError
 from .first_contact import wait_for_root_login
+from .limits import raise_inotify_limits
 from .machine import Machine
 from .ssh import ensure_client_key, ensure_host_key, wait_for_ssh, write_client_files
 from .system import (
@@ -85,6 +86,7 @@ class Lab:
         wanted = {f"lab{i}": suites[(i - 1) % len(suites)] for i in range(1, count + 1)}
         self._check_suites(wanted)
         self.config.lab_dir.mkdir(parents=True, exist_ok=True)
+        raise_inotify_limits()
         bases, repo = self._build_inputs(set(wanted.values()))
         self._start_network_and_server(repo)
         key = ensure_client_key(self.config).with_suffix(".pub").read_text()

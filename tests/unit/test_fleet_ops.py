@@ -306,3 +306,87 @@ def test_exec_table_shows_first_lines_errors_and_every_host():
     assert "boom" in text and "web3: cannot connect over SSH" in text
     assert "3 hosts: 1 exit 0, 1 non-zero, 1 not run" in text
     assert not result.ok and result.summary()["not run"] == 1
+
+
+# lab limits ---------------------------------------------------------------------------------
+
+
+def test_inotify_limits_are_raised_never_lowered(tmp_path):
+    from provision.lab.limits import MINIMUM, raise_inotify_limits
+
+    (tmp_path / "max_user_instances").write_text("128\n")
+    (tmp_path / "max_user_watches").write_text("1048576\n")
+    values = raise_inotify_limits(tmp_path)
+    assert values == {
+        "max_user_instances": MINIMUM["max_user_instances"],
+        "max_user_watches": 1048576,
+    }
+    assert (tmp_path / "max_user_instances").read_text() == f"{MINIMUM['max_user_instances']}\n"
+    assert (tmp_path / "max_user_watches").read_text() == "1048576\n"
+
+
+def test_rollout_junit_fails_failed_hosts_and_skips_the_rest():
+    from provision.fleet.tables import rollout_junit
+
+    run = FakeRun(failed={"b"})
+    rollout = roll_out(fleet_of(*"abc"), None, run.verify, 1, 0, apply=run.apply)
+    cases = {c.get("name"): c for c in rollout_junit(rollout).getroot().iter("testcase")}
+    assert list(cases) == ["a", "b", "c"]
+    assert not list(cases["a"]) and cases["b"].find("failure") is not None
+    assert "batch 2" in cases["c"].find("skipped").get("message")
+
+
+# the commands' usage errors -----------------------------------------------------------------
+
+UNREACHABLE = 'hosts = [("web1.invalid", {"ssh_user": "deploy"}), "web2.invalid"]\n'
+
+
+def run_main(monkeypatch, capsys, *args: str):
+    from provision.cli import main
+
+    monkeypatch.setattr("sys.argv", ["provision", *args])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    out, err = capsys.readouterr()
+    return exited.value.code, out, err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["apply", "--shard", "3/2"], "error: --shard 3/2 is not K/N"),
+        (["apply", "--batch", "0"], "error: --batch 0 is neither a host count"),
+        (["apply", "--dry", "--batch", "1"], "error: --dry cannot be combined with --batch"),
+        (["apply", "--resume", "/nonexistent.json"], "error: --resume /nonexistent.json does"),
+        (["exec", "--shard", "0/2", "--", "true"], "error: --shard 0/2 is not K/N"),
+        (["bootstrap", "--initial-user", "root"], "error: "),
+    ],
+)
+def test_fleet_usage_errors_exit_2_before_any_host_is_touched(
+    monkeypatch, capsys, tmp_path, args, message
+):
+    path = tmp_path / "inventory.py"
+    path.write_text(UNREACHABLE)
+    command, *rest = args
+    code, out, err = run_main(monkeypatch, capsys, command, "-i", str(path), *rest)
+    assert code == 2 and out == ""
+    assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_bootstrap_names_each_host_without_a_deploy_key(monkeypatch, capsys, tmp_path):
+    path = tmp_path / "inventory.py"
+    path.write_text(UNREACHABLE)
+    code, _, err = run_main(
+        monkeypatch, capsys, "bootstrap", "-i", str(path), "--initial-user", "root"
+    )
+    assert code == 2
+    assert "host web1.invalid: no ssh_key" in err
+    assert "host web2.invalid: ssh_user None cannot be the deploy user" in err
+
+
+def test_an_empty_shard_has_nothing_to_do(monkeypatch, capsys, tmp_path):
+    path = tmp_path / "inventory.py"
+    path.write_text(UNREACHABLE)
+    code, out, _ = run_main(monkeypatch, capsys, "apply", "-i", str(path), "--shard", "3/3")
+    assert code == 0
+    assert out.strip() == "shard 3/3: no hosts (of 2 selected); nothing to do."
