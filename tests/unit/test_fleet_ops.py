@@ -390,3 +390,56 @@ def test_an_empty_shard_has_nothing_to_do(monkeypatch, capsys, tmp_path):
     code, out, _ = run_main(monkeypatch, capsys, "apply", "-i", str(path), "--shard", "3/3")
     assert code == 0
     assert out.strip() == "shard 3/3: no hosts (of 2 selected); nothing to do."
+
+
+# fabric connections from pyinfra host data -------------------------------------------------
+
+
+def test_connection_follows_the_host_data(tmp_path, deploy_key):
+    import paramiko
+
+    from provision.fleet.connections import RecordNewKeys, connection
+
+    known = tmp_path / "known_hosts"
+    public = Path(deploy_key + ".pub").read_text().split()
+    known.write_text(f"10.0.0.5 {public[0]} {public[1]}\n")
+    data = {
+        "ssh_hostname": "10.0.0.5",
+        "ssh_user": "deploy",
+        "ssh_port": 2222,
+        "ssh_key": deploy_key,
+        "ssh_known_hosts_file": str(known),
+        "ssh_connect_timeout": 7,
+    }
+    host = fleet_with(web1=data).hosts[0]
+    conn = connection(host)
+    assert (conn.host, conn.user, conn.port, conn.connect_timeout) == (
+        "10.0.0.5",
+        "deploy",
+        2222,
+        7,
+    )
+    assert conn.connect_kwargs["key_filename"] == [deploy_key]
+    assert isinstance(conn.client._policy, paramiko.RejectPolicy)
+    assert conn.client.get_host_keys().lookup("10.0.0.5") is not None
+    with_password = connection(host, user="root", password="secret")
+    assert with_password.user == "root" and "key_filename" not in with_password.connect_kwargs
+    assert with_password.connect_kwargs["password"] == "secret"
+    new = fleet_with(web1={**data, "ssh_strict_host_key_checking": "accept-new"}).hosts[0]
+    assert isinstance(connection(new).client._policy, RecordNewKeys)
+
+
+def test_a_new_host_key_is_recorded_with_its_fingerprint(tmp_path, deploy_key):
+    import paramiko
+
+    from provision.fleet.connections import RecordNewKeys
+
+    key = paramiko.PKey.from_path(deploy_key)
+    known = tmp_path / "ssh" / "known_hosts"
+    policy = RecordNewKeys(known)
+    policy.missing_host_key(paramiko.SSHClient(), "[10.0.0.5]:2222", key)
+    assert known.read_text() == f"[10.0.0.5]:2222 {key.get_name()} {key.get_base64()}\n"
+    listed = subprocess.run(
+        ["ssh-keygen", "-l", "-f", deploy_key + ".pub"], capture_output=True, text=True, check=True
+    ).stdout.split()[1]
+    assert policy.recorded == {"[10.0.0.5]:2222": ("ssh-ed25519", listed)}
