@@ -89,31 +89,45 @@ def median_of(runs: int, fn, *args) -> dict:
     return {"median_s": statistics.median(times), "runs_s": [round(t, 3) for t in times]}
 
 
+# Runs in a plain interpreter: the harness's own (gevent, through provision) reaps children
+# itself, so os.wait4 and its resource usage are out of its reach.
+MEASURE = """\
+import json, os, subprocess, sys, time
+started = time.perf_counter()
+process = subprocess.Popen(sys.argv[2:], stdout=sys.stdout, stderr=subprocess.STDOUT)
+fds = 0
+while True:
+    pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+    if pid:
+        break
+    try:
+        fds = max(fds, len(os.listdir(f"/proc/{process.pid}/fd")))
+    except OSError:  # it just ended
+        pass
+    time.sleep(0.01)
+seconds = time.perf_counter() - started
+with open(sys.argv[1], "w") as out:
+    json.dump({"seconds": seconds, "max_rss_mib": usage.ru_maxrss / 1024, "max_fds": fds,
+               "code": os.waitstatus_to_exitcode(status)}, out)
+"""
+
+
 def child(argv: list[str], stdin: str | None = None) -> dict:
     """Run a child process; its wall time, max RSS (``wait4``, this child only) and the most
     file descriptors it had open at once (``/proc/PID/fd``, sampled every 10 ms)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as inp:
-        inp.write((stdin or "").encode())
-        inp.seek(0)
-        started = time.perf_counter()
-        process = subprocess.Popen(argv, stdin=inp, stdout=out, stderr=subprocess.STDOUT)
-        fds = 0
-        while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-            if pid:
-                break
-            try:
-                fds = max(fds, len(os.listdir(f"/proc/{process.pid}/fd")))
-            except OSError:  # it just ended
-                pass
-            time.sleep(0.01)
-        seconds = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        output = out.read().decode(errors="replace")
-    if process.returncode != 0:
+    with tempfile.TemporaryDirectory() as tmp:
+        figures = Path(tmp) / "figures.json"
+        process = subprocess.run(
+            [sys.executable, "-I", "-c", MEASURE, str(figures), *argv],
+            input=stdin or "",
+            capture_output=True,
+            text=True,
+        )
+        data = json.loads(figures.read_text()) if figures.exists() else {"code": -1}
+    if process.returncode != 0 or data["code"] != 0:
+        output = process.stdout + process.stderr
         raise SystemExit(f"bench: {shlex.join(argv)} failed:\n{output[-2000:]}")
-    return {"seconds": seconds, "max_rss_mib": usage.ru_maxrss / 1024, "max_fds": fds}
+    return {key: data[key] for key in ("seconds", "max_rss_mib", "max_fds")}
 
 
 RESET_RETRIES: list[str] = []  # reported: hosts that needed a second boot

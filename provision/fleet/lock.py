@@ -94,6 +94,9 @@ class HostLock:
 
     def release(self) -> None:
         """Let go of the lock: the shell's input closes and it exits."""
-        if self.channel is not None:
-            self.channel.close()
-            self.channel = None
+        channel, self.channel = self.channel, None
+        if channel is not None:
+            try:
+                channel.close()
+            except (OSError, EOFError):  # the connection is gone, and the lock with it
+                pass
