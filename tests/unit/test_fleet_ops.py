@@ -443,3 +443,37 @@ def test_a_new_host_key_is_recorded_with_its_fingerprint(tmp_path, deploy_key):
         ["ssh-keygen", "-l", "-f", deploy_key + ".pub"], capture_output=True, text=True, check=True
     ).stdout.split()[1]
     assert policy.recorded == {"[10.0.0.5]:2222": ("ssh-ed25519", listed)}
+
+
+GREEN = """\
+import sys
+import time
+import paramiko  # imports invoke before gevent's patches, as pyinfra's API does
+from gevent import monkey
+monkey.patch_all()
+from invoke.util import ExceptionHandlingThread
+from provision.fleet.connections import _green_threads
+if sys.argv[1] == "fixed":
+    _green_threads()
+thread = ExceptionHandlingThread(target=time.sleep, args=(0.1,))  # as fabric's I/O threads
+thread.start()
+for _ in range(30):  # how invoke waits for them
+    thread.join(0.1)
+    if not thread.is_alive():
+        print("ran")
+        break
+"""
+
+
+@pytest.mark.parametrize("mode", ["fixed", "as imported"])
+def test_invoke_threads_finish_under_gevent_only_with_green_threads(mode):
+    import sys
+
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", GREEN, mode], capture_output=True, text=True, timeout=10
+        )
+        finished = done.stdout.strip() == "ran"  # else the thread seems alive forever
+    except subprocess.TimeoutExpired:
+        finished = False
+    assert finished == (mode == "fixed")
