@@ -108,13 +108,15 @@ while True:
 seconds = time.perf_counter() - started
 with open(sys.argv[1], "w") as out:
     json.dump({"seconds": seconds, "max_rss_mib": usage.ru_maxrss / 1024, "max_fds": fds,
+               "cpu_s": usage.ru_utime + usage.ru_stime,
                "code": os.waitstatus_to_exitcode(status)}, out)
 """
 
 
 def child(argv: list[str], stdin: str | None = None) -> dict:
-    """Run a child process; its wall time, max RSS (``wait4``, this child only) and the most
-    file descriptors it had open at once (``/proc/PID/fd``, sampled every 10 ms)."""
+    """Run a child process; its wall time, CPU time and max RSS (``wait4``: this child and the
+    children it waited for) and the most file descriptors it had open at once
+    (``/proc/PID/fd``, sampled every 10 ms)."""
     with tempfile.TemporaryDirectory() as tmp:
         figures = Path(tmp) / "figures.json"
         process = subprocess.run(
@@ -127,7 +129,7 @@ def child(argv: list[str], stdin: str | None = None) -> dict:
     if process.returncode != 0 or data["code"] != 0:
         output = process.stdout + process.stderr
         raise SystemExit(f"bench: {shlex.join(argv)} failed:\n{output[-2000:]}")
-    return {key: data[key] for key in ("seconds", "max_rss_mib", "max_fds")}
+    return {key: data[key] for key in ("seconds", "max_rss_mib", "max_fds", "cpu_s")}
 
 
 RESET_RETRIES: list[str] = []  # reported: hosts that needed a second boot
