@@ -1,16 +1,50 @@
-"""Lab hosts before first contact: only root may log in, with a password."""
+"""Lab hosts before first contact: one user may log in, with a password.
+
+As providers hand servers over: root with a password, or an image's default user (``ubuntu``)
+whose sudo asks for that password. There is no other login user, key or sudo rule yet.
+"""
 
 from __future__ import annotations
 
+import os
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import paramiko
 
 from .errors import LabError
+from .system import run
 
 
-def wait_for_root_login(name: str, address: str, password: str, alive, timeout=90.0) -> None:
-    """Wait until root logs in with ``password`` and systemd has finished booting.
+@dataclass(frozen=True)
+class FirstContact:
+    """The one login of a fresh server: ``user`` with ``password``."""
+
+    password: str
+    user: str = "root"
+
+    def sshd_config(self) -> str:
+        root = "yes" if self.user == "root" else "no"
+        return (
+            f"PermitRootLogin {root}\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\n"
+        )
+
+    def prepare(self, root: Path) -> None:
+        """Write this login into the host's root filesystem ``root`` (before it boots)."""
+        (root / "etc/ssh/sshd_config.d/provision-lab.conf").write_text(self.sshd_config())
+        if self.user != "root":
+            run(
+                ["chroot", str(root), "useradd", "--create-home", "--shell", "/bin/bash", self.user]
+            )
+            rule = root / f"etc/sudoers.d/90-{self.user}"
+            rule.write_text(f"{self.user} ALL=(ALL:ALL) ALL\n")  # sudo asks for the password
+            os.chmod(rule, 0o440)
+        run(["chroot", str(root), "chpasswd"], input=f"{self.user}:{self.password}\n")
+
+
+def wait_for_login(name: str, address: str, contact: FirstContact, alive, timeout=90.0) -> None:
+    """Wait until ``contact`` logs in and systemd has finished booting.
 
     The host key is not checked here: the lab wrote it, and bootstrap's own first contact is
     what the tests examine.
@@ -24,8 +58,8 @@ def wait_for_root_login(name: str, address: str, password: str, alive, timeout=9
         try:
             client.connect(
                 address,
-                username="root",
-                password=password,
+                username=contact.user,
+                password=contact.password,
                 timeout=5,
                 look_for_keys=False,
                 allow_agent=False,
@@ -41,5 +75,6 @@ def wait_for_root_login(name: str, address: str, password: str, alive, timeout=9
             client.close()
         time.sleep(0.3)
     raise LabError(
-        f"lab host {name} ({address}) let no root login in within {timeout:.0f} s ({last})."
+        f"lab host {name} ({address}) let no {contact.user} login in within {timeout:.0f} s "
+        f"({last})."
     )

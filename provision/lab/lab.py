@@ -15,7 +15,7 @@ from pathlib import Path
 from . import base, network, server
 from .config import SUPPORTED_SUITES, LabConfig
 from .errors import LabError
-from .first_contact import wait_for_root_login
+from .first_contact import FirstContact, wait_for_login
 from .limits import raise_inotify_limits
 from .machine import Machine
 from .ssh import ensure_client_key, ensure_host_key, wait_for_ssh, write_client_files
@@ -133,24 +133,24 @@ class Lab:
             path.unlink(missing_ok=True)
         self.state = {"hosts": {}}
 
-    def reset(self, name: str, root_password: str | None = None) -> HostStatus:
+    def reset(self, name: str, first_contact: FirstContact | None = None) -> HostStatus:
         """Replace one host with a fresh one from its base (same name, address and host key).
 
-        With ``root_password`` it is a server before first contact: only root may log in,
-        with that password (``provision bootstrap`` makes the login user).
+        With ``first_contact`` it is a server before first contact: only that user may log in,
+        with a password (``provision bootstrap`` makes the login user).
         """
         old = self.machine(name)
         machine = Machine(self.config, name, old.suite, old.address)
         old.destroy()
         key = ensure_client_key(self.config).with_suffix(".pub").read_text()
         host_key = ensure_host_key(self.config, name)
-        machine.create(base.build(self.config, old.suite), key, host_key, root_password)
+        machine.create(base.build(self.config, old.suite), key, host_key, first_contact)
         machine.start()
         self._record(machine)
-        if root_password is None:
+        if first_contact is None:
             wait_for_ssh(self.config, name, machine.address, machine.is_running)
-        else:  # no login user yet
-            wait_for_root_login(name, machine.address, root_password, machine.is_running)
+        else:  # no login user of the lab's yet
+            wait_for_login(name, machine.address, first_contact, machine.is_running)
         return next(row for row in self.status() if row.name == name)
 
     def power_off(self, name: str) -> None:

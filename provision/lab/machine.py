@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .config import LabConfig
 from .errors import LabError
+from .first_contact import FirstContact
 from .system import cmdline, container_inits_under, process_alive, run, terminate, unmount_all
 
 NETWORK_UNIT = """\
@@ -36,10 +37,6 @@ WantedBy=multi-user.target
 """
 
 SSHD_CONFIG = "PermitRootLogin no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-# A fresh server as some providers hand it over: root with a password, and nobody else.
-FIRST_CONTACT_SSHD_CONFIG = (
-    "PermitRootLogin yes\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\n"
-)
 # Timers that would take the apt lock at random moments; the lock tests inject one on purpose.
 MASKED_UNITS = (
     "apt-daily.timer",
@@ -88,12 +85,16 @@ class Machine:
         )
 
     def create(
-        self, base: Path, authorized_key: str, host_key: Path, root_password: str | None = None
+        self,
+        base: Path,
+        authorized_key: str,
+        host_key: Path,
+        first_contact: FirstContact | None = None,
     ) -> None:
         """Mount a fresh overlay over ``base`` and write this host's identity into it.
 
-        With ``root_password`` the host is as fresh as a new server: root logs in with that
-        password, and there is no login user, key or sudo rule yet.
+        With ``first_contact`` the host is as fresh as a new server: only that user logs in,
+        with a password, and there is no login user, key or sudo rule of the lab's yet.
         """
         self.destroy()
         for sub in ("upper", "work", "root", "docker"):
@@ -109,10 +110,10 @@ class Machine:
                 str(self.root),
             ]
         )
-        self._write_identity(authorized_key, host_key, root_password)
+        self._write_identity(authorized_key, host_key, first_contact)
 
     def _write_identity(
-        self, authorized_key: str, host_key: Path, root_password: str | None = None
+        self, authorized_key: str, host_key: Path, first_contact: FirstContact | None = None
     ) -> None:
         root, user = self.root, self.config.user
         (root / "etc/hostname").write_text(self.name + "\n")
@@ -137,11 +138,8 @@ class Machine:
         shutil.copy(host_key.with_suffix(".pub"), root / "etc/ssh/ssh_host_ed25519_key.pub")
         os.chmod(root / "etc/ssh/ssh_host_ed25519_key", 0o600)
         (root / "etc/ssh/sshd_config.d").mkdir(exist_ok=True)
-        if root_password is not None:
-            (root / "etc/ssh/sshd_config.d/provision-lab.conf").write_text(
-                FIRST_CONTACT_SSHD_CONFIG
-            )
-            run(["chroot", str(root), "chpasswd"], input=f"root:{root_password}\n")
+        if first_contact is not None:
+            first_contact.prepare(root)
             return
         (root / "etc/ssh/sshd_config.d/provision-lab.conf").write_text(SSHD_CONFIG)
         run(["chroot", str(root), "useradd", "--create-home", "--shell", "/bin/bash", user])

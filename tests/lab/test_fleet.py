@@ -15,6 +15,7 @@ import paramiko
 import pytest
 
 from provision.docker.layout import SOURCES
+from provision.lab.first_contact import FirstContact
 
 from .conftest import INVENTORY, provision, sh
 
@@ -47,7 +48,7 @@ def root_login(address: str) -> None:
 @pytest.fixture(scope="module")
 def fresh_server(lab, tmp_path_factory):
     """lab2 as a new server: only root may log in, with a password; an empty known_hosts."""
-    lab.reset("lab2", root_password=PASSWORD)
+    lab.reset("lab2", FirstContact(PASSWORD))
     work = tmp_path_factory.mktemp("first-contact")
     known = work / "known_hosts"
     path = inventory(
@@ -57,14 +58,14 @@ def fresh_server(lab, tmp_path_factory):
     lab.reset("lab2")
 
 
-def bootstrap(path: str, report) -> subprocess.CompletedProcess:
+def bootstrap(path: str, report, user: str = "root") -> subprocess.CompletedProcess:
     env = dict(os.environ, **{PASSWORD_ENV: PASSWORD})
     return provision(
         "bootstrap",
         "-i",
         path,
         "--initial-user",
-        "root",
+        user,
         "--password-env",
         PASSWORD_ENV,
         "--key-logins-only",
@@ -162,6 +163,23 @@ def test_bootstrap_refuses_a_host_whose_key_changed(fresh_server, tmp_path):
     error = json.loads((tmp_path / "forged.json").read_text())["hosts"]["lab2"]["error"]
     assert "is not the one recorded in" in error and str(forged) in error
     assert forged.read_text().split() == [lab.config.address(2), other[0], other[1]]
+
+
+def test_bootstrap_through_an_image_users_sudo_with_its_password(lab, tmp_path):
+    """An image's default user whose sudo asks for the password, as on some providers."""
+    lab.reset("lab2", FirstContact(PASSWORD, user="ubuntu"))
+    try:
+        path = inventory(tmp_path / "inventory.py", [("lab2", "lab2", {})])
+        result = bootstrap(path, tmp_path / "ubuntu.json", user="ubuntu")
+        assert result.returncode == 0, result.stdout + result.stderr
+        host = json.loads((tmp_path / "ubuntu.json").read_text())["hosts"]["lab2"]
+        assert host["host_key"] == "known"  # the lab's known_hosts has it
+        assert "user admin created" in host["changes"]
+        assert any("password logins turned off" in c for c in host["changes"])
+        assert sh(lab, "lab2", "sudo -n id -u").stdout.strip() == "0"
+        assert PASSWORD not in result.stdout + result.stderr
+    finally:
+        lab.reset("lab2")
 
 
 # rolling batches ----------------------------------------------------------------------------
