@@ -1,6 +1,6 @@
-"""Performance harness: cold, idempotent and verify timings on fresh lab hosts.
+"""Performance harness: cold, idempotent, verify and exec timings on fresh lab hosts.
 
-Run as root: ``.venv/bin/python bench/run.py [--hosts 1,4,8] [--runs 5] [--cold-pairs 3]
+Run as root: ``.venv/bin/python bench/run.py [--hosts 1,8,32] [--runs 5] [--cold-pairs 3]
 [--json FILE] [--keep-lab]``.
 It starts (or reuses) the lab selected by the ``PROVISION_LAB_*`` variables, RESETS lab1..labN
 to fresh hosts, prints a table and writes JSON (default bench/results/latest.json).
@@ -27,6 +27,7 @@ from pyinfra.api.host import Host
 
 from provision.docker.deploy import PREREQUISITES, install_docker
 from provision.docker.layout import KEYRING, SOURCES, sources_text
+from provision.fleet.exec import run_command
 from provision.fleet.inventory import load
 from provision.fleet.runner import run_deploy
 from provision.lab.errors import LabError
@@ -42,14 +43,17 @@ PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
 PYINFRA_NOOP = [PYINFRA, "-y", INVENTORY, "--limit", "lab1", "files.directory", "path=/tmp"]
 SUITES = ["bookworm", "trixie"]  # alternated: lab1, lab3, ... bookworm; lab2, lab4, ... trixie
 COLD_HOST, FLOOR_HOST = "lab1", "lab3"  # both bookworm
-MAX_HOSTS = 8
-TARGETS = {  # figure -> upper limit (seconds, or a ratio)
+MAX_HOSTS = 32
+TARGETS = {  # figure -> upper limit (seconds, a ratio, or MiB)
     "cold_ratio": 1.15,
     "cli_ratio": 1.0,
     "idempotent_1": 1.5,
     "idempotent_8": 3.0,
+    "idempotent_32": 3.0,
     "verify_1": 3.0,
     "verify_8": 6.0,
+    "verify_32": 10.0,
+    "rss_32": 150.0,
 }
 
 
@@ -89,21 +93,47 @@ def median_of(runs: int, fn, *args) -> dict:
     return {"median_s": statistics.median(times), "runs_s": [round(t, 3) for t in times]}
 
 
+# Runs in a plain interpreter: the harness's own (gevent, through provision) reaps children
+# itself, so os.wait4 and its resource usage are out of its reach.
+MEASURE = """\
+import json, os, subprocess, sys, time
+started = time.perf_counter()
+process = subprocess.Popen(sys.argv[2:], stdout=sys.stdout, stderr=subprocess.STDOUT)
+fds = 0
+while True:
+    pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+    if pid:
+        break
+    try:
+        fds = max(fds, len(os.listdir(f"/proc/{process.pid}/fd")))
+    except OSError:  # it just ended
+        pass
+    time.sleep(0.01)
+seconds = time.perf_counter() - started
+with open(sys.argv[1], "w") as out:
+    json.dump({"seconds": seconds, "max_rss_mib": usage.ru_maxrss / 1024, "max_fds": fds,
+               "cpu_s": usage.ru_utime + usage.ru_stime,
+               "code": os.waitstatus_to_exitcode(status)}, out)
+"""
+
+
 def child(argv: list[str], stdin: str | None = None) -> dict:
-    """Run a child process; its wall time, exit code and max RSS (``wait4``, this child only)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as inp:
-        inp.write((stdin or "").encode())
-        inp.seek(0)
-        started = time.perf_counter()
-        process = subprocess.Popen(argv, stdin=inp, stdout=out, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(process.pid, 0)
-        seconds = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        output = out.read().decode(errors="replace")
-    if process.returncode != 0:
+    """Run a child process; its wall time, CPU time and max RSS (``wait4``: this child and the
+    children it waited for) and the most file descriptors it had open at once
+    (``/proc/PID/fd``, sampled every 10 ms)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        figures = Path(tmp) / "figures.json"
+        process = subprocess.run(
+            [sys.executable, "-I", "-c", MEASURE, str(figures), *argv],
+            input=stdin or "",
+            capture_output=True,
+            text=True,
+        )
+        data = json.loads(figures.read_text()) if figures.exists() else {"code": -1}
+    if process.returncode != 0 or data["code"] != 0:
+        output = process.stdout + process.stderr
         raise SystemExit(f"bench: {shlex.join(argv)} failed:\n{output[-2000:]}")
-    return {"seconds": seconds, "max_rss_mib": usage.ru_maxrss / 1024}
+    return {key: data[key] for key in ("seconds", "max_rss_mib", "max_fds", "cpu_s")}
 
 
 RESET_RETRIES: list[str] = []  # reported: hosts that needed a second boot
@@ -122,9 +152,24 @@ def fresh(lab: Lab, host: str, attempts: int = 3) -> None:
             say(f"{host} did not come up ({error}); resetting it again")
 
 
+def limits(hosts: list[str]) -> list[str]:
+    return [arg for name in hosts for arg in ("--limit", name)]
+
+
 def cli_apply(hosts: list[str]) -> dict:
-    limits = [arg for name in hosts for arg in ("--limit", name)]
-    return child([CLI, "apply", "-i", INVENTORY, *limits])
+    return child([CLI, "apply", "-i", INVENTORY, *limits(hosts)])
+
+
+def cli_exec(hosts: list[str]) -> dict:
+    return child([CLI, "exec", "-i", INVENTORY, *limits(hosts), "--", "true"])
+
+
+def exec_true(hosts: list[str]):
+    """``provision exec -- true`` as a library call: connect, run, close."""
+    result = run_command(load(INVENTORY, hosts), "true")
+    if not result.ok:
+        raise SystemExit(f"bench: exec failed: {json.dumps(result.as_dict()['hosts'])}")
+    return result
 
 
 def ssh(lab: Lab, host: str, command: str) -> str:
@@ -256,7 +301,7 @@ def start_up(runs: int) -> dict:
 def converge(lab: Lab, count: int) -> dict:
     """Fresh lab1..labN, then one cold apply of all of them in parallel (the real CLI)."""
     say(f"resetting lab1..lab{count}, then a cold apply of all {count}")
-    for host in names(count):
+    for host in names(count):  # one at a time: boots side by side race in systemd-nspawn
         fresh(lab, host)
     return cli_apply(names(count))
 
@@ -280,7 +325,8 @@ def rows_of(figures: dict) -> list[tuple[str, str, str, str]]:
     rows = []
 
     def add(label, value, target=None, raw=None):
-        rows.append((label, value, *(verdict(raw, target) if target else ("", ""))))
+        """A row; checked against ``TARGETS[target]`` when there is one."""
+        rows.append((label, value, *(verdict(raw, target) if target in TARGETS else ("", ""))))
 
     cold = figures["cold"]
     add("cold apply, 1 host (bookworm), median", f"{cold['cold_s']:.1f} s")
@@ -289,19 +335,23 @@ def rows_of(figures: dict) -> list[tuple[str, str, str, str]]:
     add("  same packages installed", "yes" if cold["same_packages"] else "NO")
     big = figures["converge"]
     add(f"cold apply, {big['hosts']} hosts (CLI)", f"{big['seconds']:.1f} s")
-    add(f"  controller max RSS, {big['hosts']} hosts cold", f"{big['max_rss_mib']:.0f} MiB")
-    for kind in ("idempotent", "verify"):
+    rss = big["max_rss_mib"]
+    add(
+        f"  controller max RSS, {big['hosts']} hosts cold",
+        f"{rss:.0f} MiB",
+        f"rss_{big['hosts']}",
+        rss,
+    )
+    add(f"  controller max open fds, {big['hosts']} hosts cold", str(big["max_fds"]))
+    for kind in ("idempotent", "verify", "exec"):
         for n, fig in figures[kind].items():
-            key = f"{kind}_{n}"
-            add(
-                f"{kind}, {n} host(s), median (library)",
-                f"{fig['median_s']:.2f} s",
-                key if key in TARGETS else None,
-                fig["median_s"],
-            )
-            if kind == "idempotent":
-                add(f"  CLI apply, {n} host(s), 1 run", f"{fig['cli_s']:.2f} s")
-                add(f"  CLI max RSS, {n} host(s)", f"{fig['cli_max_rss_mib']:.0f} MiB")
+            median = fig["median_s"]
+            add(f"{kind}, {n} host(s), median (library)", f"{median:.2f} s", f"{kind}_{n}", median)
+            if kind in ("idempotent", "exec"):
+                rss = fig["cli_max_rss_mib"]
+                add(f"  CLI {kind}, {n} host(s), 1 run", f"{fig['cli_s']:.2f} s")
+                add(f"  CLI max RSS, {n} host(s)", f"{rss:.0f} MiB", f"rss_{n}", rss)
+                add(f"  CLI max open fds, {n} host(s)", str(fig["cli_max_fds"]))
     start = figures["start_up"]
     add("CLI apply, 1 host, idempotent, median", f"{start['cli_apply_s']:.2f} s")
     add("plain pyinfra, 1 no-op operation, median", f"{start['pyinfra_noop_s']:.2f} s")
@@ -311,7 +361,7 @@ def rows_of(figures: dict) -> list[tuple[str, str, str, str]]:
     add("idempotent, 1 host: commands (pyinfra)", str(trips["commands_pyinfra"]))
     add("idempotent, 1 host: sudo commands (host log)", str(trips["commands_sudo_log"]))
     add("idempotent, 1 host: SSH logins (host log)", str(trips["ssh_connections"]))
-    for kind in ("idempotent", "verify"):
+    for kind in ("idempotent", "verify", "exec"):
         sizes = sorted(figures[kind])
         if len(sizes) > 1:
             first, last = figures[kind][sizes[0]], figures[kind][sizes[-1]]
@@ -326,17 +376,20 @@ def rows_of(figures: dict) -> list[tuple[str, str, str, str]]:
 
 
 NOTES = """\
-how measured: wall times include connecting; "library" is load() + run_deploy() or verify()
-in this process, "CLI" the real `provision apply` as a child process (max RSS via wait4).
-commands (pyinfra): calls of pyinfra.api.host.Host.run_shell_command for the host, patched
-in-process; sudo commands and SSH logins: sudo "COMMAND=" and sshd "Accepted publickey"
+how measured: wall times include connecting; "library" is load() + run_deploy(), verify() or
+run_command() in this process, "CLI" the real `provision apply` or `provision exec -- true` as a
+child process (max RSS via wait4; open fds: the most entries of /proc/PID/fd, sampled every
+10 ms). commands (pyinfra): calls of pyinfra.api.host.Host.run_shell_command for the host,
+patched in-process; sudo commands and SSH logins: sudo "COMMAND=" and sshd "Accepted publickey"
 lines added to the host's own journal (read with journalctl -D from its root)."""
 
 
 # Main
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hosts", default="1,4,8", help="fleet sizes, comma-separated (≤ 8)")
+    parser.add_argument(
+        "--hosts", default="1,8,32", help=f"fleet sizes, comma-separated (≤ {MAX_HOSTS})"
+    )
     parser.add_argument("--runs", type=int, default=5, help="runs per median")
     parser.add_argument(
         "--cold-pairs", type=int, default=3, help="cold apply / floor pairs (median)"
@@ -365,13 +418,19 @@ def measure(lab: Lab, sizes: list[int], runs: int, cold_pairs: int) -> dict:
     except LabError as error:  # a host that did not boot is reset below like the others
         say(f"lab up: {error}")
     figures = {"converge": {"hosts": count, **converge(lab, count)}}
-    figures["idempotent"], figures["verify"] = {}, {}
+    figures["idempotent"], figures["verify"], figures["exec"] = {}, {}, {}
     for n in sizes:
-        say(f"idempotent apply and verify on {n} host(s), {runs} runs each")
-        fig = median_of(runs, apply, names(n))
-        cli = cli_apply(names(n))
-        fig.update(cli_s=cli["seconds"], cli_max_rss_mib=cli["max_rss_mib"])
-        figures["idempotent"][n] = fig
+        say(f"idempotent apply, verify and exec on {n} host(s), {runs} runs each")
+        for kind, library, cli_run in (
+            ("idempotent", apply, cli_apply),
+            ("exec", exec_true, cli_exec),
+        ):
+            fig = median_of(runs, library, names(n))
+            cli = cli_run(names(n))
+            fig.update(
+                cli_s=cli["seconds"], cli_max_rss_mib=cli["max_rss_mib"], cli_max_fds=cli["max_fds"]
+            )
+            figures[kind][n] = fig
         figures["verify"][n] = median_of(runs, check, names(n))
     figures["start_up"] = start_up(runs)
     figures["round_trips"] = round_trips(lab, "lab1")

@@ -13,6 +13,7 @@ import click
 
 from . import profiles
 from .docker.errors import SettingsError
+from .fleet.cli import FLEET_COMMANDS, LOCK_WAIT, SHARD
 from .fleet.errors import UsageError
 from .lab.cli import lab_group
 from .lab.errors import LabError
@@ -76,13 +77,15 @@ def cli() -> None:
     """
 
 
-def load_fleet(path: str, limit, data, profile: profiles.Profile | None = None):
-    from .fleet import inventory
+def load_fleet(
+    path: str, limit, data, profile: profiles.Profile | None = None, shard_spec: str | None = None
+):
+    from .fleet import inventory, shard
 
     fleet = inventory.load(path, limit, inventory.parse_data(data))
     # every settings problem of every host, before anything is touched
     fleet.settings(profile.check if profile else None)
-    return fleet
+    return shard.slice_or_exit(fleet, shard_spec)
 
 
 def run_with_progress(fleet, deploy, command: str, **kwargs):
@@ -109,6 +112,10 @@ def finish(result, as_json: bool, show, report_path=None, junit_path=None, junit
         report.write_json(report_path, result.as_dict())
     if junit_path:
         report.write_junit(junit_path, junit(result))
+    if getattr(result, "interrupted", None):
+        from .fleet import interrupt
+
+        sys.exit(interrupt.exit_code())
     sys.exit(0 if result.ok else 1)
 
 
@@ -134,8 +141,22 @@ def show_run(diff: bool):
 @click.option(
     "--fail-percent",
     type=click.IntRange(0, 100),
-    help="Stop the rollout when more than this percentage of hosts fail.",
+    help="Stop the rollout when more than this percentage of hosts fail (with --batch: of a "
+    "batch, default 0).",
 )
+@click.option(
+    "--batch",
+    metavar="N|P%",
+    help="Roll out N hosts (or P% of them) at a time, verifying each batch before the next.",
+)
+@click.option(
+    "--resume",
+    "resume_file",
+    type=click.Path(dir_okay=False),
+    help="Continue the rollout of this --report: skip the hosts it lists as done.",
+)
+@SHARD
+@LOCK_WAIT
 @DATA
 @PROFILE
 @REPORT
@@ -148,6 +169,10 @@ def apply(
     diff,
     parallel,
     fail_percent,
+    batch,
+    resume_file,
+    shard_spec,
+    lock_wait,
     data,
     profile,
     report_file,
@@ -155,32 +180,55 @@ def apply(
     as_json,
 ):
     """Install and configure Docker Engine on every selected host."""
-    from .fleet import report
+    from .fleet import interrupt, report
+    from .fleet.cli import apply_in_batches, locking
 
     chosen = profiles.profile(profile)
-    fleet = load_fleet(inventory, limit, data, chosen)
-    result = run_with_progress(
-        fleet, chosen.deploy, "apply", dry=dry, parallel=parallel, fail_percent=fail_percent
-    )
-    finish(result, as_json, show_run(diff), report_file, junit_file, report.apply_junit)
+    fleet = load_fleet(inventory, limit, data, chosen, shard_spec)
+    with interrupt.graceful():
+        if batch or resume_file:
+            if dry:
+                raise UsageError("--dry cannot be combined with --batch or --resume; drop one.")
+            apply_in_batches(
+                fleet,
+                batch,
+                resume_file,
+                fail_percent,
+                lock_wait,
+                run_with_progress,
+                report_file,
+                junit_file,
+                chosen,
+            )
+        result = run_with_progress(
+            fleet,
+            chosen.deploy,
+            "apply",
+            dry=dry,
+            parallel=parallel,
+            fail_percent=fail_percent,
+            locking=None if dry else locking(lock_wait),
+        )
+        finish(result, as_json, show_run(diff), report_file, junit_file, report.apply_junit)
 
 
 @cli.command()
 @INVENTORY
 @LIMIT
 @PARALLEL
+@SHARD
 @DATA
 @PROFILE
 @REPORT
 @JUNIT
 @JSON
-def verify(inventory, limit, parallel, data, profile, report_file, junit_file, as_json):
+def verify(inventory, limit, parallel, shard_spec, data, profile, report_file, junit_file, as_json):
     """Run the verification suite (testinfra) on every selected host."""
     from .fleet import report
     from .verify.runner import verify as run_verify
 
     chosen = profiles.profile(profile)
-    fleet = load_fleet(inventory, limit, data, chosen)
+    fleet = load_fleet(inventory, limit, data, chosen, shard_spec)
     result = run_verify(fleet, parallel, chosen.suites)
 
     def show(result):
@@ -192,17 +240,18 @@ def verify(inventory, limit, parallel, data, profile, report_file, junit_file, a
 @cli.command()
 @INVENTORY
 @LIMIT
+@SHARD
 @DATA
 @REPORT
 @JSON
-def status(inventory, limit, data, report_file, as_json):
+def status(inventory, limit, shard_spec, data, report_file, as_json):
     """Show OS, Docker and compose versions, services and drift; changes nothing."""
     from .docker.deploy import install_docker
     from .fleet import report
     from .fleet.runner import run_deploy
     from .fleet.status import inspect_host
 
-    fleet = load_fleet(inventory, limit, data)
+    fleet = load_fleet(inventory, limit, data, shard_spec=shard_spec)
     settings = fleet.settings()
     result = run_deploy(
         fleet, install_docker, "status", dry=True, inspect=lambda name: inspect_host(settings[name])
@@ -233,8 +282,12 @@ def uninstall(inventory, limit, purge_data, yes, data, report_file, junit_file):
         names = ", ".join(h.name for h in fleet.hosts)
         what = " and ALL container data" if purge_data else ""
         click.confirm(f"Remove Docker{what} from {names}?", abort=True)
-    result = run_with_progress(fleet, uninstall_docker, "uninstall")
-    finish(result, False, show_run(False), report_file, junit_file, report.apply_junit)
+    from .fleet import interrupt
+    from .fleet.cli import locking
+
+    with interrupt.graceful():
+        result = run_with_progress(fleet, uninstall_docker, "uninstall", locking=locking(300))
+        finish(result, False, show_run(False), report_file, junit_file, report.apply_junit)
 
 
 @cli.command()
@@ -252,6 +305,8 @@ def demo(keep):
 
 
 cli.add_command(lab_group)
+for command in FLEET_COMMANDS:
+    cli.add_command(command)
 
 
 def main() -> None:

@@ -13,7 +13,13 @@ from rich.table import Table
 
 from .results import FleetResult
 
-STYLE = {"changed": "yellow", "unchanged": "green", "failed": "red", "passed": "green"}
+STYLE = {
+    "changed": "yellow",
+    "unchanged": "green",
+    "failed": "red",
+    "passed": "green",
+    "interrupted": "magenta",
+}
 
 
 def apply_table(result: FleetResult) -> Table:
@@ -40,7 +46,8 @@ def apply_table(result: FleetResult) -> Table:
         + (
             f"{counts['hosts']} hosts: {counts['changed']} changed, "
             f"{counts['unchanged']} unchanged, {counts['failed']} failed "
-            f"in {result.duration_s:.1f} s"
+            + (f"{counts['interrupted']} interrupted " if counts.get("interrupted") else "")
+            + f"in {result.duration_s:.1f} s"
         )
     )
     return table

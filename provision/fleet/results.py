@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 class HostResult:
     """What happened on one host."""
 
-    status: str = "unchanged"  # changed | unchanged | failed
+    status: str = "unchanged"  # changed | unchanged | failed | interrupted
     operations: int = 0
     changed_operations: int = 0
     duration_s: float = 0.0
@@ -35,15 +35,18 @@ class FleetResult:
     dry: bool = False
     notes: list[str] = field(default_factory=list)
     facts: dict[str, dict] = field(default_factory=dict)
+    interrupted: str | None = None  # the signal that stopped the run (SIGINT, SIGTERM)
 
     @property
     def ok(self) -> bool:
-        return all(result.status != "failed" for result in self.hosts.values())
+        return not self.interrupted and all(
+            result.status not in ("failed", "interrupted") for result in self.hosts.values()
+        )
 
     def summary(self) -> dict[str, int]:
         counts = {"hosts": len(self.hosts), "changed": 0, "unchanged": 0, "failed": 0}
         for result in self.hosts.values():
-            counts[result.status] += 1
+            counts[result.status] = counts.get(result.status, 0) + 1
         return counts
 
     def as_dict(self) -> dict:
@@ -53,6 +56,7 @@ class FleetResult:
             "duration_s": round(self.duration_s, 3),
             "summary": self.summary(),
             "notes": self.notes,
+            **({"interrupted": self.interrupted} if self.interrupted else {}),
             **({"facts": self.facts} if self.facts else {}),
             "hosts": {name: result.as_dict() for name, result in self.hosts.items()},
         }

@@ -6,6 +6,8 @@ import logging
 import socket
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from pyinfra.api import Config, DeployError, State
 from pyinfra.api.connect import connect_all, disconnect_all
@@ -17,11 +19,20 @@ from pyinfra.context import ctx_host, ctx_state
 from provision.compat import op_output, ssh_transport
 from provision.docker.facts import Packages
 
-from . import changes
+from . import changes, interrupt
 from .inventory import Fleet
+from .lock import HostLock, LockError
 from .results import FleetResult, HostResult
 
 Progress = Callable[[dict[str, HostResult]], None]
+
+
+@dataclass(frozen=True)
+class Locking:
+    """Take each host's lock (``provision.fleet.lock``) for the run, waiting up to ``wait`` s."""
+
+    owner: str
+    wait: float = 300.0
 
 
 class _Recorder(BaseStateCallback):
@@ -108,11 +119,16 @@ def run_deploy(
     fail_percent: int | None = None,
     progress: Progress | None = None,
     inspect: Callable[[str], dict] | None = None,
+    locking: Locking | None = None,
+    after: Callable[[list[str]], None] | None = None,
 ) -> FleetResult:
     """Connect to the fleet's hosts and run ``deploy`` on each; never raises for a host's failure.
 
     ``dry`` only computes what would change; ``inspect(host_name)`` gathers extra facts per host
     once the deploy is prepared (before any change), stored in ``FleetResult.facts``.
+    ``locking`` holds each SSH host's lock from connecting until the run ends; ``after(names)``
+    runs on the hosts that did not fail while the locks are still held. Ctrl-C (or SIGTERM
+    under ``interrupt.graceful``) ends the run early: hosts in flight are marked interrupted.
     """
     started = time.monotonic()
     fleet = fleet.for_run()  # pyinfra hosts carry the state of one run
@@ -127,32 +143,44 @@ def run_deploy(
     state.add_callback_handler(recorder)
     ctx_state.set(state)
     notes = list(fleet.notes)
+    locks: list[HostLock] = []
+    interrupted = None
     try:
-        _run(state, deploy, results, facts, dry, inspect, planned)
+        _run(state, deploy, results, facts, dry, inspect, locking, locks, recorder)
+        if after:
+            after([name for name, result in results.items() if result.status != "failed"])
     except PyinfraError as error:  # every host failed, or --fail-percent stopped the rollout
         if "No hosts remaining" not in str(error):
             notes.append(f"rollout stopped: {error}")
+    except KeyboardInterrupt:
+        interrupted = interrupt.received()
+        notes.append(f"interrupted by {interrupted}: hosts in flight were left where they were")
     finally:
-        _count(state, fleet, results, dry, stopped=bool(notes[len(fleet.notes) :]))
+        _count(state, fleet, results, dry, notes[len(fleet.notes) :], interrupted)
         for name, op_hash in recorder.failed_ops.items():
             if not results[name].error:
                 host = fleet.inventory.get_host(name)
                 results[name].error = _command_error(state, host, op_hash, op_name(state, op_hash))
         _report_changes(fleet, planned, results, dry)
+        for lock in locks:
+            lock.release()
         state.set_stage(StateStage.Disconnect)
         disconnect_all(state)
-    return FleetResult(command, results, time.monotonic() - started, dry, notes, facts)
+    return FleetResult(command, results, time.monotonic() - started, dry, notes, facts, interrupted)
 
 
-def _run(state: State, deploy, results, facts, dry: bool, inspect, planned) -> None:
-    """Connect, prepare each host (settings and distro errors fail only that host), execute.
-
-    ``planned`` receives each prepared host's operations with what they would change.
-    """
+def _run(
+    state: State, deploy, results, facts, dry: bool, inspect, locking, locks, recorder
+) -> None:
+    """Connect, lock, prepare each host (settings and distro errors fail only that host),
+    execute. A dry run's ``recorder.planned`` receives each prepared host's operations with
+    what they would change."""
     state.set_stage(StateStage.Connect)
     connect_all(state)
     for host in state.inventory.get_active_hosts():
         _tune_socket(host)
+    if locking:
+        _lock(state, locking, locks, results, recorder)
     state.set_stage(StateStage.Prepare)
     for host in state.inventory.get_active_hosts():
         try:
@@ -161,7 +189,7 @@ def _run(state: State, deploy, results, facts, dry: bool, inspect, planned) -> N
                 if inspect:  # after the deploy: its snapshot answers these facts
                     facts[host.name] = inspect(host.name)
                 if dry:  # a real run describes each operation once it ran
-                    planned[host.name] = changes.plan(state, host.name)
+                    recorder.planned[host.name] = changes.plan(state, host.name)
         except DeployError as error:
             results[host.name].status, results[host.name].error = "failed", str(error)
             state.fail_hosts({host})
@@ -184,6 +212,30 @@ def _report_changes(fleet: Fleet, planned: dict, results: dict[str, HostResult],
                 except Exception:  # the host went away: keep the versions asked for
                     pass
         results[host.name].changes = changes.as_dicts(done)
+
+
+def _lock(state: State, locking: Locking, locks: list[HostLock], results, recorder) -> None:
+    """Take the lock of every active SSH host at once; a host whose lock stays taken fails."""
+    hosts = [host for host in state.inventory.get_active_hosts() if ssh_transport(host) is not None]
+
+    def take(host) -> None:
+        lock = HostLock(host.name, ssh_transport(host), sudo=bool(host.data.get("_sudo")))
+        locks.append(lock)
+
+        def waiting(holder: str) -> None:
+            recorder._update(host, current=f"waiting for the lock ({holder})")
+
+        try:
+            lock.acquire(locking.wait, locking.owner, waiting)
+        except LockError as error:
+            results[host.name].status, results[host.name].error = "failed", str(error)
+            results[host.name].current = "locked by another run"
+
+    with ThreadPoolExecutor(max_workers=max(1, len(hosts))) as pool:
+        list(pool.map(take, hosts))
+    failed = {host for host in hosts if results[host.name].status == "failed"}
+    if failed:
+        state.fail_hosts(failed)
 
 
 KEEPALIVE = (15, 5, 6)  # idle s, probe interval s, probes: a dead peer is found in ~45 s
@@ -223,9 +275,15 @@ def _connection_lost(host) -> bool:
 
 
 def _count(
-    state: State, fleet: Fleet, results: dict[str, HostResult], dry: bool, stopped: bool
+    state: State,
+    fleet: Fleet,
+    results: dict[str, HostResult],
+    dry: bool,
+    stopped: list[str],
+    interrupted: str | None = None,
 ) -> None:
-    """Operations and changes per host; hosts a stopped rollout never ran count as failed."""
+    """Operations and changes per host; hosts a stopped rollout never ran count as failed,
+    hosts an interrupted run had not finished as interrupted."""
     for host in fleet.hosts:
         result = results[host.name]
         result.current = "done"
@@ -239,9 +297,19 @@ def _count(
             if changed:
                 result.changed_operations += 1
                 result.changed.append(op_name(state, op_hash))
-        if result.status != "failed":
+        if result.status != "failed" and interrupted and not _finished(state, host):
+            result.status = "interrupted"
+            result.error = f"{host.name}: interrupted by {interrupted} before it finished."
+        elif result.status != "failed":
             if host in state.failed_hosts or (stopped and not result.operations):
                 result.status = "failed"
                 result.error = result.error or f"{host.name}: not run (the rollout stopped)."
             else:
                 result.status = "changed" if result.changed_operations else "unchanged"
+
+
+def _finished(state: State, host) -> bool:
+    """Every operation of ``host`` ran to its end."""
+    ops = [state.ops.get(host, {}).get(op_hash) for op_hash in state.get_op_order()]
+    ops = [data for data in ops if data is not None]
+    return bool(ops) and all(data.operation_meta.is_complete() for data in ops)

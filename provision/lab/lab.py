@@ -17,6 +17,8 @@ from provision.progress import SILENT
 from . import base, network, server
 from .config import SUPPORTED_SUITES, LabConfig
 from .errors import LabError
+from .first_contact import FirstContact, wait_for_login
+from .limits import raise_inotify_limits
 from .machine import Machine
 from .ssh import ensure_client_key, ensure_host_key, wait_for_ssh, write_client_files
 from .system import (
@@ -89,6 +91,7 @@ class Lab:
         wanted = {f"lab{i}": suites[(i - 1) % len(suites)] for i in range(1, count + 1)}
         self._check_suites(wanted)
         self.config.lab_dir.mkdir(parents=True, exist_ok=True)
+        raise_inotify_limits()
         bases, repo = self._build_inputs(set(wanted.values()), board)
         self._start_network_and_server(repo)
         key = ensure_client_key(self.config).with_suffix(".pub").read_text()
@@ -141,16 +144,24 @@ class Lab:
             path.unlink(missing_ok=True)
         self.state = {"hosts": {}}
 
-    def reset(self, name: str) -> HostStatus:
-        """Replace one host with a fresh one from its base (same name, address and host key)."""
+    def reset(self, name: str, first_contact: FirstContact | None = None) -> HostStatus:
+        """Replace one host with a fresh one from its base (same name, address and host key).
+
+        With ``first_contact`` it is a server before first contact: only that user may log in,
+        with a password (``provision bootstrap`` makes the login user).
+        """
         old = self.machine(name)
         machine = Machine(self.config, name, old.suite, old.address)
         old.destroy()
         key = ensure_client_key(self.config).with_suffix(".pub").read_text()
-        machine.create(base.build(self.config, old.suite), key, ensure_host_key(self.config, name))
+        host_key = ensure_host_key(self.config, name)
+        machine.create(base.build(self.config, old.suite), key, host_key, first_contact)
         machine.start()
         self._record(machine)
-        wait_for_ssh(self.config, name, machine.address, machine.is_running)
+        if first_contact is None:
+            wait_for_ssh(self.config, name, machine.address, machine.is_running)
+        else:  # no login user of the lab's yet
+            wait_for_login(name, machine.address, first_contact, machine.is_running)
         return next(row for row in self.status() if row.name == name)
 
     def power_off(self, name: str) -> None:

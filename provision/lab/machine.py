@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .config import LabConfig
 from .errors import LabError
+from .first_contact import FirstContact
 from .system import cmdline, container_inits_under, process_alive, run, terminate, unmount_all
 
 NETWORK_UNIT = """\
@@ -83,8 +84,18 @@ class Machine:
             arg == f"--machine={self.unit_name}" for arg in cmdline(self.pid or 0)
         )
 
-    def create(self, base: Path, authorized_key: str, host_key: Path) -> None:
-        """Mount a fresh overlay over ``base`` and write this host's identity into it."""
+    def create(
+        self,
+        base: Path,
+        authorized_key: str,
+        host_key: Path,
+        first_contact: FirstContact | None = None,
+    ) -> None:
+        """Mount a fresh overlay over ``base`` and write this host's identity into it.
+
+        With ``first_contact`` the host is as fresh as a new server: only that user logs in,
+        with a password, and there is no login user, key or sudo rule of the lab's yet.
+        """
         self.destroy()
         for sub in ("upper", "work", "root", "docker", "data"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
@@ -99,9 +110,11 @@ class Machine:
                 str(self.root),
             ]
         )
-        self._write_identity(authorized_key, host_key)
+        self._write_identity(authorized_key, host_key, first_contact)
 
-    def _write_identity(self, authorized_key: str, host_key: Path) -> None:
+    def _write_identity(
+        self, authorized_key: str, host_key: Path, first_contact: FirstContact | None = None
+    ) -> None:
         root, user = self.root, self.config.user
         (root / "etc/hostname").write_text(self.name + "\n")
         (root / "etc/hosts").write_text(f"127.0.0.1 localhost\n127.0.1.1 {self.name}\n")
@@ -125,6 +138,9 @@ class Machine:
         shutil.copy(host_key.with_suffix(".pub"), root / "etc/ssh/ssh_host_ed25519_key.pub")
         os.chmod(root / "etc/ssh/ssh_host_ed25519_key", 0o600)
         (root / "etc/ssh/sshd_config.d").mkdir(exist_ok=True)
+        if first_contact is not None:
+            first_contact.prepare(root)
+            return
         (root / "etc/ssh/sshd_config.d/provision-lab.conf").write_text(SSHD_CONFIG)
         run(["chroot", str(root), "useradd", "--create-home", "--shell", "/bin/bash", user])
         sudoers = root / f"etc/sudoers.d/{user}"
