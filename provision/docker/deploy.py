@@ -223,5 +223,7 @@ def uninstall_docker() -> None:
     )
     ops.file_absent(name="Remove Docker's apt repository", path=SOURCES)
     ops.file_absent(name="Remove Docker's signing key", path=KEYRING)
+    dropin = ops.file_absent(name="Remove Docker's proxy drop-in", path=PROXY_DROPIN)
+    ops.systemd_reloaded(name="Reload systemd units", after=[dropin])
     if settings.docker_purge_data:
         ops.paths_absent(name="Remove Docker data", patterns=DATA_DIRS)

@@ -22,6 +22,7 @@ from provision.docker.snapshot import read
 
 from . import prune
 from .settings import RunnerSettings, runner_settings
+from .shell import as_runner
 
 
 class Account(FactBase):
@@ -42,9 +43,9 @@ class Account(FactBase):
 class Builder(FactBase):
     """The driver of ``user``'s buildx builder ``builder``, ``None`` when there is none."""
 
-    def command(self, user: str, builder: str) -> str:
-        inspect = shlex.quote(f"docker buildx inspect {shlex.quote(builder)} 2>/dev/null")
-        return f"runuser -l {shlex.quote(user)} -c {inspect} || true"
+    def command(self, user: str, builder: str, rootless: bool = False) -> str:
+        inspect = f"docker buildx inspect {shlex.quote(builder)} 2>/dev/null"
+        return f"{as_runner(user, inspect, rootless)} || true"
 
     def process(self, output: list[str]) -> str | None:
         drivers = [line.split(":", 1)[1].strip() for line in output if line.startswith("Driver:")]
@@ -72,9 +73,10 @@ def runner_user(user: str):
 
 
 @operation()
-def buildx_builder(user: str, builder: str):
-    """A docker-container buildx builder ``builder``, the default of ``user``."""
-    driver = read(Builder, user=user, builder=builder)
+def buildx_builder(user: str, builder: str, rootless: bool = False):
+    """A docker-container buildx builder ``builder``, the default of ``user`` (on the user's
+    own daemon when ``rootless``)."""
+    driver = read(Builder, user=user, builder=builder, rootless=rootless)
     if driver == "docker-container":
         host.noop(f"{user} has buildx builder {builder}")
         return
@@ -82,7 +84,7 @@ def buildx_builder(user: str, builder: str):
     create = f"docker buildx create --name {quoted} --driver docker-container --use"
     if driver is not None:  # another driver under that name: replace it
         create = f"docker buildx rm {quoted} && {create}"
-    yield f"runuser -l {shlex.quote(user)} -c {shlex.quote(create)}"
+    yield as_runner(user, create, rootless)
 
 
 def host_runner_settings() -> RunnerSettings:
@@ -121,7 +123,14 @@ def runner_queries(settings: RunnerSettings) -> list[tuple[type, dict]]:
         (FileContent, {"path": prune.SCRIPT}),
         *[(FileContent, {"path": path}) for path in prune.unit_files(settings)],
         *[(ServiceState, {"units": [timer]}) for timer in prune.TIMERS],
-        (Builder, {"user": user, "builder": settings.ci_runner_builder}),
+        (
+            Builder,
+            {
+                "user": user,
+                "builder": settings.ci_runner_builder,
+                "rootless": settings.ci_runner_rootless,
+            },
+        ),
     ]
     if settings.ci_runner_gitlab:
         queries += [
@@ -153,6 +162,17 @@ def install_gitlab_runner(runner: RunnerSettings, docker: DockerSettings) -> Non
     )
 
 
+def with_runner(docker: DockerSettings, runner: RunnerSettings) -> DockerSettings:
+    """Docker's settings with the runner user in the docker group, or running its own rootless
+    daemon with ``ci_runner_rootless``."""
+    user = runner.ci_runner_user
+    if runner.ci_runner_rootless:
+        users = tuple(dict.fromkeys([*docker.docker_rootless_users, user]))
+        return dataclasses.replace(docker, docker_rootless_users=users)
+    users = tuple(dict.fromkeys([*docker.docker_users, user]))
+    return dataclasses.replace(docker, docker_users=users)
+
+
 @deploy("CI runner")
 def install_ci_runner() -> None:
     """Install Docker for CI jobs: the runner user, pruning, and a buildx builder."""
@@ -160,8 +180,7 @@ def install_ci_runner() -> None:
     docker = host_settings()
     user = runner.ci_runner_user
     runner_user(name="CI runner user", user=user)
-    users = tuple(dict.fromkeys([*docker.docker_users, user]))
-    install_docker(dataclasses.replace(docker, docker_users=users), runner_queries(runner))
+    install_docker(with_runner(docker, runner), runner_queries(runner))
     ops.file_content(
         name="Prune script", path=prune.SCRIPT, content=prune.script(runner), mode="0755"
     )
@@ -173,7 +192,10 @@ def install_ci_runner() -> None:
     for timer in prune.TIMERS:
         ops.service(name=timer, unit=timer, restart_after=units)
     buildx_builder(
-        name="buildx builder for the runner user", user=user, builder=runner.ci_runner_builder
+        name="buildx builder for the runner user",
+        user=user,
+        builder=runner.ci_runner_builder,
+        rootless=runner.ci_runner_rootless,
     )
     if runner.ci_runner_gitlab:
         install_gitlab_runner(runner, docker)

@@ -22,6 +22,7 @@ class RunnerSettings:
     """What the CI runner profile adds to the Docker deploy; see docs/ci-runners.md."""
 
     ci_runner_user: str = "runner"
+    ci_runner_rootless: bool = False
     ci_runner_prune_until: str = "24h"
     ci_runner_prune_schedule: str = "hourly"
     ci_runner_min_free_gb: int = 10
@@ -62,9 +63,9 @@ def runner_settings(data: Mapping[str, Any], host: str = "host") -> RunnerSettin
     builder = values.get("ci_runner_builder", "provision")
     if not isinstance(builder, str) or not BUILDER_RE.fullmatch(builder):
         problems.append(f"ci_runner_builder must be a builder name, got {builder!r}")
-    gitlab = values.get("ci_runner_gitlab", False)
-    if not isinstance(gitlab, bool):
-        problems.append(f"ci_runner_gitlab must be true or false, got {gitlab!r}")
+    for name in ("ci_runner_rootless", "ci_runner_gitlab"):
+        if not isinstance(values.get(name, False), bool):
+            problems.append(f"{name} must be true or false, got {values[name]!r}")
     check_urls(values, ("ci_runner_gitlab_repo_url", "ci_runner_gitlab_key_url"), problems)
     check_fingerprint(values, "ci_runner_gitlab_fingerprint", GITLAB_FINGERPRINT, problems)
     if problems:

@@ -9,6 +9,7 @@ import pytest
 
 from provision.runner import prune
 from provision.runner.settings import runner_settings
+from provision.runner.shell import as_runner
 from provision.verify import probe
 from provision.verify.settings import host_data, settings_for
 
@@ -16,17 +17,17 @@ from provision.verify.settings import host_data, settings_for
 def commands(name: str) -> dict[str, str]:
     """What the checks read of host ``name``, in one ``sudo`` command."""
     settings, runner = settings_for(name), runner_settings(host_data(name), name)
-    user = shlex.quote(runner.ci_runner_user)
+    user, quoted = runner.ci_runner_user, shlex.quote(runner.ci_runner_user)
     image = shlex.quote(settings.docker_verify_image)
-
-    def as_user(command: str) -> str:
-        return f"runuser -l {user} -c {shlex.quote(command)}"
-
+    rootless = runner.ci_runner_rootless
+    # a rootless runner's own daemon gets the image through the rootless check's load
+    load = "" if rootless else probe.load_command(settings)
+    builder = f"docker buildx inspect {shlex.quote(runner.ci_runner_builder)}"
     return {
-        "account": f"getent passwd {user}",
-        "groups": f"id -Gn {user}",
-        "docker_run": probe.load_command(settings) + as_user(f"docker run --rm {image}"),
-        "builder": as_user(f"docker buildx inspect {shlex.quote(runner.ci_runner_builder)}"),
+        "account": f"getent passwd {quoted}",
+        "groups": f"id -Gn {quoted}",
+        "docker_run": load + as_runner(user, f"docker run --rm {image}", rootless),
+        "builder": as_runner(user, builder, rootless),
         "script": f"cat {prune.SCRIPT}",
         **{f"unit:{path}": f"cat {path}" for path in prune.unit_files(runner)},
         **{f"active:{timer}": f"systemctl is-active {timer}" for timer in prune.TIMERS},
@@ -60,7 +61,11 @@ def test_runner_user_is_not_root(seen, runner):
 
 
 def test_runner_runs_containers_without_sudo(seen, runner):
-    assert "docker" in seen["groups"].text.split(), f"{runner.ci_runner_user} not in docker"
+    in_group = "docker" in seen["groups"].text.split()
+    if runner.ci_runner_rootless:
+        assert not in_group, f"{runner.ci_runner_user} is rootless but in the docker group"
+    else:
+        assert in_group, f"{runner.ci_runner_user} is not in the docker group"
     run = seen["docker_run"]
     assert run.ok, f"docker run as {runner.ci_runner_user} failed: {run.text.strip()[-300:]}"
 

@@ -12,14 +12,15 @@ from provision.runner import prune
 
 from .conftest import INVENTORY, provision, sh
 
-PROFILE = ("--profile", "ci-runner", "--limit", "lab1", "--data", "ci_runner_prune_until=2s")
+PROFILE = ("--profile", "ci-runner", "--data", "ci_runner_prune_until=2s")
 
 
-def run(command: str, report, *args: str) -> dict:
-    """``provision COMMAND`` with the profile on lab1; its JSON report for lab1."""
-    result = provision(command, "-i", INVENTORY, *PROFILE, *args, "--report", str(report))
+def run(command: str, report, *args: str, host: str = "lab1") -> dict:
+    """``provision COMMAND`` with the profile on ``host``; its JSON report for that host."""
+    limit = ("--limit", host)
+    result = provision(command, "-i", INVENTORY, *PROFILE, *limit, *args, "--report", str(report))
     assert result.returncode == 0, result.stdout + result.stderr
-    return json.loads(report.read_text())["hosts"]["lab1"]
+    return json.loads(report.read_text())["hosts"][host]
 
 
 @pytest.fixture(scope="module")
@@ -87,3 +88,21 @@ def test_low_space_prunes_at_once(runner_host, tmp_path):
     assert planted not in sh(lab, "lab1", "sudo docker images -q --no-trunc -a").stdout.split()
     journal = sh(lab, "lab1", "sudo journalctl -u provision-docker-prune@low-space -o cat")
     assert "pruning everything unused" in journal.stdout
+
+
+def test_a_rootless_runner_has_its_own_daemon_and_builder(lab, tmp_path):
+    lab.reset("lab2")
+    rootless = ("--data", "ci_runner_rootless=true")
+    assert run("apply", tmp_path / "apply.json", *rootless, host="lab2")["status"] == "changed"
+    checks = run("verify", tmp_path / "verify.json", *rootless, host="lab2")
+    assert checks["failed"] == 0 and checks["passed"] >= 25
+    assert "docker" not in sh(lab, "lab2", "id -Gn runner").stdout.split()
+    own = "DOCKER_HOST=unix:///run/user/$(id -u)/docker.sock docker"
+    builders = sh(lab, "lab2", f"sudo runuser -l runner -c '{own} buildx ls'").stdout
+    assert "provision" in builders and "docker-container" in builders
+    info = sh(
+        lab, "lab2", f"sudo runuser -l runner -c '{own} info --format {{{{.SecurityOptions}}}}'"
+    )
+    assert "rootless" in info.stdout
+    again = run("apply", tmp_path / "again.json", *rootless, host="lab2")
+    assert again["status"] == "unchanged"

@@ -13,6 +13,7 @@ from pyinfra.api import Inventory
 from provision.docker.daemon import daemon_config, daemon_json
 from provision.docker.deploy import (
     DAEMON_JSON,
+    PROXY_DROPIN,
     KEYRING,
     SOURCES,
     install_docker,
@@ -389,6 +390,13 @@ def test_uninstall_removes_packages_sources_and_key_but_keeps_data():
     assert result.status == "changed"
     assert commands[0].endswith("remove " + " ".join(DEFAULT_PACKAGES))  # a purge may nuke data
     assert commands[1:] == [f"rm -f {SOURCES}", f"rm -f {KEYRING}"]
+
+
+def test_uninstall_removes_the_proxy_dropin_and_reloads_systemd():
+    machine = converged_machine()
+    machine.files[PROXY_DROPIN] = ("644", "root:root", b"[Service]\n")
+    _, commands = run_one(machine, deploy=uninstall_docker)
+    assert commands[-2:] == [f"rm -f {PROXY_DROPIN}", "systemctl daemon-reload"]
 
 
 def test_uninstall_with_purge_data_removes_the_data_directories():
