@@ -13,8 +13,8 @@ from pyinfra.api import Inventory
 from provision.docker.daemon import daemon_config, daemon_json
 from provision.docker.deploy import (
     DAEMON_JSON,
-    PROXY_DROPIN,
     KEYRING,
+    PROXY_DROPIN,
     SOURCES,
     install_docker,
     sources_text,
