@@ -51,7 +51,8 @@ def test_plain_pyinfra_and_pytest_lines_run_as_written(lab):
 
     checked = run(check)
     assert checked.returncode == 0, checked.stdout[-3000:]
-    assert re.search(r"\b17 passed\b", checked.stdout), checked.stdout[-1000:]
+    passed = re.search(r"\b(\d+) passed\b", checked.stdout)
+    assert passed and int(passed.group(1)) >= 20, checked.stdout[-1000:]  # every check of a host
     assert "lab1" not in checked.stdout  # --limit lab2
 
     removed = run(remove)
