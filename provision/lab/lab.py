@@ -16,6 +16,7 @@ from provision.progress import SILENT
 
 from . import base, network, server
 from .config import SUPPORTED_SUITES, LabConfig
+from .debian import write_atomic
 from .errors import LabError
 from .first_contact import FirstContact, wait_for_login
 from .limits import raise_inotify_limits
@@ -57,9 +58,8 @@ class Lab:
 
     def _save_state(self) -> None:
         self.config.lab_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.config.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.state, indent=2, sort_keys=True))
-        tmp.replace(self.config.state_file)
+        state = json.dumps(self.state, indent=2, sort_keys=True).encode()
+        write_atomic(self.config.state_file, state)
 
     def machine(self, name: str) -> Machine:
         """The machine recorded under ``name``."""
