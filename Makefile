@@ -2,7 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-LAB_PACKAGES := systemd-container debootstrap iptables iproute2 apt-utils gnupg openssh-client tinyproxy
+# the lab's machinery; tinyproxy for the proxy tests; vagrant to validate the Vagrantfile
+LAB_PACKAGES := systemd-container debootstrap iptables iproute2 apt-utils gnupg openssh-client \
+	tinyproxy vagrant
 
 .PHONY: demo test unit lint lab-deps venv lab-down bench clean
 
