@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import shlex
 
-ROOTLESS_DOCKER = "DOCKER_HOST=unix:///run/user/$(id -u)/docker.sock "  # the user's own daemon
+# the user's own daemon, for every command of the line (``if``, pipes and lists too)
+ROOTLESS_DOCKER = "export DOCKER_HOST=unix:///run/user/$(id -u)/docker.sock; "
 
 
 def as_runner(user: str, command: str, rootless: bool = False) -> str:

@@ -20,13 +20,13 @@ def commands(name: str) -> dict[str, str]:
     user, quoted = runner.ci_runner_user, shlex.quote(runner.ci_runner_user)
     image = shlex.quote(settings.docker_verify_image)
     rootless = runner.ci_runner_rootless
-    # a rootless runner's own daemon gets the image through the rootless check's load
-    load = "" if rootless else probe.load_command(settings)
+    # as the runner: a rootless runner's own daemon loads the image itself
+    run = probe.load_command(settings) + f"docker run --rm {image}"
     builder = f"docker buildx inspect {shlex.quote(runner.ci_runner_builder)}"
     return {
         "account": f"getent passwd {quoted}",
         "groups": f"id -Gn {quoted}",
-        "docker_run": load + as_runner(user, f"docker run --rm {image}", rootless),
+        "docker_run": as_runner(user, run, rootless),
         "builder": as_runner(user, builder, rootless),
         "script": f"cat {prune.SCRIPT}",
         **{f"unit:{path}": f"cat {path}" for path in prune.unit_files(runner)},

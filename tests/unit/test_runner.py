@@ -4,6 +4,8 @@ df), its operations, and the whole profile on pyinfra's ``@fake`` connector."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import shlex
 import subprocess
 
 import pytest
@@ -258,3 +260,15 @@ def test_a_wrong_gitlab_key_is_refused_with_nothing_written():
     assert result.status == "failed"
     assert result.error.startswith("@fake/web1: https://packages.gitlab.com/gpg.key returned a key")
     assert not any(GITLAB_KEY_PATH in c or GITLAB_SOURCES_PATH in c for c in commands)
+
+
+def test_a_rootless_runner_command_runs_every_part_on_its_own_daemon(tmp_path):
+    """``if``, lists and pipes all see the user's DOCKER_HOST (an assignment prefix would not)."""
+    from provision.runner.shell import as_runner
+
+    line = as_runner("runner", 'if true; then echo "$DOCKER_HOST" | cat; fi', rootless=True)
+    words = shlex.split(line)
+    assert words[:4] == ["runuser", "-l", "runner", "-c"]
+    done = subprocess.run(["sh", "-c", words[4]], capture_output=True, text=True, check=True)
+    assert done.stdout == f"unix:///run/user/{os.getuid()}/docker.sock\n"
+    assert "DOCKER_HOST" not in as_runner("runner", "docker ps")
