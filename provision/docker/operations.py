@@ -105,7 +105,8 @@ def packages_absent(packages: list[str], purge: bool = False, lock_timeout: int 
 
 @operation()
 def paths_absent(patterns: list[str]):
-    """Remove what matches shell ``patterns`` (stale sources and keys, data directories)."""
+    """Remove what matches ``patterns`` (``DIR/NAME-GLOB``, matched by ``find``: stale sources
+    and keys, data directories)."""
     found = read(Paths, patterns=patterns)
     if not found:
         host.noop("no stale Docker sources or keys")
