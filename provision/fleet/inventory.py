@@ -46,14 +46,17 @@ class Fleet:
         ``extra(data, host_name)`` checks a profile's own settings too.
         """
         result, problems = {}, []
+        checks = [from_host_data, *([extra] if extra else [])]
         for host in self.hosts:
-            try:
-                if extra is not None:
-                    extra(host.data.dict(), host.name)
-                result[host.name] = from_host_data(host.data.dict(), host.name)
-            except SettingsError as error:
-                problems.append(str(error))
+            data, found = host.data.dict(), []
+            for check in checks:  # the profile's problems do not hide Docker's
+                try:
+                    found.append(check(data, host.name))
+                except SettingsError as error:
+                    problems.append(str(error))
+            if len(found) < len(checks):
                 continue
+            result[host.name] = found[0]
             for warning in result[host.name].warnings():
                 if f"{host.name}: {warning}" not in self.notes:
                     self.notes.append(f"{host.name}: {warning}")

@@ -487,3 +487,13 @@ def test_a_control_character_in_a_message_is_written_as_an_escape(tmp_path):
     report.write_junit(path, report.apply_junit(result))
     failure = ET.parse(path).getroot().find(".//testcase[@name='web2']/failure")
     assert failure.get("message") == "web2: apt said \\x1b[31mE: broken\\x1b[0m\\x00."
+
+
+def test_a_profiles_problems_and_dockers_are_reported_together(tmp_path):
+    from provision.runner.settings import runner_settings
+
+    text = 'hosts = [("web1", {"docker_channel": "nightly", "ci_runner_user": "root"})]\n'
+    fleet = load(inventory_file(tmp_path, text))
+    with pytest.raises(UsageError) as raised:
+        fleet.settings(runner_settings)
+    assert "docker_channel" in str(raised.value) and "ci_runner_user" in str(raised.value)
