@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from . import profiles
+from . import profiles, startup
 from .docker.errors import SettingsError
 from .fleet.cli import FLEET_COMMANDS, LOCK_WAIT, SHARD
 from .fleet.errors import UsageError
@@ -83,6 +83,7 @@ def load_fleet(
     from .fleet import inventory, shard
 
     fleet = inventory.load(path, limit, inventory.parse_data(data))
+    startup.started()
     # every settings problem of every host, before anything is touched
     fleet.settings(profile.check if profile else None)
     return shard.slice_or_exit(fleet, shard_spec)
@@ -301,6 +302,8 @@ def demo(keep):
     """Bring up the lab (bookworm + trixie), apply, verify, and show both tables."""
     from .demo import run_demo
 
+    startup.started()
+
     sys.exit(run_demo(keep))
 
 
@@ -311,8 +314,11 @@ for command in FLEET_COMMANDS:
 
 def main() -> None:
     """Entry point: errors the user can fix become one line and exit code 2."""
+    startup.starting()
     try:
         cli(standalone_mode=True)
     except (LabError, UsageError, SettingsError) as error:
         click.secho(f"error: {error}", fg="red", err=True)
         sys.exit(2)
+    finally:
+        startup.exiting()

@@ -6,6 +6,8 @@ the installed releases and names the one that changed.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 
 def current(proxy):
     """The object behind one of pyinfra's context proxies (``pyinfra.host``, ``pyinfra.state``)."""
@@ -47,9 +49,17 @@ def testinfra_host(item):
     return callspec.params.get("_testinfra_host")
 
 
+def ssh_failure(error: Exception):
+    """The result (``stderr``, ``rc``) of a testinfra command that ssh itself failed (exit
+    255: testinfra's ssh backend raises ``RuntimeError(result)``), else ``None``."""
+    result = error.args[0] if isinstance(error, RuntimeError) and error.args else None
+    return result if hasattr(result, "stderr") and hasattr(result, "rc") else None
+
+
 def make_inventory(path: str, override_data: dict, cwd: str):
     """pyinfra's own inventory loading (``pyinfra_cli``): group data files and all."""
-    from pyinfra_cli.inventory import make_inventory as make
+    with entry_points_read_once():  # importing pyinfra_cli monkey-patches with gevent
+        from pyinfra_cli.inventory import make_inventory as make
 
     return make(path, override_data=override_data, cwd=cwd)
 
@@ -59,3 +69,22 @@ def raise_if_bad_type(value, hint, error_cls, message: str) -> None:
     from pyinfra.api.util import raise_if_bad_type as check
 
     check(value, hint, error_cls, message)
+
+
+@contextmanager
+def entry_points_read_once():
+    """Within the block, ``importlib.metadata.entry_points`` answers from one reading.
+
+    gevent's ``monkey.patch_all`` (run by importing ``pyinfra_cli``) looks for plugins once per
+    module it patches: about 25 walks over every installed distribution, some 40 ms of each
+    command's start-up with a few dozen packages installed. Nothing installs packages meanwhile.
+    """
+    from importlib import metadata
+
+    original = metadata.entry_points
+    everything = original()
+    metadata.entry_points = lambda **params: everything.select(**params)
+    try:
+        yield
+    finally:
+        metadata.entry_points = original

@@ -111,7 +111,7 @@ def install_queries(settings: DockerSettings) -> list[tuple[type, dict]]:
         (FileContent, {"path": APT_PROXY}),
     ]
     for distro in ("ubuntu", "debian", "raspbian"):
-        queries.append((SourcesMentioning, {"text": f"{settings.docker_repo_url}/{distro}"}))
+        queries.append((SourcesMentioning, {"texts": [f"{settings.docker_repo_url}/{distro}"]}))
     for unit in service_units(settings):
         queries.append((ServiceState, {"units": [unit]}))
     return queries + rootless.queries(settings)

@@ -41,8 +41,9 @@ def query_command(packages) -> str:
     names = " ".join(shlex.quote(p) for p in packages)
     return (
         f"dpkg-query -W -f='${{Package}} ${{db:Status-Abbrev}} ${{Version}}\\n' {names}"
-        ' 2>/dev/null; [ -z "$(ls -A /var/lib/dpkg/updates 2>/dev/null)" ]'
-        f" || echo {INTERRUPTED}; true"
+        # dpkg's journal of an unfinished run (numbered files): the shell's glob, no ls
+        f' 2>/dev/null; for f in /var/lib/dpkg/updates/*; do [ -e "$f" ] && echo {INTERRUPTED};'
+        " break; done; true"
     )
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from pyinfra.api import FactBase
 
+from . import systemd
 from .distro import parse_os_release
 from .dpkg import PackageState, parse_query, query_command  # noqa: F401 (re-exported)
 from .keyring import MAX_BYTES
@@ -31,11 +32,17 @@ class OsTarget(FactBase):
 class Packages(FactBase):
     """Installed state of the named packages; key ``None`` is True when dpkg was interrupted."""
 
+    merge_by = "packages"  # a snapshot asks dpkg once for the packages of every read
+
     def command(self, packages) -> str:
         return query_command(packages)
 
     def process(self, output: list[str]) -> dict:
         return parse_query(output)
+
+    @staticmethod
+    def select(value: dict, packages) -> dict:
+        return {None: value.get(None, False), **{n: value[n] for n in packages if n in value}}
 
     @staticmethod
     def default() -> dict:
@@ -95,22 +102,30 @@ class Download(FactBase):
 class Paths(FactBase):
     """Which files, links or non-empty directories match ``patterns`` (``DIR/NAME-GLOB``).
 
-    Only the last part of a pattern may hold a glob; ``find`` matches it, so no pattern is
-    ever expanded by a shell.
+    Only the last part of a pattern may hold a glob; one ``find`` matches them all, so no
+    pattern is ever expanded by a shell.
     """
 
     def command(self, patterns) -> str:
-        finds = []
+        if not patterns:
+            return "true"
+        directories, tests = [], []
         for pattern in patterns:
             directory, _, name = pattern.rpartition("/")
-            if any(char in directory for char in "*?["):
+            directory = directory or "/"
+            if any(char in directory for char in "*?[\\"):
                 raise ValueError(f"only the last part of {pattern!r} may be a glob")
-            finds.append(
-                f"find {shlex.quote(directory or '/')} -mindepth 1 -maxdepth 1 "
-                f"-name {shlex.quote(name)} "
-                r"\( -type f -o -type l -o \( -type d ! -empty \) \) -print 2>/dev/null; "
-            )
-        return "".join(finds) + "true"
+            if directory not in directories:
+                directories.append(directory)
+            inside = directory.rstrip("/")
+            # -path's * also matches "/": the second test keeps entries of other directories out
+            here, deeper = shlex.quote(f"{inside}/{name}"), shlex.quote(f"{inside}/*/*")
+            tests.append(rf"\( -path {here} ! -path {deeper} \)")
+        return (
+            f"find {' '.join(map(shlex.quote, directories))} -mindepth 1 -maxdepth 1 "
+            f"\\( {' -o '.join(tests)} \\) "
+            r"\( -type f -o -type l -o \( -type d ! -empty \) \) -print 2>/dev/null; true"
+        )
 
     def process(self, output: list[str]) -> list[str]:
         return [line for line in output if line]
@@ -124,28 +139,40 @@ SOURCE_FILES = "/etc/apt/sources.list /etc/apt/sources.list.d/*"
 
 
 class SourcesMentioning(FactBase):
-    """``{file: [lines]}``: apt source files with an active (not commented) line holding
-    ``text``. The text is matched as a fixed string; names and lines come back in base64."""
+    """``{file: [lines]}``: apt source files with a line holding one of ``texts``, matched as
+    fixed strings by one ``grep``; names and lines come back in base64."""
 
-    def command(self, text: str) -> str:
-        grep = f"grep -sF -e {shlex.quote(text)} --"
-        return (
-            f'for f in {SOURCE_FILES}; do [ -f "$f" ] && {grep} "$f" >/dev/null && '
-            f'printf \'%s %s\\n\' "$(printf %s "$f" | base64 -w0)" "$({grep} "$f" | base64 -w0)"; '
-            "done; true"
-        )
+    merge_by = "texts"
+
+    def command(self, texts) -> str:
+        if not texts:
+            return "true"
+        patterns = " ".join(f"-e {shlex.quote(text)}" for text in texts)
+        # -Z: a NUL after each file name; directories, FIFOs and devices are skipped
+        return f"grep -sFHZ -d skip -D skip {patterns} -- {SOURCE_FILES} | base64 -w0; echo"
 
     def process(self, output: list[str]) -> dict[str, list[str]]:
-        found = {}
-        for line in output:
-            name, _, lines = line.partition(" ")
-            try:
-                path = base64.b64decode(name, validate=True).decode(errors="replace")
-                content = base64.b64decode(lines, validate=True).decode(errors="replace")
-            except ValueError:
-                continue
-            found[path] = content.splitlines()
+        try:
+            rest = base64.b64decode("".join(output), validate=True)
+        except ValueError:
+            return {}
+        found: dict[str, list[str]] = {}
+        while rest:
+            name, nul, rest = rest.partition(b"\0")
+            if not nul:
+                break
+            line, _, rest = rest.partition(b"\n")
+            path = name.decode(errors="replace")
+            found.setdefault(path, []).append(line.decode(errors="replace"))
         return found
+
+    @staticmethod
+    def select(value: dict[str, list[str]], texts) -> dict[str, list[str]]:
+        found = {
+            path: [line for line in lines if any(text in line for text in texts)]
+            for path, lines in value.items()
+        }
+        return {path: lines for path, lines in found.items() if lines}
 
     @staticmethod
     def default() -> dict[str, list[str]]:
@@ -183,25 +210,24 @@ class Users(FactBase):
 
 
 class ServiceState(FactBase):
-    """``{unit: (active, enabled)}`` as systemctl reports them."""
+    """``{unit: (active, enabled)}`` as systemctl reports them (``is-active``, ``is-enabled``),
+    read for all units by one ``systemctl show``; ``unknown`` where it says nothing."""
+
+    merge_by = "units"
 
     def command(self, units) -> str:
-        return (
-            "".join(
-                f"echo {q} $(systemctl is-active {q} 2>/dev/null)"
-                f" $(systemctl is-enabled {q} 2>/dev/null); "
-                for q in map(shlex.quote, units)
-            )
-            + "true"
-        )
+        return f"{systemd.show_command(units)} 2>/dev/null; true"
 
     def process(self, output: list[str]) -> dict[str, tuple[str, str]]:
-        states = {}
-        for line in output:
-            unit, *rest = line.split()
-            rest += ["unknown", "unknown"]
-            states[unit] = (rest[0], rest[1])
-        return states
+        return systemd.parse_show(output)
+
+    @staticmethod
+    def select(value: dict[str, tuple[str, str]], units) -> dict[str, tuple[str, str]]:
+        return systemd.by_name(value, units)
+
+    @staticmethod
+    def default() -> dict:
+        return {}
 
 
 class CandidateVersions(FactBase):

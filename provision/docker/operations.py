@@ -123,7 +123,7 @@ def sources_mentioning_absent(text: str, keep: str):
     Files in sources.list.d are removed; lines of /etc/apt/sources.list are commented out,
     edited here and written back whole (no value of a setting reaches a sed script).
     """
-    found = read(SourcesMentioning, text=text)
+    found = read(SourcesMentioning, texts=[text])
     stale = sorted(p for p, lines in found.items() if p != keep and active_lines(lines, text))
     if not stale:
         host.noop(f"no other sources for {text}")

@@ -2,6 +2,10 @@
 
 On a converged host the whole deploy then costs one round trip. Once an operation has changed
 the host, facts are read again one by one, so later operations see the new state.
+
+A fact class with ``merge_by`` (the name of its list argument) and ``select(value, items)``
+is read once for all its queries: one ``dpkg-query`` for every package list, one
+``systemctl show`` for every unit. Each query's answer is selected from the joint one.
 """
 
 from __future__ import annotations
@@ -50,16 +54,48 @@ class Snapshot(FactBase):
         return None
 
 
+def plan(queries: list[tuple[type, dict]]) -> list[tuple[type, dict]]:
+    """The queries a snapshot runs for ``queries``: each once, those of a class with
+    ``merge_by`` joined into one per class (when their other arguments are equal)."""
+    runs: list[tuple[type, dict]] = []
+    index: dict[tuple, int] = {}
+    for cls, kwargs in queries:
+        key = _run_key(cls, kwargs)
+        field = getattr(cls, "merge_by", None)
+        if key not in index:
+            index[key] = len(runs)
+            runs.append((cls, {**kwargs, field: list(kwargs[field])} if field else kwargs))
+        elif field:
+            items = runs[index[key]][1][field]
+            items.extend(item for item in kwargs[field] if item not in items)
+    return runs
+
+
+def _run_key(cls: type, kwargs: dict) -> tuple:
+    field = getattr(cls, "merge_by", None)
+    return _key(cls, {k: v for k, v in kwargs.items() if k != field})
+
+
+def _selected(cls: type, kwargs: dict, value):
+    """``value`` of a joint read narrowed to what ``kwargs`` asked for."""
+    field = getattr(cls, "merge_by", None)
+    return cls.select(value, kwargs[field]) if field else value
+
+
 def prefetch(queries: list[tuple[type, dict]]) -> None:
     """Read ``queries`` (fact class, kwargs) in one command, for ``read`` to answer from."""
-    sections = host.get_fact(Snapshot, queries=queries)
+    runs = plan(queries)
+    sections = host.get_fact(Snapshot, queries=runs)
     answers = {}
     if sections is not None:
-        for index, (cls, kwargs) in enumerate(queries):
+        values = {}
+        for index, (cls, kwargs) in enumerate(runs):
             lines = sections.get(index)
             if lines is None:
                 return  # incomplete: fall back to reading facts one by one
-            answers[_key(cls, kwargs)] = cls().process(lines) if lines else cls.default()
+            values[_run_key(cls, kwargs)] = cls().process(lines) if lines else cls.default()
+        for cls, kwargs in queries:
+            answers[_key(cls, kwargs)] = _selected(cls, kwargs, values[_run_key(cls, kwargs)])
     current(host).provision_snapshot = (current(state), answers)
 
 
@@ -70,7 +106,7 @@ def read(cls: type, **kwargs):
     if snapshot and snapshot[0] is current(state) and key in snapshot[1] and not _changed_so_far():
         value = snapshot[1][key]
     else:
-        value = host.get_fact(cls, **kwargs)
+        value = _selected(cls, kwargs, host.get_fact(cls, **kwargs))
     _LAST.setdefault(current(host), {})[key] = (current(state), value)
     return value
 

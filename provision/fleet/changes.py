@@ -342,7 +342,7 @@ def _paths_absent(kw: dict, _name) -> Change:
 
 @describes("sources_mentioning_absent")
 def _sources_mentioning_absent(kw: dict, _name) -> Change:
-    found = last_read(facts.SourcesMentioning, text=kw["text"])
+    found = last_read(facts.SourcesMentioning, texts=[kw["text"]])
     stale = [
         path
         for path, lines in sorted(found.items())

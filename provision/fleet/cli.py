@@ -40,10 +40,13 @@ def locking(wait: int):
 
 
 def _load(inventory: str, limit, shard_spec: str | None):
+    from .. import startup
     from . import inventory as fleet_inventory
     from . import shard
 
-    return shard.slice_or_exit(fleet_inventory.load(inventory, limit), shard_spec)
+    fleet = fleet_inventory.load(inventory, limit)
+    startup.started()
+    return shard.slice_or_exit(fleet, shard_spec)
 
 
 def apply_in_batches(

@@ -15,6 +15,9 @@ from provision.progress import Board
 @click.group("lab")
 def lab_group() -> None:
     """Local throwaway Debian hosts (systemd-nspawn) and a stand-in Docker repository."""
+    from .. import startup
+
+    startup.started()
 
 
 @lab_group.command("up")

@@ -138,7 +138,7 @@ def runner_queries(settings: RunnerSettings) -> list[tuple[type, dict]]:
             (FileContent, {"path": GITLAB_SOURCES}),
             (Packages, {"packages": GITLAB_PACKAGES}),
             *[
-                (SourcesMentioning, {"text": f"{settings.ci_runner_gitlab_repo_url}/{distro}"})
+                (SourcesMentioning, {"texts": [f"{settings.ci_runner_gitlab_repo_url}/{distro}"]})
                 for distro in DISTROS
             ],
         ]

@@ -1,20 +1,25 @@
 """Everything the checks look at, read from a host in one command.
 
-The probe is a shell script run through ``sudo``. Each section runs one command; its exit code
-and its output (base64, so file contents come back byte for byte) are printed on one line,
-which ``parse`` splits again. The checks then assert on the sections without another round trip.
+The probe is a shell script run through ``sudo``. Each section runs one command with its
+output (stdout and stderr) going to a file of its own; at the end one ``tar`` of those files
+and of the exit codes comes back as a single base64 line, which ``parse`` splits again, byte
+for byte. The checks then assert on the sections without another round trip.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import io
 import json
 import posixpath
 import shlex
+import tarfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from provision import compat
+from provision.docker import systemd
 from provision.docker.dpkg import query_command
 from provision.docker.layout import APT_PROXY, DAEMON_JSON, KEYRING, PROXY_DROPIN, SOURCES
 from provision.docker.rootless_layout import as_user, docker_host
@@ -28,12 +33,22 @@ WRITTEN_DIRS = tuple(posixpath.dirname(path) for path in (KEYRING, SOURCES, DAEM
 PLUGINS = ("compose", "buildx")
 CONTAINER_TIMEOUT_S = 120
 MAX_PARALLEL = 32  # hosts probed at once
+# the files the deploy writes (and the keyrings directory): owner, mode and content in one tar
+FILES = (posixpath.dirname(KEYRING), KEYRING, SOURCES, DAEMON_JSON, PROXY_DROPIN, APT_PROXY)
+UNREAD = "the checks could not read the host"  # how a ProbeError's sentence goes on
+LOG_CONFIG = "log-config"  # the verification container's log configuration, beside the sections
 
-_PRELUDE = (
-    "t=$(mktemp) || exit 1\n"
-    "trap 'rm -f \"$t\"' EXIT\n"
-    f'p() {{ printf \'%s %s %s \' \'{MARK}\' "$1" "$2"; base64 -w0 <"$t"; echo; }}\n'
-)
+_PRELUDE = 'd=$(mktemp -d) || exit 1\ntrap \'rm -rf "$d"\' EXIT\n: >"$d/rc"\n'
+_EPILOGUE = f"printf '%s ' '{MARK}'; tar -C \"$d\" -cf - . | base64 -w0; echo\n"
+
+
+@dataclass(frozen=True)
+class HostFile:
+    """A path on the host as ``tar`` saw it: ``kind`` is file, directory, link or other."""
+
+    kind: str
+    owner: str  # "user group mode", as ``stat -c '%U %G %a'`` prints it
+    content: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -55,37 +70,90 @@ class Section:
 def commands(settings: DockerSettings) -> dict[str, str]:
     """``{section: shell command}`` for ``settings``: what each check needs to see."""
     names = [*settings.docker_packages, *settings.docker_obsolete_packages]
-    image = shlex.quote(settings.docker_verify_image)
-    run = f"timeout {CONTAINER_TIMEOUT_S} docker run --rm {image}"
     return {
         "os_release": "cat /etc/os-release",
         "arch": "dpkg --print-architecture",
         "packages": query_command(names),
-        "keyring": f"cat {KEYRING}",
-        "keyring_stat": f"stat -c '%U %G %a' {KEYRING}",
-        "keyrings_dir_stat": "stat -c '%U %G %a' /etc/apt/keyrings",
-        "sources": f"cat {SOURCES}",
-        "sources_stat": f"stat -c '%U %G %a' {SOURCES}",
-        **{f"active:{unit}": f"systemctl is-active {unit}" for unit in UNITS},
-        **{f"enabled:{unit}": f"systemctl is-enabled {unit}" for unit in UNITS},
+        "files": files_command(FILES),
+        "units": systemd.show_command(UNITS),
         "group": "getent group docker",
         **{f"groups:{user}": f"id -Gn {shlex.quote(user)}" for user in settings.docker_users},
         "socket_stat": f"stat -c '%F %U %G %a' {SOCKET}",
         "docker_info": "docker info --format '{{json .}}'",
-        "daemon_json": f"cat {DAEMON_JSON}",
-        "daemon_json_stat": f"stat -c '%U %G %a' {DAEMON_JSON}",
         "world_writable": f"find {' '.join(WRITTEN_DIRS)} -maxdepth 1 ! -type l -perm -o+w",
         "listening": "ss -Hltn",
-        "proxy_dropin": f"cat {PROXY_DROPIN}",
-        "apt_proxy": f"cat {APT_PROXY}",
-        "container": load_command(settings) + run,
-        "log_config": (
-            f"c=$(docker create {image}) && "
-            "docker inspect --format '{{json .HostConfig.LogConfig}}' \"$c\"; "
-            's=$?; docker rm "$c" >/dev/null 2>&1; exit "$s"'
-        ),
-        **rootless_commands(settings, load_command(settings) + run),
+        "container": container_command(settings),
+        "log_config": f'cat "$d/{LOG_CONFIG}"',
+        **rootless_commands(settings, load_command(settings) + run_command(settings)),
     }
+
+
+def files_command(paths) -> str:
+    """``paths`` (absolute; directories without their content) as one tar; missing ones are
+    left out."""
+    relative = " ".join(shlex.quote(path.lstrip("/")) for path in paths)
+    return f"tar -C / --no-recursion -cf - -- {relative} 2>/dev/null; true"
+
+
+def files(section: Section) -> dict[str, HostFile]:
+    """``{absolute path: HostFile}`` from the ``files`` section."""
+    try:
+        archive = tarfile.open(fileobj=io.BytesIO(section.output))
+        found = {}
+        for member in archive.getmembers():
+            content = archive.extractfile(member).read() if member.isfile() else b""
+            owner = f"{member.uname} {member.gname} {member.mode & 0o7777:o}"
+            found["/" + posixpath.normpath(member.name)] = HostFile(_kind(member), owner, content)
+        return found
+    except (tarfile.TarError, EOFError):
+        return {}
+
+
+def _kind(member: tarfile.TarInfo) -> str:
+    if member.isfile():
+        return "file"
+    if member.isdir():
+        return "directory"
+    return "link" if member.issym() or member.islnk() else "other"
+
+
+def run_command(settings: DockerSettings) -> str:
+    """``docker run`` of the verification image (a user's check: ``docker_rootless_users``)."""
+    image = shlex.quote(settings.docker_verify_image)
+    return f"timeout {CONTAINER_TIMEOUT_S} docker run --rm {image}"
+
+
+def container_command(settings: DockerSettings) -> str:
+    """Run the verification image as ``docker run --rm`` does (create, then start attached),
+    keeping the new container's log configuration for the ``log_config`` section.
+
+    With ``docker_verify_image_url`` the image is loaded when creating the container finds it
+    missing. Should a run that succeeded print no expected greeting (the attach can lose a
+    short-lived container's output), the image is run once more.
+    """
+    image = shlex.quote(settings.docker_verify_image)
+    create = f"timeout {CONTAINER_TIMEOUT_S} docker create --rm {image}"
+    if settings.docker_verify_image_url:
+        local = f"docker create --rm --pull never {image} 2>/dev/null"
+        create = f"c=$({local}) || {{ {_load(settings)}c=$({create}); }} || exit 1; "
+    else:
+        create = f"c=$({create}) || exit 1; "
+    expected = settings.verify_output()
+    again = ""
+    if expected is not None:
+        again = (
+            f'[ "$s" = 0 ] && case "$o" in *{shlex.quote(expected)}*) ;; '
+            f"*) {run_command(settings)} 2>&1; s=$? ;; esac; "
+        )
+    return (
+        create
+        + "docker inspect --format '{{json .HostConfig.LogConfig}}' \"$c\" "
+        + f'>"$d/{LOG_CONFIG}" 2>&1; '
+        + f'o=$(timeout {CONTAINER_TIMEOUT_S} docker start -a "$c" 2>&1); s=$?; '
+        + "printf '%s\\n' \"$o\"; "
+        + again
+        + 'exit "$s"'
+    )
 
 
 def rootless_commands(settings: DockerSettings, run: str) -> dict[str, str]:
@@ -105,12 +173,17 @@ def rootless_commands(settings: DockerSettings, run: str) -> dict[str, str]:
 
 
 def load_command(settings: DockerSettings) -> str:
-    """Load the verification image from ``docker_verify_image_url`` unless it is there; with
-    ``docker_verify_image_sha256`` the archive is checked before ``docker load`` reads it."""
-    url = settings.docker_verify_image_url
-    if not url:
+    """Load the verification image from ``docker_verify_image_url`` unless it is there."""
+    if not settings.docker_verify_image_url:
         return ""
     image = shlex.quote(settings.docker_verify_image)
+    return f"if ! docker image inspect {image} >/dev/null 2>&1; then {_load(settings)}fi; "
+
+
+def _load(settings: DockerSettings) -> str:
+    """Download ``docker_verify_image_url`` and ``docker load`` it; with
+    ``docker_verify_image_sha256`` the archive is checked before ``docker load`` reads it."""
+    url = settings.docker_verify_image_url
     check = ""
     if settings.docker_verify_image_sha256:
         line = shlex.quote(f"{settings.docker_verify_image_sha256}  ")
@@ -122,9 +195,8 @@ def load_command(settings: DockerSettings) -> str:
             f'{{ echo {refusal}; rm -f "$a"; exit 1; }}; '
         )
     return (
-        f"if ! docker image inspect {image} >/dev/null 2>&1; then "
         f'a=$(mktemp) && curl -fsSL {shlex.quote(url)} -o "$a" || exit 1; {check}'
-        'docker load -i "$a"; s=$?; rm -f "$a"; [ "$s" = 0 ] || exit "$s"; fi; '
+        'docker load -i "$a"; s=$?; rm -f "$a"; [ "$s" = 0 ] || exit "$s"; '
     )
 
 
@@ -138,33 +210,40 @@ def docker_info(section: Section) -> dict:
 
 
 def render(sections: dict[str, str]) -> str:
-    """One shell script running each ``{name: command}`` and printing it as a section.
+    """One shell script running each ``{name: command}`` and printing them all as one line.
 
-    Sections are printed by number (names hold host data, such as user names).
+    Sections are stored by number (names hold host data, such as user names).
     """
     lines = [
-        f'( {command} ) >"$t" 2>&1 </dev/null; p {index} $?'
+        f'( {command} ) >"$d/{index}" 2>&1 </dev/null; echo "{index} $?" >>"$d/rc"'
         for index, command in enumerate(sections.values())
     ]
-    return _PRELUDE + "\n".join(lines) + "\n"
+    return _PRELUDE + "\n".join(lines) + "\n" + _EPILOGUE
 
 
 def parse(output: str, names: list[str]) -> dict[str, Section]:
     """``{name: Section}`` from the output of ``render`` for sections ``names`` (in order);
-    lines that are not sections are ignored."""
-    sections = {}
+    lines that are not the probe's are ignored, and so is a line that does not decode."""
     for line in output.splitlines():
-        parts = line.split(" ")
-        if len(parts) != 4 or parts[0] != MARK or not parts[1].isdigit() or not parts[2].isdigit():
-            continue
-        if int(parts[1]) >= len(names):
+        marker, _, payload = line.partition(" ")
+        if marker != MARK:
             continue
         try:
-            output_bytes = base64.b64decode(parts[3], validate=True)
-        except binascii.Error:
+            archive = tarfile.open(fileobj=io.BytesIO(base64.b64decode(payload, validate=True)))
+            files = {
+                posixpath.normpath(member.name): archive.extractfile(member).read()
+                for member in archive.getmembers()
+                if member.isfile()
+            }
+        except (binascii.Error, tarfile.TarError, EOFError):
             continue
-        sections[names[int(parts[1])]] = Section(int(parts[2]), output_bytes)
-    return sections
+        sections = {}
+        for entry in files.get("rc", b"").decode().splitlines():
+            index, _, rc = entry.partition(" ")
+            if index.isdigit() and int(index) < len(names) and rc.isdigit() and index in files:
+                sections[names[int(index)]] = Section(int(rc), files[index])
+        return sections
+    return {}
 
 
 class ProbeError(Exception):
@@ -174,12 +253,19 @@ class ProbeError(Exception):
 def probe(host, settings: DockerSettings) -> dict[str, Section]:
     """Run the probe on a testinfra ``host``; raises ``ProbeError`` when it could not run."""
     wanted = commands(settings)
-    result = host.run("sudo -n sh -c %s", render(wanted))
-    sections = parse(result.stdout, list(wanted))
+    try:
+        result = host.run("sudo -n sh -c %s", render(wanted))
+    except RuntimeError as error:
+        result = compat.ssh_failure(error)
+        if result is None:
+            raise
+        sections = {}
+    else:
+        sections = parse(result.stdout, list(wanted))
     if not sections:
         detail = (result.stderr.strip().splitlines() or [f"exit code {result.rc}"])[-1]
         raise ProbeError(
-            f"{host.backend.get_hostname()}: the checks could not read the host ({detail}); "
+            f"{host.backend.get_hostname()}: {UNREAD} ({detail}); "
             "they need SSH access and passwordless sudo."
         )
     return sections

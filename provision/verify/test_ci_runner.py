@@ -18,10 +18,9 @@ def commands(name: str) -> dict[str, str]:
     """What the checks read of host ``name``, in one ``sudo`` command."""
     settings, runner = settings_for(name), runner_settings(host_data(name), name)
     user, quoted = runner.ci_runner_user, shlex.quote(runner.ci_runner_user)
-    image = shlex.quote(settings.docker_verify_image)
     rootless = runner.ci_runner_rootless
     # as the runner: a rootless runner's own daemon loads the image itself
-    run = probe.load_command(settings) + f"docker run --rm {image}"
+    run = probe.load_command(settings) + probe.run_command(settings)
     builder = f"docker buildx inspect {shlex.quote(runner.ci_runner_builder)}"
     return {
         "account": f"getent passwd {quoted}",

@@ -12,12 +12,13 @@ the session are read in parallel; the checks then assert on what was read.
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 
 import pytest
 
 from provision import compat
-from provision.docker import daemon, keyring
+from provision.docker import daemon, keyring, systemd
 from provision.docker.distro import detect, parse_os_release
 from provision.docker.dpkg import parse_query, version_matches
 from provision.docker.layout import APT_PROXY, DAEMON_JSON, KEYRING, SOURCES, sources_text
@@ -54,6 +55,21 @@ def seen(host, probes, settings):
 
 
 @pytest.fixture(scope="module")
+def files(seen):
+    """The files the deploy writes, as the host has them."""
+    return probe.files(seen["files"])
+
+
+def written(files, path: str):
+    """``path`` as the deploy writes it: a regular file, root's, mode 644."""
+    found = files.get(path)
+    assert found is not None, f"{path} is missing"
+    assert found.kind == "file", f"{path} is a {found.kind}, not a regular file"
+    assert found.owner == "root root 644", f"{path} owner, mode: {found.owner}"
+    return found
+
+
+@pytest.fixture(scope="module")
 def packages(seen):
     return parse_query(seen["packages"].text.splitlines())
 
@@ -86,18 +102,18 @@ def test_no_conflicting_packages(packages, settings):
     assert not present, f"conflicting packages installed: {', '.join(present)}"
 
 
-def test_signing_key(seen, settings):
-    assert seen["keyring"].ok, f"{KEYRING} is missing"
-    assert seen["keyring_stat"].text.split() == ["root", "root", "644"], f"{KEYRING} owner, mode"
-    assert seen["keyrings_dir_stat"].text.split() == ["root", "root", "755"], "/etc/apt/keyrings"
+def test_signing_key(files, settings):
+    key = written(files, KEYRING)
+    directory = files.get(posixpath.dirname(KEYRING))
+    assert directory and directory.owner == "root root 755", "/etc/apt/keyrings owner, mode"
     wanted = settings.docker_gpg_fingerprint
     try:
-        keyring.trusted_only(seen["keyring"].output, wanted)
+        keyring.trusted_only(key.content, wanted)
     except keyring.NotAKeyError as problem:
         pytest.fail(f"{KEYRING} holds {problem}; apt must trust key {wanted} alone")
 
 
-def test_sources_file(host, seen, settings):
+def test_sources_file(host, seen, files, settings):
     os_release = parse_os_release(seen["os_release"].text)
     arch = settings.docker_arch or seen["arch"].text.strip()
     target = detect(
@@ -107,16 +123,16 @@ def test_sources_file(host, seen, settings):
         settings.docker_distro,
         settings.docker_codename,
     )
-    assert seen["sources"].ok, f"{SOURCES} is missing"
-    assert seen["sources_stat"].text.split() == ["root", "root", "644"], f"{SOURCES} owner, mode"
+    sources = written(files, SOURCES)
     expected = sources_text(settings, target.distro, target.codename, target.arch)
-    assert seen["sources"].text == expected
+    assert sources.content.decode(errors="replace") == expected
 
 
 @pytest.mark.parametrize("unit", probe.UNITS)
 def test_service(seen, settings, unit):
-    running = seen[f"active:{unit}"].ok
-    enabled = seen[f"enabled:{unit}"].ok
+    states = systemd.by_name(systemd.parse_show(seen["units"].text.splitlines()), [unit])
+    active, unit_file = states[unit]
+    running, enabled = active == "active", unit_file == "enabled"
     state = settings.docker_service_state
     assert running == (state == "started"), f"{unit} is {'' if running else 'not '}running"
     assert enabled == settings.docker_service_enabled, (
@@ -158,12 +174,9 @@ def engine(packages) -> str | None:
     return packages["docker-ce"].version if "docker-ce" in packages else None
 
 
-def test_daemon_json(seen, packages, settings):
+def test_daemon_json(files, packages, settings):
     expected = daemon.daemon_config(settings, engine(packages))
-    assert seen["daemon_json"].ok, f"{DAEMON_JSON} is missing"
-    owner_mode = seen["daemon_json_stat"].text.split()
-    assert owner_mode == ["root", "root", "644"], f"{DAEMON_JSON} owner, mode"
-    assert json.loads(seen["daemon_json"].output) == expected
+    assert json.loads(written(files, DAEMON_JSON).content) == expected
 
 
 def test_daemon_runs_with_its_configuration(seen, packages, settings):
@@ -190,24 +203,28 @@ def _no_userinfo(url: str) -> str:
     return re.sub(r"//[^/@]*@", "//", url)
 
 
-def test_proxy_dropin(seen, packages, settings):
+def test_proxy_dropin(files, packages, settings):
     expected = daemon.proxy_dropin(settings, engine(packages))
     if expected is None:
-        assert not seen["proxy_dropin"].ok, f"{daemon.PROXY_DROPIN} is left over"
+        assert daemon.PROXY_DROPIN not in files, f"{daemon.PROXY_DROPIN} is left over"
     else:
-        assert seen["proxy_dropin"].text == expected, f"{daemon.PROXY_DROPIN} differs"
+        dropin = files.get(daemon.PROXY_DROPIN)
+        found = dropin.content.decode(errors="replace") if dropin else None
+        assert found == expected, f"{daemon.PROXY_DROPIN} differs"
 
 
-def test_apt_proxy(seen, settings):
+def test_apt_proxy(files, settings):
     expected = daemon.apt_proxy_conf(settings)
-    found = seen["apt_proxy"].text if seen["apt_proxy"].ok else None
+    conf = files.get(APT_PROXY)
+    found = conf.content.decode(errors="replace") if conf else None
     assert found == expected, f"{APT_PROXY} is {'missing' if found is None else 'different'}"
 
 
 def test_new_containers_get_the_log_options(seen, packages, settings):
     expected = daemon.daemon_config(settings, engine(packages))
     result = seen["log_config"]
-    assert result.ok, f"docker create failed: {result.text.strip()[-300:]}"
+    problem = (result.text if result.ok else seen["container"].text).strip()[-300:]
+    assert result.ok and result.text.startswith("{"), f"no verification container: {problem}"
     config = json.loads(result.text.strip().splitlines()[-1])
     assert config["Type"] == expected["log-driver"]
     assert (config.get("Config") or {}) == expected.get("log-opts", {})
@@ -234,7 +251,8 @@ def test_container_runs(seen, settings):
     assert result.ok, f"docker run {image} failed: {result.text.strip()[-300:]}"
     expected = settings.verify_output()
     if expected is not None:
-        assert expected in result.text, f"docker run {image} did not print {expected!r}"
+        printed = result.text.strip()[-300:] or "nothing"
+        assert expected in result.text, f"docker run {image} printed {printed!r}, not {expected!r}"
 
 
 def test_rootless_users(seen, settings):

@@ -139,18 +139,14 @@ class FakeMachine:
                 if path.rpartition("/")[0] == pattern.rpartition("/")[0]
                 and fnmatchcase(path.rpartition("/")[2], pattern.rpartition("/")[2])
             ]
-        if cls is SourcesMentioning:  # grep -F TEXT in sources.list and sources.list.d/*
-            lines = []
+        if cls is SourcesMentioning:  # grep -HZF -e TEXT... sources.list sources.list.d/* | base64
+            out = b""
             for path, (_, _, content) in sorted(self.files.items()):
                 if path == "/etc/apt/sources.list" or path.startswith("/etc/apt/sources.list.d/"):
-                    found = [
-                        line
-                        for line in content.decode(errors="replace").splitlines()
-                        if kwargs["text"] in line
-                    ]
-                    if found:
-                        lines.append(f"{b64(path.encode())} {b64(chr(10).join(found).encode())}")
-            return lines
+                    for line in content.split(b"\n"):
+                        if any(text.encode() in line for text in kwargs["texts"]):
+                            out += path.encode() + b"\0" + line + b"\n"
+            return [b64(out)]
         if cls is Users:
             group = kwargs["group"]
             lines = (
@@ -171,11 +167,13 @@ class FakeMachine:
                 )
                 lines.append(f"{name} {uid} {'yes' if linger else 'no'} {active} {enabled}")
             return lines
-        if cls is ServiceState:
-            return [
-                f"{unit} {' '.join(self.services.get(unit, ('inactive', '')))}".strip()
-                for unit in kwargs["units"]
-            ]
+        if cls is ServiceState:  # systemctl show --property=Id,ActiveState,UnitFileState
+            lines = []
+            for unit in kwargs["units"]:
+                active, enabled = self.services.get(unit, ("inactive", ""))
+                unit_id = unit if "." in unit else f"{unit}.service"
+                lines += [f"Id={unit_id}", f"ActiveState={active}", f"UnitFileState={enabled}", ""]
+            return lines
         if cls is RepositoryIndex:
             if self.index is None:
                 return [UNREADABLE]
@@ -273,7 +271,7 @@ def fake_responses(
     deploys run (and the ``extra`` queries of a profile), answered with what ``machine`` would
     print; refusals (``exit 1``) fail with their own sentence."""
     from provision.docker.deploy import DATA_DIRS, STALE_PATHS, install_queries
-    from provision.docker.snapshot import MARK, Snapshot
+    from provision.docker.snapshot import MARK, Snapshot, plan
 
     settings = settings or DockerSettings()
     packages = list(settings.docker_packages)
@@ -302,12 +300,12 @@ def fake_responses(
         (CandidateVersions, {"package": EXTRAS}),
     ]
     for distro in ("ubuntu", "debian", "raspbian"):
-        queries.append((SourcesMentioning, {"text": f"{settings.docker_repo_url}/{distro}"}))
+        queries.append((SourcesMentioning, {"texts": [f"{settings.docker_repo_url}/{distro}"]}))
         queries.append((Download, {"url": settings.key_url(distro)}))
     # the fake connector answers the first matcher found in a command: the snapshot holds
     # every fact command, so it must come first
     queries += [*extra, *[(Download, {"url": url}) for url in machine.urls]]
-    snapshot = [*install_queries(settings), *extra]
+    snapshot = plan([*install_queries(settings), *extra])
     responses: dict = {
         Snapshot().command(snapshot): [
             line
@@ -357,15 +355,13 @@ def fake_hosts_run_refusals(monkeypatch):
 FACT_MARKERS = (
     "cat /etc/os-release",
     "dpkg-query -W",
-    "-mindepth 1 -maxdepth 1 -name",
-    "grep -sF -e",
+    "-mindepth 1 -maxdepth 1 \\( \\( -path",
+    "grep -sFHZ ",
     "=====provision-fact-",
     "if [ -f ",
     "curl -fsSL",
     "getent group",
-    "echo containerd $(systemctl",
-    "echo docker $(systemctl",
-    "echo docker.socket $(systemctl",
+    "systemctl show --property=Id,ActiveState,UnitFileState",
     "apt-cache madison",
     "apt-cache policy",
     "apt-helper download-file",

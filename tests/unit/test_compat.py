@@ -4,6 +4,8 @@ installed releases: when one changes, the failure names it and the module to upd
 from __future__ import annotations
 
 import inspect
+import subprocess
+import sys
 from importlib.metadata import version
 
 import pytest
@@ -107,3 +109,24 @@ def test_testinfra_parametrizes_hosts_as_testinfra_host():
 
     assert compat.testinfra_host(Item) == "the host"
     assert compat.testinfra_host(object()) is None
+
+
+def test_importing_pyinfra_cli_reads_the_installed_distributions_once():
+    """gevent's patching asks for entry points once per patched module; ``compat`` answers all
+    of them from one reading. Run in a fresh interpreter: pyinfra_cli patches on first import."""
+    script = """
+import importlib.metadata as metadata
+walks = []
+original = metadata.distributions
+metadata.distributions = lambda **kw: walks.append(1) or original(**kw)
+from provision import compat
+with compat.entry_points_read_once():
+    import pyinfra_cli.inventory
+from gevent import monkey
+assert monkey.is_module_patched("socket")
+assert metadata.entry_points.__module__ == "importlib.metadata", "not restored"
+print(len(walks))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) == 1, changed(f"gevent's patching walked {done.stdout.strip()} times")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import subprocess
@@ -234,20 +235,46 @@ def test_paths_lists_files_links_and_non_empty_directories(tmp_path):
         f"{tmp_path}/full",
         f"{tmp_path}/absent*",
     ]
-    assert fact(Paths, patterns=patterns) == [
-        f"{tmp_path}/docker.list",
-        f"{tmp_path}/download_docker_com_a.list",
-        f"{tmp_path}/link",
-        f"{tmp_path}/full",
-    ]
+    assert sorted(fact(Paths, patterns=patterns)) == sorted(
+        [
+            f"{tmp_path}/docker.list",
+            f"{tmp_path}/download_docker_com_a.list",
+            f"{tmp_path}/link",
+            f"{tmp_path}/full",
+        ]
+    )
 
 
-def test_sources_mentioning_parses_names_and_lines_in_base64():
-    line = "c291cmNlcy5saXN0 ZGViIGEKIyBkZWIgYg=="  # "sources.list", "deb a\n# deb b"
-    assert SourcesMentioning().process([line, "not base64!"]) == {
-        "sources.list": ["deb a", "# deb b"]
+def test_paths_match_each_pattern_in_its_own_directory_only(tmp_path):
+    # one find walks both directories; the outer pattern must not reach into the inner one
+    (tmp_path / "inner").mkdir()
+    (tmp_path / "inner" / "x.gpg").write_text("k")
+    (tmp_path / "y.gpg").write_text("k")
+    found = fact(Paths, patterns=[f"{tmp_path}/*.gpg", f"{tmp_path}/inner/none"])
+    assert found == [f"{tmp_path}/y.gpg"]
+    assert fact(Paths, patterns=[f"{tmp_path}/inner/*.gpg"]) == [f"{tmp_path}/inner/x.gpg"]
+    assert Paths().command([]) == "true"
+
+
+def test_sources_mentioning_parses_grep_z_output_in_base64():
+    # "sources.list\0deb a\nsources.list\0# deb b\nx\ny.list\0deb c\n": a name may hold a newline
+    raw = b"sources.list\0deb a\nsources.list\0# deb b\nx\ny.list\0deb c\n"
+    assert SourcesMentioning().process([base64.b64encode(raw).decode()]) == {
+        "sources.list": ["deb a", "# deb b"],
+        "x\ny.list": ["deb c"],
     }
+    assert SourcesMentioning().process(["not base64!"]) == {}
     assert SourcesMentioning().default() == {}
+
+
+def test_sources_mentioning_selects_the_lines_of_each_text():
+    found = {"a.list": ["deb X/ubuntu a", "deb X/debian b"], "b.list": ["deb X/ubuntu c"]}
+    assert SourcesMentioning.select(found, ["X/debian"]) == {"a.list": ["deb X/debian b"]}
+    assert SourcesMentioning.select(found, ["X/raspbian"]) == {}
+
+
+def test_sources_mentioning_without_texts_runs_nothing():
+    assert SourcesMentioning().command([]) == "true"
 
 
 def test_sources_mentioning_matches_a_fixed_string_in_sources_files(tmp_path):
@@ -263,7 +290,8 @@ def test_sources_mentioning_matches_a_fixed_string_in_sources_files(tmp_path):
     (apt / "sources.list.d" / "lookalike.list").write_text(
         "deb https://download-docker-com/linux/debian a b\n"
     )
-    command = SourcesMentioning().command(url).replace("/etc/apt", str(apt))
+    (apt / "sources.list.d" / "a-directory.list").mkdir()
+    command = SourcesMentioning().command([url]).replace("/etc/apt", str(apt))
     found = fact_of(command, SourcesMentioning)
     assert found == {
         f"{apt}/sources.list": [f"deb [arch=amd64] {url} bookworm stable"],
@@ -279,7 +307,7 @@ def test_sources_mentioning_keeps_shell_syntax_in_the_text_literal(tmp_path):
     apt = tmp_path / "apt"
     (apt / "sources.list.d").mkdir(parents=True)
     (apt / "sources.list").write_text(f"deb {url} a b\ndeb http://x/ a b\n")
-    command = SourcesMentioning().command(url).replace("/etc/apt", str(apt))
+    command = SourcesMentioning().command([url]).replace("/etc/apt", str(apt))
     assert fact_of(command, SourcesMentioning, cwd=tmp_path) == {
         f"{apt}/sources.list": [f"deb {url} a b"]
     }
@@ -288,7 +316,7 @@ def test_sources_mentioning_keeps_shell_syntax_in_the_text_literal(tmp_path):
 
 def test_sources_mentioning_without_sources_list_d_is_empty(tmp_path):
     command = (
-        SourcesMentioning().command("https://x.example/linux").replace("/etc/apt", str(tmp_path))
+        SourcesMentioning().command(["https://x.example/linux"]).replace("/etc/apt", str(tmp_path))
     )
     assert fact_of(command, SourcesMentioning) == {}
 
@@ -328,23 +356,41 @@ def test_users_parses_group_members():
 # ServiceState -------------------------------------------------------------------------------
 
 SYSTEMCTL = """\
-case "$1 $2" in
-  "is-active docker") echo active ;;
-  "is-enabled docker") echo enabled ;;
-  "is-active containerd") echo inactive; exit 3 ;;
-  "is-enabled containerd") echo "Failed to get unit file state" >&2; exit 1 ;;
-esac
+[ "$1 $2" = "show --property=Id,ActiveState,UnitFileState" ] && [ "$3" = "--" ] || exit 2
+shift 3
+for unit; do
+  case "$unit" in
+    docker) printf 'Id=docker.service\\nActiveState=active\\nUnitFileState=enabled\\n\\n' ;;
+    containerd) printf 'UnitFileState=\\nActiveState=inactive\\nId=containerd.service\\n\\n' ;;
+    *.socket) printf 'Id=%s\\nActiveState=failed\\nUnitFileState=masked\\n\\n' "$unit" ;;
+  esac
+done
 """
 
 
-def test_service_state_with_systemctl(tmp_path):
+def test_service_state_reads_every_unit_with_one_systemctl_show(tmp_path):
     env = stand_in(tmp_path, "systemctl", SYSTEMCTL)
-    states = fact(ServiceState, env=env, units=["docker", "containerd"])
-    assert states == {"docker": ("active", "enabled"), "containerd": ("inactive", "unknown")}
+    states = fact(ServiceState, env=env, units=["docker", "containerd", "docker.socket"])
+    assert ServiceState.select(states, ["docker", "containerd", "docker.socket"]) == {
+        "docker": ("active", "enabled"),
+        "containerd": ("inactive", "unknown"),  # a unit without a unit file state
+        "docker.socket": ("failed", "masked"),
+    }
+
+
+def test_service_state_blocks_end_where_a_property_comes_again():
+    # no blank line between the blocks, and the properties in another order
+    output = ["ActiveState=active", "Id=a.service", "ActiveState=inactive", "Id=b.service"]
+    assert ServiceState().process(output) == {
+        "a.service": ("active", "unknown"),
+        "b.service": ("inactive", "unknown"),
+    }
 
 
 def test_service_state_without_any_answer():
-    assert ServiceState().process(["docker"]) == {"docker": ("unknown", "unknown")}
+    assert ServiceState.select(ServiceState().default(), ["docker"]) == {
+        "docker": ("unknown", "unknown")
+    }
 
 
 # CandidateVersions --------------------------------------------------------------------------

@@ -57,6 +57,9 @@ def shell(tmp_path_factory):
     logger.write_text(
         '#!/bin/sh\nprintf "%s\\0" "${0##*/}" "$@" > "$ARGV_LOG/$$"\n'
         '[ "${0##*/} $1" = "docker image" ] && exit 1  # no image yet: the probe loads it\n'
+        'case "${0##*/} $*" in "docker create "*--pull*) exit 1 ;; esac  # likewise\n'
+        '[ "${0##*/} $1" = "mktemp -d" ] && /bin/mkdir -p "$ARGV_DIR/tmpdir"'
+        ' && echo "$ARGV_DIR/tmpdir" && exit 0\n'
         '[ "${0##*/}" = mktemp ] && echo "$ARGV_DIR/tmpfile"\nexit 0\n'
     )
     logger.chmod(0o755)
@@ -92,7 +95,7 @@ def test_facts_keep_each_value_one_word(shell, value):
         (facts.FileContent().command(value), None),  # only the shell's own test reads it
         (facts.Download().command(value), "curl"),
         (facts.Download().command("http://x/gpg", proxy=value), "curl"),
-        (facts.SourcesMentioning().command(value), "grep"),
+        (facts.SourcesMentioning().command([value]), "grep"),
         (facts.Users().command(value, [value]), "getent"),
         (facts.Users().command("docker", [value]), "id"),
         (facts.ServiceState().command([value]), "systemctl"),

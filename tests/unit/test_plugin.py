@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+
+import pytest
 
 INVENTORY = """\
 web = [("web1", {"ssh_hostname": "192.0.2.1", "ssh_user": "deploy", "ssh_port": 2222,
@@ -69,6 +72,29 @@ def test_ssh_config_says_how_to_reach_each_host(tmp_path):
     block = config[config.index("Host web1") :]
     for line in ("HostName 192.0.2.1", "User deploy", "Port 2222"):
         assert f"  {line}\n" in block
+
+
+@pytest.mark.skipif(shutil.which("ssh") is None, reason="needs the OpenSSH client")
+def test_key_exchange_prefers_the_deploys_own_and_a_users_choice_wins(tmp_path):
+    from provision.fleet.inventory import load
+    from provision.verify.runner import write_session
+
+    def kex(hosts) -> list[str]:
+        config = write_session(hosts, tmp_path)
+        done = subprocess.run(
+            ["ssh", "-G", "-F", str(config), hosts[0].name], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        line = next(line for line in done.stdout.splitlines() if line.startswith("kexalgorithms "))
+        return line.split(" ", 1)[1].split(",")
+
+    offered = kex(load(inventory(tmp_path), ["web"]).hosts)
+    assert offered[:2] == ["curve25519-sha256", "curve25519-sha256@libssh.org"]
+    assert len(offered) > 2  # OpenSSH's other defaults follow
+    own = tmp_path / "own_config"
+    own.write_text("KexAlgorithms sntrup761x25519-sha512@openssh.com\n")
+    (tmp_path / "own.py").write_text(f"hosts = [('web1', {{'ssh_config_file': {str(own)!r}}})]\n")
+    assert kex(load(str(tmp_path / "own.py"), []).hosts) == ["sntrup761x25519-sha512@openssh.com"]
 
 
 def test_usage_errors(tmp_path):

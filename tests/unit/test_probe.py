@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import grp
+import os
+import pwd
 import subprocess
 
 import pytest
@@ -39,16 +42,26 @@ def test_a_section_cannot_read_stdin_meant_for_the_next():
 
 
 def test_parse_ignores_noise_and_broken_lines():
+    good = subprocess.run(
+        ["sh", "-c", probe.render({"hello": "printf hello"})], capture_output=True, text=True
+    ).stdout.strip()
     text = "\n".join(
         [
             "Welcome to the host",
-            f"{probe.MARK} 0 0 aGVsbG8=",
-            f"{probe.MARK} 1 0 ***",
-            f"{probe.MARK} 2 x aGVsbG8=",
-            f"{probe.MARK} 9 0 aGVsbG8=",
+            f"{probe.MARK} ***",  # not base64
+            f"{probe.MARK} aGVsbG8=",  # base64, not a tar
+            good,
         ]
     )
-    assert probe.parse(text, ["ok", "notbase64", "badrc"]) == {"ok": probe.Section(0, b"hello")}
+    assert probe.parse(text, ["hello"]) == {"hello": probe.Section(0, b"hello")}
+    assert probe.parse(good, []) == {}  # a section nobody asked for is dropped
+    assert probe.parse("no probe here", ["hello"]) == {}
+
+
+def test_many_sections_keep_their_order_and_codes():
+    commands = {f"s{i}": f"echo {i}; exit {i % 4}" for i in range(15)}
+    sections = run_locally(commands)
+    assert sections == {f"s{i}": probe.Section(i % 4, f"{i}\n".encode()) for i in range(15)}
 
 
 def test_commands_follow_the_settings():
@@ -61,9 +74,9 @@ def test_commands_follow_the_settings():
     )
     commands = probe.commands(settings)
     assert commands["groups:alice"] == "id -Gn alice" and "groups:bob" in commands
-    assert "docker run --rm registry.example/hello:1" in commands["container"]
+    assert "docker create --rm registry.example/hello:1" in commands["container"]
     assert "curl -fsSL http://mirror.example/hello.tar -o" in commands["container"]
-    assert {f"active:{unit}" for unit in probe.UNITS} <= set(commands)
+    assert commands["units"].endswith("-- containerd docker.socket docker")
 
 
 def test_without_an_image_url_nothing_is_downloaded():
@@ -177,3 +190,70 @@ def test_an_image_archive_is_loaded_only_when_its_sha256_matches(image_host):
     assert refused.rc == 1
     assert "is not the image archive docker_verify_image_sha256 names; not loaded" in refused.text
     assert not log.exists()  # docker load never ran
+
+
+@pytest.fixture
+def docker_stand_in(tmp_path, monkeypatch):
+    """A docker whose attached output is ``$ATTACHED`` (then ``$AGAIN`` for ``docker run``)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> {tmp_path}/calls\n'
+        'case "$1" in\n'
+        "  create) echo c0ffee ;;\n"
+        '  start) printf "%s\\n" "$ATTACHED"; exit "${CODE:-0}" ;;\n'
+        '  run) printf "%s\\n" "$AGAIN" ;;\n'
+        """  inspect) echo '{"Type":"json-file","Config":{"max-size":"10m"}}' ;;\n"""
+        "esac\n"
+    )
+    (bin_dir / "docker").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
+    return tmp_path / "calls"
+
+
+def container_sections(settings) -> dict[str, probe.Section]:
+    commands = probe.commands(settings)
+    return run_locally({name: commands[name] for name in ("container", "log_config")})
+
+
+SETTINGS = {"docker_verify_image": "lab/h:1", "docker_verify_output": "Hi *"}
+
+
+def test_the_container_run_gives_its_output_and_log_configuration(docker_stand_in, monkeypatch):
+    monkeypatch.setenv("ATTACHED", "Hi * there")
+    sections = container_sections(from_host_data(SETTINGS))
+    assert sections["container"] == probe.Section(0, b"Hi * there\n")
+    assert sections["log_config"].text.startswith('{"Type":"json-file"')
+    assert docker_stand_in.read_text().split("\n")[0] == "create --rm lab/h:1"
+    assert "run" not in docker_stand_in.read_text()  # one run is enough
+    monkeypatch.setenv("CODE", "3")
+    assert container_sections(from_host_data(SETTINGS))["container"].rc == 3
+
+
+def test_a_run_that_lost_its_output_is_tried_once_more(docker_stand_in, monkeypatch):
+    monkeypatch.setenv("ATTACHED", "Hi")  # "Hi *" is a literal, not a pattern
+    monkeypatch.setenv("AGAIN", "Hi * there")
+    sections = container_sections(from_host_data(SETTINGS))
+    assert sections["container"] == probe.Section(0, b"Hi\nHi * there\n")
+    monkeypatch.setenv("CODE", "3")  # a failed run is not tried again
+    assert container_sections(from_host_data(SETTINGS))["container"] == probe.Section(3, b"Hi\n")
+
+
+def test_files_come_back_with_owner_mode_and_bytes(tmp_path):
+    (tmp_path / "keyrings").mkdir(mode=0o755)
+    (tmp_path / "keyrings").chmod(0o755)
+    key = tmp_path / "keyrings" / "docker.asc"
+    key.write_bytes(b"\x00\xffkey\n")
+    key.chmod(0o640)
+    (tmp_path / "link").symlink_to(key)
+    paths = [str(tmp_path / "keyrings"), str(key), str(tmp_path / "link"), str(tmp_path / "gone")]
+    found = probe.files(run_locally({"files": probe.files_command(paths)})["files"])
+    me = f"{pwd.getpwuid(os.getuid()).pw_name} {grp.getgrgid(os.getgid()).gr_name}"
+    assert set(found) == {str(tmp_path / "keyrings"), str(key), str(tmp_path / "link")}
+    assert found[str(key)] == probe.HostFile("file", f"{me} 640", b"\x00\xffkey\n")
+    assert found[str(tmp_path / "keyrings")].kind == "directory"
+    assert found[str(tmp_path / "keyrings")].owner == f"{me} 755"
+    assert found[str(tmp_path / "link")].kind == "link"  # not followed: the deploy writes files
+    assert probe.files(probe.Section(0, b"")) == {}
+    assert probe.files(probe.Section(0, b"not a tar" * 100)) == {}

@@ -10,8 +10,8 @@ from pyinfra.api.state import StateOperationHostData
 from pyinfra.connectors.util import CommandOutput
 from pyinfra.context import ctx_host, ctx_state
 
-from provision.docker.facts import FileContent, Paths, ServiceState
-from provision.docker.snapshot import Snapshot, prefetch, read
+from provision.docker.facts import FileContent, Packages, Paths, ServiceState
+from provision.docker.snapshot import Snapshot, plan, prefetch, read
 
 QUERIES = [
     (Paths, {"patterns": ["/nonexistent-a*", "/etc/host*"]}),
@@ -54,7 +54,8 @@ def test_read_answers_from_the_snapshot_until_something_changed():
     def get_fact(cls, **kwargs):
         asked.append(cls.__name__)
         if cls is Snapshot:
-            return {0: ["/etc/hosts"], 1: [], 2: ["nothing-here inactive disabled"]}
+            lines = ["Id=nothing-here.service", "ActiveState=inactive", "UnitFileState=disabled"]
+            return {0: ["/etc/hosts"], 1: [], 2: lines}
         return ["fresh"]
 
     host.get_fact = get_fact
@@ -79,3 +80,48 @@ def test_facts_outside_the_snapshot_are_read_directly():
     with ctx_state.use(state), ctx_host.use(host):
         prefetch(QUERIES)  # no snapshot came back
         assert read(Paths, patterns=["/x"]) == ["direct"]
+
+
+JOINT = [
+    (Packages, {"packages": ["a", "b"]}),
+    (ServiceState, {"units": ["containerd"]}),
+    (Packages, {"packages": ["b", "c"]}),
+    (FileContent, {"path": "/x"}),
+    (ServiceState, {"units": ["docker", "containerd"]}),
+    (FileContent, {"path": "/x"}),
+]
+
+
+def test_a_snapshot_reads_each_merged_class_once():
+    assert plan(JOINT) == [
+        (Packages, {"packages": ["a", "b", "c"]}),
+        (ServiceState, {"units": ["containerd", "docker"]}),
+        (FileContent, {"path": "/x"}),
+    ]
+    assert JOINT[0] == (Packages, {"packages": ["a", "b"]})  # the queries are not changed
+
+
+def test_each_read_gets_only_what_it_asked_for_from_a_joint_read():
+    state, host = _host()
+    sections = {
+        0: ["a ii 1.0", "c ii 3.0", "DPKG-INTERRUPTED"],  # b is not installed
+        1: ["Id=containerd.service", "ActiveState=active", "UnitFileState=enabled"],
+        2: [],
+    }
+    asked = []
+
+    def get_fact(cls, **kwargs):
+        asked.append((cls.__name__, kwargs))
+        return sections if cls is Snapshot else None
+
+    host.get_fact = get_fact
+    with ctx_state.use(state), ctx_host.use(host):
+        prefetch(JOINT)
+        first = read(Packages, packages=["a", "b"])
+        assert set(first) == {None, "a"} and first[None] is True
+        assert set(read(Packages, packages=["b", "c"])) == {None, "c"}
+        assert read(ServiceState, units=["docker", "containerd"]) == {
+            "docker": ("unknown", "unknown"),  # systemctl said nothing of it
+            "containerd": ("active", "enabled"),
+        }
+    assert asked == [("Snapshot", {"queries": plan(JOINT)})]

@@ -22,7 +22,9 @@ try:
 except SystemExit as exit:
     code = exit.code
 loaded = sorted({name.split(".")[0] for name in sys.modules} & heavy)
-print(json.dumps({"code": code, "loaded": loaded}), file=sys.stderr)
+import gc
+collecting = gc.isenabled() and gc.get_freeze_count() > 0
+print(json.dumps({"code": code, "loaded": loaded, "gc": collecting}), file=sys.stderr)
 """
 
 
@@ -35,7 +37,10 @@ def start(tmp_path, *args: str) -> dict:
         text=True,
         env=env,
     )
-    return json.loads(done.stderr.strip().splitlines()[-1])
+    result = json.loads(done.stderr.strip().splitlines()[-1])
+    # main() pauses garbage collection while it starts; it is on again, start-up frozen, after
+    assert result.pop("gc") is True
+    return result
 
 
 @pytest.mark.parametrize(
@@ -61,3 +66,22 @@ def test_a_run_does_load_pyinfra(tmp_path):
     inventory.write_text("hosts = [('web1', {'docker_channel': 'nightly'})]\n")
     result = start(tmp_path, "apply", "-i", str(inventory))
     assert result["code"] == 2 and "pyinfra" in result["loaded"]
+
+
+def test_collection_resumes_once_the_inventory_is_loaded(tmp_path, monkeypatch):
+    """What ``load_fleet`` loaded stays out of later collections; collection is on for the run."""
+    import gc
+
+    from provision import cli, startup
+
+    inventory = tmp_path / "inventory.py"
+    inventory.write_text("hosts = ['web1']\n")
+    frozen = gc.get_freeze_count()
+    startup.starting()
+    try:
+        fleet = cli.load_fleet(str(inventory), (), ())
+        assert gc.isenabled() and gc.get_freeze_count() > frozen
+    finally:
+        gc.unfreeze()
+        gc.enable()
+    assert [host.name for host in fleet.hosts] == ["web1"]

@@ -1,0 +1,28 @@
+"""The ``provision`` command's garbage collection: paused while it starts, and at exit.
+
+Start-up imports create only lasting objects (modules, classes, functions), so the collections
+they trigger find nothing; nor does the last pass over the whole heap at exit. Both cost tens of
+milliseconds per command. Library use (``import provision``) is not affected.
+"""
+
+from __future__ import annotations
+
+import gc
+
+
+def starting() -> None:
+    """Pause collection until ``started``."""
+    gc.disable()
+
+
+def started() -> None:
+    """Imports are done: collect from here on, leaving out what start-up made."""
+    gc.freeze()
+    gc.enable()
+
+
+def exiting() -> None:
+    """Leave everything to the exit: no collection over the whole heap on the way out (and
+    collection back on, should the caller go on)."""
+    gc.freeze()
+    gc.enable()
