@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+TESTINFRA_PLUGIN = "testinfra.plugin"  # testinfra's pytest plugin module (``-p``)
+
 
 def current(proxy):
     """The object behind one of pyinfra's context proxies (``pyinfra.host``, ``pyinfra.state``)."""

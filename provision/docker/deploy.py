@@ -195,13 +195,8 @@ def install_docker(settings: DockerSettings | None = None, queries=()) -> None:
             unit=unit,
             running=running,
             enabled=settings.docker_service_enabled,
-        )
-    if running:
-        ops.service(
-            name="Restart docker for its configuration",
-            unit="docker",
-            enabled=settings.docker_service_enabled,
-            restart_after=[config, dropin],
+            # a running docker restarts for a new configuration; a stopped one starts with it
+            restart_after=[config, dropin] if unit == "docker" and running else (),
         )
     rootless.rootless_docker(settings)
 

@@ -275,9 +275,10 @@ def proxy_dropin_file(settings: DockerSettings):
     yield from ensure_file(daemon.PROXY_DROPIN, None if content is None else content.encode())
 
 
-def installed_engine(settings: DockerSettings) -> str | None:
-    """The installed ``docker-ce`` version (``None`` when it is not installed)."""
-    state = read(Packages, packages=list(settings.docker_packages)).get("docker-ce")
+def installed_engine(settings: DockerSettings, reader=read) -> str | None:
+    """The installed ``docker-ce`` version (``None`` when it is not installed), as ``reader``
+    (``snapshot.read``, or ``snapshot.last_read`` for what an operation saw) has it."""
+    state = reader(Packages, packages=list(settings.docker_packages)).get("docker-ce")
     return state.version if state else None
 
 

@@ -232,12 +232,11 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
             )
     check_fingerprint(values, "docker_gpg_fingerprint", DOCKER_FINGERPRINT, problems)
     check_urls(
-        values,
-        ("docker_repo_url", "docker_gpg_key_url", "docker_verify_image_url", "apt_proxy"),
-        problems,
+        values, ("docker_repo_url", "docker_gpg_key_url", "docker_verify_image_url"), problems
     )
+    check_urls(values, ("apt_proxy",), problems, web_only=True)
     for url in values.get("docker_registry_mirrors", ()):
-        _check_url("docker_registry_mirrors", url, problems)
+        _check_url("docker_registry_mirrors", url, problems, web_only=True)
     bad = [r for r in values.get("docker_insecure_registries", ()) if not REGISTRY_RE.fullmatch(r)]
     if bad:
         problems.append(
@@ -290,20 +289,27 @@ def check_fingerprint(values: dict, name: str, default: str, problems: list[str]
     values[name] = fingerprint
 
 
-def check_urls(values: dict, names: tuple[str, ...], problems: list[str]) -> None:
+def check_urls(
+    values: dict, names: tuple[str, ...], problems: list[str], web_only: bool = False
+) -> None:
     """The URLs among ``values`` named ``names``, without a trailing ``/``."""
     for name in names:
         if name in values:
             values[name] = str(values[name]).rstrip("/")
-            _check_url(name, values[name], problems)
+            _check_url(name, values[name], problems, web_only)
 
 
-def _check_url(name: str, url: Any, problems: list[str]) -> None:
+def _check_url(name: str, url: Any, problems: list[str], web_only: bool = False) -> None:
+    """A URL a shell may see (quoted): http(s), or also file:// unless ``web_only`` (a proxy
+    or a registry mirror is a server)."""
     if not isinstance(url, str) or not URL_RE.fullmatch(url):
+        kinds = "an http(s)://" if web_only else "an http(s):// or file://"
         problems.append(
-            f"{name} must be an http(s):// or file:// URL without quotes, backquotes, "
+            f"{name} must be {kinds} URL without quotes, backquotes, "
             f"$, backslashes, white space or control characters, got {url!r}"
         )
+    elif web_only and not url.startswith(("http://", "https://")):
+        problems.append(f"{name} must be an http:// or https:// URL (a server), got {url!r}")
 
 
 def _check_proxy(values: dict, problems: list[str]) -> None:
@@ -316,7 +322,7 @@ def _check_proxy(values: dict, problems: list[str]) -> None:
         problems.append(f"docker_proxy knows http, https and no_proxy, not {', '.join(unknown)}")
     for key in ("http", "https"):
         if proxy.get(key) is not None:
-            _check_url(f"docker_proxy[{key!r}]", proxy[key], problems)
+            _check_url(f"docker_proxy[{key!r}]", proxy[key], problems, web_only=True)
     no_proxy = proxy.get("no_proxy")
     if isinstance(no_proxy, (list, tuple)):
         no_proxy = ",".join(map(str, no_proxy))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from provision.docker import daemon, facts, keyring
 from provision.docker.calls import Call, calls
 from provision.docker.dpkg import compare_versions, version_matches
-from provision.docker.operations import has_changed
+from provision.docker.operations import has_changed, installed_engine
 from provision.docker.snapshot import last_read
 
 
@@ -256,14 +256,14 @@ def _file_content(kw: dict, _name) -> Change:
 @describes("daemon_config_file")
 def _daemon_config_file(kw: dict, _name) -> Change:
     settings = kw["settings"]
-    config = daemon.daemon_config(settings, _engine(settings))
+    config = daemon.daemon_config(settings, installed_engine(settings, last_read))
     return _file(daemon.DAEMON_JSON, daemon.daemon_json(config).encode(), "0644")
 
 
 @describes("proxy_dropin_file")
 def _proxy_dropin_file(kw: dict, _name) -> Change:
     settings = kw["settings"]
-    content = daemon.proxy_dropin(settings, _engine(settings))
+    content = daemon.proxy_dropin(settings, installed_engine(settings, last_read))
     return _file(daemon.PROXY_DROPIN, None if content is None else content.encode(), "0644")
 
 
@@ -283,11 +283,6 @@ def _buildx_builder(kw: dict, _name) -> Change:
     return Change(
         "", what=[f"create buildx builder {kw['builder']} (docker-container) for {kw['user']}"]
     )
-
-
-def _engine(settings) -> str | None:
-    state = last_read(facts.Packages, packages=list(settings.docker_packages))
-    return _version(state, "docker-ce")
 
 
 def _file(path: str, wanted: bytes | None, mode: str) -> Change:

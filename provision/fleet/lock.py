@@ -6,7 +6,8 @@ the lock is held for as long as the run holds that connection, and released when
 closes it, exits or dies (sshd closes the shell's input and the shell exits). Nothing is left
 behind to expire or to clean up. While it holds the lock the shell writes who holds it into the
 lock file: the controller's host name, process, user and start time, so a run that waits can
-say for whom.
+say for whom. The file is root's alone (mode 600): ``flock`` needs only a descriptor, so a file
+any user could open would let any user hold every run off.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ LOCK_FILE = "/run/provision.lock"
 HELD_EXIT = 75
 # $1 lock file, $2 this run's owner line, $3 seconds to wait
 SCRIPT = """\
+umask 077
 exec 9<>"$1" || exit 70
 if ! flock -n 9; then
   printf 'waiting %s\\n' "$(cat "$1")"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pyinfra.api.host import Host
 
+from provision import compat
 from provision.fleet.inventory import Fleet
 from provision.sshconfig import Tokens, host_block, quote
 
@@ -194,10 +195,14 @@ def _verify_hosts(
         return {}
     started = time.monotonic()
     junit = work / "checks.xml"
+    # the suites need testinfra's plugin alone: others installed beside it (some take half a
+    # second to load) neither slow nor change the checks
     command = [
         sys.executable,
         "-m",
         "pytest",
+        "-p",
+        compat.TESTINFRA_PLUGIN,
         *map(str, suites),
         "-q",
         "-p",
@@ -210,7 +215,7 @@ def _verify_hosts(
         "--rootdir",
         str(work),
     ]
-    env = dict(os.environ, **{ENV: str(work / SETTINGS_FILE)})
+    env = dict(os.environ, **{ENV: str(work / SETTINGS_FILE)}, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
     if parallel:
         env[PARALLEL_ENV] = str(parallel)
     process = subprocess.run(command, capture_output=True, text=True, env=env, cwd=work)

@@ -79,7 +79,7 @@ def test_real_run_reports_installed_versions(fresh_lab2):
     assert report["summary"]["failed"] == 0, report
     done = by_operation(report)
     # described from what each operation saw when it ran: the package started docker
-    assert done["Restart docker for its configuration"]["changes"] == [
+    assert done["docker service"]["changes"] == [
         "restart docker: Configure the Docker daemon changed it"
     ]
     installed = done["Install Docker packages"]["packages"]
@@ -116,7 +116,7 @@ def test_dry_run_on_a_drifted_host_shows_the_diff_and_changes_nothing(fresh_lab2
         "Add Docker's apt repository",
         "Update apt lists",
         "Configure the Docker daemon",
-        "Restart docker for its configuration",
+        "docker service",
     }
 
 

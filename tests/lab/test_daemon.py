@@ -113,7 +113,7 @@ def test_mirrors_insecure_registries_and_log_rotation_reach_the_daemon(lab):
         "docker_daemon_options": {"log-opts": {"max-size": "1m", "max-file": "4"}},  # it wins
     }
     first = apply("lab1", **settings)
-    assert first.ok and "Restart docker for its configuration" in first.hosts["lab1"].changed
+    assert first.ok and "docker service" in first.hosts["lab1"].changed
     registry = docker_info(lab, "lab1")["RegistryConfig"]
     assert [m.rstrip("/") for m in registry["Mirrors"]] == ["https://mirror.example.internal"]
     assert registry["IndexConfigs"][f"{lab.config.gateway}:5000"]["Secure"] is False

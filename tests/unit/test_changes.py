@@ -66,7 +66,7 @@ def test_dry_run_on_a_fresh_host_shows_the_whole_install_plan(tmp_path):
     # printed under the table, with the diffs (a dry run always shows them)
     table_end = output.index("1 hosts: 1 changed")
     plan = output[table_end:]
-    assert "@fake/web1: 11 operations would change" in plan
+    assert "@fake/web1: 10 operations would change" in plan
     assert "install docker-ce: not installed → newest in the repository" in plan
     assert "+Signed-By: /etc/apt/keyrings/docker.asc" in plan
     assert "BEGIN PGP" not in output and "BEGIN PGP" not in json.dumps(host)
@@ -112,10 +112,18 @@ def test_restart_names_the_file_that_changed(tmp_path):
     machine.files[DAEMON_JSON] = ("644", "root:root", b"{}\n")
     _, _, host = run(tmp_path, machine, "--dry", docker_daemon_options={"debug": True})
     changes = by_operation(host)
-    assert changes["Restart docker for its configuration"]["changes"] == [
+    assert changes["docker service"]["changes"] == [
         "restart docker: Configure the Docker daemon changed it"
     ]
-    assert list(changes) == ["Configure the Docker daemon", "Restart docker for its configuration"]
+    assert list(changes) == ["Configure the Docker daemon", "docker service"]
+
+
+def test_a_stopped_docker_starts_with_its_new_configuration_once(tmp_path):
+    machine = converged_machine()
+    machine.files[DAEMON_JSON] = ("644", "root:root", b"{}\n")
+    machine.services["docker"] = ("inactive", "enabled")
+    _, _, host = run(tmp_path, machine, "--dry", docker_daemon_options={"debug": True})
+    assert by_operation(host)["docker service"]["changes"] == ["start docker"]
 
 
 def test_pinned_and_removed_packages_with_versions(tmp_path):

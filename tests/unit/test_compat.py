@@ -130,3 +130,11 @@ print(len(walks))
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) == 1, changed(f"gevent's patching walked {done.stdout.strip()} times")
+
+
+def test_testinfra_plugin_module_adds_the_hosts_option():
+    import importlib
+
+    plugin = importlib.import_module(compat.TESTINFRA_PLUGIN)
+    assert hasattr(plugin, "pytest_addoption"), changed("testinfra's pytest plugin module")
+    assert "--hosts" in inspect.getsource(plugin.pytest_addoption), changed("its --hosts option")

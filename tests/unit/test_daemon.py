@@ -102,7 +102,7 @@ def test_apt_proxy_conf():
         ({"docker_proxy": {"http": "proxy:3128"}}, "docker_proxy['http'] must be an http"),
         ({"docker_proxy": {"no_proxy": "a b"}}, "docker_proxy['no_proxy'] must list"),
         ({"docker_proxy": "http://p"}, "docker_proxy must be a mapping"),
-        ({"apt_proxy": "http://p'x"}, "apt_proxy must be an http(s):// or file:// URL"),
+        ({"apt_proxy": "http://p'x"}, "apt_proxy must be an http(s):// URL without quotes"),
         ({"docker_registry_mirrors": ["mirror"]}, "docker_registry_mirrors must be an http"),
         ({"docker_insecure_registries": ["a b"]}, "docker_insecure_registries must hold"),
         ({"docker_data_root": "srv/docker"}, "docker_data_root must be an absolute path"),

@@ -146,7 +146,7 @@ def test_the_key_is_fetched_by_the_host_after_curl_is_installed():
 def test_converged_host_changes_nothing_and_runs_no_apt_get():
     result, commands = run_one(converged_machine())
     assert result.status == "unchanged"
-    assert result.changed_operations == 0 and result.operations == 21
+    assert result.changed_operations == 0 and result.operations == 20
     assert commands == []
 
 
@@ -367,8 +367,17 @@ def test_dry_run_on_a_changed_daemon_json_reports_the_restart():
     assert commands == []
     assert [name.rsplit(" | ")[-1] for name in result.changed] == [
         "Configure the Docker daemon",
-        "Restart docker for its configuration",
+        "docker service",
     ]
+
+
+def test_a_stopped_docker_with_a_new_configuration_is_started_once():
+    machine = converged_machine()
+    machine.services["docker"] = ("inactive", "enabled")
+    result, commands = run_one(machine, docker_daemon_options={"debug": True})
+    assert result.status == "changed", result.error
+    docker = [c for c in commands if re.search(r"systemctl \w+ docker$", c)]
+    assert docker == ["systemctl reset-failed docker; systemctl start docker"]
 
 
 def test_latest_upgrades_on_a_converged_host():

@@ -220,6 +220,7 @@ def test_lock_is_held_until_the_holders_input_closes(tmp_path):
     first.wait(timeout=10)
     assert third.stdout.readline() == "locked\n"
     assert path.read_text() == "third\n"
+    assert path.stat().st_mode & 0o777 == 0o600  # no one else can open it to hold it
     third.stdin.close()
     third.wait(timeout=10)
 

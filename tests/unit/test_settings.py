@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import shlex
 
 import pytest
@@ -293,6 +294,22 @@ def test_valid_user_names(user):
 def test_file_urls_are_allowed_for_local_mirrors():
     settings = from_host_data({"docker_repo_url": "file:///srv/mirror/docker/linux"})
     assert settings.key_url("debian") == "file:///srv/mirror/docker/linux/debian/gpg"
+
+
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        ({"apt_proxy": "file:///etc/passwd"}, "apt_proxy"),
+        ({"docker_proxy": {"https": "file:///run/proxy"}}, "docker_proxy['https']"),
+        ({"docker_registry_mirrors": ["file:///srv/registry"]}, "docker_registry_mirrors"),
+    ],
+)
+def test_proxies_and_mirrors_are_servers_not_files(data, name):
+    with pytest.raises(SettingsError, match=re.escape(f"{name} must be an http:// or https://")):
+        from_host_data(data)
+    assert from_host_data({"apt_proxy": "http://proxy.example:3128/"}).apt_proxy == (
+        "http://proxy.example:3128"
+    )
 
 
 def test_daemon_options_of_the_wrong_type_are_all_reported():
