@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -128,7 +129,8 @@ def test_settings_error_exits_2_before_touching_hosts(lab):
     assert before == {host: sh(lab, host, state, check=False).stdout for host in before}
 
 
-def test_unreachable_host_fails_while_others_converge(lab, tmp_path):
+def with_ghost(lab, tmp_path) -> Path:
+    """The lab's inventory and a host at an address where nothing answers."""
     inventory = tmp_path / "with_ghost.py"
     inventory.write_text(
         "from provision.lab.inventory import lab_groups\n"
@@ -138,6 +140,11 @@ def test_unreachable_host_fails_while_others_converge(lab, tmp_path):
         + "', ssh_connect_timeout=3)\n"
         "hosts = [*_lab, ('ghost', _ghost)]\n"
     )
+    return inventory
+
+
+def test_unreachable_host_fails_while_others_converge(lab, tmp_path):
+    inventory = with_ghost(lab, tmp_path)
     report = tmp_path / "report.json"
     result = provision("apply", "-i", str(inventory), "--report", str(report))
     assert result.returncode == 1
@@ -147,3 +154,12 @@ def test_unreachable_host_fails_while_others_converge(lab, tmp_path):
     assert (
         data["hosts"]["lab1"]["status"] != "failed" and data["hosts"]["lab2"]["status"] != "failed"
     )
+    # verify: the host's own probe finds it unreachable, one sentence; the others are checked
+    checked = provision("verify", "-i", str(inventory), "--report", str(report))
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    hosts = json.loads(report.read_text())["hosts"]
+    ghost = hosts["ghost"]
+    assert (ghost["passed"], ghost["failed"], ghost["failures"]) == (0, 1, [])
+    assert ghost["error"].startswith("ghost: the checks could not read the host (ssh: ")
+    assert ghost["error"].endswith("they need SSH access and passwordless sudo.")
+    assert hosts["lab1"]["status"] == hosts["lab2"]["status"] == "passed", hosts

@@ -275,6 +275,20 @@ def test_parse_junit_shortens_long_messages():
     assert check == Check("test_x", False, "x" * 300)
 
 
+def test_parse_junit_gives_an_unreadable_hosts_whole_sentence():
+    why = (
+        "web2: the checks could not read the host (ssh: connect to host 10.0.0.9 port 22: "
+        + "Connection timed out" * 20
+        + "); they need SSH access and passwordless sudo."
+    )
+    text = (
+        '<testsuite><testcase name="test_x[ssh://web2]">'
+        f'<error message="failed on setup with &quot;provision.verify.probe.ProbeError: {why}'
+        '&quot;">traceback</error></testcase></testsuite>'
+    )
+    assert parse_junit(text, "web2") == [Check("test_x", False, why)]  # not cut at 300
+
+
 # reports ------------------------------------------------------------------------------------
 
 
