@@ -230,7 +230,7 @@ def parse(output: str, names: list[str]) -> dict[str, Section]:
             continue
         try:
             archive = tarfile.open(fileobj=io.BytesIO(base64.b64decode(payload, validate=True)))
-            files = {
+            stored = {
                 posixpath.normpath(member.name): archive.extractfile(member).read()
                 for member in archive.getmembers()
                 if member.isfile()
@@ -238,10 +238,10 @@ def parse(output: str, names: list[str]) -> dict[str, Section]:
         except (binascii.Error, tarfile.TarError, EOFError):
             continue
         sections = {}
-        for entry in files.get("rc", b"").decode().splitlines():
+        for entry in stored.get("rc", b"").decode().splitlines():
             index, _, rc = entry.partition(" ")
-            if index.isdigit() and int(index) < len(names) and rc.isdigit() and index in files:
-                sections[names[int(index)]] = Section(int(rc), files[index])
+            if index.isdigit() and int(index) < len(names) and rc.isdigit() and index in stored:
+                sections[names[int(index)]] = Section(int(rc), stored[index])
         return sections
     return {}
 

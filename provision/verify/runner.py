@@ -3,6 +3,7 @@ hosts in parallel (``--parallel`` at once, default all up to ``probe.MAX_PARALLE
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -30,6 +31,7 @@ SETTING_PREFIXES = ("docker_", "apt_", "ci_runner_")  # what the checks may read
 # 9.0-9.8 would pick sntrup761x25519, ~55 ms of controller CPU per connection, most of what
 # verifying 32 hosts costs the controller. The rest of OpenSSH's defaults follow.
 KEX_FIRST = "^curve25519-sha256,curve25519-sha256@libssh.org"
+SLOW_KEX = "sntrup761x25519-sha512"
 
 
 @dataclass
@@ -120,7 +122,8 @@ def ssh_config(hosts: list[Host], control_dir: Path) -> str:
     so their settings win (OpenSSH takes the first value it reads).
 
     Connections are multiplexed through one master per host, so each check costs a round trip
-    instead of an SSH handshake. Key exchange prefers ``KEX_FIRST``.
+    instead of an SSH handshake. Key exchange prefers ``KEX_FIRST`` where the client would
+    otherwise pick ``SLOW_KEX``.
     """
     includes = sorted(
         {
@@ -136,10 +139,21 @@ def ssh_config(hosts: list[Host], control_dir: Path) -> str:
             "ControlMaster": "auto",
             "ControlPath": Tokens(str(control_dir).replace("%", "%%") + "/%C"),
             "ControlPersist": "30s",
-            "KexAlgorithms": KEX_FIRST,
+            "KexAlgorithms": KEX_FIRST if _offers(SLOW_KEX) else None,
         },
     )
     return head + "\n".join(ssh_config_entry(host) for host in hosts) + "\n" + shared
+
+
+@functools.cache
+def _offers(kex: str) -> bool:
+    """Whether this machine's OpenSSH client knows key exchange ``kex`` (``ssh -Q kex``; only
+    clients that know it, 8.5 and later, are given ``KEX_FIRST``)."""
+    try:
+        known = subprocess.run(["ssh", "-Q", "kex"], capture_output=True, text=True).stdout
+    except OSError:
+        return False
+    return any(name.startswith(kex) for name in known.split())
 
 
 def verify(

@@ -97,6 +97,15 @@ def test_key_exchange_prefers_the_deploys_own_and_a_users_choice_wins(tmp_path):
     assert kex(load(str(tmp_path / "own.py"), []).hosts) == ["sntrup761x25519-sha512@openssh.com"]
 
 
+def test_a_client_without_the_slow_key_exchange_gets_no_preference(tmp_path, monkeypatch):
+    from provision.fleet.inventory import load
+    from provision.verify import runner
+
+    monkeypatch.setattr(runner, "_offers", lambda kex: False)
+    config = runner.write_session(load(inventory(tmp_path), ["web"]).hosts, tmp_path)
+    assert "KexAlgorithms" not in config.read_text()
+
+
 def test_usage_errors(tmp_path):
     missing = pytest_run(tmp_path, "--inventory", "/nonexistent.py")
     assert missing.returncode == 4
