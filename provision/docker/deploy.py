@@ -33,6 +33,7 @@ from .layout import (  # noqa: F401
     sources_text,
 )
 from .repository import add_repository
+from .rootless_layout import USER_UNIT
 from .settings import DockerSettings, from_host_data
 from .snapshot import prefetch, read
 
@@ -210,6 +211,10 @@ def uninstall_docker() -> None:
     packages and delete /var/lib/docker and /var/lib/containerd too."""
     settings = host_settings()
     lock = settings.docker_apt_lock_timeout
+    if settings.docker_rootless_users:  # while their daemons' programs are still there
+        rootless.user_services_absent(
+            name="Stop rootless Docker services", users=list(settings.docker_rootless_users)
+        )
     ops.packages_absent(
         name="Remove Docker packages",
         packages=[*settings.docker_packages, "docker-ce-rootless-extras"],
@@ -218,6 +223,7 @@ def uninstall_docker() -> None:
     )
     ops.file_absent(name="Remove Docker's apt repository", path=SOURCES)
     ops.file_absent(name="Remove Docker's signing key", path=KEYRING)
+    ops.file_absent(name="Remove the rootless Docker user unit", path=USER_UNIT)
     dropin = ops.file_absent(name="Remove Docker's proxy drop-in", path=PROXY_DROPIN)
     ops.systemd_reloaded(name="Reload systemd units", after=[dropin])
     if settings.docker_purge_data:

@@ -39,6 +39,12 @@ class RootlessUser:
     active: str
     enabled: str
 
+    @property
+    def in_use(self) -> bool:
+        """The daemon runs (or fails) or starts at login; ``unknown``: the user's systemd
+        manager does not run, and so neither does their daemon."""
+        return self.active not in ("inactive", "unknown") or self.enabled == "enabled"
+
 
 class RootlessUsers(FactBase):
     """``({user: RootlessUser}, [users that do not exist])``; names come back in base64."""
@@ -152,6 +158,20 @@ def user_services(users: list[str], restart_after=()):
             yield as_user(user, str(state.uid), "systemctl --user enable docker.service")
         verb = "restart" if running and restart else "start"
         yield as_user(user, str(state.uid), f"systemctl --user {verb} docker.service")
+
+
+@operation()
+def user_services_absent(users: list[str]):
+    """Stop and disable each user's rootless ``docker.service`` (lingering and the users' id
+    ranges stay: other services may use them)."""
+    found, _ = read(RootlessUsers, users=users)
+    stopping = [user for user, state in found.items() if state.in_use]
+    if not stopping:
+        host.noop("no rootless Docker runs or is enabled")
+        return
+    for user in stopping:
+        uid = str(found[user].uid)
+        yield as_user(user, uid, "systemctl --user disable --now docker.service")
 
 
 def queries(settings) -> list[tuple[type, dict]]:

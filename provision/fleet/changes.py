@@ -13,7 +13,7 @@ import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from provision.docker import daemon, facts, keyring
+from provision.docker import daemon, facts, keyring, rootless
 from provision.docker.calls import Call, calls
 from provision.docker.dpkg import compare_versions, version_matches
 from provision.docker.operations import has_changed, installed_engine
@@ -226,6 +226,13 @@ def _group_members(kw: dict, _name) -> Change:
         change.what.append(f"create group {group}")
     change.what += [f"add {user} to group {group}" for user in users if user not in (members or ())]
     return change
+
+
+@describes("user_services_absent")
+def _user_services_absent(kw: dict, _name) -> Change:
+    found, _ = last_read(rootless.RootlessUsers, users=kw["users"])
+    users = [user for user, state in found.items() if state.in_use]
+    return Change("", what=[f"stop and disable {user}'s rootless Docker" for user in users])
 
 
 @describes("service")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import SUITES, apply, check, failures, sh
+from provision.docker.rootless_layout import USER_UNIT
+
+from .conftest import SUITES, apply, check, failures, sh, uninstall
 
 HOSTS = sorted(SUITES)
 USER = "builder"
@@ -108,3 +110,22 @@ def test_the_older_release_runs_rootless_too(lab):
     runs_the_lab_image(lab, "lab1")
     assert failures(check("lab1", **pinned), "lab1") == []
     assert apply("lab1", **pinned).hosts["lab1"].status == "unchanged"
+
+
+def test_uninstall_stops_and_disables_the_users_daemon(lab):
+    """On lab1 as the test above left it (installing it again if run alone)."""
+    pinned = {**ROOTLESS, "docker_version": lab.state["repo"]["versions"]["bookworm"][0]}
+    if sh(lab, "lab1", f"id -u {USER}", check=False).returncode != 0:
+        fresh_with_user(lab, "lab1")
+    assert apply("lab1", **pinned).ok
+    active = "systemctl --user is-active docker.service"
+    assert as_builder(lab, "lab1", active).stdout.strip() == "active"
+    result = uninstall("lab1", **pinned)
+    assert result.ok, result.hosts["lab1"].error
+    assert "Stop rootless Docker services" in result.hosts["lab1"].changed
+    assert as_builder(lab, "lab1", active).stdout.strip() != "active"
+    enabled = as_builder(lab, "lab1", "systemctl --user is-enabled docker.service").stdout
+    assert enabled.strip() != "enabled"
+    assert sh(lab, "lab1", f"pgrep -u {USER} -f dockerd", check=False).returncode == 1
+    assert sh(lab, "lab1", f"test -e {USER_UNIT}", check=False).returncode == 1
+    assert uninstall("lab1", **pinned).hosts["lab1"].status == "unchanged"

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from provision.docker import rootless
+from provision.docker.deploy import uninstall_docker
 from provision.docker.errors import SettingsError
 from provision.docker.rootless_layout import UNIT_TEXT, USER_UNIT
 from provision.docker.settings import from_host_data
@@ -101,6 +102,30 @@ def test_a_stopped_service_is_started_without_lingering_again(run_op):
     assert run.commands[0] == "systemctl start user@1001.service"
     assert run.commands[-1].endswith("systemctl --user start docker.service")
     assert not any("enable" in c for c in run.commands)
+
+
+def test_uninstall_stops_and_disables_each_users_daemon_first(run_op):
+    machine = converged_machine(from_host_data({"docker_rootless_users": ["alice", "bob"]}))
+    machine.rootless["bob"] = (1001, True, "inactive", "disabled")  # bob's is off already
+    run = run_op(rootless.user_services_absent, machine, users=["alice", "bob"])
+    uid = machine.rootless["alice"][0]
+    as_alice = f"runuser -u alice -- env XDG_RUNTIME_DIR=/run/user/{uid} systemctl --user"
+    assert run.commands == [f"{as_alice} disable --now docker.service"]
+    machine.rootless["alice"] = (uid, True, "unknown", "unknown")  # no manager: nothing runs
+    assert run_op(rootless.user_services_absent, machine, users=["alice", "bob"]).commands == []
+
+
+def test_uninstall_removes_the_user_unit_after_the_daemons_stopped():
+    machine = converged_machine(from_host_data(ALICE))
+    result, commands = run_one(machine, deploy=uninstall_docker, **ALICE)
+    assert result.status == "changed", result.error
+    uid = machine.rootless["alice"][0]
+    stop = commands.index(
+        f"runuser -u alice -- env XDG_RUNTIME_DIR=/run/user/{uid} "
+        "systemctl --user disable --now docker.service"
+    )
+    remove = next(i for i, c in enumerate(commands) if " remove " in c and "docker-ce " in c)
+    assert stop < remove < commands.index(f"rm -f {USER_UNIT}")
 
 
 # the deploy ---------------------------------------------------------------------------------
