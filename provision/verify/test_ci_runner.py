@@ -7,6 +7,7 @@ import shlex
 
 import pytest
 
+from provision.docker import systemd
 from provision.runner import prune
 from provision.runner.settings import runner_settings
 from provision.runner.shell import as_runner
@@ -29,8 +30,7 @@ def commands(name: str) -> dict[str, str]:
         "builder": as_runner(user, builder, rootless),
         "script": f"cat {prune.SCRIPT}",
         **{f"unit:{path}": f"cat {path}" for path in prune.unit_files(runner)},
-        **{f"active:{timer}": f"systemctl is-active {timer}" for timer in prune.TIMERS},
-        **{f"enabled:{timer}": f"systemctl is-enabled {timer}" for timer in prune.TIMERS},
+        "timers": systemd.show_command(prune.TIMERS),
     }
 
 
@@ -88,5 +88,7 @@ def test_prune_job_as_written(seen, runner):
 
 @pytest.mark.parametrize("timer", prune.TIMERS)
 def test_prune_timer(seen, timer):
-    assert seen[f"enabled:{timer}"].ok, f"{timer} is not enabled"
-    assert seen[f"active:{timer}"].ok, f"{timer} is not active"
+    states = systemd.by_name(systemd.parse_show(seen["timers"].text.splitlines()), [timer])
+    active, unit_file = states[timer]
+    assert unit_file == "enabled", f"{timer} is not enabled"
+    assert active == "active", f"{timer} is not active"
