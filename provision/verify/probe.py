@@ -160,15 +160,15 @@ def rootless_commands(settings: DockerSettings, run: str) -> dict[str, str]:
     """Per rootless user: groups, ``docker info`` and ``run`` as the user, against the user's
     daemon (``DOCKER_HOST``), without sudo."""
     sections = {}
+    info = "docker info --format '{{json .SecurityOptions}}'"
+    uid = '"$u"'
+    env = ["DOCKER_HOST=" + docker_host(uid)]
     for user in settings.docker_rootless_users:
         quoted = shlex.quote(user)
-        uid = '"$u"'
-        client = as_user(user, uid, f"DOCKER_HOST={docker_host(uid)} sh -c")
-        prefix = f"u=$(id -u {quoted}) && cd / && {client}"
+        prefix = f"u=$(id -u {quoted}) && cd / && "
         sections[f"rootless_groups:{user}"] = f"id -Gn {quoted}"
-        info = "docker info --format '{{json .SecurityOptions}}'"
-        sections[f"rootless_info:{user}"] = f"{prefix} {shlex.quote(info)}"
-        sections[f"rootless_container:{user}"] = f"{prefix} {shlex.quote(run)}"
+        sections[f"rootless_info:{user}"] = prefix + as_user(user, uid, info, env)
+        sections[f"rootless_container:{user}"] = prefix + as_user(user, uid, run, env)
     return sections
 
 

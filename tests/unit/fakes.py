@@ -165,7 +165,11 @@ class FakeMachine:
                 uid, linger, active, enabled = self.rootless.get(
                     user, (1000, False, "unknown", "unknown")
                 )
-                lines.append(f"{name} {uid} {'yes' if linger else 'no'} {active} {enabled}")
+                said = [  # what the user's systemctl printed, in base64 (``-``: nothing)
+                    "-" if state == "unknown" else b64(f"{state}\n".encode())
+                    for state in (active, enabled)
+                ]
+                lines.append(f"{name} {uid} {'yes' if linger else 'no'} {' '.join(said)}")
             return lines
         if cls is ServiceState:  # systemctl show --property=Id,ActiveState,UnitFileState
             lines = []
@@ -271,7 +275,7 @@ def fake_responses(
     deploys run (and the ``extra`` queries of a profile), answered with what ``machine`` would
     print; refusals (``exit 1``) fail with their own sentence."""
     from provision.docker.deploy import DATA_DIRS, STALE_PATHS, install_queries
-    from provision.docker.snapshot import MARK, Snapshot, plan
+    from provision.docker.snapshot import Snapshot, plan
 
     settings = settings or DockerSettings()
     packages = list(settings.docker_packages)
@@ -308,9 +312,8 @@ def fake_responses(
     snapshot = plan([*install_queries(settings), *extra])
     responses: dict = {
         Snapshot().command(snapshot): [
-            line
+            snapshot_line(index, machine.output(cls, **kwargs))
             for index, (cls, kwargs) in enumerate(snapshot)
-            for line in (f"{MARK}{index}", *machine.output(cls, **kwargs))
         ]
     }
     responses.update(
@@ -323,6 +326,15 @@ def fake_responses(
         "stderr": ["the fake host has no answer for this fact command"],
     }
     return responses
+
+
+def snapshot_line(index: int, lines: list[str]) -> str:
+    """The line the snapshot prints for section ``index`` whose command printed ``lines``."""
+    from provision.docker.snapshot import MARK
+
+    data = "".join(f"{line}\n" for line in lines).encode()
+    encoded = base64.b64encode(data).decode()
+    return f"{MARK} {index} {len(encoded)} {encoded}"
 
 
 REFUSAL = re.compile(r"^echo '.*' >&2; exit 1$", re.DOTALL)
@@ -357,7 +369,7 @@ FACT_MARKERS = (
     "dpkg-query -W",
     "-mindepth 1 -maxdepth 1 \\( \\( -path",
     "grep -sFHZ ",
-    "=====provision-fact-",
+    "=====provision-fact",
     "if [ -f ",
     "curl -fsSL",
     "getent group",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import pwd
 import shlex
 import subprocess
 
@@ -163,7 +164,12 @@ def test_a_runner_user_with_uid_0_is_refused(run_op):
 def test_the_buildx_builder_is_made_as_the_runner_user(run_op, driver, command):
     machine = FakeMachine(builders={("runner", "ci"): driver} if driver else {})
     run = run_op(buildx_builder, machine, user="runner", builder="ci")
-    assert run.commands == ([f"runuser -l runner -c '{command}'"] if command else [])
+    as_runner = (
+        "runuser -u runner -- env -i HOME=/nonexistent PATH=/usr/bin:/bin "
+        'XDG_RUNTIME_DIR=/run/user/"$(id -u runner)" DOCKER_CONFIG=/nonexistent '
+        'BUILDX_CONFIG="$(getent passwd runner | cut -d: -f6)/.docker/buildx" sh -c'
+    )
+    assert run.commands == ([f"{as_runner} '{command}'"] if command else [])
 
 
 def test_account_and_builder_facts_parse_their_commands_output():
@@ -263,12 +269,30 @@ def test_a_wrong_gitlab_key_is_refused_with_nothing_written():
 
 
 def test_a_rootless_runner_command_runs_every_part_on_its_own_daemon(tmp_path):
-    """``if``, lists and pipes all see the user's DOCKER_HOST (an assignment prefix would not)."""
+    """``if``, lists and pipes all see the user's DOCKER_HOST and builders, in an environment
+    holding nothing else (no login shell: ``~/.bash_profile`` never runs)."""
     from provision.runner.shell import as_runner
 
-    line = as_runner("runner", 'if true; then echo "$DOCKER_HOST" | cat; fi', rootless=True)
+    user = pwd.getpwuid(os.getuid()).pw_name
+    script = "if true; then env | sort | cat; fi"
+    line = as_runner(user, script, rootless=True)
     words = shlex.split(line)
-    assert words[:4] == ["runuser", "-l", "runner", "-c"]
-    done = subprocess.run(["sh", "-c", words[4]], capture_output=True, text=True, check=True)
-    assert done.stdout == f"unix:///run/user/{os.getuid()}/docker.sock\n"
-    assert "DOCKER_HOST" not in as_runner("runner", "docker ps")
+    assert words[:6] == ["runuser", "-u", user, "--", "env", "-i"]
+    assert words[-3:-1] == ["sh", "-c"] and "-l" not in words
+    # what runuser runs as the user, expanded by root's shell
+    done = subprocess.run(
+        ["sh", "-c", line.split(" -- ", 1)[1]], capture_output=True, text=True, check=True
+    )
+    uid = os.getuid()
+    assert done.stdout.splitlines() == sorted(
+        [
+            f"BUILDX_CONFIG={pwd.getpwuid(uid).pw_dir}/.docker/buildx",
+            "DOCKER_CONFIG=/nonexistent",
+            f"DOCKER_HOST=unix:///run/user/{uid}/docker.sock",
+            "HOME=/nonexistent",
+            "PATH=/usr/bin:/bin",
+            "PWD=" + os.getcwd(),
+            f"XDG_RUNTIME_DIR=/run/user/{uid}",
+        ]
+    )
+    assert "DOCKER_HOST" not in as_runner(user, "docker ps")
