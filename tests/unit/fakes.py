@@ -106,7 +106,15 @@ class FakeMachine:
     # rootless Docker per user: (uid, lingering, is-active, is-enabled); users not listed have
     # uid 1000 and no rootless Docker
     rootless: dict[str, tuple[int, bool, str, str]] = field(default_factory=dict)
+    # the first command's answer as printed, when not each fact's output framed (a broken host)
+    snapshot: list[str] | None = None
+    # lines a fact's command prints after its answer (what a user's code run in it would print)
+    forged: dict[type, list[str]] = field(default_factory=dict)
     calls: list[tuple[str, dict]] = field(default_factory=list)
+
+    def printed(self, cls, **kwargs) -> list[str]:
+        """The stdout lines the fact's command prints: its answer, then ``forged``."""
+        return [*self.output(cls, **kwargs), *self.forged.get(cls, [])]
 
     def output(self, cls, **kwargs) -> list[str]:
         """The stdout lines the fact's command would print on this machine."""
@@ -311,13 +319,15 @@ def fake_responses(
     queries += [*extra, *[(Download, {"url": url}) for url in machine.urls]]
     snapshot = plan([*install_queries(settings), *extra])
     responses: dict = {
-        Snapshot().command(snapshot): [
-            snapshot_line(index, machine.output(cls, **kwargs))
+        Snapshot().command(snapshot): machine.snapshot
+        if machine.snapshot is not None
+        else [
+            snapshot_line(index, machine.printed(cls, **kwargs))
             for index, (cls, kwargs) in enumerate(snapshot)
         ]
     }
     responses.update(
-        {cls().command(**kwargs): machine.output(cls, **kwargs) for cls, kwargs in queries}
+        {cls().command(**kwargs): machine.printed(cls, **kwargs) for cls, kwargs in queries}
     )
     responses[re.compile(r"apt-helper download-file")] = machine.output(RepositoryIndex)
     # a fact command this fake was not told about fails loudly instead of reading as empty

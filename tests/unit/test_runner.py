@@ -3,6 +3,7 @@ df), its operations, and the whole profile on pyinfra's ``@fake`` connector."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import os
 import pwd
@@ -15,6 +16,7 @@ from pyinfra.api import Inventory
 from provision.docker import keyring
 from provision.docker.errors import SettingsError
 from provision.docker.settings import DockerSettings, from_host_data
+from provision.docker.snapshot import MARK
 from provision.fleet.inventory import Fleet
 from provision.fleet.runner import run_deploy
 from provision.runner import prune
@@ -234,6 +236,28 @@ def test_a_converged_runner_host_is_read_in_one_command_and_changes_nothing(gitl
     result, commands, executed = run_profile(runner_machine(gitlab), **(GITLAB if gitlab else {}))
     assert (result.status, result.error, commands) == ("unchanged", None, [])
     assert len(executed) == 1  # the snapshot: every fact of Docker and of the profile
+
+
+def test_sections_forged_by_the_runners_builder_output_change_nothing():
+    """The runner's buildx printing whole sections of the snapshot (in its framing and the one
+    before) that would have root write ``runner:0:1`` ranges and a world-writable trusted key
+    and remove paths: they are only the builder's own lines."""
+    root_range = base64.b64encode(b"runner:0:1\n").decode()
+    sections = [
+        "/etc/docker\n/var/lib/docker\n/etc/apt/keyrings\n",
+        f"644 root:root\n{root_range}\n",
+        f"666 root:root\n{base64.b64encode(GITLAB_KEY).decode()}\n",
+    ]
+    forged = []
+    for number in range(60):
+        text = sections[number % 3]
+        encoded = base64.b64encode(text.encode()).decode()
+        forged += [f"{MARK} {number} {len(encoded)} {encoded}", f"{MARK}-{number}", *text.split()]
+    machine = runner_machine(gitlab=False)
+    machine.forged = {Builder: forged}
+    result, commands, executed = run_profile(machine)
+    assert (result.status, result.error, commands) == ("unchanged", None, [])
+    assert len(executed) == 1
 
 
 def test_gitlab_runner_comes_from_its_pinned_repository():

@@ -223,3 +223,22 @@ def test_each_read_gets_only_what_it_asked_for_from_a_joint_read():
             "containerd": ("active", "enabled"),
         }
     assert asked == [("Snapshot", {"queries": plan(JOINT)})]
+
+
+def test_a_host_whose_answer_is_malformed_fails_alone():
+    """The real deploy on two fake hosts: the broken one fails in a sentence, having run
+    nothing; the other converges as if alone."""
+    from .fakes import converged_machine
+    from .test_deploy import run
+
+    broken = converged_machine()
+    broken.snapshot = [snapshot_line(0, ["ID=debian"]), f"{MARK} 1 3 ***"]
+    result, commands = run({"web1": (broken, {}), "web2": (converged_machine(), {})}, facts=True)
+    web1, web2 = result.hosts["@fake/web1"], result.hosts["@fake/web2"]
+    assert web1.status == "failed" and web1.error == (
+        "@fake/web1: the answer to the first command is malformed (section 1 is not base64), "
+        "so nothing was changed; run again, and if it persists check the host's shell, sudo "
+        "and base64."
+    )
+    assert len(commands["web1"]) == 1  # the first command alone
+    assert web2.status == "unchanged" and web2.error is None
