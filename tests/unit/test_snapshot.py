@@ -242,3 +242,41 @@ def test_a_host_whose_answer_is_malformed_fails_alone():
     )
     assert len(commands["web1"]) == 1  # the first command alone
     assert web2.status == "unchanged" and web2.error is None
+
+
+def _fact_classes():
+    from provision.docker import facts
+    from provision.docker.rootless import RootlessUsers
+    from provision.runner.deploy import Account, Builder
+
+    found = [getattr(facts, name) for name in dir(facts)]
+    found = [cls for cls in found if isinstance(cls, type) and issubclass(cls, FactBase)]
+    return sorted({*found, RootlessUsers, Account, Builder} - {FactBase}, key=str)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.sampled_from(_fact_classes()),
+    st.lists(
+        st.one_of(st.text(max_size=30), st.sampled_from(["", "-", "a b c d e", "=="])), max_size=6
+    ),
+)
+def test_any_answer_fails_a_fact_only_in_ways_that_fail_its_host(cls, lines):
+    """What a host prints is data: a fact's parser returns a value or raises one of the errors
+    the snapshot turns into that host's failure, never another that would stop the fleet."""
+    state, host = _host()
+    host.get_fact = lambda fact, **kwargs: {0: lines}
+    with ctx_state.use(state), ctx_host.use(host):
+        try:
+            prefetch([(cls, _arguments(cls))])
+        except DeployError as error:
+            assert str(error).startswith("web1: the host's answer for ")
+
+
+def _arguments(cls) -> dict:
+    """Arguments for ``cls``'s command, by the names of its parameters."""
+    import inspect
+
+    values = {"packages": ["a"], "units": ["a"], "texts": ["a"], "users": ["a"], "patterns": ["/a"]}
+    names = list(inspect.signature(cls().command).parameters)
+    return {name: values.get(name, "a") for name in names if name not in ("proxy", "rootless")}
