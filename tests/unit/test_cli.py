@@ -194,3 +194,41 @@ def test_status_shows_versions(tmp_path):
     assert facts["compose"].startswith("2.29.1")
     assert facts["channel"] == "stable"
     assert facts["docker_service"] == "active/enabled"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"ssh_proxy_jump": "a$(touch${{IFS}}{marker})@host"},
+        {"ssh_hostname": "$(touch {marker})"},
+        {"ssh_user": "-oProxyCommand=touch {marker}"},
+        {"ssh_hostname": "10.0.0.1\u2028ProxyCommand touch {marker}"},
+    ],
+    ids=["proxy-jump", "hostname", "user", "line-separator"],
+)
+@pytest.mark.parametrize("command", ["apply", "verify", "status"])
+def test_hostile_connection_values_are_one_line_and_exit_2(
+    monkeypatch, capsys, tmp_path, command, data
+):
+    marker = tmp_path / "marker"
+    data = {key: value.format(marker=marker) for key, value in data.items()}
+    path = tmp_path / "inventory.py"
+    path.write_text(f"hosts = [('web1', {data!r})]\n")
+    code, out, err = run_main(monkeypatch, capsys, command, "-i", str(path))
+    assert code == 2 and out == ""
+    assert err.startswith(f"error: {path}: host web1: ssh_") and "fix its value." in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not marker.exists()
+
+
+def test_a_password_is_never_shown_in_a_refusal(monkeypatch, capsys, tmp_path):
+    path = tmp_path / "inventory.py"
+    path.write_text("hosts = [('web1', {'ssh_password': 'hunter2\\n', 'ssh_hostname': 'h1'})]\n")
+    code, _, err = run_main(monkeypatch, capsys, "apply", "-i", str(path))
+    assert code == 2 and "ssh_password holds a control character (***)" in err
+    assert "hunter2" not in err
+    path = tmp_path / "proxied.py"
+    path.write_text("hosts = [('web1', {'docker_proxy': {'https': 'http://ops:s3cret@p x'}})]\n")
+    code, _, err = run_main(monkeypatch, capsys, "apply", "-i", str(path))
+    assert code == 2 and "docker_proxy['https'] must be" in err and "http://***@p x" in err
+    assert "s3cret" not in err
