@@ -95,10 +95,16 @@ def test_a_real_jump_host_is_accepted_and_used(lab, tmp_path):
     assert result.hosts["lab1"].error is None and result.hosts["lab1"].passed > 0
 
 
-def test_proxy_credentials_appear_in_no_output_report_or_junit(lab, tmp_path, proxy):  # noqa: F811
+def test_proxy_and_repository_credentials_appear_in_no_output_report_or_junit(
+    lab,
+    tmp_path,
+    proxy,  # noqa: F811
+):
     secret = "s3cret-pw"
     url = proxy.url.replace("http://", f"http://ops:{secret}@")
+    repo = lab.state["repo"]["url"].replace("http://", f"http://pull:{secret}@")
     data = ["--data", f"apt_proxy={url}", "--data", f'docker_proxy={{"https": "{url}"}}']
+    data += ["--data", f"docker_repo_url={repo}"]
     report, junit = tmp_path / "report.json", tmp_path / "junit.xml"
     common = ["apply", "-i", INVENTORY, "--limit", "lab1", "--dry", *data]
     shown = provision(*common, "--report", str(report), "--junit", str(junit))
@@ -112,3 +118,4 @@ def test_proxy_credentials_appear_in_no_output_report_or_junit(lab, tmp_path, pr
     assert redacted in shown.stdout  # the diffs of daemon.json and apt's proxy file
     changes = json.loads(as_json.stdout)["hosts"]["lab1"]["changes"]
     assert any(redacted in change.get("diff", "") for change in changes)
+    assert lab.state["repo"]["url"].replace("http://", "http://***@") in shown.stdout
