@@ -3,7 +3,8 @@ and progress.
 
 Two kinds of secret are recognised: the ``user:password@`` part of a URL, and the value of
 anything named like a password, passphrase, secret or token (an inventory's ``ssh_password``,
-a ``"token": …`` in a file). Both become ``***``.
+a ``"token": …`` in a file). Both become ``***``. Values an inventory gives such names are
+also remembered (``remember``), so they are masked wherever they turn up in text.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import re
 from typing import Any
 
 MASK = "***"
+SHORTEST = 4  # shorter remembered values would mask ordinary words; URL and name rules remain
+_known: set[str] = set()
 SECRET_NAME = re.compile(r"pass(?:word|wd|phrase)|secret|token", re.IGNORECASE)
 # scheme://userinfo@ : the userinfo ends at the first /, ?, # or white space (RFC 3986)
 USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s\"'<>]+@")
@@ -29,8 +32,23 @@ def is_secret(name: object) -> bool:
     return isinstance(name, str) and bool(SECRET_NAME.search(name))
 
 
+def remember(data: Any, name: object = None) -> None:
+    """Remember the secret values in ``data`` (host data: values of secret-named keys)."""
+    if isinstance(data, dict):
+        for key, item in data.items():
+            remember(item, key)
+    elif isinstance(data, (list, tuple)):
+        for item in data:
+            remember(item, name)
+    elif is_secret(name) and isinstance(data, (str, int)) and len(str(data)) >= SHORTEST:
+        _known.add(str(data))
+
+
 def text(value: str) -> str:
-    """``value`` with URL credentials and assigned secrets replaced by ``***``."""
+    """``value`` with remembered secrets, URL credentials and assigned secrets replaced by
+    ``***``."""
+    for secret in sorted(_known, key=len, reverse=True):
+        value = value.replace(secret, MASK)
     value = USERINFO.sub(lambda m: f"{m['scheme']}{MASK}@", value)
     return ASSIGNED.sub(lambda m: f"{m['name']}{m['sep']}{MASK}", value)
 

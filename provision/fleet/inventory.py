@@ -127,6 +127,8 @@ def load(path: str, limit: tuple[str, ...] | list[str] = (), data: dict | None =
             f"{path}{f', line {line}' if line else ''}: {error}; fix the inventory file."
         ) from None
     ctx_inventory.set(inventory)
+    for host in inventory:
+        redact.remember(host.data.dict())
     hosts = select(inventory, limit, path)
     if not hosts:
         raise UsageError(f"{path} has no hosts; add some (for the lab, run `provision lab up`).")

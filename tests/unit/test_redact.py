@@ -66,3 +66,21 @@ def test_progress_lines_are_redacted():
     board = Board("provision apply", stream=io.StringIO())
     board.set("web1", "download http://ops:s3cret@proxy.internal:3128/key")
     assert board.line().endswith("web1: download http://***@proxy.internal:3128/key")
+
+
+def test_remembered_secrets_are_masked_wherever_they_turn_up(monkeypatch):
+    monkeypatch.setattr(redact, "_known", set())
+    redact.remember({"ssh_password": "pw-4711", "_sudo_password": "sudo-pw", "ssh_user": "deploy"})
+    redact.remember({"api_token": ["tok"], "ssh_key_password": 123456})
+    shown = redact.text("echo sudo-pw | sudo -S; login deploy/pw-4711 failed (123456, tok)")
+    assert shown == "echo *** | sudo -S; login deploy/*** failed (***, tok)"
+
+
+def test_an_inventorys_secrets_are_remembered_when_it_loads(tmp_path, monkeypatch):
+    from provision.fleet.inventory import load
+
+    monkeypatch.setattr(redact, "_known", set())
+    path = tmp_path / "inventory.py"
+    path.write_text("hosts = [('web1', {'ssh_password': 'hunter2-pw'})]\n")
+    load(str(path))
+    assert redact.text("Authentication failed for hunter2-pw") == "Authentication failed for ***"
