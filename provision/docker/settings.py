@@ -280,7 +280,9 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
         if name in values and not pattern.fullmatch(values[name]):
             problems.append(f"{name} must be {what}, got {values[name]!r}")
     if "docker_data_root" in values:
-        _check_data_root(values, problems)
+        values["docker_data_root"] = _data_root(
+            "docker_data_root", values["docker_data_root"], problems
+        )
     if "docker_verify_image_sha256" in values:
         digest = str(values["docker_verify_image_sha256"]).lower().removeprefix("sha256:")
         values["docker_verify_image_sha256"] = digest
@@ -293,6 +295,10 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
         problems.append(f"docker_daemon_options must be a mapping, got {type(options).__name__}")
     else:
         problems.extend(_daemon_option_problems(options))
+        if isinstance(options.get("data-root"), str):
+            name = "docker_daemon_options['data-root']"
+            root = _data_root(name, options["data-root"], problems)
+            values["docker_daemon_options"] = {**options, "data-root": root}
     timeout = values.get("docker_apt_lock_timeout", 300)
     if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 0:
         problems.append(
@@ -312,19 +318,17 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
     return DockerSettings(**values)
 
 
-def _check_data_root(values: dict, problems: list[str]) -> None:
-    """``docker_data_root`` as an absolute path without ``.`` or ``..`` steps, repeated or
-    trailing slashes (so what dockerd is given is what verify compares with)."""
-    root = values["docker_data_root"]
+def _data_root(name: str, root: str, problems: list[str]) -> str:
+    """``root`` as an absolute path without ``.`` or ``..`` steps, repeated or trailing
+    slashes (so what dockerd is given is what verify compares with)."""
     steps = root.split("/")
     if not PATH_RE.fullmatch(root) or any(step in (".", "..") for step in steps):
-        problems.append(
-            f"docker_data_root must be an absolute path without . or .. steps, got {root!r}"
-        )
-        return
-    values["docker_data_root"] = "/" + "/".join(step for step in steps if step)
-    if values["docker_data_root"] == "/":
-        problems.append(f"docker_data_root cannot be the root directory, got {root!r}")
+        problems.append(f"{name} must be an absolute path without . or .. steps, got {root!r}")
+        return root
+    normal = "/" + "/".join(step for step in steps if step)
+    if normal == "/":
+        problems.append(f"{name} cannot be the root directory, got {root!r}")
+    return normal
 
 
 def _kind(value: Any) -> str:

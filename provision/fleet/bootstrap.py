@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 import paramiko
 from pyinfra.api.host import Host
 
+from provision import redact
+
 from .connections import RecordNewKeys, connect_error, connection, known_hosts_file
 from .errors import UsageError
 from .inventory import Fleet
@@ -185,6 +187,7 @@ def bootstrap(
     """First contact with every selected host at once; see the module's description."""
     keys = check(fleet, password_env)
     password = os.environ.get(password_env) if password_env else None
+    redact.remember({"password": password})
     hosts = fleet.hosts
 
     def one(host: Host) -> BootstrapResult:

@@ -261,6 +261,10 @@ def test_fingerprints_are_normalised(given, expected):
         ({"docker_data_root": "/srv/./docker"}, "docker_data_root must be an absolute path"),
         ({"docker_data_root": "//"}, "docker_data_root cannot be the root directory"),
         ({"docker_data_root": 7}, "docker_data_root must be a string, got a whole number 7"),
+        (
+            {"docker_daemon_options": {"data-root": "/srv/../tmp"}},
+            "docker_daemon_options['data-root'] must be an absolute path without . or .. steps",
+        ),
     ],
 )
 def test_each_invalid_setting_is_named(data, problem):
@@ -393,6 +397,8 @@ def test_a_trailing_newline_is_not_part_of_a_valid_value(name, value):
 )
 def test_the_data_root_is_normalised(given, kept):
     assert from_host_data({"docker_data_root": given}).docker_data_root == kept
+    options = from_host_data({"docker_daemon_options": {"data-root": given, "debug": True}})
+    assert options.docker_daemon_options == {"data-root": kept, "debug": True}
 
 
 # what a value may never carry into a command line or a file once accepted
