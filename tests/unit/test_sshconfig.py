@@ -13,9 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from provision.sshconfig import (
+    CONNECTION_OPTIONS,
     USER,
     SSHConfigError,
     Tokens,
+    connection_options,
     connection_problems,
     host_block,
     quote,
@@ -217,3 +219,18 @@ def test_connection_problems_name_the_host_and_the_setting():
     assert connection_problems("-oProxyCommand=x", {"ssh_hostname": "10.0.0.1"})[0].startswith(
         "host '-oProxyCommand=x' cannot be reached"
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    key=st.sampled_from(sorted(CONNECTION_OPTIONS)),
+    value=st.one_of(st.text(max_size=30), st.sampled_from(HOSTILE), st.integers()),
+)
+def test_what_loading_accepts_the_renderer_writes_and_the_rest_is_one_line(key, value):
+    problems = connection_problems("web1", {key: value})
+    if problems:
+        assert all("\n" not in p and "\u2028" not in p and "\x85" not in p for p in problems)
+        with pytest.raises(SSHConfigError):
+            host_block("web1", connection_options("web1", {key: value}))
+    else:
+        host_block("web1", connection_options("web1", {key: value}))
