@@ -6,7 +6,6 @@ inventory or settings, reported before any host is touched.
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -106,7 +105,7 @@ def finish(result, as_json: bool, show, report_path=None, junit_path=None, junit
     from .fleet import report
 
     if as_json:
-        click.echo(json.dumps(result.as_dict(), indent=2))
+        click.echo(report.json_text(result.as_dict()))
     else:
         show(result)
     if report_path:

@@ -13,6 +13,7 @@ import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from provision import redact
 from provision.docker import daemon, facts, keyring, rootless
 from provision.docker.calls import Call, calls
 from provision.docker.dpkg import compare_versions, version_matches
@@ -71,12 +72,13 @@ class Change:
         return [p.sentence() for p in self.packages] + self.what
 
     def as_dict(self) -> dict:
+        """The change as reported: sentences, packages and the diff, secrets redacted."""
         data: dict = {"operation": self.operation, "changes": self.lines()}
         if self.packages:
             data["packages"] = [p.as_dict() for p in self.packages]
         if self.diff:
             data["diff"] = self.diff
-        return data
+        return redact.redacted(data)
 
 
 Describer = Callable[[dict, Callable[[object], str]], Change]
