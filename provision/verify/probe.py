@@ -252,7 +252,12 @@ class ProbeError(Exception):
 
 def probe(host, settings: DockerSettings) -> dict[str, Section]:
     """Run the probe on a testinfra ``host``; raises ``ProbeError`` when it could not run."""
-    wanted = commands(settings)
+    return read(host, commands(settings))
+
+
+def read(host, wanted: dict[str, str]) -> dict[str, Section]:
+    """Run ``{section: command}`` on a testinfra ``host`` with sudo, as one command; raises
+    ``ProbeError`` when it could not run."""
     try:
         result = host.run("sudo -n sh -c %s", render(wanted))
     except RuntimeError as error:
