@@ -11,6 +11,8 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
+from provision.fleet.report import host_suite
+
 from .model import FAIL, MANUAL, NOT_APPLICABLE, PASS, RESULTS, WAIVED
 
 STYLE = {PASS: "green", FAIL: "red", NOT_APPLICABLE: "dim", MANUAL: "cyan", WAIVED: "yellow"}
@@ -35,7 +37,7 @@ def as_dict(result) -> dict:
         "command": "audit",
         "benchmark": "CIS Docker Benchmark v1.6.0, sections 1, 2, 3 and 5",
         "duration_s": round(result.duration_s, 3),
-        "summary": [line for line in summary(result)],
+        "summary": summary(result),
         "hosts": hosts,
     }
 
@@ -127,19 +129,10 @@ def junit(result) -> ET.ElementTree:
     applicable checks are skipped, waived ones pass with their reason."""
     root = ET.Element("testsuites")
     for name, host in result.hosts.items():
-        suite = ET.SubElement(
-            root,
-            "testsuite",
-            name=f"provision.audit.{name}",
-            tests=str(len(host.findings) + (1 if host.error else 0)),
-            failures=str(host.count(FAIL)),
-            errors=str(1 if host.error else 0),
-            skipped=str(host.count(MANUAL) + host.count(NOT_APPLICABLE)),
-            time=f"{host.duration_s:.3f}",
+        skipped = str(host.count(MANUAL) + host.count(NOT_APPLICABLE))
+        suite = host_suite(
+            root, "audit", name, len(host.findings), host.count(FAIL), host, skipped=skipped
         )
-        if host.error:
-            case = ET.SubElement(suite, "testcase", classname=name, name="connection")
-            ET.SubElement(case, "error", message=host.error)
         for finding in host.findings:
             case = ET.SubElement(
                 suite, "testcase", classname=name, name=f"{finding.check.id} {finding.check.title}"

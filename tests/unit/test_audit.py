@@ -428,3 +428,34 @@ def test_the_table_shows_a_column_per_host_and_the_legend(capsys):
     out = capsys.readouterr().out
     assert "2.15 live-restore" in out and "db1: the checks could not read the host" in out
     assert "✓ pass ✗ fail" in out
+
+
+def test_the_probe_runs_in_a_real_shell_and_its_sections_parse():
+    import subprocess
+
+    from provision.verify.probe import parse, render
+
+    wanted = commands(["/etc/hostname", "/nonexistent/it's"])
+    output = subprocess.run(
+        ["sh", "-c", render(wanted)], capture_output=True, text=True, check=True
+    ).stdout
+    sections = parse(output, list(wanted))
+    assert set(sections) == set(wanted)
+    state = HostState(sections)
+    assert state.stats["/etc/hostname"].kind == "f"
+    assert "/nonexistent/it's" not in state.stats
+    assert state.containers is None or isinstance(state.containers, list)
+    assert "/" in state.mounts or not sections["mounts"].ok
+
+
+def test_a_waiver_for_no_check_is_one_line_and_exit_2(monkeypatch, capsys, tmp_path):
+    from .test_cli import run_main
+
+    inventory = tmp_path / "inventory.py"
+    inventory.write_text('hosts = [("web1.invalid", {"docker_audit_waivers": {"9.9": "x"}})]\n')
+    code, out, err = run_main(monkeypatch, capsys, "audit", "-i", str(inventory))
+    assert (code, out) == (2, "")
+    assert err == (
+        "error: web1.invalid: docker_audit_waivers names 9.9, which this audit does not check; "
+        "use the benchmark's numbers, as `provision audit` lists them.\n"
+    )
