@@ -43,7 +43,11 @@ def commands(tls_paths=()) -> dict[str, str]:
     paths = " ".join(shlex.quote(p) for p in (*STATTED, *tls_paths))
     return {
         "info": "docker info --format '{{json .}}'",
-        "dockerd": 'p=$(pidof -s dockerd) && tr "\\000" "\\n" <"/proc/$p/cmdline"',
+        # the system daemon's command line (rootless users' daemons are dockerd processes too)
+        "dockerd": (
+            "p=$(systemctl show --property=MainPID --value docker.service) && "
+            '[ "${p:-0}" != 0 ] && tr "\\000" "\\n" <"/proc/$p/cmdline"'
+        ),
         "units": "systemctl show --property=Id,FragmentPath -- docker.service docker.socket",
         "group": "getent group docker",
         "files": files_command(READ),

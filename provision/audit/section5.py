@@ -78,16 +78,19 @@ def swarm(state):
 
 
 def _apparmor(container, state):
-    if not any("apparmor" in str(o) for o in state.info.get("SecurityOptions") or ()):
-        return None
     profile = container.get("AppArmorProfile") or ""
     return None if profile and profile != "unconfined" else f"AppArmor {profile or 'none'}"
 
 
 def _apparmor_check(state):
-    if not any("apparmor" in str(o) for o in state.info.get("SecurityOptions") or ()):
+    if not _host_has(state, "apparmor"):
         return not_applicable("the host has no AppArmor")
     return _each(_apparmor)(state)
+
+
+def _host_has(state, option: str) -> bool:
+    """Whether ``docker info`` lists security option ``option`` (apparmor, selinux)."""
+    return any(f"name={option}" in str(o) for o in state.info.get("SecurityOptions") or ())
 
 
 check(
@@ -100,7 +103,7 @@ check(
 
 
 def _selinux_check(state):
-    if not any("selinux" in str(o) for o in state.info.get("SecurityOptions") or ()):
+    if not _host_has(state, "selinux"):
         return not_applicable("the host has no SELinux")
     return _each(
         lambda c, s: None if any(o.startswith("label") for o in _security_opts(c)) else "no label"
