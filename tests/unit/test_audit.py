@@ -459,3 +459,24 @@ def test_a_waiver_for_no_check_is_one_line_and_exit_2(monkeypatch, capsys, tmp_p
         "error: web1.invalid: docker_audit_waivers names 9.9, which this audit does not check; "
         "use the benchmark's numbers, as `provision audit` lists them.\n"
     )
+
+
+def test_a_larger_fleet_gets_a_row_per_host_with_its_failing_checks(capsys):
+    from provision.fleet.report import print_table
+
+    hosts = {f"web{n}": AuditHost() for n in range(1, 10)}
+    hosts["web7"] = _live_restore_off()
+    print_table(report.table(fleet(**hosts)))
+    out = capsys.readouterr().out
+    rows = {line.split()[1]: line for line in out.splitlines() if " web" in line}
+    assert "2.15" in rows["web7"] and "2.15" not in rows["web1"]
+    assert "db1: the checks could not read the host" in out
+
+
+def test_the_prometheus_file_is_written_whole(tmp_path):
+    path = tmp_path / "docker_audit.prom"
+    path.write_text("old\n")
+    report.write_prometheus(path, fleet(web7=_live_restore_off()))
+    assert path.read_text() == report.prometheus(fleet(web7=_live_restore_off()))
+    assert oct(path.stat().st_mode & 0o777) == "0o644"
+    assert [p.name for p in tmp_path.iterdir()] == ["docker_audit.prom"]
