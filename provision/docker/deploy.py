@@ -228,8 +228,8 @@ DATA_DIRS = ["/var/lib/docker", "/var/lib/containerd"]
 
 @deploy("Uninstall Docker Engine")
 def uninstall_docker() -> None:
-    """Remove Docker's packages, repository and key; with ``docker_purge_data`` purge the
-    packages and delete /var/lib/docker and /var/lib/containerd too."""
+    """Remove Docker's packages, repository, key and audit rules; with ``docker_purge_data``
+    purge the packages and delete /var/lib/docker and /var/lib/containerd too."""
     settings = host_settings()
     lock = settings.docker_apt_lock_timeout
     if settings.docker_rootless_users:  # while their daemons' programs are still there
@@ -244,6 +244,8 @@ def uninstall_docker() -> None:
     )
     ops.file_absent(name="Remove Docker's apt repository", path=SOURCES)
     ops.file_absent(name="Remove Docker's signing key", path=KEYRING)
+    rules = ops.file_absent(name="Remove Docker's audit rules", path=AUDIT_RULES)
+    ops.audit_rules_loaded(name="Load the audit rules", after=[rules])
     ops.file_absent(name="Remove the rootless Docker user unit", path=USER_UNIT)
     dropin = ops.file_absent(name="Remove Docker's proxy drop-in", path=PROXY_DROPIN)
     ops.systemd_reloaded(name="Reload systemd units", after=[dropin])

@@ -9,6 +9,7 @@ import pytest
 
 from provision.audit.state import _watched, canonical
 from provision.docker.daemon import daemon_config
+from provision.docker.deploy import uninstall_docker
 from provision.docker.errors import SettingsError
 from provision.docker.hardening import AUDIT_RULES, HARDENED_OPTIONS, WATCHED, audit_rules
 from provision.docker.layout import DAEMON_JSON
@@ -90,3 +91,14 @@ def test_waivers_and_the_switches_are_settings():
     assert settings.docker_audit_waivers == {"2.9": "images need root"}
     with pytest.raises(SettingsError, match="docker_hardening must be true or false"):
         from_host_data({"docker_hardening": "yes"})
+
+
+def test_uninstall_removes_the_audit_rules_but_not_auditd():
+    machine = converged_machine()
+    machine.files[AUDIT_RULES] = ("640", "root:root", b"-w /usr/bin/dockerd -k docker\n")
+    _, commands = run_one(machine, deploy=uninstall_docker)
+    assert commands[-2:] == [
+        f"rm -f {AUDIT_RULES}",
+        "if systemctl is-active --quiet auditd; then augenrules --load; fi",
+    ]
+    assert not any("auditd" in c and "remove" in c for c in commands)
