@@ -3,7 +3,7 @@ certificates, keys and sockets."""
 
 from __future__ import annotations
 
-from .model import failed, not_applicable, passed
+from .model import Outcome, failed, not_applicable, passed
 from .registry import check
 
 CERTS_D = "/etc/docker/certs.d/"
@@ -14,8 +14,8 @@ def _ownership(paths, owner: str):
 
     def run(state):
         found = _existing(state, paths)
-        if isinstance(found, tuple):
-            return found[0]
+        if isinstance(found, Outcome):
+            return found
         wrong = [f"{p} {s.owner}:{s.group}" for p, s in found if f"{s.owner}:{s.group}" != owner]
         if wrong:
             return failed(", ".join(wrong))
@@ -29,8 +29,8 @@ def _mode(paths, most: int):
 
     def run(state):
         found = _existing(state, paths)
-        if isinstance(found, tuple):
-            return found[0]
+        if isinstance(found, Outcome):
+            return found
         wrong = [f"{p} {s.mode:o}" for p, s in found if s.mode & ~most]
         if wrong:
             return failed(", ".join(wrong))
@@ -40,22 +40,19 @@ def _mode(paths, most: int):
 
 
 def _existing(state, paths):
-    """``[(path, Stat)]`` of ``paths(state)`` that exist, or ``(Outcome,)`` when none apply."""
+    """``[(path, Stat)]`` of the files ``paths(state)`` names that exist, or the ``Outcome``
+    when none apply (``paths`` may decide that itself)."""
     wanted = paths(state)
-    if isinstance(wanted, tuple) and len(wanted) == 1 and not isinstance(wanted[0], str):
+    if isinstance(wanted, Outcome):
         return wanted
     found = [(path, state.stats[path]) for path in wanted if path in state.stats]
-    if not found:
-        return (
-            not_applicable(f"{' '.join(wanted)} does not exist" if wanted else "no such files"),
-        )
-    return found
+    return found or not_applicable(f"{' '.join(wanted)} does not exist")
 
 
 def _unit(name):
     def paths(state):
         path = state.unit_paths.get(name)
-        return [path] if path else []
+        return [path] if path else not_applicable(f"systemd knows no {name}")
 
     return paths
 
@@ -66,7 +63,7 @@ def _fixed(*paths):
 
 def _certs_d(state):
     found = sorted(p for p, s in state.stats.items() if p.startswith(CERTS_D) and s.kind == "f")
-    return found or (not_applicable(f"no registry certificates in {CERTS_D}"),)
+    return found or not_applicable(f"no registry certificates in {CERTS_D}")
 
 
 def _tls_file(name):
@@ -75,9 +72,9 @@ def _tls_file(name):
     def paths(state):
         path = state.option(name)
         if not path:
-            return (not_applicable(f"{name} is not set"),)
+            return not_applicable(f"{name} is not set")
         if str(path) not in state.stats:
-            return (failed(f"{name} names {path}, which the audit could not read"),)
+            return failed(f"{name} names {path}, which the audit could not read")
         return [str(path)]
 
     return paths

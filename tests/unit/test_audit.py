@@ -410,6 +410,7 @@ def test_junit_fails_failures_and_skips_manual_checks():
     ET.fromstring(ET.tostring(tree.getroot()))
 
 
+@settings(max_examples=100, deadline=None)
 @given(st.text(min_size=1, max_size=30))
 def test_prometheus_text_parses_whatever_a_host_is_called(name):
     result = AuditResult({name: HostAudit(evaluate(_live_restore_off().state()))})
