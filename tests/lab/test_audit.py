@@ -13,7 +13,7 @@ from provision.audit.model import FAIL, MANUAL, NOT_APPLICABLE, PASS, WAIVED
 from provision.audit.runner import audit
 from provision.lab.lab import Lab
 
-from .conftest import INVENTORY, _lab_unavailable, apply, fleet, provision, sh
+from .conftest import INVENTORY, _lab_unavailable, apply, check, failures, fleet, provision, sh
 
 HOST = "lab1"
 HARDENED = {"docker_hardening": True, "docker_audit_rules": True}
@@ -93,6 +93,9 @@ def test_hardened_host_passes_every_automatable_check_of_sections_1_to_3(lab1):
     # auditd cannot run in a container: the rules are checked in their files, and said so
     assert found["1.1.3"].result == PASS
     assert "rules files (auditctl cannot list)" in found["1.1.3"].evidence
+    # and verify proves the hardened daemon.json and the rules file as the settings say
+    verified = check(HOST, **HARDENED)
+    assert verified.ok, failures(verified, HOST)
 
 
 @pytest.fixture(scope="module")
