@@ -121,6 +121,7 @@ ROLE_NAMES = {
     "docker_compose_package": "docker_packages",
     "docker_edition": "docker_packages",
 }
+CHECK_ID_RE = re.compile(r"^[0-9]+(\.[0-9]+){1,2}\Z")  # a benchmark number: 2.14, 1.1.3
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_.-]*\$?\Z")
 USER_LISTS = ("docker_users", "docker_rootless_users")
 
@@ -160,6 +161,9 @@ class DockerSettings:
     docker_verify_image_url: str | None = None
     docker_verify_image_sha256: str | None = None
     docker_verify_output: str | None = None
+    docker_hardening: bool = False
+    docker_audit_rules: bool = False
+    docker_audit_waivers: Mapping[str, str] = field(default_factory=dict)
 
     def key_url(self, distro: str) -> str:
         """Where the repository's signing key is downloaded from."""
@@ -244,6 +248,8 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
         "docker_service_enabled",
         "docker_purge_data",
         "docker_data_root_force",
+        "docker_hardening",
+        "docker_audit_rules",
     ):
         if name in values and not isinstance(values[name], bool):
             problems.append(f"{name} must be true or false, got {values[name]!r}")
@@ -272,6 +278,7 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
             + ", ".join(map(repr, bad))
         )
     _check_proxy(values, problems)
+    _check_waivers(values, problems)
     _check_logging(values, problems)
     for name, pattern, what in (
         ("docker_arch", ARCH_RE, "a Debian architecture such as amd64"),
@@ -387,6 +394,18 @@ def _check_proxy(values: dict, problems: list[str]) -> None:
     if no_proxy is not None and not (isinstance(no_proxy, str) and NO_PROXY_RE.fullmatch(no_proxy)):
         problems.append(
             f"docker_proxy['no_proxy'] must list host names, domains or CIDRs, got {no_proxy!r}"
+        )
+
+
+def _check_waivers(values: dict, problems: list[str]) -> None:
+    waivers = values.get("docker_audit_waivers", {})
+    if not isinstance(waivers, Mapping) or not all(
+        isinstance(k, str) and CHECK_ID_RE.fullmatch(k) and isinstance(v, str) and v.strip()
+        for k, v in waivers.items()
+    ):
+        problems.append(
+            "docker_audit_waivers must map benchmark check numbers to reasons, "
+            f'e.g. {{"2.9": "images need root"}}, got {waivers!r}'
         )
 
 

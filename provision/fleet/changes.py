@@ -282,6 +282,12 @@ def _systemd_reloaded(kw: dict, name_of) -> Change:
     return Change("", what=[f"systemctl daemon-reload ({causes} changed)"])
 
 
+@describes("audit_rules_loaded")
+def _audit_rules_loaded(kw: dict, name_of) -> Change:
+    causes = ", ".join(name_of(meta) for meta in kw.get("after") or ())
+    return Change("", what=[f"augenrules --load where auditd runs ({causes} changed)"])
+
+
 @describes("runner_user")
 def _runner_user(kw: dict, _name) -> Change:
     return Change("", what=[f"create user {kw['user']} with a home and a login shell"])

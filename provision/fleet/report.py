@@ -146,23 +146,34 @@ def verify_junit(result) -> ET.ElementTree:
     """One test suite per host, one test case per check."""
     root = ET.Element("testsuites")
     for name, host in result.hosts.items():
-        suite = ET.SubElement(
-            root,
-            "testsuite",
-            name=f"provision.verify.{name}",
-            tests=str(len(host.checks) + (1 if host.error else 0)),
-            failures=str(sum(not check.passed for check in host.checks)),
-            errors=str(1 if host.error else 0),
-            time=f"{host.duration_s:.3f}",
-        )
-        if host.error:
-            case = ET.SubElement(suite, "testcase", classname=name, name="connection")
-            ET.SubElement(case, "error", message=host.error)
+        failures = sum(not check.passed for check in host.checks)
+        suite = host_suite(root, "verify", name, len(host.checks), failures, host)
         for check in host.checks:
             case = ET.SubElement(suite, "testcase", classname=name, name=check.id)
             if not check.passed:
                 ET.SubElement(case, "failure", message=check.message)
     return ET.ElementTree(root)
+
+
+def host_suite(
+    root: ET.Element, command: str, name: str, tests: int, failures: int, host, **more: str
+) -> ET.Element:
+    """A host's test suite under ``root``; a host that could not be read (``host.error``) has
+    one errored ``connection`` case."""
+    suite = ET.SubElement(
+        root,
+        "testsuite",
+        name=f"provision.{command}.{name}",
+        tests=str(tests + (1 if host.error else 0)),
+        failures=str(failures),
+        errors=str(1 if host.error else 0),
+        **more,
+        time=f"{host.duration_s:.3f}",
+    )
+    if host.error:
+        case = ET.SubElement(suite, "testcase", classname=name, name="connection")
+        ET.SubElement(case, "error", message=host.error)
+    return suite
 
 
 def _xml_text(text: str | None) -> str | None:

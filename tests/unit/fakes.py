@@ -41,6 +41,7 @@ from provision.docker.facts import (
     SourcesMentioning,
     Users,
 )
+from provision.docker.hardening import AUDIT_PACKAGES, AUDIT_RULES
 from provision.docker.rootless import EXTRAS, HOST_PACKAGES, RootlessUsers
 from provision.docker.rootless_layout import SUBID_FILES, UNIT_TEXT, USER_UNIT
 from provision.docker.settings import DockerSettings
@@ -299,8 +300,17 @@ def fake_responses(
         (Users, {"group": "docker", "users": list(settings.docker_users)}),
         *[
             (FileContent, {"path": path})
-            for path in (KEYRING, SOURCES, DAEMON_JSON, PROXY_DROPIN, APT_PROXY, LEGACY_KEYRING)
+            for path in (
+                KEYRING,
+                SOURCES,
+                DAEMON_JSON,
+                PROXY_DROPIN,
+                APT_PROXY,
+                LEGACY_KEYRING,
+                AUDIT_RULES,
+            )
         ],
+        (Packages, {"packages": AUDIT_PACKAGES}),
         *[(ServiceState, {"units": [unit]}) for unit in ("containerd", "docker", "docker.socket")],
         (DockerData, {}),
         *[(CandidateVersions, {"package": name}) for name in ("docker-ce", "docker-ce-cli")],

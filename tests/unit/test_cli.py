@@ -85,7 +85,7 @@ def unreachable(tmp_path):
     ],
     ids=["data", "settings", "limit"],
 )
-@pytest.mark.parametrize("command", ["apply", "verify", "status", "uninstall"])
+@pytest.mark.parametrize("command", ["apply", "verify", "status", "uninstall", "audit"])
 def test_usage_errors_exit_2_before_any_host_is_touched(
     monkeypatch, capsys, unreachable, command, args, message
 ):

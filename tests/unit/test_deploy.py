@@ -146,7 +146,7 @@ def test_the_key_is_fetched_by_the_host_after_curl_is_installed():
 def test_converged_host_changes_nothing_and_runs_no_apt_get():
     result, commands = run_one(converged_machine())
     assert result.status == "unchanged"
-    assert result.changed_operations == 0 and result.operations == 20
+    assert result.changed_operations == 0 and result.operations == 22
     assert commands == []
 
 
