@@ -12,13 +12,13 @@ from .distro import detect
 from .dpkg import version_matches
 from .errors import SettingsError, UnsupportedHostError
 from .facts import (
+    AptSources,
     FileContent,
     OsTarget,
     Packages,
     Paths,
     RepositoryIndex,
     ServiceState,
-    SourcesMentioning,
     Users,
 )
 from .layout import (  # noqa: F401
@@ -32,7 +32,7 @@ from .layout import (  # noqa: F401
     packages_index_url,
     sources_text,
 )
-from .repository import add_repository
+from .repository import add_repository, other_sources_absent
 from .rootless_layout import USER_UNIT
 from .settings import DockerSettings, from_host_data
 from .snapshot import prefetch, read
@@ -111,8 +111,7 @@ def install_queries(settings: DockerSettings) -> list[tuple[type, dict]]:
         (FileContent, {"path": PROXY_DROPIN}),
         (FileContent, {"path": APT_PROXY}),
     ]
-    for distro in ("ubuntu", "debian", "raspbian"):
-        queries.append((SourcesMentioning, {"texts": [f"{settings.docker_repo_url}/{distro}"]}))
+    queries.append((AptSources, {}))
     for unit in service_units(settings):
         queries.append((ServiceState, {"units": [unit]}))
     return queries + rootless.queries(settings)
@@ -156,13 +155,9 @@ def install_docker(settings: DockerSettings | None = None, queries=()) -> None:
         path=LEGACY_KEYRING,
         fingerprint=settings.docker_gpg_fingerprint,
     )
-    ops.sources_mentioning_absent(
-        name="Remove other sources of the Docker repository",
-        text=f"{settings.docker_repo_url}/{target.distro}",
-        keep=SOURCES,
-    )
-    ops.packages_present(name="Install prerequisites", packages=PREREQUISITES, lock_timeout=lock)
     repository = docker_repository(settings, target.distro, target.codename, target.arch)
+    other_sources_absent(repository)
+    ops.packages_present(name="Install prerequisites", packages=PREREQUISITES, lock_timeout=lock)
     add_repository(repository, lock, settings.apt_proxy)
     ops.versions_available(
         name="Check the pinned version",

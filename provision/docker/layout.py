@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .settings import DockerSettings
+from .distro import REPOSITORIES
+from .settings import CHANNELS, DockerSettings
 
 KEYRING = "/etc/apt/keyrings/docker.asc"
 SOURCES = "/etc/apt/sources.list.d/docker.sources"
@@ -27,6 +28,8 @@ class PinnedRepository:
     fingerprint: str
     key_path: str
     sources_path: str
+    channels: tuple[str, ...] = ()  # every component it serves (default: ``components``)
+    mirror_uris: tuple[str, ...] = ()  # its URIs for other distributions (default: ``uri``)
 
     def sources(self) -> str:
         """The deb822 sources file, naming the key in ``Signed-By``."""
@@ -54,6 +57,8 @@ def docker_repository(
         fingerprint=settings.docker_gpg_fingerprint,
         key_path=KEYRING,
         sources_path=SOURCES,
+        channels=CHANNELS,
+        mirror_uris=tuple(f"{settings.docker_repo_url}/{name}" for name in REPOSITORIES),
     )
 
 

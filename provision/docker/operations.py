@@ -12,10 +12,11 @@ import shlex
 
 from pyinfra import host
 
-from . import daemon, keyring
+from . import aptsources, daemon, keyring
 from .calls import operation  # pyinfra's, recording each call for change reports
 from .dpkg import version_matches  # noqa: F401 (re-exported)
 from .facts import (
+    AptSources,
     CandidateVersions,
     DockerData,
     Download,
@@ -24,14 +25,11 @@ from .facts import (
     Paths,
     PolicyCandidates,
     ServiceState,
-    SourcesMentioning,
     Users,
-    active_lines,
 )
 from .settings import DockerSettings
 from .snapshot import read
 
-SOURCES_LIST = "/etc/apt/sources.list"
 CHUNK = 48 * 1024  # bytes per command: 64 KiB of base64, far below one argument's limit
 
 
@@ -117,32 +115,39 @@ def paths_absent(patterns: list[str]):
 
 
 @operation()
-def sources_mentioning_absent(text: str, keep: str):
-    """Remove other sources of the same repository (they break Signed-By).
+def repository_sources_absent(uris: list[str], components: list[str], keyring: str, keep: str):
+    """Take a repository's entries out of every sources file but ``keep`` (a second entry
+    breaks ``Signed-By``; one with ``trusted=yes`` or another key bypasses the pinned key).
 
-    Files in sources.list.d are removed; lines of /etc/apt/sources.list are commented out,
-    edited here and written back whole (no value of a setting reaches a sed script).
+    ``uris`` and ``components`` name the repository (``aptsources.Repository``). Only its
+    entries go: they are commented out, a file that holds nothing else is removed, and every
+    other entry, on the same host name or not, stays as it is.
     """
-    found = read(SourcesMentioning, texts=[text])
-    stale = sorted(p for p, lines in found.items() if p != keep and active_lines(lines, text))
-    if not stale:
-        host.noop(f"no other sources for {text}")
+    removals = sources_removals(uris, components, keyring, keep, read)
+    if not removals:
+        host.noop(f"no other sources for {', '.join(map(aptsources.shown, uris))}")
         return
-    for path in stale:
-        if path == SOURCES_LIST:
-            current = read(FileContent, path=path)
-            if current is not None:
-                edited = comment_out(current.content.decode(errors="surrogateescape"), text)
-                yield from write_file(path, edited.encode(errors="surrogateescape"), current.mode)
+    for removal in removals:
+        if removal.content is None:
+            yield f"rm -f {shlex.quote(removal.path)}"
         else:
-            yield f"rm -f {shlex.quote(path)}"
+            mode = read(AptSources)[removal.path].mode
+            yield from write_file(
+                removal.path, removal.content.encode("utf-8", "surrogateescape"), mode
+            )
 
 
-def comment_out(text: str, mentioning: str) -> str:
-    """``text`` with each active line that mentions ``mentioning`` turned into a comment."""
-    lines = text.splitlines(keepends=True)
-    active = set(active_lines([line.rstrip("\n") for line in lines], mentioning))
-    return "".join(f"# {line}" if line.rstrip("\n") in active else line for line in lines)
+def sources_removals(uris, components, keyring: str, keep: str, reader) -> list:
+    """What ``repository_sources_absent`` changes, per file, from the sources ``reader``
+    (``snapshot.read``, or ``snapshot.last_read`` for a report) has."""
+    repository = aptsources.Repository(tuple(uris), tuple(components), keyring)
+    found = reader(AptSources)
+    removals = [
+        aptsources.without(repository, path, current.content.decode(errors="surrogateescape"))
+        for path, current in sorted(found.items())
+        if path != keep
+    ]
+    return [removal for removal in removals if removal]
 
 
 @operation()

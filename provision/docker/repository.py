@@ -8,6 +8,18 @@ from . import operations as ops
 from .layout import PinnedRepository
 
 
+def other_sources_absent(repository: PinnedRepository):
+    """The operation taking every other entry of ``repository`` out of apt's sources: a second
+    entry breaks ``Signed-By``, and one with ``trusted=yes`` or another key bypasses the pin."""
+    return ops.repository_sources_absent(
+        name=f"Remove other sources of {repository.label}'s repository",
+        uris=list(repository.mirror_uris or (repository.uri,)),
+        components=list(repository.channels or (repository.components,)),
+        keyring=repository.key_path,
+        keep=repository.sources_path,
+    )
+
+
 def add_repository(repository: PinnedRepository, lock_timeout: int, proxy: str | None = None):
     """Operations adding ``repository``: its key, its sources, then ``apt-get update`` when
     either changed (which removes both again if apt cannot read the repository)."""

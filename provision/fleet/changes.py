@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from provision.docker import daemon, facts, keyring, rootless
 from provision.docker.calls import Call, calls
 from provision.docker.dpkg import compare_versions, version_matches
-from provision.docker.operations import has_changed, installed_engine
+from provision.docker.operations import has_changed, installed_engine, sources_removals
 from provision.docker.snapshot import last_read
 
 
@@ -342,23 +342,10 @@ def _paths_absent(kw: dict, _name) -> Change:
     return Change("", what=[f"remove {path}" for path in found])
 
 
-@describes("sources_mentioning_absent")
-def _sources_mentioning_absent(kw: dict, _name) -> Change:
-    found = last_read(facts.SourcesMentioning, texts=[kw["text"]])
-    stale = [
-        path
-        for path, lines in sorted(found.items())
-        if path != kw["keep"] and facts.active_lines(lines, kw["text"])
-    ]
-    return Change(
-        "",
-        what=[
-            f"comment out the lines of {kw['text']} in {path}"
-            if path == "/etc/apt/sources.list"
-            else f"remove {path} (another source of {kw['text']})"
-            for path in stale
-        ],
-    )
+@describes("repository_sources_absent")
+def _repository_sources_absent(kw: dict, _name) -> Change:
+    removals = sources_removals(kw["uris"], kw["components"], kw["keyring"], kw["keep"], last_read)
+    return Change("", what=[line for removal in removals for line in removal.sentences])
 
 
 @describes("apt_update")

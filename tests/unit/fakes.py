@@ -28,6 +28,7 @@ from provision.docker.deploy import (
 from provision.docker.facts import (
     FAILED,
     UNREADABLE,
+    AptSources,
     CandidateVersions,
     DockerData,
     Download,
@@ -38,8 +39,8 @@ from provision.docker.facts import (
     PolicyCandidates,
     RepositoryIndex,
     ServiceState,
-    SourcesMentioning,
     Users,
+    is_source_path,
 )
 from provision.docker.rootless import EXTRAS, HOST_PACKAGES, RootlessUsers
 from provision.docker.rootless_layout import SUBID_FILES, UNIT_TEXT, USER_UNIT
@@ -139,14 +140,12 @@ class FakeMachine:
                 if path.rpartition("/")[0] == pattern.rpartition("/")[0]
                 and fnmatchcase(path.rpartition("/")[2], pattern.rpartition("/")[2])
             ]
-        if cls is SourcesMentioning:  # grep -HZF -e TEXT... sources.list sources.list.d/* | base64
-            out = b""
-            for path, (_, _, content) in sorted(self.files.items()):
-                if path == "/etc/apt/sources.list" or path.startswith("/etc/apt/sources.list.d/"):
-                    for line in content.split(b"\n"):
-                        if any(text.encode() in line for text in kwargs["texts"]):
-                            out += path.encode() + b"\0" + line + b"\n"
-            return [b64(out)]
+        if cls is AptSources:  # per sources file apt reads: PATH MODE OWNER BASE64
+            return [
+                f"{path} {mode} {owner} {b64(content)}"
+                for path, (mode, owner, content) in sorted(self.files.items())
+                if is_source_path(path)
+            ]
         if cls is Users:
             group = kwargs["group"]
             lines = (
@@ -299,8 +298,8 @@ def fake_responses(
         (Packages, {"packages": [EXTRAS]}),
         (CandidateVersions, {"package": EXTRAS}),
     ]
+    queries.append((AptSources, {}))
     for distro in ("ubuntu", "debian", "raspbian"):
-        queries.append((SourcesMentioning, {"texts": [f"{settings.docker_repo_url}/{distro}"]}))
         queries.append((Download, {"url": settings.key_url(distro)}))
     # the fake connector answers the first matcher found in a command: the snapshot holds
     # every fact command, so it must come first
@@ -356,7 +355,7 @@ FACT_MARKERS = (
     "cat /etc/os-release",
     "dpkg-query -W",
     "-mindepth 1 -maxdepth 1 \\( \\( -path",
-    "grep -sFHZ ",
+    "for f in /etc/apt/sources.list ",
     "=====provision-fact-",
     "if [ -f ",
     "curl -fsSL",

@@ -79,7 +79,7 @@ def test_leftover_configuration_is_purged_when_purging(run_op):
     assert run.commands[0].endswith(" purge docker.io")
 
 
-# paths_absent / sources_mentioning_absent / file_absent -------------------------------------
+# paths_absent / repository_sources_absent / file_absent -------------------------------------
 
 
 def test_stale_sources_and_keys_are_removed(run_op):
@@ -112,24 +112,39 @@ def test_no_stale_paths_is_a_noop(run_op):
     assert run.commands == [] and run.noops
 
 
+DOCKER_URIS = [f"https://download.docker.com/linux/{d}" for d in ("ubuntu", "debian", "raspbian")]
+
+
+def sources_absent(run_op, machine):
+    return run_op(
+        ops.repository_sources_absent,
+        machine,
+        uris=DOCKER_URIS,
+        components=["stable", "test"],
+        keyring=KEYRING,
+        keep=SOURCES,
+    )
+
+
 def test_other_sources_of_the_repository_are_removed_but_ours_kept(run_op):
     line = b"deb [arch=amd64] https://download.docker.com/linux/debian bookworm stable\n"
+    ours = b"Types: deb\nURIs: https://download.docker.com/linux/debian\nComponents: stable\n"
+    debian = b"Types: deb\nURIs: http://deb.debian.org/debian\nComponents: main\n"
     machine = fresh_machine(
         files={
-            SOURCES: ("644", "root:root", b"URIs: https://download.docker.com/linux/debian\n"),
+            SOURCES: ("644", "root:root", ours),
             "/etc/apt/sources.list.d/archive_uri-https_download_docker_com_linux_debian-bookworm"
             ".list": ("644", "root:root", line),
-            "/etc/apt/sources.list.d/debian.sources": ("644", "root:root", b"URIs: deb.debian"),
+            "/etc/apt/sources.list.d/debian.sources": ("644", "root:root", debian),
         }
     )
-    text = "https://download.docker.com/linux/debian"
-    run = run_op(ops.sources_mentioning_absent, machine, text=text, keep=SOURCES)
+    run = sources_absent(run_op, machine)
     assert run.commands == [
         "rm -f /etc/apt/sources.list.d/archive_uri-https_download_docker_com_linux_debian-"
         "bookworm.list"
     ]
     only_ours = FakeMachine(files={SOURCES: machine.files[SOURCES]})
-    assert run_op(ops.sources_mentioning_absent, only_ours, text=text, keep=SOURCES).commands == []
+    assert sources_absent(run_op, only_ours).commands == []
 
 
 def test_docker_lines_of_sources_list_are_commented_out(run_op):
@@ -142,11 +157,15 @@ def test_docker_lines_of_sources_list_are_commented_out(run_op):
     machine = fresh_machine(
         files={
             "/etc/apt/sources.list": ("640", "root:root", sources_list.encode()),
-            "/etc/apt/sources.list.d/docker.list": ("644", "root:root", f"deb {text} x y".encode()),
+            "/etc/apt/sources.list.d/docker.list": (
+                "644",
+                "root:root",
+                f"deb {text} x stable".encode(),
+            ),
             SOURCES: ("644", "root:root", f"URIs: {text}\n".encode()),
         }
     )
-    run = run_op(ops.sources_mentioning_absent, machine, text=text, keep=SOURCES)
+    run = sources_absent(run_op, machine)
     assert run.commands[-1] == "rm -f /etc/apt/sources.list.d/docker.list"
     assert run.commands[0].endswith(
         "mv -f /etc/apt/sources.list.provision-tmp /etc/apt/sources.list"
@@ -159,20 +178,41 @@ def test_docker_lines_of_sources_list_are_commented_out(run_op):
     )
 
 
-def test_a_hostile_repository_url_in_sources_list_never_reaches_a_command(run_op):
+def test_debian_and_docker_mirrors_on_one_host_name_stay_apart(run_op):
+    """A mirror serving Debian and Docker under one host name: only Docker's entries go."""
+    mirror = "http://mirror.internal"
+    debian_list = f"deb {mirror}/debian bookworm main\ndeb {mirror}/debian-security x main\n"
+    debian_sources = f"Types: deb\nURIs: {mirror}/debian\nSuites: bookworm\nComponents: main\n"
+    docker = f"deb [trusted=yes] {mirror}:80//docker/linux/debian/ bookworm stable\n"
+    machine = fresh_machine(
+        files={
+            "/etc/apt/sources.list": ("644", "root:root", (debian_list + docker).encode()),
+            "/etc/apt/sources.list.d/debian.sources": (
+                "644",
+                "root:root",
+                debian_sources.encode(),
+            ),
+        }
+    )
+    run = run_op(
+        ops.repository_sources_absent,
+        machine,
+        uris=[f"{mirror}/docker/linux/{d}" for d in ("ubuntu", "debian")],
+        components=["stable"],
+        keyring=KEYRING,
+        keep=SOURCES,
+    )
+    assert len(run.commands) == 1
+    assert written(run.commands).decode() == debian_list + "# " + docker
+
+
+def test_file_contents_from_the_host_never_reach_a_command(run_op):
     text = "http://x/'`touch /tmp/pwned`$(id)/debian"
-    line = f"deb {text} bookworm stable\n"
+    line = f"deb https://download.docker.com/linux/debian bookworm stable # {text}\n"
     machine = fresh_machine(files={"/etc/apt/sources.list": ("644", "root:root", line.encode())})
-    run = run_op(ops.sources_mentioning_absent, machine, text=text, keep=SOURCES)
+    run = sources_absent(run_op, machine)
     assert len(run.commands) == 1 and "touch" not in run.commands[0]
     assert written(run.commands) == f"# {line}".encode()
-
-
-def test_comment_out_keeps_everything_else_byte_for_byte():
-    text = "deb http://a/ x\r\n  # deb http://a/ y\ndeb http://b/ x\ndeb http://a/ z"
-    assert ops.comment_out(text, "http://a/") == (
-        "# deb http://a/ x\r\n  # deb http://a/ y\ndeb http://b/ x\n# deb http://a/ z"
-    )
 
 
 def test_commented_out_sources_are_left_alone(run_op):
@@ -185,10 +225,15 @@ def test_commented_out_sources_are_left_alone(run_op):
                 f"# deb {text} bookworm stable\n".encode(),
             ),
             "/etc/apt/sources.list.d/old.list": ("644", "root:root", f"#deb {text} a b".encode()),
+            "/etc/apt/sources.list.d/docker.list.save": (
+                "644",
+                "root:root",
+                f"deb {text} a b".encode(),
+            ),
         }
     )
-    run = run_op(ops.sources_mentioning_absent, machine, text=text, keep=SOURCES)
-    assert run.commands == [] and run.noops == [f"no other sources for {text}"]
+    run = sources_absent(run_op, machine)
+    assert run.commands == [] and run.noops == ["no other sources for " + ", ".join(DOCKER_URIS)]
 
 
 def test_file_absent(run_op):
