@@ -11,6 +11,7 @@ import json
 import shlex
 
 from pyinfra import host
+from pyinfra.api import StringCommand
 
 from . import aptsources, daemon, keyring
 from .calls import operation  # pyinfra's, recording each call for change reports
@@ -29,8 +30,6 @@ from .facts import (
 )
 from .settings import DockerSettings
 from .snapshot import read
-
-CHUNK = 48 * 1024  # bytes per command: 64 KiB of base64, far below one argument's limit
 
 
 def refuse(message: str) -> str:
@@ -58,28 +57,24 @@ def apt_get(lock_timeout: int, *args: str) -> str:
     )
 
 
-def write_file(path: str, content: bytes, mode: str) -> list[str]:
-    """Commands writing ``content`` to ``path`` atomically, owned by root with ``mode``.
+def write_file(path: str, content: bytes, mode: str) -> list[StringCommand]:
+    """The command writing ``content`` to ``path`` atomically, owned by root with ``mode``.
 
-    The content goes to a root-only temporary file beside ``path`` in chunks of at most
-    ``CHUNK`` bytes per command (a large keyring fits no single argument), then is moved into
-    place; a failed run leaves at most the temporary file, never a half-written ``path``.
+    The content travels in base64 on the command's standard input, never on a command line
+    (which every local user reads in ``ps``): it goes to a root-only temporary file beside
+    ``path``, which then gets its mode and owner and is moved into place once it holds every
+    byte (a dropped connection ends the input early). A failed run leaves at most the temporary
+    file, never a half-written ``path``.
     """
     directory = shlex.quote(path.rsplit("/", 1)[0] or "/")
-    tmp = shlex.quote(f"{path}.provision-tmp")
-    commands = [f"install -d -m 0755 {directory} && install -m 0600 /dev/null {tmp}"]
-    for start in range(0, len(content), CHUNK):
-        data = base64.b64encode(content[start : start + CHUNK]).decode()
-        append = f"echo {data} | base64 -d >> {tmp}"
-        if start:
-            commands.append(append)
-        else:
-            commands[0] += f" && {append}"
-    commands[-1] += (
-        f" && chmod {shlex.quote(mode)} {tmp} && chown root:root {tmp} && "
-        f"mv -f {tmp} {shlex.quote(path)}"
+    tmp, quoted = shlex.quote(f"{path}.provision-tmp"), shlex.quote(path)
+    command = (
+        f"install -d -m 0755 {directory} && install -m 0600 /dev/null {tmp} && "
+        f'base64 -d > {tmp} && [ "$(wc -c < {tmp})" -eq {len(content)} ] && '
+        f"chmod {shlex.quote(mode)} {tmp} && chown root:root {tmp} && "
+        f"mv -f {tmp} {quoted}"
     )
-    return commands
+    return [StringCommand(command, _stdin=base64.encodebytes(content).decode())]
 
 
 @operation()

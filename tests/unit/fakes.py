@@ -9,6 +9,7 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from shlex import quote
 
 import pytest
 from pyinfra.connectors.fake import FakeConnector
@@ -337,10 +338,48 @@ def refusal_of(commands: list[str]) -> str | None:
     return None
 
 
+class Commands(list):
+    """Commands as strings, with what each got on its standard input."""
+
+    def __init__(self, commands=(), stdin: dict[str, str | None] | None = None):
+        commands = list(commands)
+        super().__init__(str(command) for command in commands)
+        self.stdin = dict(stdin or {})
+        for command in commands:
+            arguments = getattr(command, "connector_arguments", {})
+            if arguments.get("_stdin") is not None:
+                self.stdin[str(command)] = arguments["_stdin"]
+
+
+def written(commands: Commands, path: str | None = None) -> bytes:
+    """The bytes the ``write_file`` command to ``path`` (or the only one) sends on stdin."""
+    ends = [
+        c
+        for c in commands
+        if path is None or c.endswith(f"mv -f {quote(path + '.provision-tmp')} {quote(path)}")
+    ]
+    writes = [c for c in ends if " | base64 -d" not in c and "base64 -d > " in c]
+    assert len(writes) == 1, commands
+    return base64.b64decode(commands.stdin.get(writes[0]) or "")
+
+
 @pytest.fixture(autouse=True)
 def fake_hosts_run_refusals(monkeypatch):
-    """The ``@fake`` connector answers a refusal with the output it has on a host."""
+    """The ``@fake`` connector answers a refusal with the output it has on a host, and keeps
+    what each command got on its standard input (``stdin_of``)."""
     original = FakeConnector._lookup_response
+    run = FakeConnector.run_shell_command
+
+    def run_shell_command(self, command, *args, **arguments):
+        if not hasattr(self, "stdin_of"):
+            self.stdin_of = {}
+        merged = {**arguments, **getattr(command, "connector_arguments", {})}
+        if merged.get("_stdin") is not None:
+            text = command if isinstance(command, str) else command.get_masked_value()
+            self.stdin_of[text] = merged["_stdin"]
+        return run(self, command, *args, **arguments)
+
+    monkeypatch.setattr(FakeConnector, "run_shell_command", run_shell_command)
 
     def lookup(self, command: str):
         if REFUSAL.match(command):

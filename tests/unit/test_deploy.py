@@ -3,7 +3,6 @@ connector: facts answered from a described host, every executed command recorded
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import shlex
@@ -27,12 +26,14 @@ from provision.fleet.runner import run_deploy
 from .fakes import (
     DOCKER_KEY,
     DOCKER_VERSION,
+    Commands,
     FakeMachine,
     converged_machine,
     fake_responses,
     fresh_machine,
     is_fact_command,
     synthetic_key,
+    written,
 )
 from .test_distro import FEDORA_40, UBUNTU_2404
 
@@ -91,9 +92,10 @@ def run(
     inventory = Inventory((hosts, {}))
     result = run_deploy(Fleet("test.py", inventory, list(inventory)), deploy, "apply", dry=dry)
     commands = {
-        host.name.removeprefix("@fake/"): [
-            c for c in host.connector.executed_commands if facts or not is_fact_command(c)
-        ]
+        host.name.removeprefix("@fake/"): Commands(
+            [c for c in host.connector.executed_commands if facts or not is_fact_command(c)],
+            getattr(host.connector, "stdin_of", {}),
+        )
         for host in inventory
     }
     return result, commands
@@ -110,9 +112,8 @@ def index(commands: list[str], pattern: str) -> int:
     return found[0]
 
 
-def written_to(commands: list[str], path: str) -> bytes:
-    command = commands[index(commands, rf"mv -f \S+ {re.escape(path)}$")]
-    return base64.b64decode(re.search(r"echo (\S+) \| base64 -d", command).group(1))
+def written_to(commands: Commands, path: str) -> bytes:
+    return written(commands, path)
 
 
 def test_fresh_host_is_installed_in_the_guides_order():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import re
 import shlex
 import subprocess
 
@@ -27,18 +26,12 @@ from .fakes import (
     fresh_machine,
     synthetic_key,
     v4_fingerprint,
+    written,
 )
 
 KEY_URL = "https://download.docker.com/linux/debian/gpg"
 OTHER = synthetic_key(b"attacker")
 OTHER_ARMOR = keyring.PublicKey(tuple(keyring.packets(OTHER))).armored()
-
-
-def written(commands: list[str]) -> bytes:
-    """The bytes ``write_file`` commands write, chunk by chunk."""
-    chunks = [re.search(r"echo ([A-Za-z0-9+/=]+) \| base64 -d >> ", c) for c in commands]
-    assert any(chunks), commands
-    return b"".join(base64.b64decode(match.group(1)) for match in chunks if match)
 
 
 def is_apt_get(command: str, *args: str) -> bool:
@@ -171,7 +164,7 @@ def test_docker_lines_of_sources_list_are_commented_out(run_op):
         "mv -f /etc/apt/sources.list.provision-tmp /etc/apt/sources.list"
     )
     assert "chmod 640 " in run.commands[0]  # the file keeps its mode
-    assert written(run.commands[:1]).decode() == (
+    assert written(run.commands, "/etc/apt/sources.list").decode() == (
         "deb http://deb.debian.org/debian bookworm main\n"
         f"# deb [arch=amd64] {text} bookworm stable\n"
         f"# deb {text} bookworm test\n"
@@ -377,15 +370,14 @@ def test_a_subkey_fingerprint_is_not_accepted_as_the_pin(run_op):
 # key_absent_from ----------------------------------------------------------------------------
 
 
-def test_docker_key_is_cut_out_of_a_large_legacy_keyring_in_chunks(run_op):
+def test_docker_key_is_cut_out_of_a_large_legacy_keyring(run_op):
     others = b"".join(synthetic_key(str(i).encode()) for i in range(5000))  # ~70 KiB
-    assert len(others) > ops.CHUNK
     ring = others[:30] + keyring.dearmor(DOCKER_KEY) + others[30:]
     machine = FakeMachine(files={"/etc/apt/trusted.gpg": ("600", "root:root", ring)})
     run = run_op(
         ops.key_absent_from, machine, path="/etc/apt/trusted.gpg", fingerprint=DOCKER_FINGERPRINT
     )
-    assert len(run.commands) == 2 and all(len(c) < 100_000 for c in run.commands)
+    assert len(run.commands) == 1 and len(run.commands[0]) < 1000  # the bytes go on stdin
     assert written(run.commands) == others
     assert "chmod 600 " in run.commands[-1]
 
@@ -424,26 +416,39 @@ def test_file_content_compares_mode_owner_and_bytes(run_op, mode, owner, content
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the written file is chown'ed to root")
-@pytest.mark.parametrize("size", [0, 10, ops.CHUNK, 3 * ops.CHUNK + 7])
-def test_write_file_writes_atomically_in_chunks(tmp_path, size):
+def run_write(commands, stdin: str | None = None) -> subprocess.CompletedProcess:
+    (command,) = commands
+    given = command.connector_arguments.get("_stdin") if stdin is None else stdin
+    return subprocess.run(["sh", "-c", str(command)], input=given or "", text=True, check=False)
+
+
+@pytest.mark.parametrize("size", [0, 10, 70_000, 3 * 65536 + 7])
+def test_write_file_writes_atomically_through_stdin(tmp_path, size):
     target = tmp_path / "dir with space" / "it's.json"
     content = (b'{"a": 1}\n\x00\xff binary too\n' * (size // 20 + 1))[:size]
     commands = ops.write_file(str(target), content, "0640")
-    assert len(commands) == max(1, -(-size // ops.CHUNK))
-    for command in commands:
-        subprocess.run(["sh", "-c", command], check=True)
+    assert run_write(commands).returncode == 0
     assert target.read_bytes() == content
     assert oct(target.stat().st_mode & 0o777) == "0o640"
     assert list(target.parent.iterdir()) == [target]  # no temporary file left
 
 
+def test_written_contents_are_on_no_command_line(tmp_path):
+    secret = b'Acquire::http::Proxy "http://u:hunter2-secret@proxy:3128";\n'
+    (command,) = ops.write_file(str(tmp_path / "95proxy"), secret, "0600")
+    line = str(command)
+    assert "hunter2" not in line and base64.b64encode(secret).decode()[:16] not in line
+    assert base64.b64decode(command.connector_arguments["_stdin"]) == secret
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="the written file is chown'ed to root")
-def test_an_interrupted_write_leaves_the_old_file_whole(tmp_path):
+@pytest.mark.parametrize("cut", [0, 4, 1000])
+def test_an_interrupted_write_leaves_the_old_file_whole(tmp_path, cut):
     target = tmp_path / "trusted.gpg"
     target.write_bytes(b"old")
-    commands = ops.write_file(str(target), bytes(3 * ops.CHUNK), "0644")
-    for command in commands[:-1]:  # the connection drops before the last chunk
-        subprocess.run(["sh", "-c", command], check=True)
+    commands = ops.write_file(str(target), bytes(3000), "0644")
+    partial = commands[0].connector_arguments["_stdin"][:cut]  # the connection drops
+    assert run_write(commands, partial).returncode != 0
     assert target.read_bytes() == b"old"
     tmp = target.with_name("trusted.gpg.provision-tmp")
     assert oct(tmp.stat().st_mode & 0o777) == "0o600"  # the partial copy is root's alone
