@@ -11,6 +11,7 @@ import json
 import re
 
 from .layout import DAEMON_JSON, PROXY_DROPIN  # noqa: F401 (re-exported)
+from .logins import auth_conf, without_login
 from .settings import DockerSettings
 
 PROXIES_IN_DAEMON_JSON = 23  # the first engine that reads "proxies" from daemon.json
@@ -74,7 +75,10 @@ def apt_proxy_conf(settings: DockerSettings) -> str | None:
     """apt's proxy configuration for ``apt_proxy``; ``None`` when apt goes direct."""
     if not settings.apt_proxy:
         return None
-    return (
-        f'Acquire::http::Proxy "{settings.apt_proxy}";\n'
-        f'Acquire::https::Proxy "{settings.apt_proxy}";\n'
-    )
+    proxy = without_login(settings.apt_proxy)  # its login goes to apt_proxy_login
+    return f'Acquire::http::Proxy "{proxy}";\nAcquire::https::Proxy "{proxy}";\n'
+
+
+def apt_proxy_login(settings: DockerSettings) -> str | None:
+    """apt's auth.conf.d entry for the login in ``apt_proxy`` (root's alone, mode 600)."""
+    return auth_conf(settings.apt_proxy)

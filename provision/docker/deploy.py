@@ -7,7 +7,7 @@ from pyinfra.api import DeployError, deploy
 
 from . import operations as ops
 from . import rootless
-from .daemon import apt_proxy_conf
+from .daemon import apt_proxy_conf, apt_proxy_login
 from .distro import detect
 from .dpkg import version_matches
 from .errors import SettingsError, UnsupportedHostError
@@ -23,7 +23,9 @@ from .facts import (
 )
 from .layout import (  # noqa: F401
     APT_PROXY,
+    APT_PROXY_LOGIN,
     DAEMON_JSON,
+    DOCKER_LOGIN,
     KEYRING,
     LEGACY_KEYRING,
     PROXY_DROPIN,
@@ -110,6 +112,8 @@ def install_queries(settings: DockerSettings) -> list[tuple[type, dict]]:
         (FileContent, {"path": DAEMON_JSON}),
         (FileContent, {"path": PROXY_DROPIN}),
         (FileContent, {"path": APT_PROXY}),
+        (FileContent, {"path": APT_PROXY_LOGIN}),
+        (FileContent, {"path": DOCKER_LOGIN}),
     ]
     queries.append((AptSources, {}))
     for unit in service_units(settings):
@@ -149,6 +153,12 @@ def install_docker(settings: DockerSettings | None = None, queries=()) -> None:
         lock_timeout=lock,
     )
     ops.file_content(name="apt's proxy", path=APT_PROXY, content=apt_proxy_conf(settings))
+    ops.file_content(
+        name="apt's proxy login",
+        path=APT_PROXY_LOGIN,
+        content=apt_proxy_login(settings),
+        mode="0600",
+    )
     ops.paths_absent(name="Remove stale Docker sources and keys", patterns=STALE_PATHS)
     ops.key_absent_from(
         name="Remove Docker's key from the legacy keyring",
@@ -218,6 +228,7 @@ def uninstall_docker() -> None:
     )
     ops.file_absent(name="Remove Docker's apt repository", path=SOURCES)
     ops.file_absent(name="Remove Docker's signing key", path=KEYRING)
+    ops.file_absent(name="Remove Docker's repository login", path=DOCKER_LOGIN)
     ops.file_absent(name="Remove the rootless Docker user unit", path=USER_UNIT)
     dropin = ops.file_absent(name="Remove Docker's proxy drop-in", path=PROXY_DROPIN)
     ops.systemd_reloaded(name="Reload systemd units", after=[dropin])

@@ -13,6 +13,7 @@ from .aptsources import SOURCE_NAME
 from .distro import parse_os_release
 from .dpkg import PackageState, parse_query, query_command  # noqa: F401 (re-exported)
 from .keyring import MAX_BYTES
+from .logins import without_login
 
 FAILED = "PROVISION-FAILED"
 UNREADABLE = "PROVISION-UNREADABLE"
@@ -76,16 +77,18 @@ class FileContent(FactBase):
 
 
 class Download(FactBase):
-    """Bytes at a URL as the host fetches it with curl (through ``proxy``), or
-    ``(None, error)``."""
+    """Bytes at a URL as the host fetches it with curl, or ``(None, error)``.
+
+    curl reads its config (``logins.curl_config``: the URL's login, the proxy) from standard
+    input: read it with ``download``. The command line holds the URL without its login.
+    """
 
     requires_command = "curl"
 
-    def command(self, url: str, proxy: str | None = None) -> str:
-        via = f"--proxy {shlex.quote(proxy)} " if proxy else ""
+    def command(self, url: str) -> str:
         return (
-            f"t=$(mktemp) && {{ curl -fsSL --retry 2 --max-time 60 --max-filesize {MAX_BYTES} "
-            f'{via}{shlex.quote(url)} -o "$t" 2>&1'
+            "t=$(mktemp) && { curl -K - --globoff -fsSL --retry 2 --max-time 60 "
+            f'--max-filesize {MAX_BYTES} {shlex.quote(without_login(url))} -o "$t" 2>&1'
             f' && base64 -w0 "$t" && echo || echo "{FAILED} $?"; }}; rm -f "$t"'
         )
 
@@ -251,6 +254,7 @@ class RepositoryIndex(FactBase):
 
     def command(self, url: str) -> str:
         get = "/usr/lib/apt/apt-helper download-file"
+        url = without_login(url)  # apt-helper finds a login in auth.conf.d
         gz, plain = shlex.quote(url + ".gz"), shlex.quote(url)
         return (
             "t=$(mktemp -d) || exit 0; "

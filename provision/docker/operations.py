@@ -13,7 +13,7 @@ import shlex
 from pyinfra import host
 from pyinfra.api import StringCommand
 
-from . import aptsources, daemon, keyring
+from . import aptsources, daemon, keyring, logins
 from .calls import operation  # pyinfra's, recording each call for change reports
 from .dpkg import version_matches  # noqa: F401 (re-exported)
 from .facts import (
@@ -208,10 +208,11 @@ def signing_key(path: str, url: str, fingerprint: str, proxy: str | None = None)
         if keyring.is_canonical(current.content, fingerprint):
             host.noop(f"{path} holds only key {fingerprint}")
             return
-    data, error = host.get_fact(Download, url=url, proxy=proxy)
+    data, error = host.get_fact(Download, url=url, _stdin=logins.curl_config(url, proxy))
     if data is None:
         yield refuse(
-            f"{host.name}: cannot download the Docker signing key from {url} "
+            f"{host.name}: cannot download the Docker signing key from "
+            f"{logins.without_login(url)} "
             f"({error}); check docker_repo_url / docker_gpg_key_url."
         )
         return
@@ -219,9 +220,9 @@ def signing_key(path: str, url: str, fingerprint: str, proxy: str | None = None)
         key = keyring.checked_key(data, fingerprint)
     except keyring.NotAKeyError as problem:
         yield refuse(
-            f"{host.name}: {url} returned {problem}, not exactly one OpenPGP public key with "
-            f"fingerprint {fingerprint}; nothing was written; check docker_gpg_key_url, "
-            "docker_gpg_fingerprint or the mirror."
+            f"{host.name}: {logins.without_login(url)} returned {problem}, not exactly one "
+            f"OpenPGP public key with fingerprint {fingerprint}; nothing was written; check "
+            "docker_gpg_key_url, docker_gpg_fingerprint or the mirror."
         )
         return
     yield from write_file(path, key.armored(), "0644")

@@ -35,9 +35,19 @@ def add_repository(repository: PinnedRepository, lock_timeout: int, proxy: str |
         path=repository.sources_path,
         content=repository.sources(),
     )
+    changes = [key, sources]
+    if repository.login_path:
+        changes.append(
+            ops.file_content(
+                name=f"{repository.label}'s repository login",
+                path=repository.login_path,
+                content=repository.login,
+                mode="0600",
+            )
+        )
     ops.apt_update(
         name="Update apt lists",
         lock_timeout=lock_timeout,
         cleanup_on_failure=[repository.sources_path, repository.key_path],
-        after=[key, sources],
+        after=changes,
     )

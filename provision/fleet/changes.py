@@ -299,13 +299,16 @@ def _file(path: str, wanted: bytes | None, mode: str) -> Change:
     if wanted is None:
         return Change("", what=[f"remove {path}"] if current is not None else [])
     change = Change("")
+    secret = mode == "600"  # a login: its contents are never shown
+    hidden = " (a login: contents not shown)" if secret else ""
     if current is None:
-        change.what.append(f"create {path} (mode {mode}, root:root)")
+        change.what.append(f"create {path} (mode {mode}, root:root){hidden}")
     else:
         if current.content != wanted:
-            change.what.append(f"rewrite {path}")
+            change.what.append(f"rewrite {path}{hidden}")
         change.what += _mode_and_owner(path, current, mode)
-    change.diff = diff(path, current.content if current else None, wanted)
+    if not secret:
+        change.diff = diff(path, current.content if current else None, wanted)
     return change
 
 

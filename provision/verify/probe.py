@@ -195,7 +195,7 @@ def _load(settings: DockerSettings) -> str:
             f'{{ echo {refusal}; rm -f "$a"; exit 1; }}; '
         )
     return (
-        f'a=$(mktemp) && curl -fsSL {shlex.quote(url)} -o "$a" || exit 1; {check}'
+        f'a=$(mktemp) && curl --globoff -fsSL {shlex.quote(url)} -o "$a" || exit 1; {check}'
         'docker load -i "$a"; s=$?; rm -f "$a"; [ "$s" = 0 ] || exit "$s"; '
     )
 

@@ -18,7 +18,9 @@ from pyinfra.connectors.util import CommandOutput, OutputLine
 from provision.docker.daemon import daemon_config, daemon_json
 from provision.docker.deploy import (
     APT_PROXY,
+    APT_PROXY_LOGIN,
     DAEMON_JSON,
+    DOCKER_LOGIN,
     KEYRING,
     LEGACY_KEYRING,
     PREREQUISITES,
@@ -287,7 +289,16 @@ def fake_responses(
         (Users, {"group": "docker", "users": list(settings.docker_users)}),
         *[
             (FileContent, {"path": path})
-            for path in (KEYRING, SOURCES, DAEMON_JSON, PROXY_DROPIN, APT_PROXY, LEGACY_KEYRING)
+            for path in (
+                KEYRING,
+                SOURCES,
+                DAEMON_JSON,
+                PROXY_DROPIN,
+                APT_PROXY,
+                APT_PROXY_LOGIN,
+                DOCKER_LOGIN,
+                LEGACY_KEYRING,
+            )
         ],
         *[(ServiceState, {"units": [unit]}) for unit in ("containerd", "docker", "docker.socket")],
         (DockerData, {}),
@@ -397,7 +408,7 @@ FACT_MARKERS = (
     "for f in /etc/apt/sources.list ",
     "=====provision-fact-",
     "if [ -f ",
-    "curl -fsSL",
+    "curl -K - --globoff ",
     "getent group",
     "systemctl show --property=Id,ActiveState,UnitFileState",
     "apt-cache madison",

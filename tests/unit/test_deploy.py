@@ -140,14 +140,14 @@ def test_fresh_host_is_installed_in_the_guides_order():
 def test_the_key_is_fetched_by_the_host_after_curl_is_installed():
     _, commands = run_one(fresh_machine(urls={KEY_URL: DOCKER_KEY}), facts=True)
     assert index(commands, "install --no-install-recommends ca-certificates curl$") < index(
-        commands, f"curl -fsSL .* {KEY_URL}"
+        commands, f"curl -K - --globoff -fsSL .* {KEY_URL}"
     )
 
 
 def test_converged_host_changes_nothing_and_runs_no_apt_get():
     result, commands = run_one(converged_machine())
     assert result.status == "unchanged"
-    assert result.changed_operations == 0 and result.operations == 20
+    assert result.changed_operations == 0 and result.operations == 22
     assert commands == []
 
 

@@ -35,6 +35,7 @@ def fact(cls, env: dict | None = None, **kwargs):
     instance = cls()
     done = subprocess.run(
         ["sh", "-c", instance.command(**kwargs)],
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},
@@ -46,7 +47,9 @@ def fact(cls, env: dict | None = None, **kwargs):
 
 def fact_of(command: str, cls, cwd=None):
     """Run ``command`` (a fact's command with its paths moved) and process it like ``fact``."""
-    done = subprocess.run(["sh", "-c", command], capture_output=True, text=True, cwd=cwd)
+    done = subprocess.run(
+        ["sh", "-c", command], stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=cwd
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     return cls().process(lines) if lines else cls().default()

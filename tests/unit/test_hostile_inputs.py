@@ -94,7 +94,6 @@ def test_facts_keep_each_value_one_word(shell, value):
         (facts.Packages().command([value, "curl"]), "dpkg-query"),
         (facts.FileContent().command(value), None),  # only the shell's own test reads it
         (facts.Download().command(value), "curl"),
-        (facts.Download().command("http://x/gpg", proxy=value), "curl"),
         (facts.Users().command(value, [value]), "getent"),
         (facts.Users().command("docker", [value]), "id"),
         (facts.ServiceState().command([value]), "systemctl"),
