@@ -11,7 +11,7 @@ import json
 import re
 
 from .layout import DAEMON_JSON, PROXY_DROPIN  # noqa: F401 (re-exported)
-from .logins import auth_conf, without_login
+from .logins import auth_conf, login, without_login
 from .settings import DockerSettings
 
 PROXIES_IN_DAEMON_JSON = 23  # the first engine that reads "proxies" from daemon.json
@@ -69,6 +69,15 @@ def proxy_dropin(settings: DockerSettings, engine_version: str | None) -> str | 
         for key, value in settings.proxy().items()
     ]
     return "[Service]\n" + "\n".join(lines) + "\n"
+
+
+def mode(settings: DockerSettings, config: dict | None = None) -> str:
+    """The mode of the proxy drop-in, or of ``daemon.json`` holding ``config``: root's alone
+    (0600) when it holds a ``docker_proxy`` URL that carries a login, 0644 otherwise."""
+    if config is not None and "proxies" not in config:
+        return "0644"
+    proxies = (settings.docker_proxy.get(key) for key in ("http", "https"))
+    return "0600" if any(login(url) for url in proxies if isinstance(url, str)) else "0644"
 
 
 def apt_proxy_conf(settings: DockerSettings) -> str | None:

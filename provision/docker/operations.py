@@ -266,14 +266,17 @@ def file_absent(path: str):
 def daemon_config_file(settings: DockerSettings):
     """daemon.json for ``settings`` and the engine installed now (read after the install)."""
     config = daemon.daemon_config(settings, installed_engine(settings))
-    yield from ensure_file(daemon.DAEMON_JSON, daemon.daemon_json(config).encode())
+    yield from ensure_file(
+        daemon.DAEMON_JSON, daemon.daemon_json(config).encode(), daemon.mode(settings, config)
+    )
 
 
 @operation()
 def proxy_dropin_file(settings: DockerSettings):
     """The systemd drop-in with ``docker_proxy`` for engines before 23.0 (absent otherwise)."""
     content = daemon.proxy_dropin(settings, installed_engine(settings))
-    yield from ensure_file(daemon.PROXY_DROPIN, None if content is None else content.encode())
+    wanted = None if content is None else content.encode()
+    yield from ensure_file(daemon.PROXY_DROPIN, wanted, daemon.mode(settings))
 
 
 def installed_engine(settings: DockerSettings, reader=read) -> str | None:

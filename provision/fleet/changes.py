@@ -264,14 +264,16 @@ def _file_content(kw: dict, _name) -> Change:
 def _daemon_config_file(kw: dict, _name) -> Change:
     settings = kw["settings"]
     config = daemon.daemon_config(settings, installed_engine(settings, last_read))
-    return _file(daemon.DAEMON_JSON, daemon.daemon_json(config).encode(), "0644")
+    wanted = daemon.daemon_json(config).encode()
+    return _file(daemon.DAEMON_JSON, wanted, daemon.mode(settings, config))
 
 
 @describes("proxy_dropin_file")
 def _proxy_dropin_file(kw: dict, _name) -> Change:
     settings = kw["settings"]
     content = daemon.proxy_dropin(settings, installed_engine(settings, last_read))
-    return _file(daemon.PROXY_DROPIN, None if content is None else content.encode(), "0644")
+    wanted = None if content is None else content.encode()
+    return _file(daemon.PROXY_DROPIN, wanted, daemon.mode(settings))
 
 
 @describes("systemd_reloaded")

@@ -60,12 +60,12 @@ def files(seen):
     return probe.files(seen["files"])
 
 
-def written(files, path: str):
-    """``path`` as the deploy writes it: a regular file, root's, mode 644."""
+def written(files, path: str, mode: str = "644"):
+    """``path`` as the deploy writes it: a regular file, root's, with ``mode``."""
     found = files.get(path)
     assert found is not None, f"{path} is missing"
     assert found.kind == "file", f"{path} is a {found.kind}, not a regular file"
-    assert found.owner == "root root 644", f"{path} owner, mode: {found.owner}"
+    assert found.owner == f"root root {mode}", f"{path} owner, mode: {found.owner}"
     return found
 
 
@@ -176,7 +176,8 @@ def engine(packages) -> str | None:
 
 def test_daemon_json(files, packages, settings):
     expected = daemon.daemon_config(settings, engine(packages))
-    assert json.loads(written(files, DAEMON_JSON).content) == expected
+    found = written(files, DAEMON_JSON, daemon.mode(settings, expected).lstrip("0"))
+    assert json.loads(found.content) == expected
 
 
 def test_daemon_runs_with_its_configuration(seen, packages, settings):

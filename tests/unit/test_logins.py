@@ -117,3 +117,13 @@ def test_the_package_index_is_read_without_the_login_on_the_command_line():
 
 
 FINGERPRINT = "9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
+
+
+def test_daemon_files_holding_a_proxy_login_are_root_only(run_op):
+    with_login = from_host_data({"docker_proxy": {"https": PROXY}})
+    assert daemon.mode(with_login) == daemon.mode(with_login, {"proxies": {}}) == "0600"
+    assert daemon.mode(with_login, {"debug": True}) == "0644"  # an engine before 23
+    assert daemon.mode(from_host_data({"docker_proxy": {"https": "http://p:3128"}})) == "0644"
+    run = run_op(ops.daemon_config_file, converged_machine(), settings=with_login)
+    assert len(run.commands) == 1 and "chmod 0600 " in run.commands[0]
+    assert "s3cret" not in run.commands[0]
