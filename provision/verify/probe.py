@@ -21,7 +21,14 @@ from dataclasses import dataclass
 from provision import compat
 from provision.docker import systemd
 from provision.docker.dpkg import query_command
-from provision.docker.layout import APT_PROXY, DAEMON_JSON, KEYRING, PROXY_DROPIN, SOURCES
+from provision.docker.layout import (
+    APT_PROXY,
+    APT_PROXY_LOGIN,
+    DAEMON_JSON,
+    KEYRING,
+    PROXY_DROPIN,
+    SOURCES,
+)
 from provision.docker.rootless_layout import as_user, docker_host
 from provision.docker.settings import DockerSettings
 
@@ -34,7 +41,15 @@ PLUGINS = ("compose", "buildx")
 CONTAINER_TIMEOUT_S = 120
 MAX_PARALLEL = 32  # hosts probed at once
 # the files the deploy writes (and the keyrings directory): owner, mode and content in one tar
-FILES = (posixpath.dirname(KEYRING), KEYRING, SOURCES, DAEMON_JSON, PROXY_DROPIN, APT_PROXY)
+FILES = (
+    posixpath.dirname(KEYRING),
+    KEYRING,
+    SOURCES,
+    DAEMON_JSON,
+    PROXY_DROPIN,
+    APT_PROXY,
+    APT_PROXY_LOGIN,
+)
 UNREAD = "the checks could not read the host"  # how a ProbeError's sentence goes on
 LOG_CONFIG = "log-config"  # the verification container's log configuration, beside the sections
 

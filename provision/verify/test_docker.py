@@ -21,7 +21,14 @@ from provision import compat
 from provision.docker import daemon, keyring, systemd
 from provision.docker.distro import detect, parse_os_release
 from provision.docker.dpkg import parse_query, version_matches
-from provision.docker.layout import APT_PROXY, DAEMON_JSON, KEYRING, SOURCES, sources_text
+from provision.docker.layout import (
+    APT_PROXY,
+    APT_PROXY_LOGIN,
+    DAEMON_JSON,
+    KEYRING,
+    SOURCES,
+    sources_text,
+)
 from provision.verify import probe
 from provision.verify.settings import parallel, settings_for
 
@@ -219,6 +226,12 @@ def test_apt_proxy(files, settings):
     conf = files.get(APT_PROXY)
     found = conf.content.decode(errors="replace") if conf else None
     assert found == expected, f"{APT_PROXY} is {'missing' if found is None else 'different'}"
+    login = daemon.apt_proxy_login(settings)
+    if login is None:
+        assert APT_PROXY_LOGIN not in files, f"{APT_PROXY_LOGIN} is left over"
+    else:  # compared apart, so that no failure shows the password
+        same = written(files, APT_PROXY_LOGIN, "600").content == login.encode()
+        assert same, f"{APT_PROXY_LOGIN} does not hold apt_proxy's login"
 
 
 def test_new_containers_get_the_log_options(seen, packages, settings):

@@ -14,7 +14,7 @@ import pytest
 
 from provision.docker.deploy import APT_PROXY, APT_PROXY_LOGIN, KEYRING
 
-from .conftest import apply, sh, tinyproxy
+from .conftest import apply, check, failures, sh, tinyproxy
 
 MIRRORS = ("mirror-a", "mirror-b")  # paths on the repository's host that serve a copy of it
 SECRET = "pr0xy-Secret-4711"
@@ -112,6 +112,10 @@ def test_a_proxys_password_is_on_no_command_line_and_in_no_output(lab1, tmp_path
         assert login == "600 root:root\n"
 
         sh(lab1, "lab1", f"sudo chmod 644 {APT_PROXY_LOGIN}")  # as an older version left it
+        found = failures(check("lab1", apt_proxy=proxy.url), "lab1")
+        assert len(found) == 1 and found[0].startswith("test_apt_proxy: ")
+        assert f"{APT_PROXY_LOGIN} owner, mode: root root 644" in found[0]
+        assert SECRET not in found[0]
         again = apply("lab1", apt_proxy=proxy.url)
         assert again.hosts["lab1"].changed == ["apt's proxy login"]
         assert sh(lab1, "lab1", f"sudo stat -c %a {APT_PROXY_LOGIN}").stdout == "600\n"
