@@ -16,6 +16,7 @@ APT_PROXY = "/etc/apt/apt.conf.d/95provision-proxy"
 APT_PROXY_LOGIN = f"{AUTH_DIR}/provision-proxy.conf"
 DOCKER_LOGIN = f"{AUTH_DIR}/docker.conf"
 LEGACY_KEYRING = "/etc/apt/trusted.gpg"
+DEFAULT_DATA_ROOT = "/var/lib/docker"
 
 
 @dataclass(frozen=True)

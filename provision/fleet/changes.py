@@ -13,9 +13,11 @@ import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from provision import redact
 from provision.docker import daemon, facts, keyring, rootless
 from provision.docker.calls import Call, calls
 from provision.docker.dpkg import compare_versions, version_matches
+from provision.docker.logins import AUTH_DIR
 from provision.docker.operations import has_changed, installed_engine, sources_removals
 from provision.docker.snapshot import last_read
 
@@ -71,12 +73,13 @@ class Change:
         return [p.sentence() for p in self.packages] + self.what
 
     def as_dict(self) -> dict:
+        """The change as reported: sentences, packages and the diff, secrets redacted."""
         data: dict = {"operation": self.operation, "changes": self.lines()}
         if self.packages:
             data["packages"] = [p.as_dict() for p in self.packages]
         if self.diff:
             data["diff"] = self.diff
-        return data
+        return redact.redacted(data)
 
 
 Describer = Callable[[dict, Callable[[object], str]], Change]
@@ -282,6 +285,12 @@ def _systemd_reloaded(kw: dict, name_of) -> Change:
     return Change("", what=[f"systemctl daemon-reload ({causes} changed)"])
 
 
+@describes("audit_rules_loaded")
+def _audit_rules_loaded(kw: dict, name_of) -> Change:
+    causes = ", ".join(name_of(meta) for meta in kw.get("after") or ())
+    return Change("", what=[f"augenrules --load where auditd runs ({causes} changed)"])
+
+
 @describes("runner_user")
 def _runner_user(kw: dict, _name) -> Change:
     return Change("", what=[f"create user {kw['user']} with a home and a login shell"])
@@ -301,7 +310,7 @@ def _file(path: str, wanted: bytes | None, mode: str) -> Change:
     if wanted is None:
         return Change("", what=[f"remove {path}"] if current is not None else [])
     change = Change("")
-    secret = mode == "600"  # a login: its contents are never shown
+    secret = path.startswith(f"{AUTH_DIR}/")  # a login: its contents are never shown
     hidden = " (a login: contents not shown)" if secret else ""
     if current is None:
         change.what.append(f"create {path} (mode {mode}, root:root){hidden}")

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from provision import compat
 from provision.docker import systemd
 from provision.docker.dpkg import query_command
+from provision.docker.hardening import AUDIT_RULES
 from provision.docker.layout import (
     APT_PROXY,
     APT_PROXY_LOGIN,
@@ -49,6 +50,7 @@ FILES = (
     PROXY_DROPIN,
     APT_PROXY,
     APT_PROXY_LOGIN,
+    AUDIT_RULES,
 )
 UNREAD = "the checks could not read the host"  # how a ProbeError's sentence goes on
 LOG_CONFIG = "log-config"  # the verification container's log configuration, beside the sections
@@ -175,15 +177,15 @@ def rootless_commands(settings: DockerSettings, run: str) -> dict[str, str]:
     """Per rootless user: groups, ``docker info`` and ``run`` as the user, against the user's
     daemon (``DOCKER_HOST``), without sudo."""
     sections = {}
+    info = "docker info --format '{{json .SecurityOptions}}'"
+    uid = '"$u"'
+    env = ["DOCKER_HOST=" + docker_host(uid)]
     for user in settings.docker_rootless_users:
         quoted = shlex.quote(user)
-        uid = '"$u"'
-        client = as_user(user, uid, f"DOCKER_HOST={docker_host(uid)} sh -c")
-        prefix = f"u=$(id -u {quoted}) && cd / && {client}"
+        prefix = f"u=$(id -u {quoted}) && cd / && "
         sections[f"rootless_groups:{user}"] = f"id -Gn {quoted}"
-        info = "docker info --format '{{json .SecurityOptions}}'"
-        sections[f"rootless_info:{user}"] = f"{prefix} {shlex.quote(info)}"
-        sections[f"rootless_container:{user}"] = f"{prefix} {shlex.quote(run)}"
+        sections[f"rootless_info:{user}"] = prefix + as_user(user, uid, info, env)
+        sections[f"rootless_container:{user}"] = prefix + as_user(user, uid, run, env)
     return sections
 
 
@@ -267,7 +269,12 @@ class ProbeError(Exception):
 
 def probe(host, settings: DockerSettings) -> dict[str, Section]:
     """Run the probe on a testinfra ``host``; raises ``ProbeError`` when it could not run."""
-    wanted = commands(settings)
+    return read(host, commands(settings))
+
+
+def read(host, wanted: dict[str, str]) -> dict[str, Section]:
+    """Run ``{section: command}`` on a testinfra ``host`` with sudo, as one command; raises
+    ``ProbeError`` when it could not run."""
     try:
         result = host.run("sudo -n sh -c %s", render(wanted))
     except RuntimeError as error:

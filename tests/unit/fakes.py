@@ -45,6 +45,7 @@ from provision.docker.facts import (
     Users,
     is_source_path,
 )
+from provision.docker.hardening import AUDIT_PACKAGES, AUDIT_RULES
 from provision.docker.rootless import EXTRAS, HOST_PACKAGES, RootlessUsers
 from provision.docker.rootless_layout import SUBID_FILES, UNIT_TEXT, USER_UNIT
 from provision.docker.settings import DockerSettings
@@ -110,7 +111,15 @@ class FakeMachine:
     # rootless Docker per user: (uid, lingering, is-active, is-enabled); users not listed have
     # uid 1000 and no rootless Docker
     rootless: dict[str, tuple[int, bool, str, str]] = field(default_factory=dict)
+    # the first command's answer as printed, when not each fact's output framed (a broken host)
+    snapshot: list[str] | None = None
+    # lines a fact's command prints after its answer (what a user's code run in it would print)
+    forged: dict[type, list[str]] = field(default_factory=dict)
     calls: list[tuple[str, dict]] = field(default_factory=list)
+
+    def printed(self, cls, **kwargs) -> list[str]:
+        """The stdout lines the fact's command prints: its answer, then ``forged``."""
+        return [*self.output(cls, **kwargs), *self.forged.get(cls, [])]
 
     def output(self, cls, **kwargs) -> list[str]:
         """The stdout lines the fact's command would print on this machine."""
@@ -167,7 +176,11 @@ class FakeMachine:
                 uid, linger, active, enabled = self.rootless.get(
                     user, (1000, False, "unknown", "unknown")
                 )
-                lines.append(f"{name} {uid} {'yes' if linger else 'no'} {active} {enabled}")
+                said = [  # what the user's systemctl printed, in base64 (``-``: nothing)
+                    "-" if state == "unknown" else b64(f"{state}\n".encode())
+                    for state in (active, enabled)
+                ]
+                lines.append(f"{name} {uid} {'yes' if linger else 'no'} {' '.join(said)}")
             return lines
         if cls is ServiceState:  # systemctl show --property=Id,ActiveState,UnitFileState
             lines = []
@@ -273,7 +286,7 @@ def fake_responses(
     deploys run (and the ``extra`` queries of a profile), answered with what ``machine`` would
     print; refusals (``exit 1``) fail with their own sentence."""
     from provision.docker.deploy import DATA_DIRS, STALE_PATHS, install_queries
-    from provision.docker.snapshot import MARK, Snapshot, plan
+    from provision.docker.snapshot import Snapshot, plan
 
     settings = settings or DockerSettings()
     packages = list(settings.docker_packages)
@@ -298,8 +311,10 @@ def fake_responses(
                 APT_PROXY_LOGIN,
                 DOCKER_LOGIN,
                 LEGACY_KEYRING,
+                AUDIT_RULES,
             )
         ],
+        (Packages, {"packages": AUDIT_PACKAGES}),
         *[(ServiceState, {"units": [unit]}) for unit in ("containerd", "docker", "docker.socket")],
         (DockerData, {}),
         *[(CandidateVersions, {"package": name}) for name in ("docker-ce", "docker-ce-cli")],
@@ -318,14 +333,15 @@ def fake_responses(
     queries += [*extra, *[(Download, {"url": url}) for url in machine.urls]]
     snapshot = plan([*install_queries(settings), *extra])
     responses: dict = {
-        Snapshot().command(snapshot): [
-            line
+        Snapshot().command(snapshot): machine.snapshot
+        if machine.snapshot is not None
+        else [
+            snapshot_line(index, machine.printed(cls, **kwargs))
             for index, (cls, kwargs) in enumerate(snapshot)
-            for line in (f"{MARK}{index}", *machine.output(cls, **kwargs))
         ]
     }
     responses.update(
-        {cls().command(**kwargs): machine.output(cls, **kwargs) for cls, kwargs in queries}
+        {cls().command(**kwargs): machine.printed(cls, **kwargs) for cls, kwargs in queries}
     )
     responses[re.compile(r"apt-helper download-file")] = machine.output(RepositoryIndex)
     # a fact command this fake was not told about fails loudly instead of reading as empty
@@ -334,6 +350,15 @@ def fake_responses(
         "stderr": ["the fake host has no answer for this fact command"],
     }
     return responses
+
+
+def snapshot_line(index: int, lines: list[str]) -> str:
+    """The line the snapshot prints for section ``index`` whose command printed ``lines``."""
+    from provision.docker.snapshot import MARK
+
+    data = "".join(f"{line}\n" for line in lines).encode()
+    encoded = base64.b64encode(data).decode()
+    return f"{MARK} {index} {len(encoded)} {encoded}"
 
 
 REFUSAL = re.compile(r"^echo '.*' >&2; exit 1$", re.DOTALL)
@@ -406,7 +431,7 @@ FACT_MARKERS = (
     "dpkg-query -W",
     "-mindepth 1 -maxdepth 1 \\( \\( -path",
     "for f in /etc/apt/sources.list ",
-    "=====provision-fact-",
+    "=====provision-fact",
     "if [ -f ",
     "curl -K - --globoff ",
     "getent group",
