@@ -9,14 +9,12 @@ from . import operations as ops
 from . import rootless
 from .daemon import apt_proxy_conf
 from .distro import detect
-from .dpkg import version_matches
 from .errors import SettingsError, UnsupportedHostError
 from .facts import (
     FileContent,
     OsTarget,
     Packages,
     Paths,
-    RepositoryIndex,
     ServiceState,
     SourcesMentioning,
     Users,
@@ -29,9 +27,9 @@ from .layout import (  # noqa: F401
     PROXY_DROPIN,
     SOURCES,
     docker_repository,
-    packages_index_url,
     sources_text,
 )
+from .preflight import check_repository
 from .repository import add_repository
 from .rootless_layout import USER_UNIT
 from .settings import DockerSettings, from_host_data
@@ -68,31 +66,6 @@ def host_target(settings: DockerSettings):
         )
     except UnsupportedHostError as error:
         raise DeployError(str(error)) from None
-
-
-def refuse_unavailable_pins(settings: DockerSettings, target) -> None:
-    """Stop before any change when the repository lacks a pinned version that is not installed.
-
-    The host reads the repository's index itself; when it cannot, the deploy goes on and the
-    pin is checked again once apt has read the repository.
-    """
-    pins = settings.pins()
-    installed = read(Packages, packages=list(settings.docker_packages))
-    missing = {
-        name: wanted
-        for name, wanted in pins.items()
-        if name not in installed or not version_matches(installed[name].version, wanted)
-    }
-    if not missing:
-        return
-    url = packages_index_url(settings, target.distro, target.codename, target.arch)
-    index = host.get_fact(RepositoryIndex, url=url)
-    if index is None:
-        return
-    for name, wanted in missing.items():
-        available = index.get(name, [])
-        if not any(version_matches(version, wanted) for version in available):
-            raise DeployError(ops.pin_unavailable(name, wanted, available))
 
 
 def install_queries(settings: DockerSettings) -> list[tuple[type, dict]]:
@@ -137,7 +110,7 @@ def install_docker(settings: DockerSettings | None = None, queries=()) -> None:
     settings = settings or host_settings()
     prefetch([*install_queries(settings), *queries])
     target = host_target(settings)
-    refuse_unavailable_pins(settings, target)
+    check_repository(settings, target)
     lock = settings.docker_apt_lock_timeout
 
     ops.dpkg_repaired(

@@ -14,7 +14,6 @@ from .dpkg import PackageState, parse_query, query_command  # noqa: F401 (re-exp
 from .keyring import MAX_BYTES
 
 FAILED = "PROVISION-FAILED"
-UNREADABLE = "PROVISION-UNREADABLE"
 
 
 class OsTarget(FactBase):
@@ -242,42 +241,6 @@ class CandidateVersions(FactBase):
     @staticmethod
     def default() -> list[str]:
         return []
-
-
-class RepositoryIndex(FactBase):
-    """``{package: [versions]}`` from a repository's ``Packages`` index, ``None`` if unreadable.
-
-    The host downloads it with apt's own downloader (``apt-helper``, part of apt: no curl
-    needed, apt's proxy settings apply) into a temporary directory; nothing else is written.
-    """
-
-    def command(self, url: str) -> str:
-        get = "/usr/lib/apt/apt-helper download-file"
-        gz, plain = shlex.quote(url + ".gz"), shlex.quote(url)
-        return (
-            "t=$(mktemp -d) || exit 0; "
-            f'if {get} {gz} "$t/p.gz" >/dev/null 2>&1; then gzip -dc "$t/p.gz"; '
-            f'elif {get} {plain} "$t/p" >/dev/null 2>&1; then cat "$t/p"; '
-            f'else echo {UNREADABLE}; fi | grep -E "^(Package|Version): |^{UNREADABLE}$"; '
-            'rm -rf "$t"; true'
-        )
-
-    def process(self, output: list[str]) -> dict[str, list[str]] | None:
-        if not output or UNREADABLE in output:
-            return None
-        versions: dict[str, list[str]] = {}
-        package = None
-        for line in output:
-            field, _, value = line.partition(": ")
-            if field == "Package":
-                package = value.strip()
-            elif field == "Version" and package:
-                versions.setdefault(package, []).append(value.strip())
-        return versions
-
-    @staticmethod
-    def default() -> None:
-        return None
 
 
 class PolicyCandidates(FactBase):

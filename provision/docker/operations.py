@@ -14,7 +14,7 @@ from pyinfra import host
 
 from . import daemon, keyring
 from .calls import operation  # pyinfra's, recording each call for change reports
-from .dpkg import version_matches  # noqa: F401 (re-exported)
+from .dpkg import newest_match, version_matches  # noqa: F401 (re-exported)
 from .facts import (
     CandidateVersions,
     DockerData,
@@ -28,7 +28,8 @@ from .facts import (
     Users,
     active_lines,
 )
-from .settings import DockerSettings
+from .layout import apt_names
+from .settings import PINNED_PACKAGES, DockerSettings
 from .snapshot import read
 
 SOURCES_LIST = "/etc/apt/sources.list"
@@ -323,18 +324,33 @@ def _json_or_empty(content: bytes) -> dict:
 
 
 @operation(is_idempotent=False)
-def apt_update(lock_timeout: int = 300, cleanup_on_failure: list[str] | None = None, after=()):
+def apt_update(
+    lock_timeout: int = 300,
+    cleanup_on_failure: list[str] | None = None,
+    after=(),
+    repository_uri: str | None = None,
+):
     """``apt-get update`` when one of the ``after`` operations changed (always if none given).
 
-    On failure ``cleanup_on_failure`` is removed, so no half-configured repository breaks apt.
+    It fails when apt warns about ``repository_uri`` too (``W:`` or ``E:`` lines naming it:
+    a signature apt cannot verify, lists it could not fetch), with apt's own lines: apt would
+    otherwise go on with old lists. On failure ``cleanup_on_failure`` is removed, so no
+    half-configured repository breaks apt.
     """
     if after and not any_changed(after):
         host.noop("the repository did not change")
         return
     command = apt_get(lock_timeout, "update")
+    if repository_uri:
+        names = " ".join(f"-e {shlex.quote(name)}" for name in apt_names(repository_uri))
+        command = (
+            f"out=$({command} 2>&1); s=$?; printf '%s\\n' \"$out\"; "
+            f"bad=$(printf '%s\\n' \"$out\" | grep -E '^(W|E): ' | grep -F {names}); "
+            'if [ -n "$bad" ]; then echo "$bad" >&2; [ "$s" -ne 0 ] || s=1; fi; [ "$s" -eq 0 ]'
+        )
     if cleanup_on_failure:
         paths = " ".join(shlex.quote(path) for path in cleanup_on_failure)
-        command = f"{command} || {{ status=$?; rm -f {paths}; exit $status; }}"
+        command = f"{{ {command}; }} || {{ status=$?; rm -f {paths}; exit $status; }}"
     yield command
 
 
@@ -431,18 +447,23 @@ def _with_version(name: str, wanted: str | None) -> tuple[str, str | None]:
     if not wanted:
         return shlex.quote(name), None
     available = read(CandidateVersions, package=name)
-    matches = [version for version in available if version_matches(version, wanted)]
-    if not matches:
+    version = newest_match(available, wanted)
+    if version is None:
         return "", pin_unavailable(name, wanted, available)
-    return shlex.quote(f"{name}={matches[0]}"), None
+    return shlex.quote(f"{name}={version}"), None
 
 
 def pin_unavailable(name: str, wanted: str, available: list[str]) -> str:
-    """The sentence refusing a ``docker_version`` that ``available`` lacks."""
+    """The sentence refusing a pinned version that ``available`` lacks."""
     return (
-        f"{host.name}: docker_version {wanted} is not in the repository for {name}; "
+        f"{host.name}: {pin_setting(name)} {wanted} is not in the repository for {name}; "
         f"available: {', '.join(available) or 'none (is the repository configured?)'}."
     )
+
+
+def pin_setting(name: str) -> str:
+    """The setting that pins package ``name``."""
+    return "docker_version" if name in PINNED_PACKAGES else f"docker_package_versions[{name!r}]"
 
 
 @operation()

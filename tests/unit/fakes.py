@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import shlex
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,6 @@ from provision.docker.deploy import (
 )
 from provision.docker.facts import (
     FAILED,
-    UNREADABLE,
     CandidateVersions,
     DockerData,
     Download,
@@ -36,11 +36,12 @@ from provision.docker.facts import (
     Packages,
     Paths,
     PolicyCandidates,
-    RepositoryIndex,
     ServiceState,
     SourcesMentioning,
     Users,
 )
+from provision.docker.preflight import MARK as PREFLIGHT
+from provision.docker.preflight import AptDownload, RepositoryOffer
 from provision.docker.rootless import EXTRAS, HOST_PACKAGES, RootlessUsers
 from provision.docker.rootless_layout import SUBID_FILES, UNIT_TEXT, USER_UNIT
 from provision.docker.settings import DockerSettings
@@ -99,7 +100,10 @@ class FakeMachine:
     services: dict[str, tuple[str, str]] = field(default_factory=dict)
     candidates: dict[str, list[str]] = field(default_factory=dict)  # apt-cache madison
     policy: dict[str, str] = field(default_factory=dict)  # apt-cache policy: the candidate
-    index: dict[str, list[str]] | None = None  # the repository's Packages index; None: unreadable
+    # what Docker's repository offers, as apt reads it (None: every package, as PACKAGE_VERSIONS
+    # and candidates say), and what its apt-get update prints and exits with
+    index: dict[str, list[str]] | None = None
+    update: tuple[list[str], int] = (["Reading package lists..."], 0)
     docker_data: tuple[str, int, int, int] | None = None  # root, images, containers, volumes
     accounts: dict[str, str] = field(default_factory=dict)  # user -> its getent passwd line
     builders: dict[tuple[str, str], str] = field(default_factory=dict)  # (user, name) -> driver
@@ -174,15 +178,25 @@ class FakeMachine:
                 unit_id = unit if "." in unit else f"{unit}.service"
                 lines += [f"Id={unit_id}", f"ActiveState={active}", f"UnitFileState={enabled}", ""]
             return lines
-        if cls is RepositoryIndex:
-            if self.index is None:
-                return [UNREADABLE]
+        if cls is RepositoryOffer:  # apt-get update, its status, apt-cache madison
+            offered = self.offered()
+            lines, status = self.update
             return [
-                line
-                for name, versions in self.index.items()
-                for version in versions
-                for line in (f"Package: {name}", f"Version: {version}")
+                f"{PREFLIGHT}update",
+                *lines,
+                f"{PREFLIGHT}status",
+                str(status),
+                f"{PREFLIGHT}madison",
+                *[
+                    f"{name} | {version} | http://repo bookworm/stable amd64 Packages"
+                    for name in kwargs["packages"]
+                    for version in offered.get(name, [])
+                ],
             ]
+        if cls is AptDownload:
+            if kwargs["url"] not in self.urls:
+                return ["E: Failed to fetch " + kwargs["url"] + "  404  Not Found", FAILED]
+            return [base64.b64encode(self.urls[kwargs["url"]]).decode()]
         if cls.__name__ == "Account":
             line = self.accounts.get(kwargs["user"])
             return [line] if line else []
@@ -206,6 +220,14 @@ class FakeMachine:
                     ]
             return lines
         raise AssertionError(f"unexpected fact {cls.__name__}")
+
+    def offered(self) -> dict[str, list[str]]:
+        """What Docker's repository offers this host: ``index``, else every package."""
+        if self.index is not None:
+            return self.index
+        every = {name: [version] for name, version in PACKAGE_VERSIONS.items()}
+        every.setdefault("docker-ce-rootless-extras", [DOCKER_VERSION])
+        return {**every, **self.candidates}
 
     def fact(self, cls, *args, **kwargs):
         """``host.get_fact`` as pyinfra does it: ``process`` on output, ``default`` on none."""
@@ -316,7 +338,12 @@ def fake_responses(
     responses.update(
         {cls().command(**kwargs): machine.output(cls, **kwargs) for cls, kwargs in queries}
     )
-    responses[re.compile(r"apt-helper download-file")] = machine.output(RepositoryIndex)
+    for url in machine.urls:
+        responses[f"download-file {shlex.quote(url)} "] = machine.output(AptDownload, url=url)
+    responses[" download-file "] = machine.output(AptDownload, url="")  # substrings match
+    responses[f"{PREFLIGHT}update"] = {
+        "stdout": machine.output(RepositoryOffer, packages=list(machine.offered()))
+    }
     # a fact command this fake was not told about fails loudly instead of reading as empty
     responses[re.compile("|".join(map(re.escape, FACT_MARKERS)))] = {
         "success": False,
@@ -364,7 +391,8 @@ FACT_MARKERS = (
     "systemctl show --property=Id,ActiveState,UnitFileState",
     "apt-cache madison",
     "apt-cache policy",
-    "apt-helper download-file",
+    "apt-helper",
+    PREFLIGHT,
     "docker info --format",
     "getent passwd",
     "docker buildx inspect",

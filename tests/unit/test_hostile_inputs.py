@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from provision.docker import facts, rootless
+from provision.docker import facts, preflight, rootless
 from provision.docker import operations as ops
 from provision.docker.settings import DockerSettings
 from provision.runner.deploy import Account, Builder, buildx_builder, runner_user
@@ -100,7 +100,8 @@ def test_facts_keep_each_value_one_word(shell, value):
         (facts.Users().command("docker", [value]), "id"),
         (facts.ServiceState().command([value]), "systemctl"),
         (facts.CandidateVersions().command(value), "apt-cache"),
-        (facts.RepositoryIndex().command(value), "apt-helper"),
+        (preflight.AptDownload().command(value), "apt-helper"),
+        (preflight.RepositoryOffer().command("", b"", [value]), "apt-cache"),
         (facts.PolicyCandidates().command([value]), "apt-cache"),
         (Account().command(value), "getent"),
         (Builder().command(value, value), "runuser"),
