@@ -998,3 +998,49 @@ def _replace_dir(new: Path, dest: Path) -> None:
         shutil.rmtree(old)
     else:
         new.rename(dest)
+
+
+# Variants: the repository as Docker's has been at times
+
+
+def write_variant(
+    repo: Path,
+    dest: Path,
+    suite: str,
+    arch: str = "amd64",
+    *,
+    without: Sequence[str] = (),
+    gnupghome: Path | None = None,
+    fingerprint: str | None = None,
+) -> Path:
+    """A copy of ``repo``'s ``suite`` at ``dest`` (``dest/dists/SUITE``, ``dest/gpg``) that
+    lacks the packages ``without``, as Docker's repository lacked ``docker-ce`` for a new
+    release for weeks (and still does for some architectures) while the suite already held
+    ``containerd.io``. Signed with the lab key when ``gnupghome`` and ``fingerprint`` are given;
+    unsigned otherwise, which apt refuses. The pool is shared with ``repo`` by a symbolic link.
+    Return ``dest``.
+    """
+    source = repo / "dists" / suite
+    index = source / COMPONENT / f"binary-{arch}" / "Packages"
+    kept = [
+        format_stanza(fields)
+        for fields in parse_stanzas(index.read_text())
+        if fields["Package"] not in without
+    ]
+    if dest.exists():
+        shutil.rmtree(dest)
+    dists = dest / "dists" / suite
+    dists.mkdir(parents=True)
+    shutil.copyfile(repo / "gpg", dest / "gpg")
+    (dists / "pool").symlink_to((source / "pool").resolve())
+    packages = "\n".join(kept).encode()
+    name = f"{COMPONENT}/binary-{arch}/Packages"
+    files = {name: packages, f"{name}.gz": gzip.compress(packages, mtime=0)}
+    for path, data in files.items():
+        (dists / path).parent.mkdir(parents=True, exist_ok=True)
+        (dists / path).write_bytes(data)
+    (dists / "Release").write_text(release_file(suite, arch, files))
+    if gnupghome is not None and fingerprint is not None:
+        with _gpg_agent(gnupghome):
+            sign_release(gnupghome, fingerprint, dists)
+    return dest

@@ -1,0 +1,90 @@
+"""The preflight on a real host: a repository that cannot serve the host is found out before any
+change, and the user's Docker (Debian's docker.io, with a running container) stays as it was."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from provision.lab.repo import write_variant
+
+from .conftest import apply, sh
+
+KEYRING = "/etc/apt/keyrings/docker.asc"
+SOURCES = "/etc/apt/sources.list.d/docker.sources"
+DEBIAN_DOCKER = "docker.io docker-cli"
+
+
+@pytest.fixture(scope="module")
+def users_docker(lab):
+    """lab2 (trixie) running Debian's docker.io with the user's container ``old``."""
+    lab.reset("lab2")
+    image, reference = lab.state["image"]["url"], lab.state["image"]["reference"]
+    fetch = "python3 -c 'import sys,urllib.request;urllib.request.urlretrieve(*sys.argv[1:])'"
+    sh(
+        lab,
+        "lab2",
+        "sudo apt-get -q update >/dev/null && sudo DEBIAN_FRONTEND=noninteractive apt-get -q -y "
+        f"install --no-install-recommends {DEBIAN_DOCKER} >/dev/null && "
+        f"{fetch} {image} /tmp/hello.tar && sudo docker load -i /tmp/hello.tar >/dev/null && "
+        f"sudo docker run -d --name old {reference} sleep 3600 >/dev/null",
+    )
+    return lab
+
+
+def variant(lab, tmp_path, name: str, **options) -> str:
+    """Serve a variant of the lab repository's trixie suite; its ``docker_repo_url``."""
+    www = lab.config.www_dir
+    write_variant(
+        (www / "linux" / "debian").resolve(),
+        www / "variants" / name / "debian",
+        "trixie",
+        **options,
+    )
+    return f"http://{lab.config.gateway}:{lab.config.repo_port}/variants/{name}"
+
+
+def host_state(lab) -> tuple[str, str, str]:
+    """Installed packages, Docker's apt files, running containers: what must not change."""
+    packages = sh(lab, "lab2", "dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n'")
+    files = sh(lab, "lab2", f"ls {KEYRING} {SOURCES} 2>&1; true")
+    running = sh(lab, "lab2", "sudo docker ps --format '{{.Names}} {{.Status}}'")
+    return packages.stdout, files.stdout, running.stdout.split(" ")[0]
+
+
+def signing(lab, tmp_path) -> dict:
+    """A private copy of the lab's signing key (the lab's own agent is left alone)."""
+    home = tmp_path / "gnupg"
+    shutil.copytree(
+        lab.config.cache_dir / "gnupg", home, ignore=shutil.ignore_patterns("S.*", "*.lock")
+    )
+    home.chmod(0o700)
+    return {"gnupghome": home, "fingerprint": lab.state["repo"]["fingerprint"]}
+
+
+def test_a_suite_without_docker_ce_is_refused_before_any_change(users_docker, tmp_path):
+    lab = users_docker
+    url = variant(lab, "no-docker-ce", without=("docker-ce",), **signing(lab, tmp_path))
+    before = host_state(lab)
+    assert before[2] == "old" and "docker.io" in before[0]
+    result = apply("lab2", docker_repo_url=url)
+    host = result.hosts["lab2"]
+    assert host.status == "failed" and host.changed == []
+    assert host.error.startswith(
+        f"lab2: Docker's repository {url}/debian trixie for amd64 lacks docker-ce; "
+        "set docker_codename to a suite that has them"
+    )
+    assert host_state(lab) == before  # docker.io installed, the container running, no key
+
+
+def test_a_repository_apt_cannot_verify_fails_in_apts_words(users_docker, tmp_path):
+    lab = users_docker
+    url = variant(lab, "unsigned")
+    before = host_state(lab)
+    result = apply("lab2", docker_repo_url=url)
+    host = result.hosts["lab2"]
+    assert host.status == "failed" and host.changed == []
+    assert host.error.startswith(f"lab2: apt cannot use Docker's repository {url}/debian trixie")
+    assert f"E: The repository '{url}/debian trixie Release' is not signed." in host.error
+    assert host_state(lab) == before
