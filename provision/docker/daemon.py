@@ -46,6 +46,12 @@ def daemon_config(settings: DockerSettings, engine_version: str | None) -> dict:
     return {**config, **dict(settings.docker_daemon_options)}
 
 
+def unmanaged(original: dict, config: dict) -> dict:
+    """The keys of a daemon.json this project took over (``original``) that ``config``, what
+    the settings write, does not set: a ``bip``, a ``dns`` someone set for a reason."""
+    return {key: value for key, value in original.items() if key not in config}
+
+
 DEFAULT_DATA_ROOT = "/var/lib/docker"
 
 

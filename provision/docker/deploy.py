@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from pyinfra import host
 from pyinfra.api import DeployError, deploy
 
@@ -11,6 +13,7 @@ from .daemon import apt_proxy_conf
 from .distro import detect
 from .errors import SettingsError, UnsupportedHostError
 from .facts import (
+    Backup,
     FileContent,
     OsTarget,
     Packages,
@@ -83,6 +86,7 @@ def install_queries(settings: DockerSettings) -> list[tuple[type, dict]]:
         (FileContent, {"path": DAEMON_JSON}),
         (FileContent, {"path": PROXY_DROPIN}),
         (FileContent, {"path": APT_PROXY}),
+        *[(Backup, {"path": path}) for path in (DAEMON_JSON, PROXY_DROPIN, APT_PROXY)],
     ]
     for distro in ("ubuntu", "debian", "raspbian"):
         queries.append((SourcesMentioning, {"texts": [f"{settings.docker_repo_url}/{distro}"]}))
@@ -122,7 +126,10 @@ def install_docker(settings: DockerSettings | None = None, queries=()) -> None:
         ],
         lock_timeout=lock,
     )
-    ops.file_content(name="apt's proxy", path=APT_PROXY, content=apt_proxy_conf(settings))
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())  # names backups of taken-over files
+    ops.file_content(
+        name="apt's proxy", path=APT_PROXY, content=apt_proxy_conf(settings), takeover=stamp
+    )
     ops.paths_absent(name="Remove stale Docker sources and keys", patterns=STALE_PATHS)
     ops.key_absent_from(
         name="Remove Docker's key from the legacy keyring",
@@ -159,8 +166,12 @@ def install_docker(settings: DockerSettings | None = None, queries=()) -> None:
         name="Docker group and users", group="docker", users=list(settings.docker_users)
     )
     ops.data_root_free(name="Check the Docker data root", settings=settings)
-    config = ops.daemon_config_file(name="Configure the Docker daemon", settings=settings)
-    dropin = ops.proxy_dropin_file(name="Docker's proxy before engine 23", settings=settings)
+    config = ops.daemon_config_file(
+        name="Configure the Docker daemon", settings=settings, takeover=stamp
+    )
+    dropin = ops.proxy_dropin_file(
+        name="Docker's proxy before engine 23", settings=settings, takeover=stamp
+    )
     ops.systemd_reloaded(name="Reload systemd units", after=[dropin])
     running = settings.docker_service_state == "started"
     for unit in service_units(settings):

@@ -73,6 +73,29 @@ class FileContent(FactBase):
         return RemoteFile(mode, owner, base64.b64decode("".join(output[1:])))
 
 
+BACKUP = ".provision-backup-"  # PATH.provision-backup-20261206T183000Z: a file taken over
+
+
+class Backup(FactBase):
+    """``(path, content)`` of the newest backup of ``path`` beside it, ``None`` when none is."""
+
+    def command(self, path: str) -> str:
+        pattern = shlex.quote(path + BACKUP) + "*"  # only the stamp is globbed
+        return (
+            f'b=; for f in {pattern}; do [ -f "$f" ] && b=$f; done; '
+            '[ -n "$b" ] && { echo "$b"; base64 -w0 "$b"; echo; }; true'
+        )
+
+    def process(self, output: list[str]) -> tuple[str, bytes] | None:
+        if not output:
+            return None
+        return output[0], base64.b64decode("".join(output[1:]))
+
+    @staticmethod
+    def default() -> None:
+        return None
+
+
 class Download(FactBase):
     """Bytes at a URL as the host fetches it with curl (through ``proxy``), or
     ``(None, error)``."""

@@ -16,6 +16,8 @@ from . import daemon, keyring
 from .calls import operation  # pyinfra's, recording each call for change reports
 from .dpkg import newest_match, version_matches  # noqa: F401 (re-exported)
 from .facts import (
+    BACKUP,
+    Backup,
     CandidateVersions,
     DockerData,
     Download,
@@ -31,6 +33,7 @@ from .facts import (
 from .layout import apt_names
 from .settings import PINNED_PACKAGES, DockerSettings
 from .snapshot import read
+from .takeover import written_here
 
 SOURCES_LIST = "/etc/apt/sources.list"
 CHUNK = 48 * 1024  # bytes per command: 64 KiB of base64, far below one argument's limit
@@ -228,14 +231,28 @@ def signing_key(path: str, url: str, fingerprint: str, proxy: str | None = None)
     yield from write_file(path, key.armored(), "0644")
 
 
-def ensure_file(path: str, wanted: bytes | None, mode: str = "0644"):
+def takeover_backup(path: str, stamp: str | None, reader=read) -> str | None:
+    """Where a file at ``path`` that this project did not write is copied before its first
+    change, for ``stamp`` (the run's UTC time); ``None``: no backup (no file, one of this
+    project's form, one taken over before, or ``stamp`` is ``None``)."""
+    current = reader(FileContent, path=path)
+    if stamp is None or current is None or written_here(path, current.content):
+        return None
+    return None if reader(Backup, path=path) else f"{path}{BACKUP}{stamp}"
+
+
+def ensure_file(path: str, wanted: bytes | None, mode: str = "0644", takeover: str | None = None):
     """Commands, or a noop, making ``path`` hold ``wanted`` with ``mode``, owned by root
-    (``None``: no file at ``path``)."""
+    (``None``: no file at ``path``). With ``takeover`` (the run's UTC stamp), a file not
+    written by this project is first backed up beside itself (``takeover_backup``)."""
     current = read(FileContent, path=path)
+    backup = takeover_backup(path, takeover)
     if wanted is None:
         if current is None:
             host.noop(f"{path} is absent")
             return
+        if backup:
+            yield f"cp -p {shlex.quote(path)} {shlex.quote(backup)}"
         yield f"rm -f {shlex.quote(path)}"
         return
     if (
@@ -246,14 +263,16 @@ def ensure_file(path: str, wanted: bytes | None, mode: str = "0644"):
     ):
         host.noop(f"{path} is up to date")
         return
+    if backup:
+        yield f"cp -p {shlex.quote(path)} {shlex.quote(backup)}"
     yield from write_file(path, wanted, mode)
 
 
 @operation()
-def file_content(path: str, content: str | None, mode: str = "0644"):
+def file_content(path: str, content: str | None, mode: str = "0644", takeover: str | None = None):
     """Ensure ``path`` holds exactly ``content`` with ``mode``, owned by root (``None``: no
-    file)."""
-    yield from ensure_file(path, None if content is None else content.encode(), mode)
+    file); with ``takeover``, back up a file this project did not write first."""
+    yield from ensure_file(path, None if content is None else content.encode(), mode, takeover)
 
 
 @operation()
@@ -263,17 +282,39 @@ def file_absent(path: str):
 
 
 @operation()
-def daemon_config_file(settings: DockerSettings):
-    """daemon.json for ``settings`` and the engine installed now (read after the install)."""
-    config = daemon.daemon_config(settings, installed_engine(settings))
-    yield from ensure_file(daemon.DAEMON_JSON, daemon.daemon_json(config).encode())
+def daemon_config_file(settings: DockerSettings, takeover: str | None = None):
+    """daemon.json for ``settings`` and the engine installed now (read after the install),
+    with the keys no setting writes kept from the daemon.json this project took over."""
+    config = wanted_daemon_config(settings)
+    yield from ensure_file(
+        daemon.DAEMON_JSON, daemon.daemon_json(config).encode(), takeover=takeover
+    )
+
+
+def wanted_daemon_config(settings: DockerSettings, reader=read) -> dict:
+    """daemon.json's contents: the settings', over the keys kept from the user's own file (the
+    backup of a file taken over, or the file not taken over yet) unless
+    ``docker_daemon_json_keep_unmanaged`` is false."""
+    config = daemon.daemon_config(settings, installed_engine(settings, reader))
+    if not settings.docker_daemon_json_keep_unmanaged:
+        return config
+    backup = reader(Backup, path=daemon.DAEMON_JSON)
+    current = reader(FileContent, path=daemon.DAEMON_JSON)
+    if backup:
+        original = backup[1]
+    elif current and not written_here(daemon.DAEMON_JSON, current.content):
+        original = current.content
+    else:
+        return config
+    return {**daemon.unmanaged(_json_or_empty(original), config), **config}
 
 
 @operation()
-def proxy_dropin_file(settings: DockerSettings):
+def proxy_dropin_file(settings: DockerSettings, takeover: str | None = None):
     """The systemd drop-in with ``docker_proxy`` for engines before 23.0 (absent otherwise)."""
     content = daemon.proxy_dropin(settings, installed_engine(settings))
-    yield from ensure_file(daemon.PROXY_DROPIN, None if content is None else content.encode())
+    wanted = None if content is None else content.encode()
+    yield from ensure_file(daemon.PROXY_DROPIN, wanted, takeover=takeover)
 
 
 def installed_engine(settings: DockerSettings, reader=read) -> str | None:
@@ -297,7 +338,7 @@ def data_root_free(settings: DockerSettings):
     """Refuse a new data root while the current one holds images, containers or volumes:
     nothing is ever moved or deleted. ``docker_data_root_force`` starts empty anyway."""
     current = read(FileContent, path=daemon.DAEMON_JSON)
-    wanted = daemon.data_root(daemon.daemon_config(settings, installed_engine(settings)))
+    wanted = daemon.data_root(wanted_daemon_config(settings))
     if current is None or daemon.data_root(_json_or_empty(current.content)) == wanted:
         host.noop(f"Docker's data root stays {wanted}")
         return

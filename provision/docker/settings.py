@@ -126,6 +126,7 @@ class DockerSettings:
     docker_users: tuple[str, ...] = ()
     docker_rootless_users: tuple[str, ...] = ()
     docker_daemon_options: Mapping[str, Any] = field(default_factory=dict)
+    docker_daemon_json_keep_unmanaged: bool = True
     docker_log_driver: str = "json-file"
     docker_log_opts: Mapping[str, str] | None = None
     docker_registry_mirrors: tuple[str, ...] = ()
@@ -225,6 +226,7 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
         "docker_service_enabled",
         "docker_purge_data",
         "docker_data_root_force",
+        "docker_daemon_json_keep_unmanaged",
     ):
         if name in values and not isinstance(values[name], bool):
             problems.append(f"{name} must be true or false, got {values[name]!r}")

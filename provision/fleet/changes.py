@@ -16,7 +16,12 @@ from dataclasses import dataclass, field
 from provision.docker import daemon, facts, keyring, rootless
 from provision.docker.calls import Call, calls
 from provision.docker.dpkg import compare_versions, version_matches
-from provision.docker.operations import has_changed, installed_engine
+from provision.docker.operations import (
+    has_changed,
+    installed_engine,
+    takeover_backup,
+    wanted_daemon_config,
+)
 from provision.docker.snapshot import last_read
 
 
@@ -257,21 +262,29 @@ def _service(kw: dict, name_of) -> Change:
 @describes("file_content")
 def _file_content(kw: dict, _name) -> Change:
     content = kw["content"]
-    return _file(kw["path"], None if content is None else content.encode(), kw.get("mode", "0644"))
+    wanted = None if content is None else content.encode()
+    return _file(kw["path"], wanted, kw.get("mode", "0644"), kw.get("takeover"))
 
 
 @describes("daemon_config_file")
 def _daemon_config_file(kw: dict, _name) -> Change:
     settings = kw["settings"]
-    config = daemon.daemon_config(settings, installed_engine(settings, last_read))
-    return _file(daemon.DAEMON_JSON, daemon.daemon_json(config).encode(), "0644")
+    config = wanted_daemon_config(settings, last_read)
+    wanted = daemon.daemon_json(config).encode()
+    change = _file(daemon.DAEMON_JSON, wanted, "0644", kw.get("takeover"))
+    own = daemon.daemon_config(settings, installed_engine(settings, last_read))
+    kept = sorted(set(config) - set(own))
+    if change.what and kept:
+        change.what.append(f"keep {', '.join(kept)}: no setting writes them")
+    return change
 
 
 @describes("proxy_dropin_file")
 def _proxy_dropin_file(kw: dict, _name) -> Change:
     settings = kw["settings"]
     content = daemon.proxy_dropin(settings, installed_engine(settings, last_read))
-    return _file(daemon.PROXY_DROPIN, None if content is None else content.encode(), "0644")
+    wanted = None if content is None else content.encode()
+    return _file(daemon.PROXY_DROPIN, wanted, "0644", kw.get("takeover"))
 
 
 @describes("systemd_reloaded")
@@ -292,20 +305,25 @@ def _buildx_builder(kw: dict, _name) -> Change:
     )
 
 
-def _file(path: str, wanted: bytes | None, mode: str) -> Change:
-    """What writing ``wanted`` to ``path`` changes (``None``: removing it)."""
+def _file(path: str, wanted: bytes | None, mode: str, takeover: str | None = None) -> Change:
+    """What writing ``wanted`` to ``path`` changes (``None``: removing it), a file this project
+    did not write backed up first (``takeover``: the run's stamp)."""
     mode = mode.lstrip("0")
     current = last_read(facts.FileContent, path=path)
-    if wanted is None:
-        return Change("", what=[f"remove {path}"] if current is not None else [])
     change = Change("")
-    if current is None:
+    if wanted is None:
+        change.what = [f"remove {path}"] if current is not None else []
+    elif current is None:
         change.what.append(f"create {path} (mode {mode}, root:root)")
     else:
         if current.content != wanted:
             change.what.append(f"rewrite {path}")
         change.what += _mode_and_owner(path, current, mode)
-    change.diff = diff(path, current.content if current else None, wanted)
+    if wanted is not None:
+        change.diff = diff(path, current.content if current else None, wanted)
+    backup = takeover_backup(path, takeover, last_read) if change.what else None
+    if backup:
+        change.what.insert(0, f"back up {path} to {backup} (not written by provision)")
     return change
 
 

@@ -27,7 +27,9 @@ from provision.docker.deploy import (
     sources_text,
 )
 from provision.docker.facts import (
+    BACKUP,
     FAILED,
+    Backup,
     CandidateVersions,
     DockerData,
     Download,
@@ -129,6 +131,11 @@ class FakeMachine:
                 return []
             mode, owner, content = self.files[kwargs["path"]]
             return [f"{mode} {owner}", base64.b64encode(content).decode()]
+        if cls is Backup:  # the newest PATH.provision-backup-STAMP
+            backups = sorted(p for p in self.files if p.startswith(kwargs["path"] + BACKUP))
+            if not backups:
+                return []
+            return [backups[-1], base64.b64encode(self.files[backups[-1]][2]).decode()]
         if cls is Download:
             if kwargs["url"] not in self.urls:
                 return ["curl: (22) The requested URL returned error: 404", f"{FAILED} 22"]
@@ -312,6 +319,7 @@ def fake_responses(
             for path in (KEYRING, SOURCES, DAEMON_JSON, PROXY_DROPIN, APT_PROXY, LEGACY_KEYRING)
         ],
         *[(ServiceState, {"units": [unit]}) for unit in ("containerd", "docker", "docker.socket")],
+        *[(Backup, {"path": path}) for path in (DAEMON_JSON, PROXY_DROPIN, APT_PROXY)],
         (DockerData, {}),
         *[(CandidateVersions, {"package": name}) for name in ("docker-ce", "docker-ce-cli")],
         (PolicyCandidates, {"packages": packages}),
@@ -397,6 +405,7 @@ FACT_MARKERS = (
     "getent passwd",
     "docker buildx inspect",
     "/var/lib/systemd/linger/",
+    "b=; for f in ",  # Backup
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -206,3 +207,30 @@ def test_every_operation_of_the_deploys_is_described():
     assert recorded, "no operations found"
     missing = recorded - set(DESCRIBERS) - SILENT
     assert not missing, f"add a describer to provision/fleet/changes.py for {sorted(missing)}"
+
+
+FOREIGN = (
+    b'{"bip": "172.26.0.1/16", "dns": ["10.0.0.2"],\n'
+    b' "default-address-pools": [{"base": "172.27.0.0/16", "size": 24}],\n'
+    b' "log-driver": "journald"}\n'
+)
+
+
+def test_a_dry_run_says_a_foreign_daemon_json_is_backed_up_and_which_keys_stay(tmp_path):
+    machine = converged_machine()
+    machine.files[DAEMON_JSON] = ("644", "root:root", FOREIGN)
+    code, output, host = run(tmp_path, machine, "--dry")
+    assert code == 0, output
+    change = by_operation(host)["Configure the Docker daemon"]
+    backup, rewrite, kept = change["changes"]
+    assert re.fullmatch(
+        rf"back up {DAEMON_JSON} to {DAEMON_JSON}\.provision-backup-\d{{8}}T\d{{6}}Z "
+        r"\(not written by provision\)",
+        backup,
+    )
+    assert (rewrite, kept) == (
+        f"rewrite {DAEMON_JSON}",
+        "keep bip, default-address-pools, dns: no setting writes them",
+    )
+    assert '-"log-driver":"journald"}' in change["diff"].replace(" ", "")
+    assert '+  "bip": "172.26.0.1/16",' in change["diff"]

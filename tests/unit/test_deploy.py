@@ -473,3 +473,66 @@ def test_a_fleet_can_be_applied_twice():
     fleet = Fleet("test.py", inventory, list(inventory))
     assert run_deploy(fleet, install_docker, "apply").ok
     assert run_deploy(fleet, install_docker, "apply").ok
+
+
+FOREIGN = {
+    "bip": "172.26.0.1/16",
+    "dns": ["10.0.0.2"],
+    "default-address-pools": [{"base": "172.27.0.0/16", "size": 24}],
+    "log-driver": "journald",
+}
+
+
+def test_a_foreign_daemon_json_is_backed_up_and_its_unmanaged_keys_kept():
+    machine = converged_machine()
+    machine.files[DAEMON_JSON] = ("644", "root:root", json.dumps(FOREIGN).encode())
+    result, commands = run_one(machine)
+    backup = commands[index(commands, r"^cp -p ")]
+    assert re.fullmatch(
+        rf"cp -p {DAEMON_JSON} {DAEMON_JSON}\.provision-backup-\d{{8}}T\d{{6}}Z", backup
+    )
+    assert commands.index(backup) < index(commands, rf"mv -f \S+ {DAEMON_JSON}$")
+    written = json.loads(written_to(commands, DAEMON_JSON))
+    own = daemon_config(DockerSettings(), DOCKER_VERSION)
+    assert written == {**{k: v for k, v in FOREIGN.items() if k != "log-driver"}, **own}
+    assert commands[-1] == "systemctl reset-failed docker; systemctl restart docker"
+
+
+def test_unmanaged_keys_go_when_the_setting_says_so_and_the_file_is_still_backed_up():
+    machine = converged_machine()
+    machine.files[DAEMON_JSON] = ("644", "root:root", json.dumps(FOREIGN).encode())
+    _, commands = run_one(machine, docker_daemon_json_keep_unmanaged=False)
+    assert index(commands, r"^cp -p ") < index(commands, rf"mv -f \S+ {DAEMON_JSON}$")
+    assert json.loads(written_to(commands, DAEMON_JSON)) == daemon_config(
+        DockerSettings(), DOCKER_VERSION
+    )
+
+
+def test_a_file_taken_over_before_keeps_the_backups_keys_and_is_not_backed_up_again():
+    own = daemon_config(DockerSettings(), DOCKER_VERSION)
+    machine = converged_machine()
+    merged = daemon_json({"bip": FOREIGN["bip"], **own}).encode()
+    machine.files[DAEMON_JSON] = ("644", "root:root", merged)
+    machine.files[f"{DAEMON_JSON}.provision-backup-20260101T000000Z"] = (
+        "644",
+        "root:root",
+        json.dumps({"bip": FOREIGN["bip"]}).encode(),
+    )
+    result, commands = run_one(machine)
+    assert (result.status, commands) == ("unchanged", [])
+    # a key docker_daemon_options wrote once is not mistaken for the user's
+    machine.files[DAEMON_JSON] = (
+        "644",
+        "root:root",
+        daemon_json({"bip": FOREIGN["bip"], "debug": True, **own}).encode(),
+    )
+    _, commands = run_one(machine)
+    assert not any(c.startswith("cp -p ") for c in commands)
+    assert json.loads(written_to(commands, DAEMON_JSON)) == {"bip": FOREIGN["bip"], **own}
+
+
+def test_a_daemon_json_this_project_wrote_is_not_backed_up():
+    machine = converged_machine()
+    _, commands = run_one(machine, docker_daemon_options={"debug": True})
+    assert not any(c.startswith("cp -p ") for c in commands)
+    assert json.loads(written_to(commands, DAEMON_JSON))["debug"] is True

@@ -93,6 +93,7 @@ def test_facts_keep_each_value_one_word(shell, value):
     cases = [
         (facts.Packages().command([value, "curl"]), "dpkg-query"),
         (facts.FileContent().command(value), None),  # only the shell's own test reads it
+        (facts.Backup().command(value), None),  # the shell's glob and test alone
         (facts.Download().command(value), "curl"),
         (facts.Download().command("http://x/gpg", proxy=value), "curl"),
         (facts.SourcesMentioning().command([value]), "grep"),
