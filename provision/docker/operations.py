@@ -14,7 +14,7 @@ from pyinfra import host
 
 from . import daemon, keyring
 from .calls import operation  # pyinfra's, recording each call for change reports
-from .dpkg import newest_match, version_matches  # noqa: F401 (re-exported)
+from .dpkg import RELEASE_RE, newest_match, version_matches  # noqa: F401 (re-exported)
 from .facts import (
     BACKUP,
     Backup,
@@ -415,7 +415,8 @@ def docker_packages(
 ):
     """Install Docker's packages, pinned to versions where ``pins`` says, ``holds`` held.
 
-    With ``latest``, unpinned, unheld packages are also upgraded to the repository's candidate.
+    With ``latest``, unheld packages are also upgraded: unpinned ones to the repository's
+    candidate, those pinned to a partial release (``27.5``) to its newest version.
     """
     state = read(Packages, packages=packages)
     install = [
@@ -435,6 +436,16 @@ def docker_packages(
             and name not in holds  # a hold keeps the installed version
             and name in candidates
             and state[name].version != candidates[name]
+        ]
+        install += [
+            name
+            for name in packages
+            if name not in install
+            and name not in holds
+            and name in pins
+            and RELEASE_RE.fullmatch(pins[name])
+            and newest_match(read(CandidateVersions, package=name), pins[name])
+            not in (None, state[name].version)
         ]
     held = {name for name in packages if name in state and state[name].held}
     to_hold = set(holds)

@@ -536,3 +536,19 @@ def test_a_daemon_json_this_project_wrote_is_not_backed_up():
     _, commands = run_one(machine, docker_daemon_options={"debug": True})
     assert not any(c.startswith("cp -p ") for c in commands)
     assert json.loads(written_to(commands, DAEMON_JSON))["debug"] is True
+
+
+def test_a_partial_pin_met_stays_and_latest_moves_to_the_newest_of_the_release():
+    older = "5:26.1.3-1~debian.12~bookworm"
+    machine = converged_machine()
+    machine.packages["docker-ce"] = ("ii", older)
+    machine.packages["docker-ce-cli"] = ("ii", older)
+    newer = "5:27.0.3-1~debian.12~bookworm"
+    machine.candidates = {name: [newer, DOCKER_VERSION, older] for name in machine.candidates}
+    result, commands = run_one(machine, docker_version="26.1")
+    assert (result.status, commands) == ("unchanged", [])
+    result, commands = run_one(machine, docker_version="26.1", docker_packages_state="latest")
+    assert shlex.split(commands[0])[-2:] == [
+        f"docker-ce={DOCKER_VERSION}",
+        f"docker-ce-cli={DOCKER_VERSION}",
+    ]
