@@ -19,6 +19,10 @@ in its contrib directory). Relationships follow Docker's packaging of that versi
 ``containerd.io`` is made of each suite's own containerd and runc. The repository is signed by a
 throwaway key kept in ``gnupghome``.
 
+:func:`write_variant` serves a suite as Docker's repository has been at times: lacking packages
+(``docker-ce`` for a new release, while ``containerd.io`` is there), or unsigned. It differs from
+Docker's only in that: same layout, indexes and (when signed) key.
+
 The result is cached: ``dest/.stamp`` holds a key over the source packages, the recipe and the
 signing key, and a warm cache returns without network or parsing. :func:`repository_dir` names
 the directory by the recipe, so checkouts with different recipes never replace each other's.
@@ -860,13 +864,18 @@ def write_suite(repo: Path, codename: str, arch: str, records: list[dict[str, st
     dists = repo / "dists" / codename
     prefix = pool_dir(repo, codename, arch).relative_to(repo).as_posix()
     packages = packages_index(records, pool_dir(repo, codename, arch), prefix).encode()
+    _write_indexes(dists, codename, arch, packages)
+    return dists
+
+
+def _write_indexes(dists: Path, codename: str, arch: str, packages: bytes) -> None:
+    """``Packages``, ``Packages.gz`` and the ``Release`` listing them, in ``dists``."""
     index = f"{COMPONENT}/binary-{arch}/Packages"
     files = {index: packages, f"{index}.gz": gzip.compress(packages, mtime=0)}
     for path, data in files.items():
         (dists / path).parent.mkdir(parents=True, exist_ok=True)
         (dists / path).write_bytes(data)
     (dists / "Release").write_text(release_file(codename, arch, files))
-    return dists
 
 
 # The repository
@@ -1033,13 +1042,7 @@ def write_variant(
     dists.mkdir(parents=True)
     shutil.copyfile(repo / "gpg", dest / "gpg")
     (dists / "pool").symlink_to((source / "pool").resolve())
-    packages = "\n".join(kept).encode()
-    name = f"{COMPONENT}/binary-{arch}/Packages"
-    files = {name: packages, f"{name}.gz": gzip.compress(packages, mtime=0)}
-    for path, data in files.items():
-        (dists / path).parent.mkdir(parents=True, exist_ok=True)
-        (dists / path).write_bytes(data)
-    (dists / "Release").write_text(release_file(suite, arch, files))
+    _write_indexes(dists, suite, arch, "\n".join(kept).encode())
     if gnupghome is not None and fingerprint is not None:
         with _gpg_agent(gnupghome):
             sign_release(gnupghome, fingerprint, dists)

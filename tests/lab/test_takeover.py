@@ -11,7 +11,7 @@ import pytest
 
 from provision.lab.repo import write_variant
 
-from .conftest import apply, check, failures, sh
+from .conftest import apply, check, debian_docker_with_container, failures, sh
 
 KEYRING = "/etc/apt/keyrings/docker.asc"
 SOURCES = "/etc/apt/sources.list.d/docker.sources"
@@ -23,16 +23,7 @@ DEBIAN_DOCKER = "docker.io docker-cli"
 def users_docker(lab):
     """lab2 (trixie) running Debian's docker.io with the user's container ``old``."""
     lab.reset("lab2")
-    image, reference = lab.state["image"]["url"], lab.state["image"]["reference"]
-    fetch = "python3 -c 'import sys,urllib.request;urllib.request.urlretrieve(*sys.argv[1:])'"
-    sh(
-        lab,
-        "lab2",
-        "sudo apt-get -q update >/dev/null && sudo DEBIAN_FRONTEND=noninteractive apt-get -q -y "
-        f"install --no-install-recommends {DEBIAN_DOCKER} >/dev/null && "
-        f"{fetch} {image} /tmp/hello.tar && sudo docker load -i /tmp/hello.tar >/dev/null && "
-        f"sudo docker run -d --name old {reference} sleep 3600 >/dev/null",
-    )
+    debian_docker_with_container(lab, "lab2", DEBIAN_DOCKER)
     return lab
 
 
