@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 
 from provision.docker import daemon, facts, keyring, rootless
 from provision.docker.calls import Call, calls
-from provision.docker.dpkg import compare_versions, version_matches
+from provision.docker.dpkg import RELEASE_RE, compare_versions, newest_match, version_matches
 from provision.docker.operations import (
     has_changed,
     installed_engine,
+    pin_setting,
     takeover_backup,
     wanted_daemon_config,
 )
@@ -207,7 +208,13 @@ def _docker_packages(kw: dict, _name) -> Change:
                 PackageChange(name, None, None, pin or "newest in the repository")
             )
         elif pin and not version_matches(before, pin):
-            change.packages.append(PackageChange(name, before, None, f"{pin} (docker_version)"))
+            change.packages.append(
+                PackageChange(name, before, None, f"{pin} ({pin_setting(name)})")
+            )
+        elif pin and kw.get("latest") and name not in holds and RELEASE_RE.fullmatch(pin):
+            newest = newest_match(last_read(facts.CandidateVersions, package=name), pin)
+            if newest not in (None, before):
+                change.packages.append(PackageChange(name, before, newest))
         elif name in candidates and name not in pins and name not in holds:
             if candidates[name] != before:
                 change.packages.append(PackageChange(name, before, candidates[name]))
