@@ -19,6 +19,11 @@ in its contrib directory). Relationships follow Docker's packaging of that versi
 ``containerd.io`` is made of each suite's own containerd and runc. The repository is signed by a
 throwaway key kept in ``gnupghome``.
 
+Where it differs from Docker's packages: the engine's files stay where Debian puts them, so
+``dockerd`` is ``/usr/sbin/dockerd`` (Docker's ``docker-ce`` has ``/usr/bin/dockerd``). The
+audit reads the daemon's program from the running process, and
+the audit rules watch both places.
+
 :func:`write_variant` serves a suite as Docker's repository has been at times: lacking packages
 (``docker-ce`` for a new release, while ``containerd.io`` is there), or unsigned. It differs from
 Docker's only in that: same layout, indexes and (when signed) key.
