@@ -49,6 +49,12 @@ def daemon_config(settings: DockerSettings, engine_version: str | None) -> dict:
     return {**config, **hardened_options(settings), **dict(settings.docker_daemon_options)}
 
 
+def unmanaged(original: dict, config: dict) -> dict:
+    """The keys of a daemon.json this project took over (``original``) that ``config``, what
+    the settings write, does not set: a ``bip``, a ``dns`` someone set for a reason."""
+    return {key: value for key, value in original.items() if key not in config}
+
+
 def data_root(config: dict) -> str:
     """The data root a daemon.json's ``config`` gives the daemon."""
     return str(config.get("data-root") or DEFAULT_DATA_ROOT)

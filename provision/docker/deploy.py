@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from pyinfra import host
 from pyinfra.api import DeployError, deploy
 
@@ -9,15 +11,14 @@ from . import operations as ops
 from . import rootless
 from .daemon import apt_proxy_conf, apt_proxy_login
 from .distro import detect
-from .dpkg import version_matches
 from .errors import SettingsError, UnsupportedHostError
 from .facts import (
     AptSources,
+    Backup,
     FileContent,
     OsTarget,
     Packages,
     Paths,
-    RepositoryIndex,
     ServiceState,
     Users,
 )
@@ -32,9 +33,9 @@ from .layout import (  # noqa: F401
     PROXY_DROPIN,
     SOURCES,
     docker_repository,
-    packages_index_url,
     sources_text,
 )
+from .preflight import check_repository
 from .repository import add_repository, other_sources_absent
 from .rootless_layout import USER_UNIT
 from .settings import DockerSettings, from_host_data
@@ -73,31 +74,6 @@ def host_target(settings: DockerSettings):
         raise DeployError(str(error)) from None
 
 
-def refuse_unavailable_pins(settings: DockerSettings, target) -> None:
-    """Stop before any change when the repository lacks a pinned version that is not installed.
-
-    The host reads the repository's index itself; when it cannot, the deploy goes on and the
-    pin is checked again once apt has read the repository.
-    """
-    pins = settings.pins()
-    installed = read(Packages, packages=list(settings.docker_packages))
-    missing = {
-        name: wanted
-        for name, wanted in pins.items()
-        if name not in installed or not version_matches(installed[name].version, wanted)
-    }
-    if not missing:
-        return
-    url = packages_index_url(settings, target.distro, target.codename, target.arch)
-    index = host.get_fact(RepositoryIndex, url=url)
-    if index is None:
-        return
-    for name, wanted in missing.items():
-        available = index.get(name, [])
-        if not any(version_matches(version, wanted) for version in available):
-            raise DeployError(ops.pin_unavailable(name, wanted, available))
-
-
 def install_queries(settings: DockerSettings) -> list[tuple[type, dict]]:
     """The facts ``install_docker`` reads on a converged host, to gather in one command."""
     queries = [
@@ -115,6 +91,7 @@ def install_queries(settings: DockerSettings) -> list[tuple[type, dict]]:
         (FileContent, {"path": APT_PROXY}),
         (FileContent, {"path": APT_PROXY_LOGIN}),
         (FileContent, {"path": DOCKER_LOGIN}),
+        *[(Backup, {"path": path}) for path in (DAEMON_JSON, PROXY_DROPIN, APT_PROXY)],
         (FileContent, {"path": AUDIT_RULES}),
     ]
     if settings.docker_audit_rules:
@@ -144,7 +121,7 @@ def install_docker(settings: DockerSettings | None = None, queries=()) -> None:
     settings = settings or host_settings()
     prefetch([*install_queries(settings), *queries])
     target = host_target(settings)
-    refuse_unavailable_pins(settings, target)
+    check_repository(settings, target)
     lock = settings.docker_apt_lock_timeout
 
     ops.dpkg_repaired(
@@ -156,7 +133,10 @@ def install_docker(settings: DockerSettings | None = None, queries=()) -> None:
         ],
         lock_timeout=lock,
     )
-    ops.file_content(name="apt's proxy", path=APT_PROXY, content=apt_proxy_conf(settings))
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())  # names backups of taken-over files
+    ops.file_content(
+        name="apt's proxy", path=APT_PROXY, content=apt_proxy_conf(settings), takeover=stamp
+    )
     ops.file_content(
         name="apt's proxy login",
         path=APT_PROXY_LOGIN,
@@ -196,8 +176,12 @@ def install_docker(settings: DockerSettings | None = None, queries=()) -> None:
     )
     audit_rules_installed(settings)
     ops.data_root_free(name="Check the Docker data root", settings=settings)
-    config = ops.daemon_config_file(name="Configure the Docker daemon", settings=settings)
-    dropin = ops.proxy_dropin_file(name="Docker's proxy before engine 23", settings=settings)
+    config = ops.daemon_config_file(
+        name="Configure the Docker daemon", settings=settings, takeover=stamp
+    )
+    dropin = ops.proxy_dropin_file(
+        name="Docker's proxy before engine 23", settings=settings, takeover=stamp
+    )
     ops.systemd_reloaded(name="Reload systemd units", after=[dropin])
     running = settings.docker_service_state == "started"
     for unit in service_units(settings):

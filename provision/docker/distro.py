@@ -21,6 +21,7 @@ REPOSITORIES = {
     "raspbian": RASPBIAN_CODENAMES,
 }
 OVERRIDES = "set docker_distro and docker_codename to a supported pair to override"
+# The tables above are hints for messages: Docker's repository itself decides (the preflight).
 
 
 @dataclass(frozen=True)
@@ -63,12 +64,23 @@ def detect(
     else:
         distro = _guess_distro(os_release, arch)
         codename = _guess_codename(os_release, distro)
-    if distro not in REPOSITORIES or codename not in REPOSITORIES[distro]:
+    if distro not in REPOSITORIES or not codename:
         raise UnsupportedHostError(
             f"{host}: {found} ({distro or '?'} {codename or '?'}) is not a supported Docker "
             f"host; {OVERRIDES}."
         )
     return Target(distro, codename, arch)
+
+
+def release_hint(target: Target) -> str:
+    """What the table of known releases says of ``target``'s suite, for a refusal's sentence."""
+    known = REPOSITORIES.get(target.distro, set())
+    if target.codename in known:
+        return ""
+    return (
+        f" ({target.codename} is not among the {target.distro} releases Docker is known to "
+        f"publish: {', '.join(sorted(known))})"
+    )
 
 
 def _ids(os_release: dict[str, str]) -> list[str]:

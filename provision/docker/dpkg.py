@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from dataclasses import dataclass
@@ -63,20 +64,39 @@ def parse_query(output: list[str]) -> dict:
     return state
 
 
+RELEASE_RE = re.compile(r"^\d+\.\d+(\.\d+)?\Z")  # a Docker release, whole or partial: 27.5
+UPSTREAM_RE = re.compile(r"^(\d+(?:\.\d+)*)(.*)\Z")
+
+
 def version_matches(version: str, wanted: str) -> bool:
-    """True when a full Debian version is the Docker version ``wanted`` (``26.1.5`` or full).
+    """True when a full Debian version is of the Docker release ``wanted``: ``27.5.1``, a
+    partial ``27.5`` (any 27.5.x, as get.docker.com's ``VERSION``) or a version string up to
+    its Debian revision (``27.0.0~rc.1``, asked for by name) or whole.
 
     ``27.0.0`` is ``5:27.0.0-1~debian.12~bookworm`` and, in the older scheme, ``5:20.10.24~3-0~
     debian-bookworm`` (``~3`` counts builds), never a pre-release such as ``27.0.0~rc.1-1``.
     """
-    if version == wanted:
-        return True
     upstream = re.sub(r"^\d+:", "", version)
-    if not upstream.startswith(wanted):
+    if wanted in (version, upstream):
+        return True
+    found = UPSTREAM_RE.match(upstream)
+    if RELEASE_RE.fullmatch(wanted) and found:
+        release, rest = found.groups()
+        parts = wanted.split(".")
+        if release.split(".")[: len(parts)] != parts:
+            return False
+    elif upstream.startswith(wanted):  # a version string up to its Debian revision
+        rest = upstream[len(wanted) :]
+    else:
         return False
-    rest = upstream[len(wanted) :]
     build = rest[1:].split("-", 1)[0] if rest.startswith("~") else ""
     return rest.startswith("-") or (build.isdigit() and rest.startswith(f"~{build}-"))
+
+
+def newest_match(available, wanted: str) -> str | None:
+    """The newest of the ``available`` versions that is of ``wanted`` (``None``: none is)."""
+    matches = [version for version in available if version_matches(version, wanted)]
+    return max(matches, key=functools.cmp_to_key(compare_versions)) if matches else None
 
 
 def _order(char: str) -> int:

@@ -16,7 +16,6 @@ from .keyring import MAX_BYTES
 from .logins import without_login
 
 FAILED = "PROVISION-FAILED"
-UNREADABLE = "PROVISION-UNREADABLE"
 
 
 class OsTarget(FactBase):
@@ -74,6 +73,29 @@ class FileContent(FactBase):
             return None
         mode, owner = output[0].split()
         return RemoteFile(mode, owner, base64.b64decode("".join(output[1:])))
+
+
+BACKUP = ".provision-backup-"  # PATH.provision-backup-20261206T183000Z: a file taken over
+
+
+class Backup(FactBase):
+    """``(path, content)`` of the newest backup of ``path`` beside it, ``None`` when none is."""
+
+    def command(self, path: str) -> str:
+        pattern = shlex.quote(path + BACKUP) + "*"  # only the stamp is globbed
+        return (
+            f'b=; for f in {pattern}; do [ -f "$f" ] && b=$f; done; '
+            '[ -n "$b" ] && { echo "$b"; base64 -w0 "$b"; echo; }; true'
+        )
+
+    def process(self, output: list[str]) -> tuple[str, bytes] | None:
+        if not output:
+            return None
+        return output[0], base64.b64decode("".join(output[1:]))
+
+    @staticmethod
+    def default() -> None:
+        return None
 
 
 class Download(FactBase):
@@ -243,43 +265,6 @@ class CandidateVersions(FactBase):
     @staticmethod
     def default() -> list[str]:
         return []
-
-
-class RepositoryIndex(FactBase):
-    """``{package: [versions]}`` from a repository's ``Packages`` index, ``None`` if unreadable.
-
-    The host downloads it with apt's own downloader (``apt-helper``, part of apt: no curl
-    needed, apt's proxy settings apply) into a temporary directory; nothing else is written.
-    """
-
-    def command(self, url: str) -> str:
-        get = "/usr/lib/apt/apt-helper download-file"
-        url = without_login(url)  # apt-helper finds a login in auth.conf.d
-        gz, plain = shlex.quote(url + ".gz"), shlex.quote(url)
-        return (
-            "t=$(mktemp -d) || exit 0; "
-            f'if {get} {gz} "$t/p.gz" >/dev/null 2>&1; then gzip -dc "$t/p.gz"; '
-            f'elif {get} {plain} "$t/p" >/dev/null 2>&1; then cat "$t/p"; '
-            f'else echo {UNREADABLE}; fi | grep -E "^(Package|Version): |^{UNREADABLE}$"; '
-            'rm -rf "$t"; true'
-        )
-
-    def process(self, output: list[str]) -> dict[str, list[str]] | None:
-        if not output or UNREADABLE in output:
-            return None
-        versions: dict[str, list[str]] = {}
-        package = None
-        for line in output:
-            field, _, value = line.partition(": ")
-            if field == "Package":
-                package = value.strip()
-            elif field == "Version" and package:
-                versions.setdefault(package, []).append(value.strip())
-        return versions
-
-    @staticmethod
-    def default() -> None:
-        return None
 
 
 class PolicyCandidates(FactBase):

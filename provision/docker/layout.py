@@ -39,13 +39,16 @@ class PinnedRepository:
 
     def sources(self) -> str:
         """The deb822 sources file, naming the key in ``Signed-By``."""
+        return self.entry() + f"Signed-By: {self.key_path}\n"
+
+    def entry(self) -> str:
+        """The deb822 sources without ``Signed-By`` (a preflight names its own key)."""
         return (
             "Types: deb\n"
             f"URIs: {self.uri}\n"
             f"Suites: {self.suite}\n"
             f"Components: {self.components}\n"
             f"Architectures: {self.arch}\n"
-            f"Signed-By: {self.key_path}\n"
         )
 
 
@@ -78,9 +81,6 @@ def sources_text(settings: DockerSettings, distro: str, codename: str, arch: str
     return docker_repository(settings, distro, codename, arch).sources()
 
 
-def packages_index_url(settings: DockerSettings, distro: str, codename: str, arch: str) -> str:
-    """The repository's ``Packages`` index that apt reads for ``docker.sources``."""
-    return (
-        f"{settings.docker_repo_url}/{distro}/dists/{codename}/"
-        f"{settings.docker_channel}/binary-{arch}/Packages"
-    )
+def apt_names(uri: str) -> tuple[str, ...]:
+    """How apt's messages name a repository at ``uri`` (apt writes ``file:///x`` as ``file:/x``)."""
+    return tuple(dict.fromkeys((uri, uri.replace("file:///", "file:/", 1))))

@@ -15,9 +15,11 @@ from pyinfra.api import StringCommand
 
 from . import aptsources, daemon, keyring, logins
 from .calls import operation  # pyinfra's, recording each call for change reports
-from .dpkg import version_matches  # noqa: F401 (re-exported)
+from .dpkg import RELEASE_RE, newest_match, version_matches  # noqa: F401 (re-exported)
 from .facts import (
+    BACKUP,
     AptSources,
+    Backup,
     CandidateVersions,
     DockerData,
     Download,
@@ -28,8 +30,10 @@ from .facts import (
     ServiceState,
     Users,
 )
-from .settings import DockerSettings
+from .layout import apt_names
+from .settings import PINNED_PACKAGES, DockerSettings
 from .snapshot import read
+from .takeover import written_here
 
 
 def refuse(message: str) -> str:
@@ -228,14 +232,28 @@ def signing_key(path: str, url: str, fingerprint: str, proxy: str | None = None)
     yield from write_file(path, key.armored(), "0644")
 
 
-def ensure_file(path: str, wanted: bytes | None, mode: str = "0644"):
+def takeover_backup(path: str, stamp: str | None, reader=read) -> str | None:
+    """Where a file at ``path`` that this project did not write is copied before its first
+    change, for ``stamp`` (the run's UTC time); ``None``: no backup (no file, one of this
+    project's form, one taken over before, or ``stamp`` is ``None``)."""
+    current = reader(FileContent, path=path)
+    if stamp is None or current is None or written_here(path, current.content):
+        return None
+    return None if reader(Backup, path=path) else f"{path}{BACKUP}{stamp}"
+
+
+def ensure_file(path: str, wanted: bytes | None, mode: str = "0644", takeover: str | None = None):
     """Commands, or a noop, making ``path`` hold ``wanted`` with ``mode``, owned by root
-    (``None``: no file at ``path``)."""
+    (``None``: no file at ``path``). With ``takeover`` (the run's UTC stamp), a file not
+    written by this project is first backed up beside itself (``takeover_backup``)."""
     current = read(FileContent, path=path)
+    backup = takeover_backup(path, takeover)
     if wanted is None:
         if current is None:
             host.noop(f"{path} is absent")
             return
+        if backup:
+            yield f"cp -p {shlex.quote(path)} {shlex.quote(backup)}"
         yield f"rm -f {shlex.quote(path)}"
         return
     if (
@@ -246,14 +264,16 @@ def ensure_file(path: str, wanted: bytes | None, mode: str = "0644"):
     ):
         host.noop(f"{path} is up to date")
         return
+    if backup:
+        yield f"cp -p {shlex.quote(path)} {shlex.quote(backup)}"
     yield from write_file(path, wanted, mode)
 
 
 @operation()
-def file_content(path: str, content: str | None, mode: str = "0644"):
+def file_content(path: str, content: str | None, mode: str = "0644", takeover: str | None = None):
     """Ensure ``path`` holds exactly ``content`` with ``mode``, owned by root (``None``: no
-    file)."""
-    yield from ensure_file(path, None if content is None else content.encode(), mode)
+    file); with ``takeover``, back up a file this project did not write first."""
+    yield from ensure_file(path, None if content is None else content.encode(), mode, takeover)
 
 
 @operation()
@@ -263,20 +283,42 @@ def file_absent(path: str):
 
 
 @operation()
-def daemon_config_file(settings: DockerSettings):
-    """daemon.json for ``settings`` and the engine installed now (read after the install)."""
-    config = daemon.daemon_config(settings, installed_engine(settings))
+def daemon_config_file(settings: DockerSettings, takeover: str | None = None):
+    """daemon.json for ``settings`` and the engine installed now (read after the install),
+    with the keys no setting writes kept from the daemon.json this project took over."""
+    config = wanted_daemon_config(settings)
     yield from ensure_file(
-        daemon.DAEMON_JSON, daemon.daemon_json(config).encode(), daemon.mode(settings, config)
+        daemon.DAEMON_JSON,
+        daemon.daemon_json(config).encode(),
+        daemon.mode(settings, config),
+        takeover=takeover,
     )
 
 
+def wanted_daemon_config(settings: DockerSettings, reader=read) -> dict:
+    """daemon.json's contents: the settings', over the keys kept from the user's own file (the
+    backup of a file taken over, or the file not taken over yet) unless
+    ``docker_daemon_json_keep_unmanaged`` is false."""
+    config = daemon.daemon_config(settings, installed_engine(settings, reader))
+    if not settings.docker_daemon_json_keep_unmanaged:
+        return config
+    backup = reader(Backup, path=daemon.DAEMON_JSON)
+    current = reader(FileContent, path=daemon.DAEMON_JSON)
+    if backup:
+        original = backup[1]
+    elif current and not written_here(daemon.DAEMON_JSON, current.content):
+        original = current.content
+    else:
+        return config
+    return {**daemon.unmanaged(_json_or_empty(original), config), **config}
+
+
 @operation()
-def proxy_dropin_file(settings: DockerSettings):
+def proxy_dropin_file(settings: DockerSettings, takeover: str | None = None):
     """The systemd drop-in with ``docker_proxy`` for engines before 23.0 (absent otherwise)."""
     content = daemon.proxy_dropin(settings, installed_engine(settings))
     wanted = None if content is None else content.encode()
-    yield from ensure_file(daemon.PROXY_DROPIN, wanted, daemon.mode(settings))
+    yield from ensure_file(daemon.PROXY_DROPIN, wanted, daemon.mode(settings), takeover=takeover)
 
 
 def installed_engine(settings: DockerSettings, reader=read) -> str | None:
@@ -310,7 +352,7 @@ def data_root_free(settings: DockerSettings):
     """Refuse a new data root while the current one holds images, containers or volumes:
     nothing is ever moved or deleted. ``docker_data_root_force`` starts empty anyway."""
     current = read(FileContent, path=daemon.DAEMON_JSON)
-    wanted = daemon.data_root(daemon.daemon_config(settings, installed_engine(settings)))
+    wanted = daemon.data_root(wanted_daemon_config(settings))
     if current is None or daemon.data_root(_json_or_empty(current.content)) == wanted:
         host.noop(f"Docker's data root stays {wanted}")
         return
@@ -337,18 +379,33 @@ def _json_or_empty(content: bytes) -> dict:
 
 
 @operation(is_idempotent=False)
-def apt_update(lock_timeout: int = 300, cleanup_on_failure: list[str] | None = None, after=()):
+def apt_update(
+    lock_timeout: int = 300,
+    cleanup_on_failure: list[str] | None = None,
+    after=(),
+    repository_uri: str | None = None,
+):
     """``apt-get update`` when one of the ``after`` operations changed (always if none given).
 
-    On failure ``cleanup_on_failure`` is removed, so no half-configured repository breaks apt.
+    It fails when apt warns about ``repository_uri`` too (``W:`` or ``E:`` lines naming it:
+    a signature apt cannot verify, lists it could not fetch), with apt's own lines: apt would
+    otherwise go on with old lists. On failure ``cleanup_on_failure`` is removed, so no
+    half-configured repository breaks apt.
     """
     if after and not any_changed(after):
         host.noop("the repository did not change")
         return
     command = apt_get(lock_timeout, "update")
+    if repository_uri:
+        names = " ".join(f"-e {shlex.quote(name)}" for name in apt_names(repository_uri))
+        command = (
+            f"out=$({command} 2>&1); s=$?; printf '%s\\n' \"$out\"; "
+            f"bad=$(printf '%s\\n' \"$out\" | grep -E '^(W|E): ' | grep -F {names}); "
+            'if [ -n "$bad" ]; then echo "$bad" >&2; [ "$s" -ne 0 ] || s=1; fi; [ "$s" -eq 0 ]'
+        )
     if cleanup_on_failure:
         paths = " ".join(shlex.quote(path) for path in cleanup_on_failure)
-        command = f"{command} || {{ status=$?; rm -f {paths}; exit $status; }}"
+        command = f"{{ {command}; }} || {{ status=$?; rm -f {paths}; exit $status; }}"
     yield command
 
 
@@ -372,7 +429,8 @@ def docker_packages(
 ):
     """Install Docker's packages, pinned to versions where ``pins`` says, ``holds`` held.
 
-    With ``latest``, unpinned, unheld packages are also upgraded to the repository's candidate.
+    With ``latest``, unheld packages are also upgraded: unpinned ones to the repository's
+    candidate, those pinned to a partial release (``27.5``) to its newest version.
     """
     state = read(Packages, packages=packages)
     install = [
@@ -392,6 +450,16 @@ def docker_packages(
             and name not in holds  # a hold keeps the installed version
             and name in candidates
             and state[name].version != candidates[name]
+        ]
+        install += [
+            name
+            for name in packages
+            if name not in install
+            and name not in holds
+            and name in pins
+            and RELEASE_RE.fullmatch(pins[name])
+            and newest_match(read(CandidateVersions, package=name), pins[name])
+            not in (None, state[name].version)
         ]
     held = {name for name in packages if name in state and state[name].held}
     to_hold = set(holds)
@@ -445,18 +513,23 @@ def _with_version(name: str, wanted: str | None) -> tuple[str, str | None]:
     if not wanted:
         return shlex.quote(name), None
     available = read(CandidateVersions, package=name)
-    matches = [version for version in available if version_matches(version, wanted)]
-    if not matches:
+    version = newest_match(available, wanted)
+    if version is None:
         return "", pin_unavailable(name, wanted, available)
-    return shlex.quote(f"{name}={matches[0]}"), None
+    return shlex.quote(f"{name}={version}"), None
 
 
 def pin_unavailable(name: str, wanted: str, available: list[str]) -> str:
-    """The sentence refusing a ``docker_version`` that ``available`` lacks."""
+    """The sentence refusing a pinned version that ``available`` lacks."""
     return (
-        f"{host.name}: docker_version {wanted} is not in the repository for {name}; "
+        f"{host.name}: {pin_setting(name)} {wanted} is not in the repository for {name}; "
         f"available: {', '.join(available) or 'none (is the repository configured?)'}."
     )
+
+
+def pin_setting(name: str) -> str:
+    """The setting that pins package ``name``."""
+    return "docker_version" if name in PINNED_PACKAGES else f"docker_package_versions[{name!r}]"
 
 
 @operation()

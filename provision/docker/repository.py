@@ -50,4 +50,5 @@ def add_repository(repository: PinnedRepository, lock_timeout: int, proxy: str |
         lock_timeout=lock_timeout,
         cleanup_on_failure=[repository.sources_path, repository.key_path],
         after=changes,
+        repository_uri=repository.uri,
     )

@@ -39,7 +39,8 @@ PINNED_PACKAGES = ("docker-ce", "docker-ce-cli", "docker-ce-rootless-extras")
 CHANNELS = ("stable", "test")
 PACKAGE_STATES = ("present", "latest")
 SERVICE_STATES = ("started", "stopped")
-VERSION_RE = re.compile(r"^(\d+:)?\d+\.\d+\.\d+([-~+][-~+.:A-Za-z0-9]*)?\Z")
+# a partial release (27.5), a whole one (27.5.1) or a full Debian version string
+VERSION_RE = re.compile(r"^(\d+:)?\d+\.\d+(\.\d+)?\Z|^(\d+:)?\d+\.\d+\.\d+[-~+][-~+.:A-Za-z0-9]*\Z")
 IMAGE_RE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*\Z")
 # what a URL may hold: no quote, backquote, $, backslash, white space or control character
 URL_RE = re.compile(r"^(https?|file)://[^\s'\"`$\\\x00-\x1f\x7f]+\Z")
@@ -135,6 +136,7 @@ class DockerSettings:
     docker_obsolete_packages: tuple[str, ...] = DEFAULT_OBSOLETE
     docker_packages_state: str = "present"
     docker_version: str | None = None
+    docker_package_versions: Mapping[str, str] = field(default_factory=dict)
     docker_hold: bool = False
     docker_channel: str = "stable"
     docker_repo_url: str = "https://download.docker.com/linux"
@@ -146,6 +148,7 @@ class DockerSettings:
     docker_users: tuple[str, ...] = ()
     docker_rootless_users: tuple[str, ...] = ()
     docker_daemon_options: Mapping[str, Any] = field(default_factory=dict)
+    docker_daemon_json_keep_unmanaged: bool = True
     docker_log_driver: str = "json-file"
     docker_log_opts: Mapping[str, str] | None = None
     docker_registry_mirrors: tuple[str, ...] = ()
@@ -171,12 +174,14 @@ class DockerSettings:
         return self.docker_gpg_key_url or f"{self.docker_repo_url}/{distro}/gpg"
 
     def pins(self) -> dict[str, str]:
-        """Package -> Docker version prefix it is pinned to (empty when unpinned)."""
-        if not self.docker_version:
-            return {}
-        return {
-            name: self.docker_version for name in PINNED_PACKAGES if name in self.docker_packages
+        """Package -> the version it is pinned to (``27.5``: the newest 27.5.x): the engine's
+        packages to ``docker_version`` together, others to ``docker_package_versions``."""
+        release = {
+            name: self.docker_version
+            for name in PINNED_PACKAGES
+            if self.docker_version and name in self.docker_packages
         }
+        return {**release, **self.docker_package_versions}
 
     def warnings(self) -> list[str]:
         """Settings that work but are unsafe (a TCP socket without TLS)."""
@@ -213,8 +218,12 @@ class DockerSettings:
         return greeting if self.docker_verify_image in (image, f"{image}:latest") else None
 
     def holds(self) -> list[str]:
-        """Packages to hold with apt-mark (``docker_hold``)."""
-        return [n for n in PINNED_PACKAGES if n in self.docker_packages] if self.docker_hold else []
+        """Packages to hold with apt-mark (``docker_hold``): the engine's, and those pinned on
+        their own."""
+        if not self.docker_hold:
+            return []
+        own = [n for n in self.docker_packages if n in self.docker_package_versions]
+        return [n for n in PINNED_PACKAGES if n in self.docker_packages] + own
 
 
 SETTING_NAMES = tuple(f.name for f in fields(DockerSettings))
@@ -249,6 +258,7 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
         "docker_service_enabled",
         "docker_purge_data",
         "docker_data_root_force",
+        "docker_daemon_json_keep_unmanaged",
         "docker_hardening",
         "docker_audit_rules",
     ):
@@ -258,13 +268,7 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
     _check_choice(values, "docker_packages_state", PACKAGE_STATES, problems)
     _check_choice(values, "docker_service_state", SERVICE_STATES, problems)
     _check_choice(values, "docker_distro", ("ubuntu", "debian", "raspbian"), problems)
-    if "docker_version" in values:
-        values["docker_version"] = str(values["docker_version"])
-        if not VERSION_RE.fullmatch(values["docker_version"]):
-            problems.append(
-                "docker_version must look like 26.1.5 or a full version string, "
-                f"got {values['docker_version']!r}"
-            )
+    _check_versions(values, problems)
     check_fingerprint(values, "docker_gpg_fingerprint", DOCKER_FINGERPRINT, problems)
     check_urls(
         values, ("docker_repo_url", "docker_gpg_key_url", "docker_verify_image_url"), problems
@@ -332,6 +336,34 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
     if problems:
         raise SettingsError(f"{host}: " + "; ".join(problems) + ".")
     return DockerSettings(**values)
+
+
+def _check_versions(values: dict, problems: list[str]) -> None:
+    """``docker_version`` and ``docker_package_versions``: strings of ``VERSION_RE`` (a number
+    would lose digits: 27.10 is 27.1)."""
+    wanted = {}
+    if "docker_version" in values:
+        wanted["docker_version"] = values["docker_version"]
+    own = values.get("docker_package_versions", {})
+    if not isinstance(own, Mapping):
+        problems.append(f"docker_package_versions must map package names to versions, got {own!r}")
+        own = {}
+    packages = values.get("docker_packages", DEFAULT_PACKAGES)
+    for name in own:
+        if name in PINNED_PACKAGES:
+            problems.append(
+                f"docker_package_versions cannot pin {name}: docker_version pins the engine's "
+                f"packages ({', '.join(PINNED_PACKAGES)}) together"
+            )
+        elif name not in packages:
+            problems.append(f"docker_package_versions names {name!r}, which docker_packages lacks")
+        wanted[f"docker_package_versions[{name!r}]"] = own[name]
+    for name, version in wanted.items():
+        if not isinstance(version, str) or not VERSION_RE.fullmatch(version):
+            problems.append(
+                f"{name} must look like 27.5 (the newest 27.5.x), 27.5.1 or a full version "
+                f"string, written as a string, got {version!r}"
+            )
 
 
 def _data_root(name: str, root: str, problems: list[str]) -> str:

@@ -16,9 +16,16 @@ from dataclasses import dataclass, field
 from provision import redact
 from provision.docker import daemon, facts, keyring, rootless
 from provision.docker.calls import Call, calls
-from provision.docker.dpkg import compare_versions, version_matches
+from provision.docker.dpkg import RELEASE_RE, compare_versions, newest_match, version_matches
 from provision.docker.logins import AUTH_DIR
-from provision.docker.operations import has_changed, installed_engine, sources_removals
+from provision.docker.operations import (
+    has_changed,
+    installed_engine,
+    pin_setting,
+    sources_removals,
+    takeover_backup,
+    wanted_daemon_config,
+)
 from provision.docker.snapshot import last_read
 
 
@@ -205,7 +212,13 @@ def _docker_packages(kw: dict, _name) -> Change:
                 PackageChange(name, None, None, pin or "newest in the repository")
             )
         elif pin and not version_matches(before, pin):
-            change.packages.append(PackageChange(name, before, None, f"{pin} (docker_version)"))
+            change.packages.append(
+                PackageChange(name, before, None, f"{pin} ({pin_setting(name)})")
+            )
+        elif pin and kw.get("latest") and name not in holds and RELEASE_RE.fullmatch(pin):
+            newest = newest_match(last_read(facts.CandidateVersions, package=name), pin)
+            if newest not in (None, before):
+                change.packages.append(PackageChange(name, before, newest))
         elif name in candidates and name not in pins and name not in holds:
             if candidates[name] != before:
                 change.packages.append(PackageChange(name, before, candidates[name]))
@@ -260,15 +273,21 @@ def _service(kw: dict, name_of) -> Change:
 @describes("file_content")
 def _file_content(kw: dict, _name) -> Change:
     content = kw["content"]
-    return _file(kw["path"], None if content is None else content.encode(), kw.get("mode", "0644"))
+    wanted = None if content is None else content.encode()
+    return _file(kw["path"], wanted, kw.get("mode", "0644"), kw.get("takeover"))
 
 
 @describes("daemon_config_file")
 def _daemon_config_file(kw: dict, _name) -> Change:
     settings = kw["settings"]
-    config = daemon.daemon_config(settings, installed_engine(settings, last_read))
+    config = wanted_daemon_config(settings, last_read)
     wanted = daemon.daemon_json(config).encode()
-    return _file(daemon.DAEMON_JSON, wanted, daemon.mode(settings, config))
+    change = _file(daemon.DAEMON_JSON, wanted, daemon.mode(settings, config), kw.get("takeover"))
+    own = daemon.daemon_config(settings, installed_engine(settings, last_read))
+    kept = sorted(set(config) - set(own))
+    if change.what and kept:
+        change.what.append(f"keep {', '.join(kept)}: no setting writes them")
+    return change
 
 
 @describes("proxy_dropin_file")
@@ -276,7 +295,7 @@ def _proxy_dropin_file(kw: dict, _name) -> Change:
     settings = kw["settings"]
     content = daemon.proxy_dropin(settings, installed_engine(settings, last_read))
     wanted = None if content is None else content.encode()
-    return _file(daemon.PROXY_DROPIN, wanted, daemon.mode(settings))
+    return _file(daemon.PROXY_DROPIN, wanted, daemon.mode(settings), kw.get("takeover"))
 
 
 @describes("systemd_reloaded")
@@ -303,23 +322,27 @@ def _buildx_builder(kw: dict, _name) -> Change:
     )
 
 
-def _file(path: str, wanted: bytes | None, mode: str) -> Change:
-    """What writing ``wanted`` to ``path`` changes (``None``: removing it)."""
+def _file(path: str, wanted: bytes | None, mode: str, takeover: str | None = None) -> Change:
+    """What writing ``wanted`` to ``path`` changes (``None``: removing it), a file this project
+    did not write backed up first (``takeover``: the run's stamp)."""
     mode = mode.lstrip("0")
     current = last_read(facts.FileContent, path=path)
-    if wanted is None:
-        return Change("", what=[f"remove {path}"] if current is not None else [])
     change = Change("")
     secret = path.startswith(f"{AUTH_DIR}/")  # a login: its contents are never shown
     hidden = " (a login: contents not shown)" if secret else ""
-    if current is None:
+    if wanted is None:
+        change.what = [f"remove {path}"] if current is not None else []
+    elif current is None:
         change.what.append(f"create {path} (mode {mode}, root:root){hidden}")
     else:
         if current.content != wanted:
             change.what.append(f"rewrite {path}{hidden}")
         change.what += _mode_and_owner(path, current, mode)
-    if not secret:
+    if wanted is not None and not secret:
         change.diff = diff(path, current.content if current else None, wanted)
+    backup = takeover_backup(path, takeover, last_read) if change.what else None
+    if backup:
+        change.what.insert(0, f"back up {path} to {backup} (not written by provision)")
     return change
 
 

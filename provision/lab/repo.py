@@ -24,6 +24,10 @@ Where it differs from Docker's packages: the engine's files stay where Debian pu
 audit reads the daemon's program from the running process, and
 the audit rules watch both places.
 
+:func:`write_variant` serves a suite as Docker's repository has been at times: lacking packages
+(``docker-ce`` for a new release, while ``containerd.io`` is there), or unsigned. It differs from
+Docker's only in that: same layout, indexes and (when signed) key.
+
 The result is cached: ``dest/.stamp`` holds a key over the source packages, the recipe and the
 signing key, and a warm cache returns without network or parsing. :func:`repository_dir` names
 the directory by the recipe, so checkouts with different recipes never replace each other's.
@@ -865,13 +869,18 @@ def write_suite(repo: Path, codename: str, arch: str, records: list[dict[str, st
     dists = repo / "dists" / codename
     prefix = pool_dir(repo, codename, arch).relative_to(repo).as_posix()
     packages = packages_index(records, pool_dir(repo, codename, arch), prefix).encode()
+    _write_indexes(dists, codename, arch, packages)
+    return dists
+
+
+def _write_indexes(dists: Path, codename: str, arch: str, packages: bytes) -> None:
+    """``Packages``, ``Packages.gz`` and the ``Release`` listing them, in ``dists``."""
     index = f"{COMPONENT}/binary-{arch}/Packages"
     files = {index: packages, f"{index}.gz": gzip.compress(packages, mtime=0)}
     for path, data in files.items():
         (dists / path).parent.mkdir(parents=True, exist_ok=True)
         (dists / path).write_bytes(data)
     (dists / "Release").write_text(release_file(codename, arch, files))
-    return dists
 
 
 # The repository
@@ -1003,3 +1012,43 @@ def _replace_dir(new: Path, dest: Path) -> None:
         shutil.rmtree(old)
     else:
         new.rename(dest)
+
+
+# Variants: the repository as Docker's has been at times
+
+
+def write_variant(
+    repo: Path,
+    dest: Path,
+    suite: str,
+    arch: str = "amd64",
+    *,
+    without: Sequence[str] = (),
+    gnupghome: Path | None = None,
+    fingerprint: str | None = None,
+) -> Path:
+    """A copy of ``repo``'s ``suite`` at ``dest`` (``dest/dists/SUITE``, ``dest/gpg``) that
+    lacks the packages ``without``, as Docker's repository lacked ``docker-ce`` for a new
+    release for weeks (and still does for some architectures) while the suite already held
+    ``containerd.io``. Signed with the lab key when ``gnupghome`` and ``fingerprint`` are given;
+    unsigned otherwise, which apt refuses. The pool is shared with ``repo`` by a symbolic link.
+    Return ``dest``.
+    """
+    source = repo / "dists" / suite
+    index = source / COMPONENT / f"binary-{arch}" / "Packages"
+    kept = [
+        format_stanza(fields)
+        for fields in parse_stanzas(index.read_text())
+        if fields["Package"] not in without
+    ]
+    if dest.exists():
+        shutil.rmtree(dest)
+    dists = dest / "dists" / suite
+    dists.mkdir(parents=True)
+    shutil.copyfile(repo / "gpg", dest / "gpg")
+    (dists / "pool").symlink_to((source / "pool").resolve())
+    _write_indexes(dists, suite, arch, "\n".join(kept).encode())
+    if gnupghome is not None and fingerprint is not None:
+        with _gpg_agent(gnupghome):
+            sign_release(gnupghome, fingerprint, dists)
+    return dest

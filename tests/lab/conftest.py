@@ -138,3 +138,18 @@ def tinyproxy(lab: Lab, directory: Path, login: tuple[str, str] | None = None):
 
 def failures(result, host: str) -> list[str]:
     return [f"{c.id}: {c.message}" for c in result.hosts[host].checks if not c.passed]
+
+
+def debian_docker_with_container(lab: Lab, host: str, packages: str) -> None:
+    """Install Debian's own Docker ``packages`` on ``host`` and run the user's container
+    ``old`` there (the lab image, sleeping)."""
+    image, reference = lab.state["image"]["url"], lab.state["image"]["reference"]
+    fetch = "python3 -c 'import sys,urllib.request;urllib.request.urlretrieve(*sys.argv[1:])'"
+    sh(
+        lab,
+        host,
+        "sudo apt-get -q update >/dev/null && sudo DEBIAN_FRONTEND=noninteractive apt-get -q -y "
+        f"install --no-install-recommends {packages} >/dev/null && "
+        f"{fetch} {image} /tmp/hello.tar && sudo docker load -i /tmp/hello.tar >/dev/null && "
+        f"sudo docker run -d --name old {reference} sleep 3600 >/dev/null",
+    )

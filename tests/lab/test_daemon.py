@@ -10,7 +10,7 @@ import pytest
 
 from provision.docker.layout import DAEMON_JSON, PROXY_DROPIN
 
-from .conftest import apply, check, failures, sh, tinyproxy
+from .conftest import apply, check, debian_docker_with_container, failures, sh, tinyproxy
 
 
 @pytest.fixture(scope="module")
@@ -134,16 +134,7 @@ DEBIAN_DOCKER = "docker.io docker-cli docker-buildx docker-compose"
 def test_debian_13s_own_docker_packages_give_way(lab, pin):
     """trixie ships Docker as docker.io, docker-cli, docker-buildx and docker-compose."""
     lab.reset("lab2")
-    image, reference = lab.state["image"]["url"], lab.state["image"]["reference"]
-    fetch = "python3 -c 'import sys,urllib.request;urllib.request.urlretrieve(*sys.argv[1:])'"
-    sh(
-        lab,
-        "lab2",
-        "sudo apt-get -q update >/dev/null && sudo DEBIAN_FRONTEND=noninteractive apt-get -q -y "
-        f"install --no-install-recommends {DEBIAN_DOCKER} >/dev/null && "
-        f"{fetch} {image} /tmp/hello.tar && sudo docker load -i /tmp/hello.tar >/dev/null && "
-        f"sudo docker run -d --name old {reference} sleep 3600 >/dev/null",
-    )
+    debian_docker_with_container(lab, "lab2", DEBIAN_DOCKER)
     data = {"docker_version": pin} if pin else {}
     result = apply("lab2", **data)
     assert result.ok, result.hosts["lab2"].error

@@ -88,7 +88,10 @@ class TestRepository:
         before = sh(lab, "lab1", state).stdout
         result = apply("lab1", docker_version="19.3.99")
         error = result.hosts["lab1"].error
-        assert "lab1: docker_version 19.3.99 is not in the repository for docker-ce" in error
+        repo = f"{lab.state['repo']['url']}/debian"
+        assert error.startswith(
+            f"lab1: Docker's repository {repo} bookworm for amd64 lacks docker-ce 19.3.99 (it has "
+        )
         assert "5:26.1.5" in error and "5:20.10.24" in error  # the versions there are
         assert result.hosts["lab1"].changed == []
         assert sh(lab, "lab1", state).stdout == before  # no package, list or source changed
@@ -99,8 +102,12 @@ class TestRepository:
         key = f"{lab.state['repo']['url']}/debian/gpg"
         broken = f"http://{lab.config.gateway}:{lab.config.repo_port}/missing"
         result = apply("lab1", docker_repo_url=broken, docker_gpg_key_url=key)
-        assert result.hosts["lab1"].status == "failed"
-        assert "Update apt lists" in result.hosts["lab1"].error
+        host = result.hosts["lab1"]
+        assert host.status == "failed" and host.changed == []  # the preflight found it first
+        assert host.error.startswith(f"lab1: apt cannot use Docker's repository {broken}/debian ")
+        assert f"E: The repository '{broken}/debian bookworm Release' does not have a Release" in (
+            host.error
+        )
         assert nothing_written(lab, "lab1") and apt_works(lab, "lab1")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import shlex
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,9 +30,10 @@ from provision.docker.deploy import (
     sources_text,
 )
 from provision.docker.facts import (
+    BACKUP,
     FAILED,
-    UNREADABLE,
     AptSources,
+    Backup,
     CandidateVersions,
     DockerData,
     Download,
@@ -40,12 +42,13 @@ from provision.docker.facts import (
     Packages,
     Paths,
     PolicyCandidates,
-    RepositoryIndex,
     ServiceState,
     Users,
     is_source_path,
 )
 from provision.docker.hardening import AUDIT_PACKAGES, AUDIT_RULES
+from provision.docker.preflight import MARK as PREFLIGHT
+from provision.docker.preflight import AptDownload, RepositoryOffer
 from provision.docker.rootless import EXTRAS, HOST_PACKAGES, RootlessUsers
 from provision.docker.rootless_layout import SUBID_FILES, UNIT_TEXT, USER_UNIT
 from provision.docker.settings import DockerSettings
@@ -104,7 +107,10 @@ class FakeMachine:
     services: dict[str, tuple[str, str]] = field(default_factory=dict)
     candidates: dict[str, list[str]] = field(default_factory=dict)  # apt-cache madison
     policy: dict[str, str] = field(default_factory=dict)  # apt-cache policy: the candidate
-    index: dict[str, list[str]] | None = None  # the repository's Packages index; None: unreadable
+    # what Docker's repository offers, as apt reads it (None: every package, as PACKAGE_VERSIONS
+    # and candidates say), and what its apt-get update prints and exits with
+    index: dict[str, list[str]] | None = None
+    update: tuple[list[str], int] = (["Reading package lists..."], 0)
     docker_data: tuple[str, int, int, int] | None = None  # root, images, containers, volumes
     accounts: dict[str, str] = field(default_factory=dict)  # user -> its getent passwd line
     builders: dict[tuple[str, str], str] = field(default_factory=dict)  # (user, name) -> driver
@@ -138,6 +144,11 @@ class FakeMachine:
                 return []
             mode, owner, content = self.files[kwargs["path"]]
             return [f"{mode} {owner}", base64.b64encode(content).decode()]
+        if cls is Backup:  # the newest PATH.provision-backup-STAMP
+            backups = sorted(p for p in self.files if p.startswith(kwargs["path"] + BACKUP))
+            if not backups:
+                return []
+            return [backups[-1], base64.b64encode(self.files[backups[-1]][2]).decode()]
         if cls is Download:
             if kwargs["url"] not in self.urls:
                 return ["curl: (22) The requested URL returned error: 404", f"{FAILED} 22"]
@@ -189,15 +200,25 @@ class FakeMachine:
                 unit_id = unit if "." in unit else f"{unit}.service"
                 lines += [f"Id={unit_id}", f"ActiveState={active}", f"UnitFileState={enabled}", ""]
             return lines
-        if cls is RepositoryIndex:
-            if self.index is None:
-                return [UNREADABLE]
+        if cls is RepositoryOffer:  # apt-get update, its status, apt-cache madison
+            offered = self.offered()
+            lines, status = self.update
             return [
-                line
-                for name, versions in self.index.items()
-                for version in versions
-                for line in (f"Package: {name}", f"Version: {version}")
+                f"{PREFLIGHT}update",
+                *lines,
+                f"{PREFLIGHT}status",
+                str(status),
+                f"{PREFLIGHT}madison",
+                *[
+                    f"{name} | {version} | http://repo bookworm/stable amd64 Packages"
+                    for name in kwargs["packages"]
+                    for version in offered.get(name, [])
+                ],
             ]
+        if cls is AptDownload:
+            if kwargs["url"] not in self.urls:
+                return ["E: Failed to fetch " + kwargs["url"] + "  404  Not Found", FAILED]
+            return [base64.b64encode(self.urls[kwargs["url"]]).decode()]
         if cls.__name__ == "Account":
             line = self.accounts.get(kwargs["user"])
             return [line] if line else []
@@ -221,6 +242,14 @@ class FakeMachine:
                     ]
             return lines
         raise AssertionError(f"unexpected fact {cls.__name__}")
+
+    def offered(self) -> dict[str, list[str]]:
+        """What Docker's repository offers this host: ``index``, else every package."""
+        if self.index is not None:
+            return self.index
+        every = {name: [version] for name, version in PACKAGE_VERSIONS.items()}
+        every.setdefault("docker-ce-rootless-extras", [DOCKER_VERSION])
+        return {**every, **self.candidates}
 
     def fact(self, cls, *args, **kwargs):
         """``host.get_fact`` as pyinfra does it: ``process`` on output, ``default`` on none."""
@@ -316,6 +345,7 @@ def fake_responses(
         ],
         (Packages, {"packages": AUDIT_PACKAGES}),
         *[(ServiceState, {"units": [unit]}) for unit in ("containerd", "docker", "docker.socket")],
+        *[(Backup, {"path": path}) for path in (DAEMON_JSON, PROXY_DROPIN, APT_PROXY)],
         (DockerData, {}),
         *[(CandidateVersions, {"package": name}) for name in ("docker-ce", "docker-ce-cli")],
         (PolicyCandidates, {"packages": packages}),
@@ -343,7 +373,12 @@ def fake_responses(
     responses.update(
         {cls().command(**kwargs): machine.printed(cls, **kwargs) for cls, kwargs in queries}
     )
-    responses[re.compile(r"apt-helper download-file")] = machine.output(RepositoryIndex)
+    for url in machine.urls:
+        responses[f"download-file {shlex.quote(url)} "] = machine.output(AptDownload, url=url)
+    responses[" download-file "] = machine.output(AptDownload, url="")  # substrings match
+    responses[f"{PREFLIGHT}update"] = {
+        "stdout": machine.output(RepositoryOffer, packages=list(machine.offered()))
+    }
     # a fact command this fake was not told about fails loudly instead of reading as empty
     responses[re.compile("|".join(map(re.escape, FACT_MARKERS)))] = {
         "success": False,
@@ -438,11 +473,13 @@ FACT_MARKERS = (
     "systemctl show --property=Id,ActiveState,UnitFileState",
     "apt-cache madison",
     "apt-cache policy",
-    "apt-helper download-file",
+    "apt-helper",
+    PREFLIGHT,
     "docker info --format",
     "getent passwd",
     "docker buildx inspect",
     "/var/lib/systemd/linger/",
+    "b=; for f in ",  # Backup
 )
 
 

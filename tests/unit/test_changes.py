@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -226,3 +227,53 @@ def test_dry_and_real_runs_report_the_same_docker_sources_taken_out(tmp_path):
             "/etc/apt/sources.list (trusted=yes: apt would accept it unsigned)"
         ]
     )
+
+
+FOREIGN = (
+    b'{"bip": "172.26.0.1/16", "dns": ["10.0.0.2"],\n'
+    b' "default-address-pools": [{"base": "172.27.0.0/16", "size": 24}],\n'
+    b' "log-driver": "journald"}\n'
+)
+
+
+def test_a_dry_run_says_a_foreign_daemon_json_is_backed_up_and_which_keys_stay(tmp_path):
+    machine = converged_machine()
+    machine.files[DAEMON_JSON] = ("644", "root:root", FOREIGN)
+    code, output, host = run(tmp_path, machine, "--dry")
+    assert code == 0, output
+    change = by_operation(host)["Configure the Docker daemon"]
+    backup, rewrite, kept = change["changes"]
+    assert re.fullmatch(
+        rf"back up {DAEMON_JSON} to {DAEMON_JSON}\.provision-backup-\d{{8}}T\d{{6}}Z "
+        r"\(not written by provision\)",
+        backup,
+    )
+    assert (rewrite, kept) == (
+        f"rewrite {DAEMON_JSON}",
+        "keep bip, default-address-pools, dns: no setting writes them",
+    )
+    assert '-"log-driver":"journald"}' in change["diff"].replace(" ", "")
+    assert '+  "bip": "172.26.0.1/16",' in change["diff"]
+
+
+def test_pins_of_their_own_and_partial_pins_under_latest_are_reported(tmp_path):
+    older = "5:26.1.3-1~debian.12~bookworm"
+    machine = converged_machine()
+    machine.packages["docker-ce"] = ("ii", older)
+    machine.packages["docker-ce-cli"] = ("ii", older)
+    machine.candidates = {n: ["5:26.1.5-1~debian.12~bookworm", older] for n in machine.candidates}
+    machine.index = {"containerd.io": ["1.6.33-1"]}
+    code, output, host = run(
+        tmp_path,
+        machine,
+        "--dry",
+        docker_version="26.1",
+        docker_packages_state="latest",
+        docker_package_versions={"containerd.io": "1.6"},
+    )
+    assert code == 0, output
+    assert by_operation(host)["Install Docker packages"]["changes"] == [
+        f"upgrade docker-ce: {older} → 5:26.1.5-1~debian.12~bookworm",
+        f"upgrade docker-ce-cli: {older} → 5:26.1.5-1~debian.12~bookworm",
+        "downgrade containerd.io: 1.7.19-1 → 1.6 (docker_package_versions['containerd.io'])",
+    ]

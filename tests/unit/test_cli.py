@@ -177,7 +177,7 @@ def test_apply_exits_1_when_a_host_fails(tmp_path):
 
 
 def test_dry_apply_changes_nothing(tmp_path):
-    inventory = fake_inventory(tmp_path, fresh_machine())
+    inventory = fake_inventory(tmp_path, fresh_machine(urls=converged_machine().urls))
     result = CliRunner().invoke(cli, ["apply", "-i", inventory, "--dry"])
     assert result.exit_code == 0, result.output
     assert "dry run: nothing was changed" in result.output

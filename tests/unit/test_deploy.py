@@ -24,8 +24,10 @@ from provision.fleet.inventory import Fleet
 from provision.fleet.runner import run_deploy
 
 from .fakes import (
+    BOOKWORM,
     DOCKER_KEY,
     DOCKER_VERSION,
+    PACKAGE_VERSIONS,
     Commands,
     FakeMachine,
     converged_machine,
@@ -124,7 +126,7 @@ def test_fresh_host_is_installed_in_the_guides_order():
         index(commands, r"apt-get .* install --no-install-recommends ca-certificates curl$"),
         index(commands, r"mv -f \S+ /etc/apt/keyrings/docker.asc$"),
         index(commands, r"mv -f \S+ /etc/apt/sources.list.d/docker.sources$"),
-        index(commands, r"apt-get .* update \|\| \{ status=\$\?; rm -f "),
+        index(commands, r"apt-get .* update 2>&1\); .* \|\| \{ status=\$\?; rm -f "),
         index(commands, r"apt-get .* install .*" + " ".join(map(re.escape, DEFAULT_PACKAGES))),
         index(commands, r"^groupadd --system docker$"),
     ]
@@ -238,8 +240,7 @@ def test_wrong_key_fails_the_host_before_anything_is_written():
     assert "fingerprint 9DC858229FC7DD38854AE2D88D81803C0EBFCD88; nothing was written" in (
         result.error
     )
-    assert commands[-1].endswith("exit 1")
-    assert not any(KEYRING in c or SOURCES in c or "docker-ce" in c for c in commands)
+    assert commands == []  # the preflight checks the key before the first change
 
 
 def test_unsupported_host_fails_alone_and_others_go_on():
@@ -288,7 +289,7 @@ def test_ubuntu_host_gets_the_ubuntu_repository():
         written_to(commands, SOURCES)
         == sources_text(DockerSettings(), "ubuntu", "noble", "arm64").encode()
     )
-    assert index(commands, r"apt-get .* update \|\|") > index(commands, "docker.sources$")
+    assert index(commands, r"apt-get .* update 2>&1") > index(commands, "docker.sources$")
 
 
 def test_new_pin_installs_the_resolved_version():
@@ -306,37 +307,79 @@ def test_new_pin_installs_the_resolved_version():
 
 
 def test_pin_the_repository_lacks_stops_a_fresh_host_before_any_change():
-    machine = fresh_machine(
-        urls={KEY_URL: DOCKER_KEY},
-        index={"docker-ce": [DOCKER_VERSION], "docker-ce-cli": [DOCKER_VERSION], "x": ["25.0.9"]},
-    )
+    offered = {name: [version] for name, version in PACKAGE_VERSIONS.items()}
+    machine = fresh_machine(urls={KEY_URL: DOCKER_KEY}, index=offered)
     result, commands = run_one(machine, docker_version="25.0.9")
     assert commands == []
     assert result.status == "failed"
     assert result.error == (
-        "@fake/web1: docker_version 25.0.9 is not in the repository for docker-ce; "
-        f"available: {DOCKER_VERSION}."
+        "@fake/web1: Docker's repository https://download.docker.com/linux/debian bookworm for "
+        f"amd64 lacks docker-ce 25.0.9 (it has {DOCKER_VERSION}), docker-ce-cli 25.0.9 (it has "
+        f"{DOCKER_VERSION}); set docker_codename to a suite that has them, or the version "
+        "settings to versions it has; nothing was changed."
     )
 
 
-def test_pin_in_the_repository_index_goes_ahead_on_a_fresh_host():
-    versions = {"docker-ce": [DOCKER_VERSION], "docker-ce-cli": [DOCKER_VERSION]}
-    machine = fresh_machine(urls={KEY_URL: DOCKER_KEY}, index=versions)
-    machine.candidates = dict(versions)  # once the repository is configured, apt sees the same
-    result, commands = run_one(machine, docker_version="26.1.5", facts=True)
+def test_partial_pin_installs_the_newest_of_its_release():
+    versions = ["5:26.1.3-1~debian.12~bookworm", DOCKER_VERSION, "5:27.5.1-1~debian.12~bookworm"]
+    offered = {name: [version] for name, version in PACKAGE_VERSIONS.items()}
+    offered |= {"docker-ce": versions, "docker-ce-cli": versions}
+    machine = fresh_machine(urls={KEY_URL: DOCKER_KEY}, index=offered, candidates=offered)
+    result, commands = run_one(machine, docker_version="26.1", facts=True)
     assert result.error is None
-    read = index(commands, "apt-helper download-file")
-    assert "/linux/debian/dists/bookworm/stable/binary-amd64/Packages.gz" in commands[read]
-    assert read < index(commands, r"apt-get .* update$")
-    assert f"docker-ce={DOCKER_VERSION}" in commands[index(commands, r"install .*docker-ce=")]
+    preflight = index(commands, "=====provision-preflight-update")
+    assert "madison docker-ce docker-ce-cli containerd.io" in commands[preflight]
+    assert preflight < index(commands, r"apt-get .* update$")  # before the first change
+    install = commands[index(commands, r"install .*docker-ce=")]
+    assert f"docker-ce={DOCKER_VERSION}" in install and f"docker-ce-cli={DOCKER_VERSION}" in install
 
 
-def test_unreadable_index_leaves_the_pin_to_apt():
-    machine = fresh_machine(urls={KEY_URL: DOCKER_KEY})  # index None: apt-helper cannot read it
-    result, commands = run_one(machine, docker_version="25.0.9")
-    assert result.status == "failed"
-    assert "docker_version 25.0.9 is not in the repository" in result.error
-    assert index(commands, r"apt-get .* update \|\|") >= 0  # refused once apt read it
+def test_a_suite_without_docker_ce_is_refused_before_any_change():
+    offered = {"containerd.io": ["1.7.19-1"]}  # as Docker's repository for a new release
+    trixie = BOOKWORM.replace("bookworm", "trixie").replace('"12', '"13')
+    machine = fresh_machine(os_release=trixie, urls={KEY_URL: DOCKER_KEY}, index=offered)
+    machine.packages = {"docker.io": ("ii", "26.1.5+dfsg1-9+b9")}
+    result, commands = run_one(machine)
+    assert commands == [] and result.status == "failed"
+    assert result.error.startswith(
+        "@fake/web1: Docker's repository https://download.docker.com/linux/debian trixie for "
+        "amd64 lacks docker-ce, docker-ce-cli, docker-buildx-plugin, docker-compose-plugin; "
+        "set docker_codename to a suite"
+    )
+
+
+def test_an_unknown_release_is_decided_by_the_repository():
+    forky = BOOKWORM.replace("bookworm", "forky").replace('"12', '"14')
+    refused = fresh_machine(os_release=forky, urls={KEY_URL: DOCKER_KEY}, index={})
+    result, commands = run_one(refused)
+    assert commands == [] and result.status == "failed"
+    assert "(forky is not among the debian releases Docker is known to publish: " in result.error
+    assert "docker_codename" in result.error
+    offered = fresh_machine(os_release=forky, urls={KEY_URL: DOCKER_KEY})
+    result, commands = run_one(offered)
+    assert result.status == "changed" and result.error is None
+    assert b"Suites: forky" in written_to(commands, SOURCES)
+
+
+def test_apt_errors_about_the_repository_fail_the_host_in_apts_words():
+    words = (
+        "E: The repository 'https://download.docker.com/linux/debian bookworm Release' is not "
+        "signed."
+    )
+    machine = fresh_machine(urls={KEY_URL: DOCKER_KEY})
+    machine.update = (["Reading package lists...", words, "W: other.example.org: fine"], 100)
+    result, commands = run_one(machine)
+    assert commands == [] and result.status == "failed"
+    assert result.error.startswith(
+        "@fake/web1: apt cannot use Docker's repository https://download.docker.com/linux/debian "
+        f"bookworm for amd64: {words} (docker_codename"
+    )
+    assert "other.example.org" not in result.error
+
+
+def test_a_converged_host_skips_the_preflight():
+    _, commands = run_one(converged_machine(), facts=True)
+    assert not any("provision-preflight" in c or "apt-helper" in c for c in commands)
 
 
 def test_installed_pin_reads_no_index():
@@ -349,7 +392,7 @@ def test_installed_pin_reads_no_index():
 
 
 def test_dry_run_on_a_fresh_host_executes_nothing():
-    result, commands = run_one(fresh_machine(), dry=True)
+    result, commands = run_one(fresh_machine(urls={KEY_URL: DOCKER_KEY}), dry=True)
     assert commands == []
     assert result.status == "changed"
     assert any(name.endswith("Install Docker packages") for name in result.changed)
@@ -431,3 +474,82 @@ def test_a_fleet_can_be_applied_twice():
     fleet = Fleet("test.py", inventory, list(inventory))
     assert run_deploy(fleet, install_docker, "apply").ok
     assert run_deploy(fleet, install_docker, "apply").ok
+
+
+FOREIGN = {
+    "bip": "172.26.0.1/16",
+    "dns": ["10.0.0.2"],
+    "default-address-pools": [{"base": "172.27.0.0/16", "size": 24}],
+    "log-driver": "journald",
+}
+
+
+def test_a_foreign_daemon_json_is_backed_up_and_its_unmanaged_keys_kept():
+    machine = converged_machine()
+    machine.files[DAEMON_JSON] = ("644", "root:root", json.dumps(FOREIGN).encode())
+    result, commands = run_one(machine)
+    backup = commands[index(commands, r"^cp -p ")]
+    assert re.fullmatch(
+        rf"cp -p {DAEMON_JSON} {DAEMON_JSON}\.provision-backup-\d{{8}}T\d{{6}}Z", backup
+    )
+    assert commands.index(backup) < index(commands, rf"mv -f \S+ {DAEMON_JSON}$")
+    written = json.loads(written_to(commands, DAEMON_JSON))
+    own = daemon_config(DockerSettings(), DOCKER_VERSION)
+    assert written == {**{k: v for k, v in FOREIGN.items() if k != "log-driver"}, **own}
+    assert commands[-1] == "systemctl reset-failed docker; systemctl restart docker"
+
+
+def test_unmanaged_keys_go_when_the_setting_says_so_and_the_file_is_still_backed_up():
+    machine = converged_machine()
+    machine.files[DAEMON_JSON] = ("644", "root:root", json.dumps(FOREIGN).encode())
+    _, commands = run_one(machine, docker_daemon_json_keep_unmanaged=False)
+    assert index(commands, r"^cp -p ") < index(commands, rf"mv -f \S+ {DAEMON_JSON}$")
+    assert json.loads(written_to(commands, DAEMON_JSON)) == daemon_config(
+        DockerSettings(), DOCKER_VERSION
+    )
+
+
+def test_a_file_taken_over_before_keeps_the_backups_keys_and_is_not_backed_up_again():
+    own = daemon_config(DockerSettings(), DOCKER_VERSION)
+    machine = converged_machine()
+    merged = daemon_json({"bip": FOREIGN["bip"], **own}).encode()
+    machine.files[DAEMON_JSON] = ("644", "root:root", merged)
+    machine.files[f"{DAEMON_JSON}.provision-backup-20260101T000000Z"] = (
+        "644",
+        "root:root",
+        json.dumps({"bip": FOREIGN["bip"]}).encode(),
+    )
+    result, commands = run_one(machine)
+    assert (result.status, commands) == ("unchanged", [])
+    # a key docker_daemon_options wrote once is not mistaken for the user's
+    machine.files[DAEMON_JSON] = (
+        "644",
+        "root:root",
+        daemon_json({"bip": FOREIGN["bip"], "debug": True, **own}).encode(),
+    )
+    _, commands = run_one(machine)
+    assert not any(c.startswith("cp -p ") for c in commands)
+    assert json.loads(written_to(commands, DAEMON_JSON)) == {"bip": FOREIGN["bip"], **own}
+
+
+def test_a_daemon_json_this_project_wrote_is_not_backed_up():
+    machine = converged_machine()
+    _, commands = run_one(machine, docker_daemon_options={"debug": True})
+    assert not any(c.startswith("cp -p ") for c in commands)
+    assert json.loads(written_to(commands, DAEMON_JSON))["debug"] is True
+
+
+def test_a_partial_pin_met_stays_and_latest_moves_to_the_newest_of_the_release():
+    older = "5:26.1.3-1~debian.12~bookworm"
+    machine = converged_machine()
+    machine.packages["docker-ce"] = ("ii", older)
+    machine.packages["docker-ce-cli"] = ("ii", older)
+    newer = "5:27.0.3-1~debian.12~bookworm"
+    machine.candidates = {name: [newer, DOCKER_VERSION, older] for name in machine.candidates}
+    result, commands = run_one(machine, docker_version="26.1")
+    assert (result.status, commands) == ("unchanged", [])
+    result, commands = run_one(machine, docker_version="26.1", docker_packages_state="latest")
+    assert shlex.split(commands[0])[-2:] == [
+        f"docker-ce={DOCKER_VERSION}",
+        f"docker-ce-cli={DOCKER_VERSION}",
+    ]

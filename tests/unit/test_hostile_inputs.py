@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from provision.docker import facts, rootless
+from provision.docker import facts, preflight, rootless
 from provision.docker import operations as ops
 from provision.docker.settings import DockerSettings
 from provision.runner.deploy import Account, Builder, buildx_builder, runner_user
@@ -101,12 +101,14 @@ def test_facts_keep_each_value_one_word(shell, value):
     cases = [
         (facts.Packages().command([value, "curl"]), "dpkg-query"),
         (facts.FileContent().command(value), None),  # only the shell's own test reads it
+        (facts.Backup().command(value), None),  # the shell's glob and test alone
         (facts.Download().command(value), "curl"),
         (facts.Users().command(value, [value]), "getent"),
         (facts.Users().command("docker", [value]), "id"),
         (facts.ServiceState().command([value]), "systemctl"),
         (facts.CandidateVersions().command(value), "apt-cache"),
-        (facts.RepositoryIndex().command(value), "apt-helper"),
+        (preflight.AptDownload().command(value), "apt-helper"),
+        (preflight.RepositoryOffer().command("", b"", [value]), "apt-cache"),
         (facts.PolicyCandidates().command([value]), "apt-cache"),
         (Account().command(value), "getent"),
         (Builder().command(value, value), "runuser"),

@@ -655,3 +655,24 @@ def test_image_archive_is_docker_save_format() -> None:
     assert (config["architecture"], config["os"]) == ("amd64", "linux")
     assert config["config"]["Cmd"] == ["/bin/echo", "Hello from the provision lab"]
     assert members(layer)["bin/echo"][0].linkname == "busybox"
+
+
+def test_a_variant_lacks_the_packages_it_is_told_to_and_shares_the_pool(tmp_path):
+    from provision.lab.repo import write_variant
+
+    repo = tmp_path / "repo"
+    index = repo / "dists/trixie/stable/binary-amd64/Packages"
+    index.parent.mkdir(parents=True)
+    (repo / "dists/trixie/pool").mkdir()
+    (repo / "gpg").write_text("key\n")
+    index.write_text(
+        "Package: containerd.io\nVersion: 1.7.24-1\n\nPackage: docker-ce\nVersion: 5:26.1.5-1\n"
+    )
+    dest = write_variant(repo, tmp_path / "variant", "trixie", without=("docker-ce",))
+    dists = dest / "dists/trixie"
+    packages = (dists / "stable/binary-amd64/Packages").read_bytes()
+    assert packages == b"Package: containerd.io\nVersion: 1.7.24-1\n"
+    assert hashlib.sha256(packages).hexdigest() in (dists / "Release").read_text()
+    assert not (dists / "InRelease").exists()  # unsigned: apt refuses it
+    assert (dists / "pool").resolve() == (repo / "dists/trixie/pool").resolve()
+    assert (dest / "gpg").read_text() == "key\n"

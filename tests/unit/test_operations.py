@@ -467,9 +467,41 @@ def test_refusal_command_fails_with_the_message():
 def test_apt_update_removes_the_new_source_when_it_fails(run_op):
     run = run_op(ops.apt_update, FakeMachine(), cleanup_on_failure=[SOURCES])
     assert len(run.commands) == 1
-    update, _, cleanup = run.commands[0].partition(" || ")
-    assert is_apt_get(update, "update")
+    update, _, cleanup = run.commands[0].rpartition(" || ")
+    assert is_apt_get(update.removeprefix("{ ").removesuffix("; }"), "update")
     assert cleanup == f"{{ status=$?; rm -f {SOURCES}; exit $status; }}"
+
+
+@pytest.mark.parametrize(
+    ("output", "status", "fails"),
+    [
+        ("Hit:1 http://deb.debian.org/debian bookworm InRelease", 0, False),
+        ("W: GPG error: http://repo.test/linux/debian bookworm InRelease: NO_PUBKEY 8D81", 0, True),
+        ("W: Failed to fetch http://repo.test/linux/debian/dists/x/InRelease  404", 0, True),
+        ("W: http://other.test/debian bookworm InRelease: something", 0, False),
+        ("E: The repository 'http://repo.test/linux/debian x Release' is not signed.", 100, True),
+        ("E: Could not get lock /var/lib/apt/lists/lock", 100, True),
+    ],
+)
+def test_apt_update_fails_on_apts_words_about_the_repository(
+    run_op, tmp_path, output, status, fails
+):
+    run = run_op(
+        ops.apt_update,
+        FakeMachine(),
+        cleanup_on_failure=[SOURCES],
+        repository_uri="http://repo.test/linux/debian",
+    )
+    apt = tmp_path / "apt-get"
+    apt.write_text(f"#!/bin/sh\necho {shlex.quote(output)}\nexit {status}\n")
+    apt.chmod(0o755)
+    command = run.commands[0].replace(f"rm -f {SOURCES}", "echo removed")
+    path = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    done = subprocess.run(["sh", "-c", command], capture_output=True, text=True, env=path)
+    assert (done.returncode != 0) == fails
+    assert ("removed" in done.stdout) == fails
+    if fails and status == 0:
+        assert done.stderr.strip() == output  # apt's own words
 
 
 def changed(flag: bool) -> OperationMeta:

@@ -176,21 +176,70 @@ def test_valid_versions(version):
     assert from_host_data({"docker_version": version}).docker_version == version
 
 
-@pytest.mark.parametrize("version", ["27.0", "27", "26.1.5.", "26.1.5 ", "v26.1.5", "26.1.x"])
-def test_versions_need_three_parts(version):
-    with pytest.raises(SettingsError, match="docker_version must look like 26.1.5") as raised:
+@pytest.mark.parametrize("version", ["27.0", "27.5", "28.10"])
+def test_partial_versions_are_releases(version):
+    assert from_host_data({"docker_version": version}).docker_version == version
+
+
+@pytest.mark.parametrize("version", ["27", "26.1.5.", "26.1.5 ", "v26.1.5", "26.1.x", "1.2.3.4"])
+def test_versions_need_a_release(version):
+    with pytest.raises(SettingsError, match="docker_version must look like 27.5 ") as raised:
         from_host_data({"docker_version": version}, "web1")
     assert f"got {version!r}" in str(raised.value)
 
 
-@pytest.mark.parametrize(("given", "shown"), [(26.1, "26.1"), (27.0, "27.0"), (27, "27")])
-def test_a_numeric_version_is_read_as_a_string_and_refused(given, shown):
-    # YAML/--data may give a number: it is converted with str() first, then validated
+@pytest.mark.parametrize("given", [26.1, 27.0, 27, 28.10])
+def test_a_numeric_version_is_refused(given):
+    # a number loses digits (28.10 is 28.1): a version is written as a string
     with pytest.raises(SettingsError) as raised:
         from_host_data({"docker_version": given}, "web1")
     assert str(raised.value) == (
-        f"web1: docker_version must look like 26.1.5 or a full version string, got {shown!r}."
+        "web1: docker_version must look like 27.5 (the newest 27.5.x), 27.5.1 or a full version "
+        f"string, written as a string, got {given!r}."
     )
+
+
+def test_containerd_and_the_plugins_are_pinned_on_their_own():
+    settings = from_host_data(
+        {
+            "docker_version": "27.5",
+            "docker_package_versions": {"containerd.io": "1.7", "docker-compose-plugin": "2.40.3"},
+            "docker_hold": True,
+        }
+    )
+    assert settings.pins() == {
+        "docker-ce": "27.5",
+        "docker-ce-cli": "27.5",
+        "containerd.io": "1.7",
+        "docker-compose-plugin": "2.40.3",
+    }
+    assert settings.holds() == [
+        "docker-ce",
+        "docker-ce-cli",
+        "containerd.io",
+        "docker-compose-plugin",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("versions", "problem"),
+    [
+        ({"docker-ce": "27.5"}, "docker_package_versions cannot pin docker-ce: docker_version"),
+        ({"runc": "1.1"}, "docker_package_versions names 'runc', which docker_packages lacks"),
+        ({"containerd.io": "1.7; rm"}, "docker_package_versions['containerd.io'] must look"),
+        ({"containerd.io": 1.7}, "docker_package_versions['containerd.io'] must look"),
+        (["containerd.io"], "docker_package_versions must map package names to versions"),
+    ],
+)
+def test_bad_package_versions_are_refused(versions, problem):
+    with pytest.raises(SettingsError, match=re.escape(problem)):
+        from_host_data({"docker_package_versions": versions}, "web1")
+
+
+@pytest.mark.parametrize("codename", ["Bookworm", "book worm", "trixie;", "../x", "$(id)", 13])
+def test_codenames_have_a_strict_grammar(codename):
+    with pytest.raises(SettingsError, match="docker_codename must be a "):
+        from_host_data({"docker_codename": codename}, "web1")
 
 
 @pytest.mark.parametrize(
@@ -236,7 +285,7 @@ def test_fingerprints_are_normalised(given, expected):
         ({"docker_hold": "yes"}, "docker_hold must be true or false"),
         ({"docker_service_enabled": 1}, "docker_service_enabled must be true or false"),
         ({"docker_purge_data": "false"}, "docker_purge_data must be true or false"),
-        ({"docker_version": "latest"}, "docker_version must look like 26.1.5"),
+        ({"docker_version": "latest"}, "docker_version must look like 27.5"),
         ({"docker_gpg_fingerprint": "0EBFCD88"}, "docker_gpg_fingerprint must be 40"),
         ({"docker_repo_url": "download.docker.com"}, "docker_repo_url must be an http(s)://"),
         ({"docker_gpg_key_url": "ftp://x/gpg"}, "docker_gpg_key_url must be an http(s)://"),
@@ -292,7 +341,8 @@ def test_all_problems_are_reported_in_one_message_naming_the_host():
         "docker_channel must be one of stable, test, got 'edge'",
         "docker_hold must be true or false, got 'yes'",
         "docker_daemon_options must be a mapping, got str",
-        "docker_version must look like 26.1.5 or a full version string, got 'newest'",
+        "docker_version must look like 27.5 (the newest 27.5.x), 27.5.1 or a full version string, "
+        "written as a string, got 'newest'",
         "docker_repo_url must be an http(s):// or file:// URL without quotes, backquotes, $, "
         "backslashes, white space or control characters, got 'not a url'",
         "docker_users has invalid user names: 'bad user', 'x;rm -rf /'",

@@ -1,0 +1,254 @@
+"""The preflight: before the first change on a host, read Docker's repository the way apt will.
+
+The host runs ``apt-get update`` for Docker's repository alone (same URL, apt's own proxy
+configuration, the checked key) in a throwaway apt state under a temporary directory, then
+``apt-cache madison`` lists what the repository offers. Nothing of the host's apt state or
+configuration is written. The deploy goes ahead only when the suite exists for the host's
+architecture and every package the run installs is there at the version it will install.
+"""
+
+from __future__ import annotations
+
+import base64
+import shlex
+from dataclasses import dataclass, field
+
+from pyinfra import host
+from pyinfra.api import DeployError, FactBase
+
+from . import keyring
+from .daemon import apt_proxy_conf
+from .distro import Target, release_hint
+from .dpkg import newest_match, version_matches
+from .facts import FAILED, FileContent, Packages
+from .keyring import MAX_BYTES
+from .layout import KEYRING, PinnedRepository, apt_names, docker_repository
+from .rootless import EXTRAS
+from .settings import DockerSettings
+from .snapshot import read
+
+MARK = "=====provision-preflight-"
+APT_OPTIONS = (  # the temporary state ("$t"): Docker's sources only, their lists and cache
+    "Dir::Etc::SourceList=$t/none",
+    "Dir::Etc::SourceParts=$t/sources.list.d",
+    "Dir::State::Lists=$t/lists",
+    "Dir::Cache=$t/cache",
+)
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What ``apt-get update`` said (exit status, its lines) and the versions apt then sees."""
+
+    status: int
+    update: tuple[str, ...]
+    versions: dict[str, list[str]] = field(default_factory=dict)
+
+    def problems(self, uri: str) -> list[str]:
+        """apt's warnings and errors about the repository at ``uri``, in apt's words.
+
+        apt names a repository by its URI (``Err:1 URI suite InRelease``, ``W: GPG error: URI
+        ...``, ``E: The repository 'URI suite Release' ...``); a failed update that names none
+        is reported whole.
+        """
+        names = apt_names(uri)
+        found = [
+            line.strip()
+            for line in self.update
+            if line.startswith(("W:", "E:")) and any(name in line for name in names)
+        ]
+        if not found and self.status != 0:
+            found = [line.strip() for line in self.update if line.startswith(("W:", "E:"))]
+        return found or ([f"apt-get update exited {self.status}"] if self.status else [])
+
+
+def _put(data: bytes, path: str, mode: str) -> str:
+    """Commands writing ``data`` to ``$t/path`` with ``mode`` (made with it: no moment of more)."""
+    encoded = base64.b64encode(data).decode()
+    return f'install -m {mode} /dev/null "$t/{path}" && echo {encoded} | base64 -d > "$t/{path}"'
+
+
+def _sub(command: str) -> str:
+    return f"echo '{MARK}{command}'"
+
+
+class RepositoryOffer(FactBase):
+    """What Docker's repository offers this host, read by apt in a throwaway state.
+
+    + sources: the deb822 sources without ``Signed-By`` (the temporary key is named)
+    + key: the checked, armored signing key
+    + packages: the packages whose versions to list
+    + config: extra apt configuration (``apt_proxy``), written to a root-only file
+    """
+
+    def command(self, sources: str, key: bytes, packages, config: str | None = None) -> str:
+        options = " ".join(f'-o "{option}"' for option in APT_OPTIONS)
+        if config is not None:
+            options += ' -c "$t/apt.conf"'
+        names = " ".join(shlex.quote(name) for name in packages)
+        return (
+            't=$(mktemp -d) || exit 0; chmod 755 "$t" && '
+            'mkdir -p "$t/sources.list.d" "$t/lists/partial" "$t/cache/archives/partial" && '
+            + _put(key, "docker.asc", "0644")
+            + " && "
+            + _put(sources.encode(), "sources.list.d/docker.sources", "0644")
+            + " && printf 'Signed-By: %s/docker.asc\\n' \"$t\" "
+            + ' >> "$t/sources.list.d/docker.sources"'
+            + (" && " + _put(config.encode(), "apt.conf", "0600") if config is not None else "")
+            + f"; {_sub('update')}; LC_ALL=C apt-get -q {options} update 2>&1 < /dev/null; "
+            + f's=$?; {_sub("status")}; echo "$s"; '
+            + f"{_sub('madison')}; LC_ALL=C apt-cache {options} madison {names} 2>/dev/null; "
+            + 'rm -rf "$t"; true'
+        )
+
+    def process(self, output: list[str]) -> Offer | None:
+        sections: dict[str, list[str]] = {}
+        current = None
+        for line in output:
+            if line.startswith(MARK):
+                current = line[len(MARK) :]
+                sections[current] = []
+            elif current is not None:
+                sections[current].append(line)
+        status = "".join(sections.get("status", [])).strip()
+        if "madison" not in sections or not status.isdigit():
+            return None
+        versions: dict[str, list[str]] = {}
+        for line in sections["madison"]:
+            parts = [part.strip() for part in line.split("|")]
+            if len(parts) >= 3 and parts[0] and parts[1]:
+                versions.setdefault(parts[0], []).append(parts[1])
+        return Offer(int(status), tuple(sections.get("update", [])), versions)
+
+    @staticmethod
+    def default() -> None:
+        return None
+
+
+class AptDownload(FactBase):
+    """Bytes at a URL as apt's downloader fetches them (``apt-helper``, part of apt: apt's
+    proxy configuration applies, no curl needed), or ``(None, error)``."""
+
+    def command(self, url: str, config: str | None = None) -> str:
+        get = "/usr/lib/apt/apt-helper"
+        if config is not None:
+            get += ' -c "$t/apt.conf"'
+        return (
+            't=$(mktemp -d) && chmod 755 "$t" && '
+            + (_put(config.encode(), "apt.conf", "0600") + " && " if config is not None else "")
+            + f'{{ if out=$({get} download-file {shlex.quote(url)} "$t/f" 2>&1)'
+            f' && [ "$(stat -c %s "$t/f")" -le {MAX_BYTES} ]; then base64 -w0 "$t/f"; echo; '
+            f'else echo "$out" | tail -n 3; echo {FAILED}; fi; }}; rm -rf "$t"'
+        )
+
+    def process(self, output: list[str]) -> tuple[bytes | None, str]:
+        if output and output[-1].startswith(FAILED):
+            detail = " ".join(line.strip() for line in output[:-1] if line.strip())
+            return None, detail or "apt-helper failed"
+        return base64.b64decode("".join(output)), ""
+
+    @staticmethod
+    def default():
+        return None, "no answer"
+
+
+def missing_packages(offer: Offer, wanted: dict[str, str | None]) -> dict[str, str | None]:
+    """The packages of ``wanted`` (name -> pinned version or ``None``) the offer lacks."""
+    return {
+        name: version
+        for name, version in wanted.items()
+        if not offer.versions.get(name)
+        or (version is not None and newest_match(offer.versions[name], version) is None)
+    }
+
+
+def describe_missing(missing: dict[str, str | None], offer: Offer) -> str:
+    """``docker-ce, containerd.io 1.7 (it has 1.6.9-1)`` for packages (and pinned versions) the
+    repository lacks."""
+    words = []
+    for name, pin in missing.items():
+        has = offer.versions.get(name)
+        words.append(
+            name
+            if pin is None
+            else f"{name} {pin}" + (f" (it has {', '.join(has)})" if has else "")
+        )
+    return ", ".join(words)
+
+
+def to_install(settings: DockerSettings) -> dict[str, str | None]:
+    """The packages this run installs (name -> pinned version or ``None``): those missing, or
+    installed at a version their pin does not match. Empty on a converged host."""
+    pins = settings.pins()
+    names = list(settings.docker_packages)
+    state = read(Packages, packages=names)
+    if settings.docker_rootless_users and EXTRAS not in names:  # installed with the engine's pin
+        names.append(EXTRAS)
+        state = {**state, **read(Packages, packages=[EXTRAS])}
+        pins.setdefault(EXTRAS, settings.docker_version)
+    return {
+        name: pins.get(name)
+        for name in names
+        if name not in state
+        or not state[name].installed
+        or (pins.get(name) and not version_matches(state[name].version, pins[name]))
+    }
+
+
+def check_repository(settings: DockerSettings, target: Target) -> None:
+    """Raise a ``DeployError`` (one sentence naming the host) before any change unless Docker's
+    repository offers every package this run installs; nothing is read on a converged host."""
+    wanted = to_install(settings)
+    if not wanted:
+        return
+    repository = docker_repository(settings, target.distro, target.codename, target.arch)
+    where = f"Docker's repository {repository.uri} {target.codename} for {target.arch}"
+    key = _key(settings, repository)
+    offer = host.get_fact(
+        RepositoryOffer,
+        sources=repository.entry(),
+        key=key,
+        packages=list(wanted),
+        config=apt_proxy_conf(settings),
+    )
+    if offer is None:
+        raise DeployError(
+            f"{host.name}: could not read {where} (no answer from apt); nothing was changed."
+        )
+    problems = offer.problems(repository.uri)
+    if problems:
+        raise DeployError(
+            f"{host.name}: apt cannot use {where}: {' '.join(problems)} "
+            f"(docker_codename chooses another suite{release_hint(target)}); nothing was changed."
+        )
+    missing = missing_packages(offer, wanted)
+    if missing:
+        raise DeployError(
+            f"{host.name}: {where} lacks {describe_missing(missing, offer)}"
+            f"{release_hint(target)}; set docker_codename to a suite that has "
+            "them, or the version settings to versions it has; nothing was changed."
+        )
+
+
+def _key(settings: DockerSettings, repository: PinnedRepository) -> bytes:
+    """The repository's key as apt will trust it: the installed one if it is the pinned key,
+    else the download, checked as ``signing_key`` checks it."""
+    current = read(FileContent, path=KEYRING)
+    if current and keyring.is_canonical(current.content, repository.fingerprint):
+        return current.content
+    data, error = host.get_fact(
+        AptDownload, url=repository.key_url, config=apt_proxy_conf(settings)
+    )
+    if data is None:
+        raise DeployError(
+            f"{host.name}: cannot download the Docker signing key from {repository.key_url} "
+            f"({error}); check docker_repo_url / docker_gpg_key_url; nothing was written."
+        )
+    try:
+        return keyring.checked_key(data, repository.fingerprint).armored()
+    except keyring.NotAKeyError as problem:
+        raise DeployError(
+            f"{host.name}: {repository.key_url} returned {problem}, not exactly one OpenPGP "
+            f"public key with fingerprint {repository.fingerprint}; nothing was written; check "
+            "docker_gpg_key_url, docker_gpg_fingerprint or the mirror."
+        ) from None
