@@ -16,13 +16,15 @@ from pyinfra.api.operations import run_ops
 from pyinfra.api.state import BaseStateCallback, StateStage
 from pyinfra.context import ctx_host, ctx_state
 
-from provision.compat import op_output, ssh_transport
+from provision.compat import global_arguments_read_once, op_output, ssh_transport
 from provision.docker.facts import Packages
 
 from . import changes, interrupt
 from .inventory import Fleet
 from .lock import HostLock, LockError
 from .results import FleetResult, HostResult
+
+global_arguments_read_once()
 
 Progress = Callable[[str, str], None]  # (host name, what it does now)
 
