@@ -10,6 +10,7 @@ is read once for all its queries: one ``dpkg-query`` for every package list, one
 
 from __future__ import annotations
 
+import sys
 import weakref
 
 from pyinfra import host, state
@@ -22,7 +23,8 @@ _LAST: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Host -> {key: 
 
 
 def _key(cls: type, kwargs: dict) -> tuple:
-    return cls.__name__, repr(sorted(kwargs.items()))
+    """A query's key; interned, so a fleet's hosts share one string per query."""
+    return cls.__name__, sys.intern(repr(sorted(kwargs.items())))
 
 
 class Snapshot(FactBase):
