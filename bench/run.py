@@ -328,7 +328,7 @@ def fleet_scale(sizes: list[int], runs: int) -> dict:
     the runs is the tool's own cost."""
     figures = {}
     for count in sizes:
-        repeats = max(1, min(runs, 5000 // count))
+        repeats = max(1, min(runs, 1000 // count))
         say(f"scale: idempotent apply on {count} @fake hosts, {repeats} run(s)")
         done = []
         for _ in range(repeats):

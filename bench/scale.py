@@ -32,13 +32,15 @@ def cpu_s() -> float:
 def measure(count: int) -> dict:
     """One idempotent apply on ``count`` converged hosts, in this process; the controller's
     CPU from connecting to the JSON report, and this process's peak RSS."""
-    sys.path.insert(0, str(ROOT))
     from pyinfra.api import Inventory
 
+    from provision import startup
     from provision.docker.deploy import install_docker
     from provision.fleet.inventory import Fleet
     from provision.fleet.runner import run_deploy
     from tests.unit.fakes import converged_machine, fake_responses
+
+    startup.started()  # as the provision command does
 
     # one data dict for all hosts, as an inventory's group data is
     data = {
@@ -70,7 +72,12 @@ def measure(count: int) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    print(json.dumps(measure(int(argv[0]))))
+    sys.path.insert(0, str(ROOT))
+    from provision import startup
+
+    startup.starting()
+    print(json.dumps(measure(int(argv[0]))), flush=True)
+    startup.exiting()
     return 0
 
 
