@@ -4,12 +4,11 @@ every host's checks from one pass over the results."""
 
 from __future__ import annotations
 
-import re
-
 from pyinfra.api import State
 
 from provision.docker.deploy import install_docker
 from provision.fleet.runner import run_deploy
+from tests.unit.test_scale import steps_of
 
 from .conftest import apply, check, fleet
 
@@ -40,13 +39,7 @@ def test_runs_on_one_and_two_hosts_compute_the_operation_order_as_often(lab, mon
     operations = sum(r.operations for r in two.hosts.values())
     assert one_calls == two_calls <= 3 < operations
     for name, host in two.hosts.items():
-        steps = [
-            (int(m[1]), int(m[2]))
-            for who, text in seen
-            if who == name and (m := re.search(r" \((\d+)/(\d+)\)$", text))
-        ]
-        steps = [step for i, step in enumerate(steps) if not i or step != steps[i - 1]]
-        assert steps == [(i, host.operations) for i in range(1, host.operations + 1)], name
+        assert steps_of(seen, name) == [(i, host.operations) for i in range(1, host.operations + 1)]
     verified = check("lab1", "lab2")
     assert verified.ok, verified.as_dict()["hosts"]
     lab1, lab2 = (verified.hosts[name].checks for name in ("lab1", "lab2"))

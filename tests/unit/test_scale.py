@@ -43,17 +43,21 @@ def test_the_operation_order_is_computed_a_fixed_number_of_times_per_run(monkeyp
     assert large < large_ops  # a per-callback walk would be at least one per host and operation
 
 
+def steps_of(seen: list[tuple[str, str]], name: str) -> list[tuple[int, int]]:
+    """``(step, steps)`` of the progress updates ``seen`` for host ``name``, repeats dropped."""
+    steps = [
+        (int(m[1]), int(m[2]))
+        for who, text in seen
+        if who == name and (m := re.search(r" \((\d+)/(\d+)\)$", text))
+    ]
+    return [step for i, step in enumerate(steps) if not i or step != steps[i - 1]]
+
+
 def test_progress_names_each_hosts_step_out_of_its_own_operations(monkeypatch):
     seen: list[tuple[str, str]] = []
     result, _ = run(fleet_of(3), progress=lambda *update: seen.append(update))
     for name, host in result.hosts.items():
-        steps = [
-            (int(m[1]), int(m[2]))
-            for who, text in seen
-            if who == name and (m := re.search(r" \((\d+)/(\d+)\)$", text))
-        ]
-        steps = [step for i, step in enumerate(steps) if not i or step != steps[i - 1]]
-        assert steps == [(i, host.operations) for i in range(1, host.operations + 1)], name
+        assert steps_of(seen, name) == [(i, host.operations) for i in range(1, host.operations + 1)]
 
 
 def test_the_board_does_not_redraw_on_each_update():
