@@ -323,29 +323,30 @@ def converge(lab: Lab, count: int) -> dict:
 
 
 def fleet_scale(sizes: list[int], runs: int) -> dict:
-    """``bench/scale.py`` once per size in a process of its own, the smaller sizes up to
-    ``runs`` times: CPU time only grows when other work shares the cores, so the least of
-    the runs is the tool's own cost."""
-    figures = {}
-    for count in sizes:
-        repeats = max(1, min(runs, 1000 // count))
-        say(f"scale: idempotent apply on {count} @fake hosts, {repeats} run(s)")
-        done = []
-        for _ in range(repeats):
-            process = subprocess.run(
-                [sys.executable, str(ROOT / "bench/scale.py"), str(count)],
-                capture_output=True,
-                text=True,
-            )
-            if process.returncode != 0:
-                raise SystemExit(f"bench: scale {count} failed:\n{process.stderr[-2000:]}")
-            done.append(json.loads(process.stdout.splitlines()[-1]))
-        best = min(done, key=lambda fig: fig["cpu_s"])
-        figures[count] = {
-            **best,
-            "rss_mib": max(fig["rss_mib"] for fig in done),
-            "cpu_ms_runs": [round(fig["cpu_ms_per_host"], 2) for fig in done],
-        }
+    """``bench/scale.py`` per kind (idempotent apply, status) and size, each in a process of its
+    own, the smaller sizes up to ``runs`` times: CPU time only grows when other work shares
+    the cores, so the least of the runs is the tool's own cost."""
+    figures: dict = {kind: {} for kind in scale.KINDS}
+    for kind in scale.KINDS:
+        for count in sizes:
+            repeats = max(1, min(runs, 1000 // count))
+            say(f"scale: {kind} on {count} @fake hosts, {repeats} run(s)")
+            done = []
+            for _ in range(repeats):
+                process = subprocess.run(
+                    [sys.executable, str(ROOT / "bench/scale.py"), str(count), kind],
+                    capture_output=True,
+                    text=True,
+                )
+                if process.returncode != 0:
+                    raise SystemExit(f"bench: scale {count} failed:\n{process.stderr[-2000:]}")
+                done.append(json.loads(process.stdout.splitlines()[-1]))
+            best = min(done, key=lambda fig: fig["cpu_s"])
+            figures[kind][count] = {
+                **best,
+                "rss_mib": max(fig["rss_mib"] for fig in done),
+                "cpu_ms_runs": [round(fig["cpu_ms_per_host"], 2) for fig in done],
+            }
     return figures
 
 
@@ -359,35 +360,37 @@ def scale_rows(figures: dict) -> list[tuple[str, str, str, str]]:
     def check(value, limit):
         return f"≤ {limit:g}", "met" if value <= limit else f"MISSED by {value / limit - 1:.0%}"
 
-    sizes = sorted(figures)
-    for n in sizes:
-        fig = figures[n]
-        add(f"scale: idempotent apply, {n} hosts, CPU", f"{fig['cpu_s']:.1f} s")
+    for kind, by_size in figures.items():
+        what = "idempotent apply" if kind == "apply" else kind
+        sizes = sorted(by_size)
+        for n in sizes:
+            fig = by_size[n]
+            add(f"scale: {what}, {n} hosts, CPU", f"{fig['cpu_s']:.1f} s")
+            add(
+                f"  controller CPU per host, {n} hosts",
+                f"{fig['cpu_ms_per_host']:.1f} ms",
+                "cpu_ms_per_host",
+                fig["cpu_ms_per_host"],
+            )
+            target = "rss_mib" if n == sizes[-1] else None
+            add(f"  peak RSS, {n} hosts", f"{fig['rss_mib']:.0f} MiB", target, fig["rss_mib"])
+            add(f"  wall time, {n} hosts", f"{fig['wall_s']:.1f} s")
+        if len(sizes) > 1:
+            first, last = by_size[sizes[0]], by_size[sizes[-1]]
+            ratio = last["cpu_ms_per_host"] / first["cpu_ms_per_host"]
+            add(
+                f"scale: {what}, CPU per host, {sizes[-1]} / {sizes[0]} hosts",
+                f"{ratio:.2f}",
+                "cpu_ratio",
+                ratio,
+            )
+            grown = (last["rss_mib"] - first["rss_mib"]) / (sizes[-1] - sizes[0]) * 1024
+            add(f"scale: {what}, RSS per extra host", f"{grown:.0f} KiB")
+        first = by_size[sizes[0]]
         add(
-            f"  controller CPU per host, {n} hosts",
-            f"{fig['cpu_ms_per_host']:.1f} ms",
-            "cpu_ms_per_host",
-            fig["cpu_ms_per_host"],
+            f"scale: {what}, operations, commands per host",
+            f"{first['operations_per_host']}, {first['commands_per_host']}",
         )
-        target = "rss_mib" if n == sizes[-1] else None
-        add(f"  peak RSS, {n} hosts", f"{fig['rss_mib']:.0f} MiB", target, fig["rss_mib"])
-        add(f"  wall time, {n} hosts", f"{fig['wall_s']:.1f} s")
-    if len(sizes) > 1:
-        first, last = figures[sizes[0]], figures[sizes[-1]]
-        ratio = last["cpu_ms_per_host"] / first["cpu_ms_per_host"]
-        add(
-            f"scale: CPU per host, {sizes[-1]} / {sizes[0]} hosts",
-            f"{ratio:.2f}",
-            "cpu_ratio",
-            ratio,
-        )
-        grown = (last["rss_mib"] - first["rss_mib"]) / (sizes[-1] - sizes[0]) * 1024
-        add("scale: RSS per extra host", f"{grown:.0f} KiB")
-    first = figures[sizes[0]]
-    add(
-        "scale: operations, commands per host",
-        f"{first['operations_per_host']}, {first['commands_per_host']}",
-    )
     return rows
 
 
@@ -480,8 +483,9 @@ of pyinfra.api.host.Host.run_shell_command for the host, patched in-process; sud
 SSH logins: sudo "COMMAND=" and sshd "Accepted publickey" lines added to the host's own
 journal (read with journalctl -D from its root)."""
 SCALE_NOTES = """\
-how measured (scale): bench/scale.py N in a process of its own: one idempotent apply on N
-converged @fake hosts (pyinfra's fake connector answering as a converged Debian 12 host);
+how measured (scale): bench/scale.py N KIND in a process of its own: one idempotent apply
+(or status: its dry run, each host's status facts and the status table) on N converged @fake
+hosts (pyinfra's fake connector answering as a converged Debian 12 host);
 controller CPU (user + system) from run_deploy to the JSON report, the least of the runs;
 peak RSS of that process (getrusage ru_maxrss)."""
 
