@@ -48,16 +48,15 @@ class _Recorder(BaseStateCallback):
         self.results, self.progress, self.planned = results, progress, planned
         self.started: dict[str, float] = {}
         self.failed_ops: dict[str, str] = {}
-        self.order: list[str] = []
         self.steps: dict[str, dict[str, int]] = {}  # host name -> {op_hash: its step, from 1}
         self.names: dict[str, str] = {}  # op_hash -> its name
 
     def plan(self, state) -> None:
         """The run's operation order and each host's steps, once all hosts are prepared."""
-        self.order = state.get_op_order()
+        order = state.get_op_order()
         for host in state.inventory:
             ops = state.ops.get(host, {})
-            mine = [op_hash for op_hash in self.order if op_hash in ops]
+            mine = [op_hash for op_hash in order if op_hash in ops]
             self.steps[host.name] = {op_hash: i for i, op_hash in enumerate(mine, 1)}
 
     def name(self, state, op_hash) -> str:
