@@ -1,11 +1,13 @@
-"""Performance harness: cold, idempotent, verify and exec timings on fresh lab hosts.
+"""Performance harness: cold, idempotent, verify, audit and exec timings on fresh lab hosts.
 
 Run as root: ``.venv/bin/python bench/run.py [--hosts 1,8,32] [--runs 5] [--cold-pairs 3]
-[--json FILE] [--keep-lab] [--scale | --no-scale] [--scale-hosts 100,1000,5000]``.
+[--json FILE] [--keep-lab] [--audit-only] [--scale | --no-scale] [--scale-hosts 100,1000,5000]``.
 It first measures the controller at fleet scale on ``@fake`` hosts (``bench/scale.py``; alone
 with ``--scale``), then starts (or reuses) the lab selected by the ``PROVISION_LAB_*``
 variables, RESETS lab1..labN to fresh hosts, prints a table and writes JSON (default
-bench/results/latest.json). See docs/performance.md for what each figure means.
+bench/results/latest.json). With ``--audit-only`` it installs Docker where needed (no reset)
+and times only the audit beside the verification suite. See docs/performance.md for what each
+figure means.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 import pyinfra
 from pyinfra.api.host import Host
 
+from provision.audit.runner import audit
 from provision.docker.deploy import PREREQUISITES, install_docker
 from provision.docker.layout import KEYRING, SOURCES, sources_text
 from provision.fleet.exec import run_command
@@ -59,6 +62,7 @@ TARGETS = {  # figure -> upper limit (seconds, a ratio, or MiB)
     "verify_1": 3.0,
     "verify_8": 6.0,
     "verify_32": 10.0,
+    "audit_ratio": 1.5,  # audit / verify, same hosts
     "rss_32": 150.0,
     "cpu_ratio": 1.5,  # idempotent CLI apply / plain pyinfra no-op, controller CPU, largest size
 }
@@ -87,6 +91,51 @@ def check(hosts: list[str]):
     if not result.ok:
         raise SystemExit(f"bench: verify failed: {json.dumps(result.as_dict()['hosts'])}")
     return result
+
+
+def audit_fleet(hosts: list[str]):
+    result = audit(load(INVENTORY, hosts))
+    unread = {name: host.error for name, host in result.hosts.items() if host.error}
+    if unread:
+        raise SystemExit(f"bench: audit could not read {unread}")
+    return result
+
+
+def audit_figures(sizes: list[int], runs: int, verify_figures: dict) -> dict:
+    """``{n: median of the audit of lab1..labN, and its ratio to verify's median}``."""
+    figures = {}
+    for n in sizes:
+        say(f"audit on {n} host(s), {runs} runs")
+        fig = median_of(runs, audit_fleet, names(n))
+        fig["verify_ratio"] = fig["median_s"] / verify_figures[n]["median_s"]
+        figures[n] = fig
+    return figures
+
+
+def measure_audit(lab: Lab, sizes: list[int], runs: int) -> dict:
+    """``--audit-only``: lab1..labN installed (as they are, or now), verify and audit timed."""
+    say(f"lab up: {sizes[-1]} hosts")
+    lab.up(sizes[-1], SUITES)
+    apply(names(sizes[-1]))
+    verify_figures = {n: median_of(runs, check, names(n)) for n in sizes}
+    return {
+        "verify": verify_figures,
+        "audit": audit_figures(sizes, runs, verify_figures),
+        "cpu_count": os.cpu_count(),
+        "load_average": [os.getloadavg()[0]],
+    }
+
+
+def audit_rows(figures: dict) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for n, fig in figures["audit"].items():
+        verify_s, ratio = figures["verify"][n]["median_s"], fig["verify_ratio"]
+        rows.append((f"audit, {n} host(s), median (library)", f"{fig['median_s']:.2f} s", "", ""))
+        rows.append(("  verify, same host(s), median", f"{verify_s:.2f} s", "", ""))
+        rows.append(
+            (f"  audit / verify, {n} host(s)", f"{ratio:.2f}", *verdict(ratio, "audit_ratio"))
+        )
+    return rows
 
 
 def timed(fn, *args) -> float:
@@ -450,6 +499,7 @@ def rows_of(figures: dict) -> list[tuple[str, str, str, str]]:
     add(f"plain pyinfra no-op, {n} host(s): controller CPU", f"{noop['cpu_s']:.2f} s")
     ratio = figures["idempotent"][n]["cli_cpu_s"] / noop["cpu_s"]
     add(f"CLI apply CPU / pyinfra no-op CPU, {n} host(s)", f"{ratio:.2f}", "cpu_ratio", ratio)
+    rows += audit_rows(figures)
     start = figures["start_up"]
     add("CLI apply, 1 host, idempotent, median", f"{start['cli_apply_s']:.2f} s")
     add("plain pyinfra, 1 no-op operation, median", f"{start['pyinfra_noop_s']:.2f} s")
@@ -476,12 +526,12 @@ def rows_of(figures: dict) -> list[tuple[str, str, str, str]]:
 NOTES = """\
 how measured: controller CPU is user + system time of the CLI child and the children it
 waited for (wait4: pytest of verify, ssh); wall times include connecting; "library" is
-load() + run_deploy(), verify() or run_command() in this process, "CLI" the real `provision
-apply`, `provision verify` or `provision exec -- true` as a child process (max RSS via wait4;
-open fds: the most entries of /proc/PID/fd, sampled every 10 ms). commands (pyinfra): calls
-of pyinfra.api.host.Host.run_shell_command for the host, patched in-process; sudo commands and
-SSH logins: sudo "COMMAND=" and sshd "Accepted publickey" lines added to the host's own
-journal (read with journalctl -D from its root)."""
+load() + run_deploy(), verify(), audit() or run_command() in this process, "CLI" the real
+`provision apply`, `provision verify` or `provision exec -- true` as a child process (max RSS
+via wait4; open fds: the most entries of /proc/PID/fd, sampled every 10 ms). commands
+(pyinfra): calls of pyinfra.api.host.Host.run_shell_command for the host, patched in-process;
+sudo commands and SSH logins: sudo "COMMAND=" and sshd "Accepted publickey" lines added to the
+host's own journal (read with journalctl -D from its root)."""
 SCALE_NOTES = """\
 how measured (scale): bench/scale.py N KIND in a process of its own: one idempotent apply
 (or status: its dry run, each host's status facts and the status table) on N converged @fake
@@ -511,13 +561,20 @@ def parse(argv: list[str]) -> argparse.Namespace:
         default=",".join(map(str, scale.SIZES)),
         help="fleet sizes of the scale figures, comma-separated",
     )
-    parser.add_argument("--json", default=str(ROOT / "bench/results/latest.json"))
+    parser.add_argument("--json", help="default: bench/results/latest.json (audit.json)")
     parser.add_argument(
         "--keep-lab",
         action="store_true",
         help="leave the lab running (it is taken down when this run started it)",
     )
+    parser.add_argument(
+        "--audit-only",
+        action="store_true",
+        help="time only verify and audit (installing Docker where missing, no reset)",
+    )
     args = parser.parse_args(argv)
+    name = "audit.json" if args.audit_only else "latest.json"
+    args.json = args.json or str(ROOT / "bench" / "results" / name)
     args.sizes = sorted({int(n) for n in args.hosts.split(",")})
     args.scale_sizes = sorted({int(n) for n in args.scale_hosts.split(",")})
     if args.sizes[0] < 1 or args.sizes[-1] > MAX_HOSTS or min(args.runs, args.cold_pairs) < 1:
@@ -555,6 +612,7 @@ def measure(lab: Lab, sizes: list[int], runs: int, cold_pairs: int) -> dict:
         figures["verify"][n] = median_of(runs, check, names(n))
         figures["verify"][n]["cli_cpu_s"] = cli_verify(names(n))["cpu_s"]
     figures["noop"] = {"hosts": sizes[-1], **pyinfra_noop(names(sizes[-1]))}
+    figures["audit"] = audit_figures(sizes, runs, figures["verify"])
     figures["start_up"] = start_up(runs)
     figures["round_trips"] = round_trips(lab, "lab1")
     figures["cold"] = cold_vs_floor(lab, cold_pairs)
@@ -570,7 +628,7 @@ def measure(lab: Lab, sizes: list[int], runs: int, cold_pairs: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
     figures, rows = {}, []
-    if args.scale is not False:
+    if args.scale is not False and not args.audit_only:
         figures["scale"] = fleet_scale(args.scale_sizes, args.runs)
         rows += scale_rows(figures["scale"])
     meta = {
@@ -583,19 +641,25 @@ def main(argv: list[str] | None = None) -> int:
     if not args.scale:
         lab = Lab()
         was_up = bool(lab.state["hosts"])
-        say(
-            f"lab {lab.config.lab_dir} (bridge {lab.config.bridge}): lab1..lab"
-            f"{max(args.sizes[-1], 3)} will be reset to fresh hosts"
-        )
+        if args.audit_only:
+            say(f"lab {lab.config.lab_dir} (bridge {lab.config.bridge}): lab1..lab{args.sizes[-1]}")
+        else:
+            say(
+                f"lab {lab.config.lab_dir} (bridge {lab.config.bridge}): lab1..lab"
+                f"{max(args.sizes[-1], 3)} will be reset to fresh hosts"
+            )
         try:
-            figures.update(measure(lab, args.sizes, args.runs, args.cold_pairs))
+            if args.audit_only:
+                figures.update(measure_audit(lab, args.sizes, args.runs))
+            else:
+                figures.update(measure(lab, args.sizes, args.runs, args.cold_pairs))
         except LabError as error:
             say(str(error))
             return 2
         finally:
             if not (was_up or args.keep_lab):
                 Lab().down()
-        rows += rows_of(figures)
+        rows += audit_rows(figures) if args.audit_only else rows_of(figures)
         meta.update(cold_pairs=args.cold_pairs, lab_dir=str(lab.config.lab_dir))
     print(table(rows))
     print(
