@@ -1,11 +1,13 @@
 """Performance harness: cold, idempotent, verify, audit and exec timings on fresh lab hosts.
 
 Run as root: ``.venv/bin/python bench/run.py [--hosts 1,8,32] [--runs 5] [--cold-pairs 3]
-[--json FILE] [--keep-lab] [--audit-only]``. With ``--audit-only`` it installs Docker where
-needed (no reset) and times only the audit beside the verification suite.
-It starts (or reuses) the lab selected by the ``PROVISION_LAB_*`` variables, RESETS lab1..labN
-to fresh hosts, prints a table and writes JSON (default bench/results/latest.json).
-See docs/performance.md for what each figure means.
+[--json FILE] [--keep-lab] [--audit-only] [--scale | --no-scale] [--scale-hosts 100,1000,5000]``.
+It first measures the controller at fleet scale on ``@fake`` hosts (``bench/scale.py``; alone
+with ``--scale``), then starts (or reuses) the lab selected by the ``PROVISION_LAB_*``
+variables, RESETS lab1..labN to fresh hosts, prints a table and writes JSON (default
+bench/results/latest.json). With ``--audit-only`` it installs Docker where needed (no reset)
+and times only the audit beside the verification suite. See docs/performance.md for what each
+figure means.
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ from provision.lab.lab import Lab
 from provision.lab.ssh import ssh_command
 from provision.verify.runner import verify
 
+try:
+    from bench import scale
+except ImportError:  # run as a script: bench/ is on the path, not its parent
+    import scale  # type: ignore[no-redef]
+
 ROOT = Path(__file__).resolve().parents[1]
 INVENTORY = str(ROOT / "inventories" / "lab.py")
 CLI = str(Path(sys.executable).with_name("provision"))
@@ -57,6 +64,7 @@ TARGETS = {  # figure -> upper limit (seconds, a ratio, or MiB)
     "verify_32": 10.0,
     "audit_ratio": 1.5,  # audit / verify, same hosts
     "rss_32": 150.0,
+    "cpu_ratio": 1.5,  # idempotent CLI apply / plain pyinfra no-op, controller CPU, largest size
 }
 
 
@@ -212,6 +220,15 @@ def cli_exec(hosts: list[str]) -> dict:
     return child([CLI, "exec", "-i", INVENTORY, *limits(hosts), "--", "true"])
 
 
+def cli_verify(hosts: list[str]) -> dict:
+    return child([CLI, "verify", "-i", INVENTORY, *limits(hosts)])
+
+
+def pyinfra_noop(hosts: list[str]) -> dict:
+    """Plain pyinfra, one operation that changes nothing, on ``hosts``."""
+    return child([PYINFRA, "-y", INVENTORY, *limits(hosts), "files.directory", "path=/tmp"])
+
+
 def exec_true(hosts: list[str]):
     """``provision exec -- true`` as a library call: connect, run, close."""
     result = run_command(load(INVENTORY, hosts), "true")
@@ -354,6 +371,78 @@ def converge(lab: Lab, count: int) -> dict:
     return cli_apply(names(count))
 
 
+def fleet_scale(sizes: list[int], runs: int) -> dict:
+    """``bench/scale.py`` per kind (idempotent apply, status) and size, each in a process of its
+    own, the smaller sizes up to ``runs`` times: CPU time only grows when other work shares
+    the cores, so the least of the runs is the tool's own cost."""
+    figures: dict = {kind: {} for kind in scale.KINDS}
+    for kind in scale.KINDS:
+        for count in sizes:
+            repeats = max(1, min(runs, 1000 // count))
+            say(f"scale: {kind} on {count} @fake hosts, {repeats} run(s)")
+            done = []
+            for _ in range(repeats):
+                process = subprocess.run(
+                    [sys.executable, str(ROOT / "bench/scale.py"), str(count), kind],
+                    capture_output=True,
+                    text=True,
+                )
+                if process.returncode != 0:
+                    raise SystemExit(f"bench: scale {count} failed:\n{process.stderr[-2000:]}")
+                done.append(json.loads(process.stdout.splitlines()[-1]))
+            best = min(done, key=lambda fig: fig["cpu_s"])
+            figures[kind][count] = {
+                **best,
+                "rss_mib": max(fig["rss_mib"] for fig in done),
+                "cpu_ms_runs": [round(fig["cpu_ms_per_host"], 2) for fig in done],
+            }
+    return figures
+
+
+def scale_rows(figures: dict) -> list[tuple[str, str, str, str]]:
+    rows = []
+
+    def add(label, value, target=None, raw=None):
+        limit = scale.TARGETS.get(target)
+        rows.append((label, value, *(check(raw, limit) if limit else ("", ""))))
+
+    def check(value, limit):
+        return f"≤ {limit:g}", "met" if value <= limit else f"MISSED by {value / limit - 1:.0%}"
+
+    for kind, by_size in figures.items():
+        what = "idempotent apply" if kind == "apply" else kind
+        sizes = sorted(by_size)
+        for n in sizes:
+            fig = by_size[n]
+            add(f"scale: {what}, {n} hosts, CPU", f"{fig['cpu_s']:.1f} s")
+            add(
+                f"  controller CPU per host, {n} hosts",
+                f"{fig['cpu_ms_per_host']:.1f} ms",
+                "cpu_ms_per_host",
+                fig["cpu_ms_per_host"],
+            )
+            target = "rss_mib" if n == sizes[-1] else None
+            add(f"  peak RSS, {n} hosts", f"{fig['rss_mib']:.0f} MiB", target, fig["rss_mib"])
+            add(f"  wall time, {n} hosts", f"{fig['wall_s']:.1f} s")
+        if len(sizes) > 1:
+            first, last = by_size[sizes[0]], by_size[sizes[-1]]
+            ratio = last["cpu_ms_per_host"] / first["cpu_ms_per_host"]
+            add(
+                f"scale: {what}, CPU per host, {sizes[-1]} / {sizes[0]} hosts",
+                f"{ratio:.2f}",
+                "cpu_ratio",
+                ratio,
+            )
+            grown = (last["rss_mib"] - first["rss_mib"]) / (sizes[-1] - sizes[0]) * 1024
+            add(f"scale: {what}, RSS per extra host", f"{grown:.0f} KiB")
+        first = by_size[sizes[0]]
+        add(
+            f"scale: {what}, operations, commands per host",
+            f"{first['operations_per_host']}, {first['commands_per_host']}",
+        )
+    return rows
+
+
 # Output
 def table(rows: list[tuple[str, str, str, str]]) -> str:
     head = ("measurement", "value", "target", "")
@@ -400,6 +489,16 @@ def rows_of(figures: dict) -> list[tuple[str, str, str, str]]:
                 add(f"  CLI {kind}, {n} host(s), 1 run", f"{fig['cli_s']:.2f} s")
                 add(f"  CLI max RSS, {n} host(s)", f"{rss:.0f} MiB", f"rss_{n}", rss)
                 add(f"  CLI max open fds, {n} host(s)", str(fig["cli_max_fds"]))
+    for kind in ("idempotent", "verify", "exec"):
+        for n, fig in figures[kind].items():
+            add(
+                f"CLI {kind}, {n} host(s): controller CPU per host",
+                f"{fig['cli_cpu_s'] / n * 1000:.0f} ms",
+            )
+    noop, n = figures["noop"], figures["noop"]["hosts"]
+    add(f"plain pyinfra no-op, {n} host(s): controller CPU", f"{noop['cpu_s']:.2f} s")
+    ratio = figures["idempotent"][n]["cli_cpu_s"] / noop["cpu_s"]
+    add(f"CLI apply CPU / pyinfra no-op CPU, {n} host(s)", f"{ratio:.2f}", "cpu_ratio", ratio)
     rows += audit_rows(figures)
     start = figures["start_up"]
     add("CLI apply, 1 host, idempotent, median", f"{start['cli_apply_s']:.2f} s")
@@ -425,12 +524,20 @@ def rows_of(figures: dict) -> list[tuple[str, str, str, str]]:
 
 
 NOTES = """\
-how measured: wall times include connecting; "library" is load() + run_deploy(), verify(),
-audit() or run_command() in this process, "CLI" the real `provision apply` or `provision exec --
-true` as a child process (max RSS via wait4; open fds: the most entries of /proc/PID/fd, sampled
-every 10 ms). commands (pyinfra): calls of pyinfra.api.host.Host.run_shell_command for the host,
-patched in-process; sudo commands and SSH logins: sudo "COMMAND=" and sshd "Accepted publickey"
-lines added to the host's own journal (read with journalctl -D from its root)."""
+how measured: controller CPU is user + system time of the CLI child and the children it
+waited for (wait4: pytest of verify, ssh); wall times include connecting; "library" is
+load() + run_deploy(), verify(), audit() or run_command() in this process, "CLI" the real
+`provision apply`, `provision verify` or `provision exec -- true` as a child process (max RSS
+via wait4; open fds: the most entries of /proc/PID/fd, sampled every 10 ms). commands
+(pyinfra): calls of pyinfra.api.host.Host.run_shell_command for the host, patched in-process;
+sudo commands and SSH logins: sudo "COMMAND=" and sshd "Accepted publickey" lines added to the
+host's own journal (read with journalctl -D from its root)."""
+SCALE_NOTES = """\
+how measured (scale): bench/scale.py N KIND in a process of its own: one idempotent apply
+(or status: its dry run, each host's status facts and the status table) on N converged @fake
+hosts (pyinfra's fake connector answering as a converged Debian 12 host);
+controller CPU (user + system) from run_deploy to the JSON report, the least of the runs;
+peak RSS of that process (getrusage ru_maxrss)."""
 
 
 # Main
@@ -442,6 +549,17 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=5, help="runs per median")
     parser.add_argument(
         "--cold-pairs", type=int, default=3, help="cold apply / floor pairs (median)"
+    )
+    parser.add_argument(
+        "--scale",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="only the fleet-scale figures on @fake hosts (--no-scale: only the lab's)",
+    )
+    parser.add_argument(
+        "--scale-hosts",
+        default=",".join(map(str, scale.SIZES)),
+        help="fleet sizes of the scale figures, comma-separated",
     )
     parser.add_argument("--json", help="default: bench/results/latest.json (audit.json)")
     parser.add_argument(
@@ -458,6 +576,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     name = "audit.json" if args.audit_only else "latest.json"
     args.json = args.json or str(ROOT / "bench" / "results" / name)
     args.sizes = sorted({int(n) for n in args.hosts.split(",")})
+    args.scale_sizes = sorted({int(n) for n in args.scale_hosts.split(",")})
     if args.sizes[0] < 1 or args.sizes[-1] > MAX_HOSTS or min(args.runs, args.cold_pairs) < 1:
         parser.error(
             f"--hosts must be between 1 and {MAX_HOSTS}, --runs and --cold-pairs at least 1"
@@ -484,10 +603,15 @@ def measure(lab: Lab, sizes: list[int], runs: int, cold_pairs: int) -> dict:
             fig = median_of(runs, library, names(n))
             cli = cli_run(names(n))
             fig.update(
-                cli_s=cli["seconds"], cli_max_rss_mib=cli["max_rss_mib"], cli_max_fds=cli["max_fds"]
+                cli_s=cli["seconds"],
+                cli_max_rss_mib=cli["max_rss_mib"],
+                cli_max_fds=cli["max_fds"],
+                cli_cpu_s=cli["cpu_s"],
             )
             figures[kind][n] = fig
         figures["verify"][n] = median_of(runs, check, names(n))
+        figures["verify"][n]["cli_cpu_s"] = cli_verify(names(n))["cpu_s"]
+    figures["noop"] = {"hosts": sizes[-1], **pyinfra_noop(names(sizes[-1]))}
     figures["audit"] = audit_figures(sizes, runs, figures["verify"])
     figures["start_up"] = start_up(runs)
     figures["round_trips"] = round_trips(lab, "lab1")
@@ -503,38 +627,48 @@ def measure(lab: Lab, sizes: list[int], runs: int, cold_pairs: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
-    lab = Lab()
-    was_up = bool(lab.state["hosts"])
-    if args.audit_only:
-        say(f"lab {lab.config.lab_dir} (bridge {lab.config.bridge}): lab1..lab{args.sizes[-1]}")
-    else:
-        say(
-            f"lab {lab.config.lab_dir} (bridge {lab.config.bridge}): lab1..lab"
-            f"{max(args.sizes[-1], 3)} will be reset to fresh hosts"
-        )
-    try:
-        if args.audit_only:
-            figures = measure_audit(lab, args.sizes, args.runs)
-        else:
-            figures = measure(lab, args.sizes, args.runs, args.cold_pairs)
-    except LabError as error:
-        say(str(error))
-        return 2
-    finally:
-        if not (was_up or args.keep_lab):
-            Lab().down()
-    rows = audit_rows(figures) if args.audit_only else rows_of(figures)
-    print(table(rows))
-    print(NOTES)
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    figures, rows = {}, []
+    if args.scale is not False and not args.audit_only:
+        figures["scale"] = fleet_scale(args.scale_sizes, args.runs)
+        rows += scale_rows(figures["scale"])
     meta = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "runs": args.runs,
-        "cold_pairs": args.cold_pairs,
         "pyinfra": pyinfra.__version__,
-        "lab_dir": str(lab.config.lab_dir),
+        "cpu_count": os.cpu_count(),
+        "load_average": os.getloadavg()[0],
     }
+    if not args.scale:
+        lab = Lab()
+        was_up = bool(lab.state["hosts"])
+        if args.audit_only:
+            say(f"lab {lab.config.lab_dir} (bridge {lab.config.bridge}): lab1..lab{args.sizes[-1]}")
+        else:
+            say(
+                f"lab {lab.config.lab_dir} (bridge {lab.config.bridge}): lab1..lab"
+                f"{max(args.sizes[-1], 3)} will be reset to fresh hosts"
+            )
+        try:
+            if args.audit_only:
+                figures.update(measure_audit(lab, args.sizes, args.runs))
+            else:
+                figures.update(measure(lab, args.sizes, args.runs, args.cold_pairs))
+        except LabError as error:
+            say(str(error))
+            return 2
+        finally:
+            if not (was_up or args.keep_lab):
+                Lab().down()
+        rows += audit_rows(figures) if args.audit_only else rows_of(figures)
+        meta.update(cold_pairs=args.cold_pairs, lab_dir=str(lab.config.lab_dir))
+    print(table(rows))
+    print(
+        "\n".join(
+            [*([SCALE_NOTES] if "scale" in figures else []), *([NOTES] if not args.scale else [])]
+        )
+    )
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({**meta, "figures": figures, "table": rows}, indent=2) + "\n")
     say(f"wrote {out}")
     return 0

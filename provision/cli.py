@@ -95,7 +95,7 @@ def run_with_progress(fleet, deploy, command: str, **kwargs):
     from .progress import Board
 
     with Board(f"provision {command}") as board:
-        return run_deploy(fleet, deploy, command, progress=board.hosts, **kwargs)
+        return run_deploy(fleet, deploy, command, progress=board.set, **kwargs)
 
 
 def finish(result, as_json: bool, show, report_path=None, junit_path=None, junit=None):

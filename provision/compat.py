@@ -90,3 +90,19 @@ def entry_points_read_once():
         yield
     finally:
         metadata.entry_points = original
+
+
+def global_arguments_read_once() -> None:
+    """pyinfra reads the types of its global operation arguments (``typing.get_type_hints``)
+    again for every operation on every host; they never change, so read them once."""
+    from pyinfra.api import arguments
+
+    if getattr(arguments.all_global_arguments, "read_once", False):
+        return
+    found = arguments.all_global_arguments()
+
+    def all_global_arguments() -> list[tuple[str, type]]:
+        return list(found)
+
+    all_global_arguments.read_once = True  # type: ignore[attr-defined]
+    arguments.all_global_arguments = all_global_arguments

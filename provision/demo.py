@@ -24,7 +24,7 @@ def run_demo(keep: bool = True) -> int:
     fleet = fleet_inventory.load(str(project_root() / "inventories" / "lab.py"))
     click.secho("2/3 provision apply -i inventories/lab.py", bold=True)
     with Board("provision apply") as board:
-        applied = run_deploy(fleet, install_docker, "apply", progress=board.hosts)
+        applied = run_deploy(fleet, install_docker, "apply", progress=board.set)
     report.print_table(report.apply_table(applied))
     click.secho("3/3 provision verify -i inventories/lab.py", bold=True)
     verified = verify(fleet)

@@ -8,12 +8,15 @@ import threading
 import time
 
 EVERY_S = 5.0  # seconds between plain lines
+REDRAW_S = 0.25  # seconds between redraws of the live display
 
 
 class Board:
     """What each task of a long job is doing now (``set``), and for how long.
 
-    Use as a context manager; ``set`` and ``done`` may be called from any thread.
+    Use as a context manager; ``set`` and ``done`` may be called from any thread. They cost
+    the same whatever the number of tasks: the display is redrawn by its own thread, a few
+    times a second, never by them.
     """
 
     def __init__(self, title: str, every: float = EVERY_S, stream=None):
@@ -34,17 +37,10 @@ class Board:
         with self._lock:
             since = self.tasks[task][1] if task in self.tasks else time.monotonic()
             self.tasks[task] = (text, since)
-        self._refresh()
-
-    def hosts(self, results: dict) -> None:
-        """Each host's current operation (a fleet run's ``progress`` callback)."""
-        for name, result in results.items():
-            self.set(name, result.current)
 
     def done(self, task: str) -> None:
         with self._lock:
             self.tasks.pop(task, None)
-        self._refresh()
 
     def line(self) -> str:
         """The plain line: every task and what it does, and the time so far."""
@@ -84,15 +80,11 @@ class Board:
             self._live.__exit__(*exc)
 
     def _tick(self) -> None:
-        while not self._stop.wait(1.0 if self._live else self.every):
+        while not self._stop.wait(REDRAW_S if self._live else self.every):
             if self._live is None:
                 print(self.line(), file=self.stream, flush=True)
             else:
-                self._refresh()
-
-    def _refresh(self) -> None:
-        if self._live is not None:
-            self._live.update(self.table())
+                self._live.update(self.table())
 
 
 class Silent:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import sys
 import weakref
 from dataclasses import dataclass
 
@@ -29,7 +30,8 @@ _LAST: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Host -> {key: 
 
 
 def _key(cls: type, kwargs: dict) -> tuple:
-    return cls.__name__, repr(sorted(kwargs.items()))
+    """A query's key; interned, so a fleet's hosts share one string per query."""
+    return cls.__name__, sys.intern(repr(sorted(kwargs.items())))
 
 
 @dataclass(frozen=True)

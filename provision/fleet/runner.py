@@ -16,7 +16,7 @@ from pyinfra.api.operations import run_ops
 from pyinfra.api.state import BaseStateCallback, StateStage
 from pyinfra.context import ctx_host, ctx_state
 
-from provision.compat import op_output, ssh_transport
+from provision.compat import global_arguments_read_once, op_output, ssh_transport
 from provision.docker.facts import Packages
 
 from . import changes, interrupt
@@ -24,7 +24,9 @@ from .inventory import Fleet
 from .lock import HostLock, LockError
 from .results import FleetResult, HostResult
 
-Progress = Callable[[dict[str, HostResult]], None]
+global_arguments_read_once()
+
+Progress = Callable[[str, str], None]  # (host name, what it does now)
 
 
 @dataclass(frozen=True)
@@ -36,12 +38,31 @@ class Locking:
 
 
 class _Recorder(BaseStateCallback):
-    """Keeps each host's current operation, timings, first error and what each operation did."""
+    """Keeps each host's current operation, timings, first error and what each operation did.
+
+    Each callback costs the same whatever the fleet's size: the run's operation order, each
+    host's steps and the operations' names are computed once (``plan``), not per callback.
+    """
 
     def __init__(self, results: dict[str, HostResult], progress: Progress | None, planned: dict):
         self.results, self.progress, self.planned = results, progress, planned
         self.started: dict[str, float] = {}
         self.failed_ops: dict[str, str] = {}
+        self.steps: dict[str, dict[str, int]] = {}  # host name -> {op_hash: its step, from 1}
+        self.names: dict[str, str] = {}  # op_hash -> its name
+
+    def plan(self, state) -> None:
+        """The run's operation order and each host's steps, once all hosts are prepared."""
+        order = state.get_op_order()
+        for host in state.inventory:
+            ops = state.ops.get(host, {})
+            mine = [op_hash for op_hash in order if op_hash in ops]
+            self.steps[host.name] = {op_hash: i for i, op_hash in enumerate(mine, 1)}
+
+    def name(self, state, op_hash) -> str:
+        if op_hash not in self.names:
+            self.names[op_hash] = op_name(state, op_hash)
+        return self.names[op_hash]
 
     def _update(self, host, **changes) -> None:
         result = self.results[host.name]
@@ -50,7 +71,7 @@ class _Recorder(BaseStateCallback):
         self.started.setdefault(host.name, time.monotonic())
         result.duration_s = time.monotonic() - self.started[host.name]
         if self.progress:
-            self.progress(self.results)
+            self.progress(host.name, result.current)
 
     def host_before_connect(self, state, host):
         self._update(host, current="connecting")
@@ -65,9 +86,10 @@ class _Recorder(BaseStateCallback):
         )
 
     def operation_host_start(self, state, host, op_hash):
-        order = [h for h in state.get_op_order() if h in state.ops.get(host, {})]
-        step = f" ({order.index(op_hash) + 1}/{len(order)})" if op_hash in order else ""
-        self._update(host, current=op_name(state, op_hash) + step)
+        steps = self.steps.get(host.name, {})
+        if op_hash not in steps:  # pyinfra calls this for operations the host does not have
+            return
+        self._update(host, current=f"{self.name(state, op_hash)} ({steps[op_hash]}/{len(steps)})")
 
     def operation_host_success(self, state, host, op_hash, retry_count=0):
         self._update(host)
@@ -76,7 +98,7 @@ class _Recorder(BaseStateCallback):
             self.planned.setdefault(host.name, []).append(described)
 
     def operation_host_error(self, state, host, op_hash, retry_count=0, max_retries=0):
-        name = op_name(state, op_hash)
+        name = self.name(state, op_hash)
         self._update(host, status="failed", current=f"failed: {name}")
         self.failed_ops[host.name] = op_hash  # its output is complete only after this call
 
@@ -156,11 +178,11 @@ def run_deploy(
         interrupted = interrupt.received()
         notes.append(f"interrupted by {interrupted}: hosts in flight were left where they were")
     finally:
-        _count(state, fleet, results, dry, notes[len(fleet.notes) :], interrupted)
+        _count(state, fleet, recorder, dry, notes[len(fleet.notes) :], interrupted)
         for name, op_hash in recorder.failed_ops.items():
             if not results[name].error:
-                host = fleet.inventory.get_host(name)
-                results[name].error = _command_error(state, host, op_hash, op_name(state, op_hash))
+                host, what = fleet.inventory.get_host(name), recorder.name(state, op_hash)
+                results[name].error = _command_error(state, host, op_hash, what)
         _report_changes(fleet, planned, results, dry)
         for lock in locks:
             lock.release()
@@ -193,6 +215,7 @@ def _run(
         except DeployError as error:
             results[host.name].status, results[host.name].error = "failed", str(error)
             state.fail_hosts({host})
+    recorder.plan(state)
     if not dry:
         state.set_stage(StateStage.Execute)
         run_ops(state)
@@ -277,27 +300,28 @@ def _connection_lost(host) -> bool:
 def _count(
     state: State,
     fleet: Fleet,
-    results: dict[str, HostResult],
+    recorder: _Recorder,
     dry: bool,
     stopped: list[str],
     interrupted: str | None = None,
 ) -> None:
     """Operations and changes per host; hosts a stopped rollout never ran count as failed,
     hosts an interrupted run had not finished as interrupted."""
+    if not recorder.steps:  # the run stopped before every host was prepared
+        recorder.plan(state)
     for host in fleet.hosts:
-        result = results[host.name]
+        result = recorder.results[host.name]
         result.current = "done"
-        for op_hash in state.get_op_order():
-            data = state.ops.get(host, {}).get(op_hash)
-            if data is None:
-                continue
-            meta = data.operation_meta
+        ops = state.ops.get(host, {})
+        metas = [ops[op_hash].operation_meta for op_hash in recorder.steps.get(host.name, ())]
+        for op_hash, meta in zip(recorder.steps.get(host.name, ()), metas, strict=True):
             result.operations += 1
             changed = meta.will_change if dry else (meta.is_complete() and meta.did_change())
             if changed:
                 result.changed_operations += 1
-                result.changed.append(op_name(state, op_hash))
-        if result.status != "failed" and interrupted and not _finished(state, host):
+                result.changed.append(recorder.name(state, op_hash))
+        finished = bool(metas) and all(meta.is_complete() for meta in metas)
+        if result.status != "failed" and interrupted and not finished:
             result.status = "interrupted"
             result.error = f"{host.name}: interrupted by {interrupted} before it finished."
         elif result.status != "failed":
@@ -306,10 +330,3 @@ def _count(
                 result.error = result.error or f"{host.name}: not run (the rollout stopped)."
             else:
                 result.status = "changed" if result.changed_operations else "unchanged"
-
-
-def _finished(state: State, host) -> bool:
-    """Every operation of ``host`` ran to its end."""
-    ops = [state.ops.get(host, {}).get(op_hash) for op_hash in state.get_op_order()]
-    ops = [data for data in ops if data is not None]
-    return bool(ops) and all(data.operation_meta.is_complete() for data in ops)

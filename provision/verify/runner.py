@@ -231,9 +231,10 @@ def _verify_hosts(
     elapsed = time.monotonic() - started
     results = {}
     text = junit.read_text() if junit.exists() else ""
+    checks = parse_junit_hosts(text, names) if text else {}
     for name in names:
         result = HostChecks(duration_s=elapsed)
-        result.checks = parse_junit(text, name) if text else []
+        result.checks = checks.get(name, [])
         unread = {c.message for c in result.checks if c.message.startswith(f"{name}: {UNREAD}")}
         if unread and not result.passed:  # every check failed for the one reason: say it once
             result.checks, result.error = [], sorted(unread)[0]
@@ -247,20 +248,27 @@ def _verify_hosts(
 
 
 def parse_junit(text: str, host: str) -> list[Check]:
-    """``host``'s checks from pytest's JUnit XML, named without the host (``test_service[docker]``).
+    """``host``'s checks from pytest's JUnit XML, named without the host
+    (``test_service[docker]``)."""
+    return parse_junit_hosts(text, [host]).get(host, [])
 
-    testinfra names a case ``test_x[ssh://HOST]`` or ``test_x[ssh://HOST-param]``.
+
+def parse_junit_hosts(text: str, hosts: list[str]) -> dict[str, list[Check]]:
+    """Each of ``hosts``' checks from pytest's JUnit XML, read in one pass over it.
+
+    testinfra names a case ``test_x[ssh://HOST]`` or ``test_x[ssh://HOST-param]``; a case goes
+    to the longest of ``hosts`` its parameters start with (``web-1`` before ``web``).
     """
-    checks = []
-    prefix = f"ssh://{host}"
+    known, found = set(hosts), {host: [] for host in hosts}
     for case in ET.fromstring(text).iter("testcase"):
         if case.find("skipped") is not None:
             continue
         name, _, params = case.get("name", "").partition("[")
         params = params.rstrip("]")
-        if not (params == prefix or params.startswith(prefix + "-")):
-            continue  # another host's check
-        params = params[len(prefix) :].lstrip("-")
+        host = _case_host(params, known)
+        if host is None:
+            continue  # a host not asked for
+        params = params[len(f"ssh://{host}") :].lstrip("-")
         problem = case.find("failure")
         if problem is None:
             problem = case.find("error")
@@ -273,5 +281,15 @@ def parse_junit(text: str, host: str) -> list[Check]:
             else:
                 text_lines = text.strip().splitlines()
                 message = text_lines[0][:300] if text_lines else "failed"
-        checks.append(Check(f"{name}[{params}]" if params else name, problem is None, message))
-    return checks
+        check = Check(f"{name}[{params}]" if params else name, problem is None, message)
+        found[host].append(check)
+    return found
+
+
+def _case_host(params: str, known: set[str]) -> str | None:
+    """The longest host of ``known`` that ``ssh://HOST`` or ``ssh://HOST-...`` names."""
+    if not params.startswith("ssh://"):
+        return None
+    rest = params[len("ssh://") :]
+    ends = [len(rest), *(i for i in range(len(rest) - 1, -1, -1) if rest[i] == "-")]
+    return next((rest[:end] for end in ends if rest[:end] in known), None)

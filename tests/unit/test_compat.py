@@ -138,3 +138,21 @@ def test_testinfra_plugin_module_adds_the_hosts_option():
     plugin = importlib.import_module(compat.TESTINFRA_PLUGIN)
     assert hasattr(plugin, "pytest_addoption"), changed("testinfra's pytest plugin module")
     assert "--hosts" in inspect.getsource(plugin.pytest_addoption), changed("its --hosts option")
+
+
+def test_global_arguments_are_read_once_per_process(one_host, monkeypatch):
+    from pyinfra.api import arguments
+
+    compat.global_arguments_read_once()
+    source = inspect.getsource(arguments.pop_global_arguments)
+    assert "in all_global_arguments()" in source, changed("pop_global_arguments' argument list")
+    state, host = one_host
+    reads = []
+    original = arguments.get_type_hints
+    monkeypatch.setattr(arguments, "get_type_hints", lambda *a: reads.append(1) or original(*a))
+    for _ in range(3):
+        found, _keys = arguments.pop_global_arguments(state, host, {"_sudo": True})
+        assert found["_sudo"] is True and found["_sudo_user"] is None
+    keys = [key for key, _type in arguments.all_global_arguments()]
+    assert reads == [] and "_sudo" in keys and "_retries" in keys
+    assert keys == list(original(arguments.AllArguments))  # the same arguments, in order

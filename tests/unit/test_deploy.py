@@ -73,10 +73,15 @@ def test_sources_for_debian_trixie_test_channel_from_a_mirror():
 
 
 def run(
-    machines: dict[str, tuple[FakeMachine, dict]], deploy=install_docker, dry=False, facts=False
+    machines: dict[str, tuple[FakeMachine, dict]],
+    deploy=install_docker,
+    dry=False,
+    facts=False,
+    **options,
 ):
     """Run ``deploy`` on fake hosts ``{name: (machine, host data)}``; the result and the
-    commands each host executed (without the fact commands unless ``facts``)."""
+    commands each host executed (without the fact commands unless ``facts``). ``options``
+    go to ``run_deploy``."""
     hosts = []
     for name, (machine, data) in machines.items():
         settings = from_host_data(data)
@@ -92,7 +97,8 @@ def run(
             )
         )
     inventory = Inventory((hosts, {}))
-    result = run_deploy(Fleet("test.py", inventory, list(inventory)), deploy, "apply", dry=dry)
+    fleet = Fleet("test.py", inventory, list(inventory))
+    result = run_deploy(fleet, deploy, "apply", dry=dry, **options)
     commands = {
         host.name.removeprefix("@fake/"): Commands(
             [c for c in host.connector.executed_commands if facts or not is_fact_command(c)],

@@ -15,7 +15,13 @@ from provision.fleet import report
 from provision.fleet.errors import UsageError
 from provision.fleet.inventory import load, parse_data
 from provision.fleet.results import FleetResult, HostResult
-from provision.verify.runner import Check, HostChecks, VerifyResult, parse_junit
+from provision.verify.runner import (
+    Check,
+    HostChecks,
+    VerifyResult,
+    parse_junit,
+    parse_junit_hosts,
+)
 
 # parse_data ---------------------------------------------------------------------------------
 
@@ -339,6 +345,31 @@ def test_parse_junit_keeps_only_the_named_hosts_checks():
     assert parse_junit(text, "lab10") == [
         Check("test_a", False, "boom"),
         Check("test_service[docker]", True, ""),
+    ]
+
+
+def test_a_fleets_junit_is_read_once_and_each_case_goes_to_the_longest_host_it_names(
+    monkeypatch,
+):
+    from provision.verify import runner
+
+    names = ["web", "web-1", *[f"lab{i}" for i in range(50)]]
+    cases = "".join(
+        f'<testcase name="test_a[ssh://{name}]"/><testcase name="test_s[ssh://{name}-docker]"/>'
+        for name in names
+    )
+    text = f"<testsuites><testsuite>{cases}<testcase name='test_a[ssh://other]'/></testsuite></testsuites>"
+    reads = []
+    original = runner.ET.fromstring
+    monkeypatch.setattr(runner.ET, "fromstring", lambda t: reads.append(1) or original(t))
+    found = parse_junit_hosts(text, names)
+    assert reads == [1]
+    assert set(found) == set(names)
+    for name in names:
+        assert found[name] == [Check("test_a", True, ""), Check("test_s[docker]", True, "")]
+    assert parse_junit(text, "web") == found["web"] + [
+        Check("test_a[1]", True, ""),
+        Check("test_s[1-docker]", True, ""),
     ]
 
 

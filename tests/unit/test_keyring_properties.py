@@ -117,3 +117,30 @@ def test_the_host_check_passes_only_when_apt_trusts_the_pinned_key_alone(content
 def test_removing_a_key_from_a_legacy_keyring_never_raises(ring):
     remaining = keyring.without_key(ring, PINNED)
     assert PINNED not in keyring.binary_primary_fingerprints(remaining)
+
+
+def crc24_bitwise(data: bytes) -> int:
+    """RFC 9580 section 6.1's reference loop, written out independently of the code under test."""
+    crc = 0xB704CE
+    for byte in data:
+        crc ^= byte << 16
+        for _ in range(8):
+            crc <<= 1
+            if crc & 0x1000000:
+                crc ^= 0x1864CFB
+    return crc & 0xFFFFFF
+
+
+@FAST
+@given(st.binary(max_size=600))
+def test_the_table_driven_crc24_is_the_rfcs_checksum(data):
+    assert keyring.crc24(data) == crc24_bitwise(data)
+
+
+def test_a_canonical_key_stays_canonical_and_a_mutated_one_does_not_when_checked_again():
+    armored = keyring.public_key(BINARY).armored()
+    assert keyring.is_canonical(armored, PINNED)
+    assert keyring.is_canonical(armored, PINNED)  # answered from the cache: the same
+    mutated = armored.replace(b"\n=", b"\n\n=", 1)
+    assert not keyring.is_canonical(mutated, PINNED)
+    assert not keyring.is_canonical(armored, "0" * 40)

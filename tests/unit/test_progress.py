@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import time
 
-from provision.fleet.results import HostResult
 from provision.progress import Board
 
 
@@ -41,13 +40,13 @@ def test_logs_get_a_plain_line_every_few_seconds():
 def test_quick_work_prints_nothing_into_logs():
     log = io.StringIO()
     with Board("provision apply", every=5.0, stream=log) as board:
-        board.hosts({"web1": HostResult(current="Install Docker packages (11/16)")})
+        board.set("web1", "Install Docker packages (11/16)")
     assert log.getvalue() == ""
 
 
 def test_terminals_get_a_live_display():
     screen = Terminal()
     with Board("provision apply", every=0.05, stream=screen) as board:
-        board.hosts({"web1": HostResult(current="Install Docker packages (11/16)")})
+        board.set("web1", "Install Docker packages (11/16)")
         wait_for(lambda: "Install Docker packages (11/16)" in screen.getvalue())
     assert "provision apply (" not in screen.getvalue()  # no plain lines

@@ -1,0 +1,76 @@
+"""Controller cost per host stays the same whatever the fleet's size: no callback walks it."""
+
+from __future__ import annotations
+
+import re
+
+from pyinfra.api import State
+
+from provision.docker.deploy import install_docker
+from provision.progress import Board
+
+from .fakes import DOCKER_KEY, converged_machine, fresh_machine
+from .test_deploy import KEY_URL, run
+
+
+def fleet_of(count: int) -> dict:
+    """``count`` hosts, the first one fresh (it changes), the others converged."""
+    fresh = fresh_machine(urls={KEY_URL: DOCKER_KEY})
+    return {f"web{i}": (fresh if i == 1 else converged_machine(), {}) for i in range(1, count + 1)}
+
+
+def order_computations(monkeypatch, count: int) -> tuple[int, int]:
+    """Calls of pyinfra's operation order computation in one run on ``count`` hosts, and the
+    run's operations (summed over hosts)."""
+    calls = []
+    original = State.get_op_order
+
+    def counting(self):
+        calls.append(1)
+        return original(self)
+
+    monkeypatch.setattr(State, "get_op_order", counting)
+    result, _ = run(fleet_of(count), install_docker)
+    assert result.ok, {name: r.error for name, r in result.hosts.items()}
+    return len(calls), sum(r.operations for r in result.hosts.values())
+
+
+def test_the_operation_order_is_computed_a_fixed_number_of_times_per_run(monkeypatch):
+    small, small_ops = order_computations(monkeypatch, 2)
+    large, large_ops = order_computations(monkeypatch, 6)
+    assert large_ops > small_ops >= 2 * 10
+    assert large == small <= 3  # pyinfra's run_ops once, the run's plan once, at most once more
+    assert large < large_ops  # a per-callback walk would be at least one per host and operation
+
+
+def steps_of(seen: list[tuple[str, str]], name: str) -> list[tuple[int, int]]:
+    """``(step, steps)`` of the progress updates ``seen`` for host ``name``, repeats dropped."""
+    steps = [
+        (int(m[1]), int(m[2]))
+        for who, text in seen
+        if who == name and (m := re.search(r" \((\d+)/(\d+)\)$", text))
+    ]
+    return [step for i, step in enumerate(steps) if not i or step != steps[i - 1]]
+
+
+def test_progress_names_each_hosts_step_out_of_its_own_operations(monkeypatch):
+    seen: list[tuple[str, str]] = []
+    result, _ = run(fleet_of(3), progress=lambda *update: seen.append(update))
+    for name, host in result.hosts.items():
+        assert steps_of(seen, name) == [(i, host.operations) for i in range(1, host.operations + 1)]
+
+
+def test_the_board_does_not_redraw_on_each_update():
+    class Counting(Board):
+        drawn = 0
+
+        def table(self):
+            Counting.drawn += 1
+            return super().table()
+
+    board = Counting("provision apply", every=60.0)
+    with board:
+        for i in range(2000):
+            board.set(f"web{i}", "Install Docker packages (11/20)")
+    assert len(board.tasks) == 2000
+    assert Counting.drawn == 0  # not a terminal: no display; a log line every minute
