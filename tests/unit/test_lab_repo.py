@@ -513,6 +513,14 @@ def selections() -> dict[str, dict[str, DebianPackage]]:
             "rootlesskit": package("rootlesskit", "2.0.2-2+b9", "5" * 64),
             "libc6": package("libc6", "2.41-12"),
         },
+        "sid": {
+            "docker.io": package("docker.io", "28.5.2+dfsg4-5", "6" * 64),
+            "docker-cli": package("docker-cli", "28.5.2+dfsg4-5", "7" * 64),
+            "docker-buildx": package("docker-buildx", "0.29.1+ds1-4", "8" * 64),
+            "docker-compose": package("docker-compose", "2.40.3-3", "9" * 64),
+            "containerd": package("containerd", "2.1.9+ds1-5", "a1" * 32),
+            "rootlesskit": package("rootlesskit", "2.0.2-2+b11", "a2" * 32),
+        },
     }
 
 
@@ -526,13 +534,26 @@ def test_needed_packages_per_suite() -> None:
         "docker-buildx",
         "docker-compose",
     }
+    # sid's runc needs glibc 2.38: containerd 2.1 comes with the suite's own runc.
+    assert needs["sid"] == {*needs["trixie"], "containerd"}
 
 
-def test_plan_puts_both_engines_in_every_suite() -> None:
+def test_a_moved_on_sid_stops_the_plan_with_a_sentence() -> None:
+    moved = selections()
+    moved["sid"]["docker.io"] = package("docker.io", "29.1.0+dfsg1-1")
+    with pytest.raises(LabError, match="sid now carries docker.io 29.1.0.*needs updating"):
+        repo.plan(["trixie"], moved)
+
+
+ENGINES = ("20.10.24", "26.1.5", "28.5.2")
+ROOTLESSKITS = ("1.1.0-1+b4", "2.0.2-2+b9", "2.0.2-2+b11")
+
+
+def test_plan_puts_the_three_engines_in_every_suite() -> None:
     targets = repo.plan(["bookworm", "trixie"], selections())
     assert repo.engine_versions(targets) == {
-        "bookworm": ["5:20.10.24-1~debian.12~bookworm", "5:26.1.5-1~debian.12~bookworm"],
-        "trixie": ["5:20.10.24-1~debian.13~trixie", "5:26.1.5-1~debian.13~trixie"],
+        suite: [f"5:{engine}-1~debian.{number}~{suite}" for engine in ENGINES]
+        for suite, number in (("bookworm", 12), ("trixie", 13))
     }
     extras = {
         (t.suite, t.version, t.sources[1].version)
@@ -542,10 +563,22 @@ def test_plan_puts_both_engines_in_every_suite() -> None:
     assert extras == {
         (suite, f"5:{engine}-1~debian.{number}~{suite}", rootlesskit)
         for suite, number in (("bookworm", 12), ("trixie", 13))
-        for engine, rootlesskit in (("20.10.24", "1.1.0-1+b4"), ("26.1.5", "2.0.2-2+b9"))
+        for engine, rootlesskit in zip(ENGINES, ROOTLESSKITS, strict=True)
     }
-    runtimes = {t.suite: t.version for t in targets if t.spec.name == "containerd.io"}
-    assert runtimes == {"bookworm": "1.6.20-1", "trixie": "1.7.24-1"}
+    runtimes = {
+        (t.suite, t.version, t.sources[1].version)
+        for t in targets
+        if t.spec.name == "containerd.io"
+    }
+    assert runtimes == {
+        ("bookworm", "1.6.20-1", "1.1.5+ds1-1"),
+        ("bookworm", "2.1.9-1", "1.1.5+ds1-1"),
+        ("trixie", "1.7.24-1", "1.1.15+ds1-2"),
+        ("trixie", "2.1.9-1", "1.1.15+ds1-2"),
+    }
+    engines = {t.version: t.spec.depends[0] for t in targets if t.spec.name == "docker-ce"}
+    assert engines["5:28.5.2-1~debian.12~bookworm"] == "containerd.io (>= 1.7.27)"
+    assert engines["5:26.1.5-1~debian.12~bookworm"] == "containerd.io (>= 1.6)"
     assert {t.glibc for t in targets if t.suite == "bookworm"} == {"2.36"}
 
 
@@ -655,3 +688,28 @@ def test_image_archive_is_docker_save_format() -> None:
     assert (config["architecture"], config["os"]) == ("amd64", "linux")
     assert config["config"]["Cmd"] == ["/bin/echo", "Hello from the provision lab"]
     assert members(layer)["bin/echo"][0].linkname == "busybox"
+
+
+PURGE_QUESTION = "Template: docker.io/purge-data\nType: boolean\nDefault: false\n"
+
+
+@pytest.mark.parametrize(
+    ("templates", "kept"),
+    [(PURGE_QUESTION, False), (PURGE_QUESTION + "\nTemplate: docker.io/restart\n", True)],
+)
+def test_only_known_debconf_questions_are_dropped(tmp_path: Path, templates, kept) -> None:
+    """sid's purge question goes (Docker asks none); an unknown one stops the build."""
+    control = tmp_path / "DEBIAN"
+    control.mkdir()
+    (control / "config").write_text("#!/bin/sh\n")
+    (control / "templates").write_text(templates)
+    engine = spec("docker-ce", "sid")
+    if kept:
+        with pytest.raises(LabError, match="docker.io now uses debconf"):
+            repo._prepare_debian_dir(tmp_path, engine, [])
+        return
+    repo._prepare_debian_dir(tmp_path, engine, [])
+    assert not (control / "config").exists() and not (control / "templates").exists()
+    with pytest.raises(LabError, match="docker.io now uses debconf"):
+        (control / "config").write_text("#!/bin/sh\n")
+        repo._prepare_debian_dir(tmp_path, spec("docker-ce", "trixie"), [])
