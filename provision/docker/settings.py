@@ -129,6 +129,7 @@ class DockerSettings:
     docker_insecure_registries: tuple[str, ...] = ()
     docker_data_root: str | None = None
     docker_data_root_force: bool = False
+    docker_live_restore: bool = False
     docker_proxy: Mapping[str, str] = field(default_factory=dict)
     apt_proxy: str | None = None
     docker_service_state: str = "started"
@@ -216,6 +217,7 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
         "docker_service_enabled",
         "docker_purge_data",
         "docker_data_root_force",
+        "docker_live_restore",
     ):
         if name in values and not isinstance(values[name], bool):
             problems.append(f"{name} must be true or false, got {values[name]!r}")

@@ -29,6 +29,7 @@ from provision.docker.facts import (
     FAILED,
     UNREADABLE,
     CandidateVersions,
+    DaemonDowntime,
     DockerData,
     Download,
     FileContent,
@@ -106,6 +107,8 @@ class FakeMachine:
     # rootless Docker per user: (uid, lingering, is-active, is-enabled); users not listed have
     # uid 1000 and no rootless Docker
     rootless: dict[str, tuple[int, bool, str, str]] = field(default_factory=dict)
+    # docker's last stop and start (systemd's monotonic µs), as after a restart
+    daemon_cycle: tuple[int, int] = (0, 5_000_000)
     calls: list[tuple[str, dict]] = field(default_factory=list)
 
     def output(self, cls, **kwargs) -> list[str]:
@@ -167,6 +170,12 @@ class FakeMachine:
                 )
                 lines.append(f"{name} {uid} {'yes' if linger else 'no'} {active} {enabled}")
             return lines
+        if cls is DaemonDowntime:  # systemctl show UNIT -p ActiveExit... -p ActiveEnter...
+            left, entered = self.daemon_cycle
+            return [
+                f"ActiveEnterTimestampMonotonic={entered}",
+                f"ActiveExitTimestampMonotonic={left}",
+            ]
         if cls is ServiceState:  # systemctl show --property=Id,ActiveState,UnitFileState
             lines = []
             for unit in kwargs["units"]:
@@ -291,6 +300,7 @@ def fake_responses(
         ],
         *[(ServiceState, {"units": [unit]}) for unit in ("containerd", "docker", "docker.socket")],
         (DockerData, {}),
+        *[(DaemonDowntime, {"unit": unit}) for unit in ("containerd", "docker")],
         *[(CandidateVersions, {"package": name}) for name in ("docker-ce", "docker-ce-cli")],
         (PolicyCandidates, {"packages": packages}),
         (RootlessUsers, {"users": list(settings.docker_rootless_users)}),
@@ -362,6 +372,7 @@ FACT_MARKERS = (
     "curl -fsSL",
     "getent group",
     "systemctl show --property=Id,ActiveState,UnitFileState",
+    "-p ActiveExitTimestampMonotonic",
     "apt-cache madison",
     "apt-cache policy",
     "apt-helper download-file",
