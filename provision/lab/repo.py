@@ -24,7 +24,8 @@ docker, containerd, the plugins) need glibc 2.34 at most and run on bookworm and
 Where the stand-in differs from Docker's packages: the engine keeps Debian's maintainer scripts
 (they add the ``docker`` group and enable the units; sid's start the daemon on upgrade but do
 not restart it, so ``provision`` restarts a replaced daemon itself), sid's debconf question
-(whether a purge deletes ``/var/lib/docker``) is dropped, and sid moves on: a recipe meeting
+(whether a purge deletes ``/var/lib/docker``) is dropped, dockerd reports Debian's version
+(``26.1.5+dfsg1``, Docker's says ``26.1.5``), and sid moves on: a recipe meeting
 other versions there than :data:`RELEASES` expects stops with a sentence saying so. The
 repository is signed by a throwaway key kept in ``gnupghome``.
 
@@ -71,7 +72,7 @@ from .system import run
 log = logging.getLogger(__name__)
 
 # Bump when the code that builds packages changes (the specs below are keyed by themselves).
-RECIPE_VERSION = "3"
+RECIPE_VERSION = "4"
 COMPONENT = "stable"
 SIGNING_UID = "provision lab repository <lab@provision.invalid>"
 MAINTAINER = "provision lab <lab@provision.invalid>"
@@ -96,6 +97,9 @@ DEPENDENCY_RENAMES = {
     "runc": "containerd.io (>= 1.6)",
     "docker.io": "docker-ce-cli",
     "docker-cli": "docker-ce-cli",
+    # sid splits tini's static build (docker-init points to it) out of tini; bookworm's and
+    # trixie's tini ship it
+    "tini-static": "tini",
 }
 CONTROL_ORDER = (
     "Package",

@@ -207,6 +207,20 @@ def test_engine_depends_use_dockers_names() -> None:
     ]
 
 
+def test_the_28_5_engine_runs_on_the_suites_tini_and_containerd_1_7_27() -> None:
+    """sid's docker.io asks for tini-static, which bookworm and trixie ship inside tini."""
+    sid = "debconf (>= 0.5) | debconf-2.0, libc6 (>= 2.34), containerd (>= 1.4~), tini-static"
+    engine = spec("docker-ce", "sid")
+    assert repo.rewrite_depends(repo.parse_relations(sid), engine.sources, engine.depends) == [
+        "containerd.io (>= 1.7.27)",
+        "docker-ce-cli",
+        "iptables",
+        "tini",
+        "debconf (>= 0.5) | debconf-2.0",
+        "libc6 (>= 2.34)",
+    ]
+
+
 def test_containerd_io_does_not_depend_on_what_it_contains() -> None:
     containerd = repo.parse_relations("runc (>= 0.1.0~), libc6 (>= 2.34)")
     runc = repo.parse_relations("libc6 (>= 2.38), libseccomp2 (>= 2.5.0)")
