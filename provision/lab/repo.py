@@ -72,7 +72,7 @@ from .system import run
 log = logging.getLogger(__name__)
 
 # Bump when the code that builds packages changes (the specs below are keyed by themselves).
-RECIPE_VERSION = "4"
+RECIPE_VERSION = "5"
 COMPONENT = "stable"
 SIGNING_UID = "provision lab repository <lab@provision.invalid>"
 MAINTAINER = "provision lab <lab@provision.invalid>"
@@ -82,9 +82,12 @@ XZ_LEVEL = "1"
 STAMP = ".stamp"
 DPKG_BUILD = ("dpkg-deb", "--root-owner-group", "-Zxz", f"-z{XZ_LEVEL}", "--build")
 
-# The docker CLI and its completions: in 20.10 Debian shipped them in docker.io.
+# The docker CLI, its completions and manual pages: until 26.1 Debian shipped them in docker.io
+# (sid's docker-cli carries them), Docker's docker-ce-cli carries them.
 CLI_FILES = (
     "usr/bin/docker",
+    "usr/share/man/man1/*",
+    "usr/share/man/man5/*",
     "usr/share/bash-completion/completions/docker",
     "usr/share/fish/vendor_completions.d/docker.fish",
     "usr/share/zsh/vendor-completions/_docker",

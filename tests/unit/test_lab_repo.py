@@ -364,6 +364,9 @@ def make_tree(root: Path) -> None:
         "usr/share/bash-completion/completions/docker",
         "usr/share/doc/docker.io/copyright",
         "usr/share/lintian/overrides/docker.io",
+        "usr/share/man/man1/docker-attach.1.gz",
+        "usr/share/man/man5/Dockerfile.5.gz",
+        "usr/share/man/man8/dockerd.8.gz",
         "etc/default/docker",
     ):
         (root / path).parent.mkdir(parents=True, exist_ok=True)
@@ -394,6 +397,11 @@ def test_select_files_splits_the_cli_out_of_the_engine(tmp_path: Path) -> None:
     assert "usr/share/lintian/" not in engine_files | cli_files
     assert "usr/share/doc/docker.io/copyright" in cli_files
     assert {"DEBIAN/control"} <= engine_files & cli_files
+    # the CLI's manual pages belong to docker-ce-cli: 28.5's (from sid's docker-cli) would
+    # otherwise collide with 26.1's docker-ce on upgrade
+    cli_pages = {"usr/share/man/man1/docker-attach.1.gz", "usr/share/man/man5/Dockerfile.5.gz"}
+    assert cli_pages <= cli_files and not cli_pages & engine_files
+    assert "usr/share/man/man8/dockerd.8.gz" in engine_files - cli_files
 
 
 def test_installed_size_counts_kib_and_entries(tmp_path: Path) -> None:
