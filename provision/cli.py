@@ -6,7 +6,6 @@ inventory or settings, reported before any host is touched.
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -73,6 +72,7 @@ def cli() -> None:
     provision apply  -i INVENTORY   install Docker Engine (idempotent)
     provision verify -i INVENTORY   prove it: the testinfra suite on every host
     provision status -i INVENTORY   what runs where, and what drifted
+    provision audit  -i INVENTORY   the CIS Docker Benchmark on every host
     provision demo                  all of it on local lab hosts
     """
 
@@ -106,7 +106,7 @@ def finish(result, as_json: bool, show, report_path=None, junit_path=None, junit
     from .fleet import report
 
     if as_json:
-        click.echo(json.dumps(result.as_dict(), indent=2))
+        click.echo(report.json_text(result.as_dict()))
     else:
         show(result)
     if report_path:
@@ -247,6 +247,39 @@ def verify(inventory, limit, parallel, shard_spec, data, profile, report_file, j
         report.print_table(report.verify_table(result))
 
     finish(result, as_json, show, report_file, junit_file, report.verify_junit)
+
+
+@cli.command()
+@INVENTORY
+@LIMIT
+@PARALLEL
+@DATA
+@REPORT
+@JUNIT
+@click.option(
+    "--prometheus",
+    "prometheus_file",
+    type=click.Path(dir_okay=False),
+    help="Write the results in Prometheus' text format (node_exporter's textfile collector).",
+)
+@JSON
+def audit(inventory, limit, parallel, data, report_file, junit_file, prometheus_file, as_json):
+    """Audit every selected host against the CIS Docker Benchmark (sections 1, 2, 3, 5)."""
+    from .audit import report as audit_report
+    from .audit.runner import audit as run_audit
+    from .fleet import report
+
+    fleet = load_fleet(inventory, limit, data)
+    result = run_audit(fleet, parallel)
+    if prometheus_file:
+        audit_report.write_prometheus(prometheus_file, result)
+
+    def show(result):
+        report.print_table(audit_report.table(result))
+        for line in audit_report.summary(result):
+            click.echo(line)
+
+    finish(result, as_json, show, report_file, junit_file, audit_report.junit)
 
 
 @cli.command()

@@ -163,8 +163,8 @@ def bootstrap_command(
 ):
     """First contact: create the inventory's deploy user (ssh_user, ssh_key, sudo).
 
-    Host keys seen for the first time are recorded in the inventory's known_hosts file
-    (trust on first use) and their fingerprints printed.
+    Host keys seen for the first time have their fingerprints printed and are recorded in the
+    inventory's known_hosts file (trust on first use) once a login has succeeded.
     """
     from . import report
     from .bootstrap import bootstrap as run_bootstrap

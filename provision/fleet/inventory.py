@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import re
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,13 +14,13 @@ from pyinfra.api.exceptions import ConnectorDataTypeError
 from pyinfra.api.host import Host
 from pyinfra.connectors.ssh import SSHConnector
 
+from provision import redact
 from provision.compat import connector_data_types, make_inventory, raise_if_bad_type
 from provision.docker.errors import SettingsError
 from provision.docker.settings import DockerSettings, from_host_data
+from provision.sshconfig import FORBIDDEN_CONTROL, connection_problems
 
 from .errors import UsageError
-
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # a newline in ssh_hostname would add config lines
 
 
 @dataclass
@@ -128,6 +127,8 @@ def load(path: str, limit: tuple[str, ...] | list[str] = (), data: dict | None =
             f"{path}{f', line {line}' if line else ''}: {error}; fix the inventory file."
         ) from None
     ctx_inventory.set(inventory)
+    for host in inventory:
+        redact.remember(host.data.dict())
     hosts = select(inventory, limit, path)
     if not hosts:
         raise UsageError(f"{path} has no hosts; add some (for the lab, run `provision lab up`).")
@@ -156,10 +157,11 @@ def select(inventory: Inventory, limit, path: str) -> list[Host]:
 
 
 def _check_connections(hosts: list[Host], path: str) -> None:
-    """Connection data of the right types, and an address for every SSH host; all at once."""
+    """Connection data of the right types, an address for every SSH host, and values OpenSSH's
+    grammar accepts (``sshconfig``); all at once, secrets redacted."""
     problems = []
     for host in hosts:
-        data = host.data.dict()
+        data, before = host.data.dict(), len(problems)
         if host.connector_cls is SSHConnector and "ssh_hostname" in data:
             address = data["ssh_hostname"]
             if address is None or (isinstance(address, str) and not address.strip()):
@@ -169,18 +171,26 @@ def _check_connections(hosts: list[Host], path: str) -> None:
                 )
                 continue
         for key, value in sorted(data.items()):
-            if key.startswith("ssh_") and isinstance(value, str) and CONTROL.search(value):
+            if (
+                key.startswith("ssh_")
+                and isinstance(value, str)
+                and FORBIDDEN_CONTROL.search(value)
+            ):
+                shown = redact.value(key, repr(value))
                 problems.append(
-                    f"host {host.name}: {key} holds a control character ({value!r}); fix its value."
+                    f"host {host.name}: {key} holds a control character ({shown}); fix its value."
                 )
         hints = connector_data_types(host)
         for key in sorted(hints.keys() & data.keys()):
             try:
+                shown = redact.value(key, repr(data[key]))
                 raise_if_bad_type(
-                    data[key], hints[key], ConnectorDataTypeError, f"{key} is {data[key]!r}"
+                    data[key], hints[key], ConnectorDataTypeError, f"{key} is {shown}"
                 )
             except ConnectorDataTypeError as error:
                 problems.append(f"host {host.name}: {error}; fix its value.")
+        if host.connector_cls is SSHConnector and len(problems) == before:
+            problems.extend(f"{problem}." for problem in connection_problems(host.name, data))
     if problems:
         raise UsageError(f"{path}: " + " ".join(problems))
 

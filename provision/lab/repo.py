@@ -29,6 +29,11 @@ not restart it, so ``provision`` restarts a replaced daemon itself), sid's debco
 other versions there than :data:`RELEASES` expects stops with a sentence saying so. The
 repository is signed by a throwaway key kept in ``gnupghome``.
 
+Where it differs from Docker's packages: the engine's files stay where Debian puts them, so
+``dockerd`` is ``/usr/sbin/dockerd`` (Docker's ``docker-ce`` has ``/usr/bin/dockerd``). The
+audit reads the daemon's program from the running process, and
+the audit rules watch both places.
+
 The result is cached: ``dest/.stamp`` holds a key over the source packages, the recipe and the
 signing key, and a warm cache returns without network or parsing. :func:`repository_dir` names
 the directory by the recipe, so checkouts with different recipes never replace each other's.

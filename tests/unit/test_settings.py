@@ -250,6 +250,21 @@ def test_fingerprints_are_normalised(given, expected):
         ({"docker_obsolete_packages": ["a b"]}, "docker_obsolete_packages has invalid package"),
         ({"docker_verify_image_sha256": "abc"}, "docker_verify_image_sha256 must be 64 hex"),
         ({"docker_verify_output": 7}, "docker_verify_output must be a string"),
+        ({"docker_arch": ["amd64", "arm64"]}, "docker_arch must be a string, got a list"),
+        ({"docker_arch": "amd64\nX"}, "docker_arch must be a Debian architecture"),
+        ({"docker_codename": {"a": 1}}, "docker_codename must be a string, got a mapping"),
+        ({"docker_codename": "-bookworm"}, "docker_codename must be a release codename"),
+        ({"docker_channel": ["stable"]}, "docker_channel must be a string, got a list"),
+        ({"docker_repo_url": ["https://x"]}, "docker_repo_url must be a string, got a list"),
+        ({"docker_version": [26]}, "docker_version must be a string"),
+        ({"docker_data_root": "/var/lib/../../tmp"}, "without . or .. steps, got '/var/lib/"),
+        ({"docker_data_root": "/srv/./docker"}, "docker_data_root must be an absolute path"),
+        ({"docker_data_root": "//"}, "docker_data_root cannot be the root directory"),
+        ({"docker_data_root": 7}, "docker_data_root must be a string, got a whole number 7"),
+        (
+            {"docker_daemon_options": {"data-root": "/srv/../tmp"}},
+            "docker_daemon_options['data-root'] must be an absolute path without . or .. steps",
+        ),
     ],
 )
 def test_each_invalid_setting_is_named(data, problem):
@@ -374,3 +389,48 @@ def test_the_default_container_check_expects_hello_worlds_greeting():
 def test_a_trailing_newline_is_not_part_of_a_valid_value(name, value):
     with pytest.raises(SettingsError, match=name):
         from_host_data({name: value})
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [("/srv/docker", "/srv/docker"), ("//srv//docker/", "/srv/docker"), ("/a.b/c", "/a.b/c")],
+)
+def test_the_data_root_is_normalised(given, kept):
+    assert from_host_data({"docker_data_root": given}).docker_data_root == kept
+    options = from_host_data({"docker_daemon_options": {"data-root": given, "debug": True}})
+    assert options.docker_daemon_options == {"data-root": kept, "debug": True}
+
+
+# what a value may never carry into a command line or a file once accepted
+UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+HOSTILE = st.builds(
+    lambda head, middle, tail: head + middle + tail,
+    st.sampled_from(["", "-", "--", "-o", "a", "/srv/", "http://h/"]),
+    st.sampled_from(["", "\x00", "\r", "\n", "\u2028", "\x85", "\u2029", "$(id)", " "]),
+    st.text(alphabet="abc-/.:\x00\r\x85\u2028", max_size=6),
+)
+SINGLE_VALUES = (
+    "docker_arch",
+    "docker_codename",
+    "docker_data_root",
+    "docker_version",
+    "docker_verify_image",
+    "docker_repo_url",
+    "docker_gpg_key_url",
+    "apt_proxy",
+    "docker_log_driver",
+)
+LIST_VALUES = ("docker_packages", "docker_users", "docker_registry_mirrors")
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.sampled_from(SINGLE_VALUES + LIST_VALUES), value=HOSTILE)
+def test_hostile_values_are_refused_in_one_line_or_carry_nothing_unsafe(name, value):
+    data = {name: [value] if name in LIST_VALUES else value}
+    try:
+        accepted = getattr(from_host_data(data, "web1"), name)
+    except SettingsError as error:
+        assert "\n" not in str(error) and not UNSAFE.search(str(error))
+        return
+    for item in accepted if name in LIST_VALUES else [accepted]:
+        assert not UNSAFE.search(item) and not item.startswith("-")
