@@ -156,6 +156,13 @@ def show_run(diff: bool):
     type=click.Path(dir_okay=False),
     help="Continue the rollout of this --report: skip the hosts it lists as done.",
 )
+@click.option(
+    "--rollback-on-failure",
+    "rollback",
+    is_flag=True,
+    help="With --batch: give a failed batch's hosts their previous engine back (apt "
+    "downgrade, data kept) and verify them.",
+)
 @SHARD
 @LOCK_WAIT
 @DATA
@@ -172,6 +179,7 @@ def apply(
     fail_percent,
     batch,
     resume_file,
+    rollback,
     shard_spec,
     lock_wait,
     data,
@@ -187,6 +195,8 @@ def apply(
     chosen = profiles.profile(profile)
     fleet = load_fleet(inventory, limit, data, chosen, shard_spec)
     with interrupt.graceful():
+        if rollback and not (batch or resume_file):
+            raise UsageError("--rollback-on-failure rolls back a batch: add --batch N.")
         if batch or resume_file:
             if dry:
                 raise UsageError("--dry cannot be combined with --batch or --resume; drop one.")
@@ -200,6 +210,7 @@ def apply(
                 report_file,
                 junit_file,
                 chosen,
+                rollback=rollback,
             )
         result = run_with_progress(
             fleet,

@@ -1,9 +1,9 @@
 """What the Docker daemon is told, from the settings and the installed engine (no pyinfra needed).
 
 ``daemon.json`` merges the settings made for it (log driver and options, registry mirrors,
-insecure registries, data root, proxies, ``docker_hardening``'s options) with
-``docker_daemon_options``, which wins. Engines
-before 23.0 do not read ``proxies`` from ``daemon.json``; they get a systemd drop-in instead.
+insecure registries, data root, live restore, proxies, ``docker_hardening``'s options) with
+``docker_daemon_options``, which wins. Engines before 23.0 do not read ``proxies`` from
+``daemon.json``; they get a systemd drop-in instead.
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ def daemon_config(settings: DockerSettings, engine_version: str | None) -> dict:
         config["insecure-registries"] = list(settings.docker_insecure_registries)
     if settings.docker_data_root:
         config["data-root"] = settings.docker_data_root
+    if settings.docker_live_restore:  # containers keep running while the daemon restarts
+        config["live-restore"] = True
     if settings.docker_proxy and proxies_in_daemon_json(engine_version):
         config["proxies"] = {PROXY_KEYS[key]: value for key, value in settings.proxy().items()}
     return {**config, **hardened_options(settings), **dict(settings.docker_daemon_options)}

@@ -163,14 +163,16 @@ def install_docker(settings: DockerSettings | None = None, queries=()) -> None:
         packages=list(settings.docker_obsolete_packages),
         lock_timeout=lock,
     )
-    ops.docker_packages(
-        name="Install Docker packages",
-        packages=list(settings.docker_packages),
-        pins=settings.pins(),
-        holds=settings.holds(),
-        latest=settings.docker_packages_state == "latest",
-        lock_timeout=lock,
-    )
+    wanted = {
+        "packages": list(settings.docker_packages),
+        "pins": settings.pins(),
+        "holds": settings.holds(),
+        "latest": settings.docker_packages_state == "latest",
+    }
+    packages = ops.docker_packages(name="Install Docker packages", **wanted, lock_timeout=lock)
+    # Debian's and Docker's scripts leave the old daemon running on upgrade: a replaced one
+    # restarts here, so that the running engine is the installed one.
+    replaced = ops.installs(**wanted)
     ops.group_members(
         name="Docker group and users", group="docker", users=list(settings.docker_users)
     )
@@ -191,7 +193,7 @@ def install_docker(settings: DockerSettings | None = None, queries=()) -> None:
             running=running,
             enabled=settings.docker_service_enabled,
             # a running docker restarts for a new configuration; a stopped one starts with it
-            restart_after=[config, dropin] if unit == "docker" and running else (),
+            restart_after=restart_causes(unit, running, [config, dropin], packages, replaced),
         )
     rootless.rootless_docker(settings)
 
@@ -210,6 +212,21 @@ def audit_rules_installed(settings: DockerSettings) -> None:
         name="Docker's audit rules", path=AUDIT_RULES, content=rules, mode="0640"
     )
     ops.audit_rules_loaded(name="Load the audit rules", after=[written])
+
+
+# the units each package's replacement restarts
+RESTARTED_BY = {"docker-ce": ("docker",), "containerd.io": ("containerd", "docker")}
+
+
+def restart_causes(unit: str, running: bool, config: list, packages, replaced: list[str]) -> list:
+    """The operations whose change restarts a running ``unit``: docker's configuration, and
+    the install that replaces its program (``replaced``: the packages it installs)."""
+    if not running:
+        return []
+    causes = list(config) if unit == "docker" else []
+    if any(unit in RESTARTED_BY.get(name, ()) for name in replaced):
+        causes.append(packages)
+    return causes
 
 
 DATA_DIRS = ["/var/lib/docker", "/var/lib/containerd"]

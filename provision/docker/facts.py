@@ -253,6 +253,26 @@ class ServiceState(FactBase):
         return {}
 
 
+class DaemonDowntime(FactBase):
+    """Seconds ``unit`` was down between its last stop and its last start (``None`` when it
+    has not been stopped since boot or is not running), from systemd's monotonic timestamps."""
+
+    def command(self, unit: str = "docker") -> str:
+        return (
+            f"systemctl show {shlex.quote(unit)} -p ActiveExitTimestampMonotonic "
+            "-p ActiveEnterTimestampMonotonic 2>/dev/null; true"
+        )
+
+    def process(self, output: list[str]) -> float | None:
+        stamps = dict(line.strip().partition("=")[::2] for line in output if "=" in line)
+        try:
+            left = int(stamps["ActiveExitTimestampMonotonic"])
+            entered = int(stamps["ActiveEnterTimestampMonotonic"])
+        except (KeyError, ValueError):
+            return None
+        return round((entered - left) / 1e6, 3) if 0 < left <= entered else None
+
+
 class CandidateVersions(FactBase):
     """Versions of a package the configured repositories offer (``apt-cache madison``)."""
 

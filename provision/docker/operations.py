@@ -433,34 +433,7 @@ def docker_packages(
     candidate, those pinned to a partial release (``27.5``) to its newest version.
     """
     state = read(Packages, packages=packages)
-    install = [
-        name
-        for name in packages
-        if name not in state
-        or not state[name].installed
-        or (name in pins and not version_matches(state[name].version, pins[name]))
-    ]
-    if latest:
-        candidates = read(PolicyCandidates, packages=packages)
-        install += [
-            name
-            for name in packages
-            if name not in install
-            and name not in pins
-            and name not in holds  # a hold keeps the installed version
-            and name in candidates
-            and state[name].version != candidates[name]
-        ]
-        install += [
-            name
-            for name in packages
-            if name not in install
-            and name not in holds
-            and name in pins
-            and RELEASE_RE.fullmatch(pins[name])
-            and newest_match(read(CandidateVersions, package=name), pins[name])
-            not in (None, state[name].version)
-        ]
+    install = installs(packages, pins, holds, latest)
     held = {name for name in packages if name in state and state[name].held}
     to_hold = set(holds)
     if not install and held == to_hold:
@@ -486,6 +459,42 @@ def docker_packages(
         )
     if to_hold - held or (targets and to_hold):
         yield "apt-mark hold " + " ".join(map(shlex.quote, sorted(to_hold)))
+
+
+def installs(
+    packages: list[str], pins: dict[str, str], holds: list[str], latest: bool = False
+) -> list[str]:
+    """The packages :func:`docker_packages` installs, upgrades or downgrades."""
+    state = read(Packages, packages=packages)
+    install = [
+        name
+        for name in packages
+        if name not in state
+        or not state[name].installed
+        or (name in pins and not version_matches(state[name].version, pins[name]))
+    ]
+    if latest:
+        candidates = read(PolicyCandidates, packages=packages)
+        install += [
+            name
+            for name in packages
+            if name not in install
+            and name not in pins
+            and name not in holds  # a hold keeps the installed version
+            and name in candidates
+            and state[name].version != candidates[name]
+        ]
+        install += [  # a release pin (27.5) moves to the newest of its release
+            name
+            for name in packages
+            if name not in install
+            and name not in holds
+            and name in pins
+            and RELEASE_RE.fullmatch(pins[name])
+            and newest_match(read(CandidateVersions, package=name), pins[name])
+            not in (None, state[name].version)
+        ]
+    return install
 
 
 @operation()

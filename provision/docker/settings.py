@@ -155,6 +155,7 @@ class DockerSettings:
     docker_insecure_registries: tuple[str, ...] = ()
     docker_data_root: str | None = None
     docker_data_root_force: bool = False
+    docker_live_restore: bool = False
     docker_proxy: Mapping[str, str] = field(default_factory=dict)
     apt_proxy: str | None = None
     docker_service_state: str = "started"
@@ -259,6 +260,7 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
         "docker_purge_data",
         "docker_data_root_force",
         "docker_daemon_json_keep_unmanaged",
+        "docker_live_restore",
         "docker_hardening",
         "docker_audit_rules",
     ):

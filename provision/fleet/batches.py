@@ -3,7 +3,11 @@
 Ansible users know this as ``serial`` with ``max_fail_percentage``. A rollout stops when more
 than ``fail_percent`` of a batch failed (the apply or the verification), or when it is
 interrupted. Its report says which hosts are done, failed, interrupted or were never
-attempted; ``resume`` reads it back so that a new run skips the hosts already done.
+attempted, and per host the engine's version from -> to and how long the daemon was down;
+``resume`` reads it back so that a new run skips the hosts already done.
+
+With ``rollback``, the failed hosts of a batch whose engine changed get their previous engine
+back (an apt downgrade, ``/var/lib/docker`` kept) and are verified again; the report names them.
 """
 
 from __future__ import annotations
@@ -33,6 +37,11 @@ class HostState:
     verify: str | None = None  # passed, failed
     error: str | None = None
     earlier: bool = False  # done by the run this one resumed
+    engine_from: str | None = None  # docker-ce before the apply, when the apply changed it
+    engine_to: str | None = None
+    downtime_s: float | None = None  # how long the daemon was down
+    rolled_back_to: str | None = None  # the engine reinstalled after the batch failed
+    rollback: str | None = None  # passed: reinstalled and verified; failed: why not
 
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if v is not None and v is not False}
@@ -106,12 +115,14 @@ def roll_out(
     locking: Locking | None = None,
     on_batch: Callable[[Rollout], None] | None = None,
     apply: Callable[..., object] = run_deploy,
+    rollback: bool = False,
 ) -> Rollout:
     """Apply ``deploy`` batch by batch, verifying each batch before the next one starts.
 
     Hosts named in ``done`` (from an earlier run) are skipped. ``on_batch`` sees the rollout
     after every batch, e.g. to write the report as it goes; ``apply`` runs one batch
-    (``run_deploy``'s arguments).
+    (``run_deploy``'s arguments). With ``rollback``, a batch's failed hosts get their previous
+    engine back before the rollout stops or goes on.
     """
     started = time.monotonic()
     done = set(done or ())
@@ -124,6 +135,8 @@ def roll_out(
     try:
         for number, names in enumerate(rollout.batches, start=1):
             _batch(fleet, deploy, verify, rollout, number, names, locking, apply)
+            if rollback and not rollout.interrupted:
+                _roll_back(fleet, deploy, verify, rollout, names, locking, apply)
             if on_batch:
                 on_batch(rollout)
             if rollout.interrupted:
@@ -143,8 +156,8 @@ def roll_out(
     return rollout
 
 
-def _batch(fleet, deploy, verify, rollout, number, names, locking, apply) -> None:
-    """Apply, then verify while the hosts' locks are still held."""
+def _applied_and_checked(fleet, deploy, verify, names, locking, apply):
+    """Apply to ``names``, then verify while the hosts' locks are still held."""
     part = Fleet(fleet.path, fleet.inventory, [h for h in fleet.hosts if h.name in names])
     for host in fleet.inventory:  # pyinfra reads every host's operations of the last run
         host.op_hash_order = []
@@ -155,10 +168,53 @@ def _batch(fleet, deploy, verify, rollout, number, names, locking, apply) -> Non
             chosen = Fleet(part.path, part.inventory, [h for h in part.hosts if h.name in ok_names])
             checks.update(verify(chosen).hosts)
 
-    result = apply(part, deploy, "apply", locking=locking, after=check)
+    return apply(part, deploy, "apply", locking=locking, after=check), checks
+
+
+def engine_change(changes: list[dict]) -> tuple[str | None, str | None, float | None]:
+    """docker-ce's version before and after, and the daemon's downtime, from an apply's
+    changes (``HostResult.changes``); ``None`` where the apply did not change them."""
+    before = after = downtime = None
+    for change in changes or ():
+        for package in change.get("packages", ()):
+            if package["name"] == "docker-ce" and package["from"] != package["to"]:
+                before, after = package["from"], package["to"]
+        if change.get("downtime_s") is not None:
+            downtime = change["downtime_s"]
+    return before, after, downtime
+
+
+def _roll_back(fleet, deploy, verify, rollout, names, locking, apply) -> None:
+    """Reinstall the previous engine on the failed hosts of a batch, and verify them."""
+    back = [n for n in names if rollout.hosts[n].state == "failed" and rollout.hosts[n].engine_from]
+    if not back:
+        return
+    for host in fleet.hosts:
+        if host.name in back:
+            host.data.docker_version = rollout.hosts[host.name].engine_from
+    result, checks = _applied_and_checked(fleet, deploy, verify, back, locking, apply)
+    for name in back:
+        host, applied, verified = rollout.hosts[name], result.hosts[name], checks.get(name)
+        host.rolled_back_to = host.engine_from
+        if applied.status in ("failed", "interrupted"):
+            host.rollback = f"failed: {applied.error}"
+        elif verified is None or verified.failed:
+            host.rollback = "failed: the verification of the previous engine failed"
+        else:
+            host.rollback = "passed"
+    done = [n for n in back if rollout.hosts[n].rollback == "passed"]
+    if done:
+        rollout.notes.append(f"rolled back to their previous engine: {', '.join(done)}")
+    rollout.interrupted = result.interrupted
+
+
+def _batch(fleet, deploy, verify, rollout, number, names, locking, apply) -> None:
+    """Apply, then verify while the hosts' locks are still held."""
+    result, checks = _applied_and_checked(fleet, deploy, verify, names, locking, apply)
     for name in names:
         host, applied = rollout.hosts[name], result.hosts[name]
         host.batch, host.apply = number, applied.status
+        host.engine_from, host.engine_to, host.downtime_s = engine_change(applied.changes)
         verified = checks.get(name)
         if verified is not None:
             host.verify = "failed" if verified.failed else "passed"

@@ -3,7 +3,8 @@
 Descriptions come from the operation's name and arguments (recorded by
 ``provision.docker.calls``) and the facts the operation itself read to decide what to do
 (``snapshot.last_read``), so describing costs no extra command. After a real run, package
-versions are read once more to say what was installed. File contents appear as unified
+versions are read once more to say what was installed, and a restarted daemon says how long it
+was down. File contents appear as unified
 diffs; keys only by fingerprint.
 """
 
@@ -74,6 +75,8 @@ class Change:
     what: list[str] = field(default_factory=list)
     packages: list[PackageChange] = field(default_factory=list)
     diff: str = ""
+    restarts: str | None = None  # the unit it restarts
+    downtime_s: float | None = None  # how long that unit was down, after a real run
 
     def lines(self) -> list[str]:
         """Sentences, packages first."""
@@ -86,6 +89,8 @@ class Change:
             data["packages"] = [p.as_dict() for p in self.packages]
         if self.diff:
             data["diff"] = self.diff
+        if self.downtime_s is not None:
+            data["downtime_s"] = self.downtime_s
         return redact.redacted(data)
 
 
@@ -159,6 +164,15 @@ def settle(changes: list[Change], installed: dict) -> None:
             now = state.version if state is not None and state.installed else None
             if now is not None or not package.wanted:  # an install that did not happen stays asked
                 package.after, package.wanted = now, ""
+
+
+def settle_downtime(changes: list[Change], read_downtime: Callable[[str], float | None]) -> None:
+    """Say how long each restarted unit was down (``read_downtime``: ``DaemonDowntime``)."""
+    for change in changes:
+        if change.restarts:
+            change.downtime_s = read_downtime(change.restarts)
+            if change.downtime_s is not None:
+                change.what.append(f"{change.restarts} was down {change.downtime_s:.1f} s")
 
 
 def package_names(changes: list[Change]) -> list[str]:
@@ -265,6 +279,7 @@ def _service(kw: dict, name_of) -> Change:
         change.what.append(f"start {unit}")
     elif running and causes:
         change.what.append(f"restart {unit}: {', '.join(causes)} changed it")
+        change.restarts = unit
     elif not running and active == "active":
         change.what.append(f"stop {unit}")
     return change

@@ -59,6 +59,7 @@ def apply_in_batches(
     report_file,
     junit_file=None,
     profile=None,
+    rollback=False,
 ):
     """``apply --batch``: roll out ``profile`` (default: Docker), print the table, write the
     report after every batch."""
@@ -93,6 +94,7 @@ def apply_in_batches(
         locking(lock_wait),
         on_batch=write,
         apply=runner,
+        rollback=rollback,
     )
     write(rollout)
     report.print_table(rollout_table(rollout))

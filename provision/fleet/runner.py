@@ -17,7 +17,7 @@ from pyinfra.api.state import BaseStateCallback, StateStage
 from pyinfra.context import ctx_host, ctx_state
 
 from provision.compat import global_arguments_read_once, op_output, ssh_transport
-from provision.docker.facts import Packages
+from provision.docker.facts import DaemonDowntime, Packages
 
 from . import changes, interrupt
 from .inventory import Fleet
@@ -233,6 +233,13 @@ def _report_changes(fleet: Fleet, planned: dict, results: dict[str, HostResult],
                 try:
                     changes.settle(done, host.get_fact(Packages, packages=names))
                 except Exception:  # the host went away: keep the versions asked for
+                    pass
+            if not dry and host.connected:
+                try:
+                    changes.settle_downtime(
+                        done, lambda unit, host=host: host.get_fact(DaemonDowntime, unit=unit)
+                    )
+                except Exception:  # the host went away: no downtime to tell
                     pass
         results[host.name].changes = changes.as_dicts(done)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 
 from rich.table import Table
@@ -95,7 +96,7 @@ def _host_key_notes(result: FleetBootstrap) -> list[str]:
 def rollout_table(rollout: Rollout) -> Table:
     """Host, batch, state, the apply's status, the verification and the reason."""
     table = Table(title=f"provision apply --batch {rollout.batch}", title_justify="left")
-    for column in ("host", "batch", "state", "apply", "verify", "reason"):
+    for column in ("host", "batch", "state", "apply", "verify", "engine", "reason"):
         table.add_column(column, overflow="fold")
     for name, host in rollout.hosts.items():
         batch = "earlier run" if host.earlier else str(host.batch or "-")
@@ -105,6 +106,7 @@ def rollout_table(rollout: Rollout) -> Table:
             _styled(host.state),
             shown(host.apply or "-"),
             shown(host.verify or "-"),
+            shown(_engine(host)),
             shown(host.error or ""),
         )
     counts = rollout.summary()
@@ -118,6 +120,25 @@ def rollout_table(rollout: Rollout) -> Table:
     )
     table.caption = "\n".join(lines)
     return table
+
+
+def _engine(host) -> str:
+    """``26.1.5 → 28.5.2, down 1.2 s``, and the rollback, when the engine changed."""
+    if not host.engine_to:
+        return "-"
+    text = f"{_upstream(host.engine_from)} → {_upstream(host.engine_to)}"
+    if host.downtime_s is not None:
+        text += f", down {host.downtime_s:.1f} s"
+    if host.rolled_back_to:
+        text += f"; rolled back to {_upstream(host.rolled_back_to)}: {host.rollback}"
+    return text
+
+
+def _upstream(version: str | None) -> str:
+    """``5:26.1.5-1~debian.12~bookworm`` -> ``26.1.5``."""
+    if not version:
+        return "none"
+    return re.sub(r"^\d+:", "", version).partition("-")[0]
 
 
 def rollout_junit(rollout: Rollout) -> ET.ElementTree:

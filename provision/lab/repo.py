@@ -12,12 +12,22 @@ exactly like ``https://download.docker.com/linux/debian/``::
     linux/debian/dists/CODENAME/stable/binary-ARCH/Packages{,.gz}
     linux/debian/dists/CODENAME/pool/stable/ARCH/NAME_VERSION_ARCH.deb
 
-Every suite carries two engines: 26.1 (from trixie) and 20.10 (from bookworm), so that pinning,
-holding and upgrading can be tested, each with its ``docker-ce-cli`` and
-``docker-ce-rootless-extras`` (Debian's rootlesskit and the rootless scripts ``docker.io`` ships
-in its contrib directory). Relationships follow Docker's packaging of that version.
-``containerd.io`` is made of each suite's own containerd and runc. The repository is signed by a
-throwaway key kept in ``gnupghome``.
+Every suite carries three engines: 28.5 (from sid), 26.1 (from trixie) and 20.10 (from
+bookworm), so that pinning, holding, upgrading and rolling back can be tested, each with its
+``docker-ce-cli`` and ``docker-ce-rootless-extras`` (Debian's rootlesskit and the rootless
+scripts ``docker.io`` ships in its contrib directory). Relationships follow Docker's packaging
+of that version. ``containerd.io`` comes twice: each suite's own containerd and runc, and sid's
+containerd 2.1 with the suite's runc (sid's runc needs glibc 2.38, above bookworm's 2.36);
+the buildx and compose plugins come from trixie and from sid. The Go binaries of sid (dockerd,
+docker, containerd, the plugins) need glibc 2.34 at most and run on bookworm and trixie.
+
+Where the stand-in differs from Docker's packages: the engine keeps Debian's maintainer scripts
+(they add the ``docker`` group and enable the units; sid's start the daemon on upgrade but do
+not restart it, so ``provision`` restarts a replaced daemon itself), sid's debconf question
+(whether a purge deletes ``/var/lib/docker``) is dropped, dockerd reports Debian's version
+(``26.1.5+dfsg1``, Docker's says ``26.1.5``), and sid moves on: a recipe meeting
+other versions there than :data:`RELEASES` expects stops with a sentence saying so. The
+repository is signed by a throwaway key kept in ``gnupghome``.
 
 Where it differs from Docker's packages: the engine's files stay where Debian puts them, so
 ``dockerd`` is ``/usr/sbin/dockerd`` (Docker's ``docker-ce`` has ``/usr/bin/dockerd``). The
@@ -71,7 +81,7 @@ from .system import run
 log = logging.getLogger(__name__)
 
 # Bump when the code that builds packages changes (the specs below are keyed by themselves).
-RECIPE_VERSION = "2"
+RECIPE_VERSION = "5"
 COMPONENT = "stable"
 SIGNING_UID = "provision lab repository <lab@provision.invalid>"
 MAINTAINER = "provision lab <lab@provision.invalid>"
@@ -81,9 +91,12 @@ XZ_LEVEL = "1"
 STAMP = ".stamp"
 DPKG_BUILD = ("dpkg-deb", "--root-owner-group", "-Zxz", f"-z{XZ_LEVEL}", "--build")
 
-# The docker CLI and its completions: in 20.10 Debian shipped them in docker.io.
+# The docker CLI, its completions and manual pages: until 26.1 Debian shipped them in docker.io
+# (sid's docker-cli carries them), Docker's docker-ce-cli carries them.
 CLI_FILES = (
     "usr/bin/docker",
+    "usr/share/man/man1/*",
+    "usr/share/man/man5/*",
     "usr/share/bash-completion/completions/docker",
     "usr/share/fish/vendor_completions.d/docker.fish",
     "usr/share/zsh/vendor-completions/_docker",
@@ -96,6 +109,9 @@ DEPENDENCY_RENAMES = {
     "runc": "containerd.io (>= 1.6)",
     "docker.io": "docker-ce-cli",
     "docker-cli": "docker-ce-cli",
+    # sid splits tini's static build (docker-init points to it) out of tini; bookworm's and
+    # trixie's tini ship it
+    "tini-static": "tini",
 }
 CONTROL_ORDER = (
     "Package",
@@ -129,6 +145,9 @@ class PackageSpec:
     + sources: Debian packages merged into it; the first gives scripts and metadata
     + summary: first line of the description
     + source_suite: suite the sources come from; ``None`` means the suite being built
+    + local_sources: those of ``sources`` that come from the suite being built all the same
+    + upstream: the upstream version the first source must have (sid moves on)
+    + debconf: debconf questions of the first source that are dropped (Docker asks none)
     + epoch: Docker's epoch (``5`` for the engine and the CLI)
     + distro_suffix: append ``~debian.N~CODENAME`` to the version, as Docker does except for
       ``containerd.io``
@@ -145,6 +164,9 @@ class PackageSpec:
     sources: tuple[str, ...]
     summary: str
     source_suite: str | None = None
+    local_sources: tuple[str, ...] = ()
+    upstream: str | None = None
+    debconf: tuple[str, ...] = ()
     epoch: str = ""
     distro_suffix: bool = True
     keep: tuple[str, ...] = ()
@@ -170,10 +192,14 @@ class Release:
     conflicts: tuple[str, ...]  # of docker-ce and docker-ce-cli alike
     cli_recommends: tuple[str, ...]
     rootless_recommends: tuple[str, ...]
+    containerd: str = "1.6"  # docker-ce's lower bound on containerd.io
+    upstream: str | None = None  # the engine's upstream version, where the suite moves on
+    debconf: tuple[str, ...] = ()  # docker.io's debconf questions, dropped
 
 
-# 20.10 (branch 20.10) still listed the lxc-docker era's names; 26.1 (master, mid 2024) did not.
-# Neither docker-ce-cli conflicts with Debian's docker-cli: Docker added that in June 2026.
+# 20.10 (branch 20.10) still listed the lxc-docker era's names; 26.1 (master, mid 2024) did not;
+# 28.5 (October 2025) asks for containerd.io 1.7.27 or newer. No docker-ce-cli conflicts with
+# Debian's docker-cli: Docker added that in June 2026.
 RELEASES = (
     Release(
         source_suite="trixie",
@@ -194,6 +220,15 @@ RELEASES = (
         cli_recommends=(),
         rootless_recommends=("slirp4netns (>= 0.4.0)",),
     ),
+    Release(
+        source_suite="sid",
+        conflicts=("docker (<< 1.5~)", "docker-engine", "docker.io"),
+        cli_recommends=("docker-buildx-plugin", "docker-compose-plugin"),
+        rootless_recommends=("slirp4netns (>= 0.4.0)",),
+        containerd="1.7.27",
+        upstream="28.5.2",
+        debconf=("docker.io/purge-data",),
+    ),
 )
 CONTRIB = "usr/share/docker.io/contrib"
 ROOTLESS_SCRIPTS = ("dockerd-rootless.sh", "dockerd-rootless-setuptool.sh")
@@ -205,9 +240,11 @@ def _engine(release: Release) -> PackageSpec:
         sources=("docker.io",),
         summary="Docker: the open-source application container engine",
         source_suite=release.source_suite,
+        upstream=release.upstream,
+        debconf=release.debconf,
         epoch="5",
         drop=(*CLI_FILES, *(f"{CONTRIB}/{script}" for script in ROOTLESS_SCRIPTS)),
-        depends=("containerd.io (>= 1.6)", "docker-ce-cli", "iptables", "tini"),
+        depends=(f"containerd.io (>= {release.containerd})", "docker-ce-cli", "iptables", "tini"),
         # Docker's list minus git (large) and apparmor (the lab's containers cannot load
         # profiles); Debian's needrestart (it can prompt during upgrades) is not Docker's.
         recommends=(
@@ -228,6 +265,7 @@ def _cli(release: Release, source: str, keep: tuple[str, ...] = ()) -> PackageSp
         sources=(source,),
         summary="Docker CLI: the open-source application container engine",
         source_suite=release.source_suite,
+        upstream=release.upstream,
         epoch="5",
         keep=keep,
         scripts=False,
@@ -247,6 +285,7 @@ def _rootless_extras(release: Release) -> PackageSpec:
         sources=("docker.io", "rootlesskit"),
         summary="Rootless support for Docker.",
         source_suite=release.source_suite,
+        upstream=release.upstream,
         epoch="5",
         keep=(
             "usr/bin/rootlesskit",
@@ -267,42 +306,61 @@ def _rootless_extras(release: Release) -> PackageSpec:
     )
 
 
-SPECS: tuple[PackageSpec, ...] = (
-    *(_engine(release) for release in RELEASES),
-    _cli(RELEASES[0], "docker-cli"),
-    # 20.10's docker.io carries the CLI: split it out, the engine above drops it.
-    _cli(RELEASES[1], "docker.io", keep=(*CLI_FILES, "usr/share/doc/docker.io/*")),
-    *(_rootless_extras(release) for release in RELEASES),
-    PackageSpec(
+def _containerd_io(source_suite: str | None, upstream: str | None) -> PackageSpec:
+    """containerd and runc in one package; runc always from the suite being built."""
+    return PackageSpec(
         name="containerd.io",
         sources=("containerd", "runc"),
         summary="An open and reliable container runtime",
+        source_suite=source_suite,
+        local_sources=("runc",),
+        upstream=upstream,
         distro_suffix=False,
         conflicts=("containerd", "runc"),
         replaces=("containerd", "runc"),
         provides=("containerd", "runc"),
-    ),
-    PackageSpec(
+    )
+
+
+def _buildx(source_suite: str, upstream: str | None) -> PackageSpec:
+    return PackageSpec(
         name="docker-buildx-plugin",
         sources=("docker-buildx",),
         summary="Docker Buildx cli plugin.",
-        source_suite="trixie",
+        source_suite=source_suite,
+        upstream=upstream,
         conflicts=("docker-buildx",),
         replaces=("docker-buildx",),
         enhances=("docker-ce-cli",),
-    ),
-    PackageSpec(
+    )
+
+
+def _compose(source_suite: str, upstream: str | None) -> PackageSpec:
+    return PackageSpec(
         name="docker-compose-plugin",
         sources=("docker-compose",),
         summary="Docker Compose (V2) plugin for the Docker CLI.",
-        source_suite="trixie",
+        source_suite=source_suite,
+        upstream=upstream,
         # Docker's package ships the plugin only; /usr/bin/docker-compose would clash with
         # bookworm's docker-compose 1.x, which Docker's plugin lives beside.
         drop=("usr/bin/docker-compose",),
         conflicts=("docker-compose (>= 2~)",),
         replaces=("docker-compose (>= 2~)",),
         enhances=("docker-ce-cli",),
-    ),
+    )
+
+
+SPECS: tuple[PackageSpec, ...] = (
+    *(_engine(release) for release in RELEASES),
+    _cli(RELEASES[0], "docker-cli"),
+    # 20.10's docker.io carries the CLI: split it out, the engine above drops it.
+    _cli(RELEASES[1], "docker.io", keep=(*CLI_FILES, "usr/share/doc/docker.io/*")),
+    _cli(RELEASES[2], "docker-cli"),
+    *(_rootless_extras(release) for release in RELEASES),
+    *(_containerd_io(suite, upstream) for suite, upstream in ((None, None), ("sid", "2.1.9"))),
+    *(_buildx(suite, upstream) for suite, upstream in (("trixie", None), ("sid", "0.29.1"))),
+    *(_compose(suite, upstream) for suite, upstream in (("trixie", None), ("sid", "2.40.3"))),
 )
 
 
@@ -592,8 +650,13 @@ def _prepare_debian_dir(root: Path, spec: PackageSpec, extra_conffiles: Iterable
             path.unlink()
         elif path.exists() and name in _DEBCONF:
             # Some docker.io builds (Ubuntu's) ask through debconf whether to restart the
-            # daemon on upgrade; a lab install must never wait on a prompt.
-            raise LabError(f"{spec.sources[0]} now uses debconf; the lab recipe needs updating.")
+            # daemon on upgrade; a lab install must never wait on a prompt. Known questions
+            # (sid's: may a purge delete /var/lib/docker?) go, as Docker asks none.
+            if set(_debconf_questions(control)) - set(spec.debconf):
+                raise LabError(
+                    f"{spec.sources[0]} now uses debconf; the lab recipe needs updating."
+                )
+            path.unlink()
     conffiles = _read_lines(control / "conffiles") if spec.scripts else []
     kept = [
         line
@@ -604,6 +667,12 @@ def _prepare_debian_dir(root: Path, spec: PackageSpec, extra_conffiles: Iterable
     for name in ("md5sums", "shlibs", "symbols"):
         (control / name).unlink(missing_ok=True)
     _write_md5sums(root, {line.split()[-1] for line in kept})
+
+
+def _debconf_questions(control: Path) -> list[str]:
+    templates = control / "templates"
+    text = templates.read_text() if templates.exists() else ""
+    return [fields.get("Template", "") for fields in parse_stanzas(text)] or ["(config only)"]
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -706,22 +775,40 @@ def needed_packages(suites: Iterable[str]) -> dict[str, set[str]]:
     for suite in suites:
         needs.setdefault(suite, set()).add("libc6")
         for spec in SPECS:
-            needs.setdefault(spec.source_suite or suite, set()).update(spec.sources)
+            for name in spec.sources:
+                needs.setdefault(_suite_of(spec, name, suite), set()).add(name)
     return needs
+
+
+def _suite_of(spec: PackageSpec, source: str, suite: str) -> str:
+    """The Debian suite ``source`` of ``spec`` comes from when building ``suite``."""
+    return suite if source in spec.local_sources else spec.source_suite or suite
 
 
 def plan(suites: Iterable[str], selections: dict[str, dict[str, DebianPackage]]) -> list[Target]:
     """Every package of every suite, with its Debian sources."""
-    return [
+    targets = [
         Target(
             spec=spec,
             suite=suite,
-            sources=tuple(selections[spec.source_suite or suite][name] for name in spec.sources),
+            sources=tuple(selections[_suite_of(spec, name, suite)][name] for name in spec.sources),
             glibc=upstream_version(selections[suite]["libc6"].version),
         )
         for suite in suites
         for spec in SPECS
     ]
+    for target in targets:
+        _check_upstream(target)
+    return targets
+
+
+def _check_upstream(target: Target) -> None:
+    first, wanted = target.sources[0], target.spec.upstream
+    if wanted is not None and upstream_version(first.version) != wanted:
+        raise LabError(
+            f"Debian {target.spec.source_suite} now carries {first.name} {first.version}, "
+            f"not {wanted}: the lab recipe's release of {target.spec.name} needs updating."
+        )
 
 
 def recipe_digest(specs: Sequence[PackageSpec] | None = None) -> str:

@@ -181,6 +181,17 @@ def engine(packages) -> str | None:
     return packages["docker-ce"].version if "docker-ce" in packages else None
 
 
+def test_running_engine_is_the_installed_one(seen, packages):
+    """After an upgrade or a downgrade, the daemon that answers is the installed docker-ce."""
+    running = str(probe.docker_info(seen["docker_info"]).get("ServerVersion") or "")
+    installed = engine(packages)
+    assert installed and running, "docker-ce is not installed, or its daemon does not answer"
+    # a build's own suffix (Debian's 26.1.5+dfsg1) names the same release
+    assert version_matches(installed, running.partition("+")[0]), (
+        f"the running daemon is {running}, the installed docker-ce {installed}: restart docker"
+    )
+
+
 def test_daemon_json(files, packages, settings):
     """The settings' keys as they say; other keys only as kept from a daemon.json taken over
     (``docker_daemon_json_keep_unmanaged``)."""
@@ -200,6 +211,8 @@ def test_daemon_runs_with_its_configuration(seen, packages, settings):
     assert info.get("LoggingDriver") == expected["log-driver"], "log driver"
     if "data-root" in expected:
         assert info.get("DockerRootDir") == expected["data-root"], "data root"
+    live_restore = bool(info.get("LiveRestoreEnabled"))
+    assert live_restore == bool(expected.get("live-restore")), "live restore"
     registry = info.get("RegistryConfig") or {}
     mirrors = [str(m).rstrip("/") for m in registry.get("Mirrors") or []]
     assert mirrors == [m.rstrip("/") for m in expected.get("registry-mirrors", [])], "mirrors"

@@ -35,6 +35,7 @@ from provision.docker.facts import (
     AptSources,
     Backup,
     CandidateVersions,
+    DaemonDowntime,
     DockerData,
     Download,
     FileContent,
@@ -117,6 +118,8 @@ class FakeMachine:
     # rootless Docker per user: (uid, lingering, is-active, is-enabled); users not listed have
     # uid 1000 and no rootless Docker
     rootless: dict[str, tuple[int, bool, str, str]] = field(default_factory=dict)
+    # docker's last stop and start (systemd's monotonic µs), as after a restart
+    daemon_cycle: tuple[int, int] = (0, 5_000_000)
     # the first command's answer as printed, when not each fact's output framed (a broken host)
     snapshot: list[str] | None = None
     # lines a fact's command prints after its answer (what a user's code run in it would print)
@@ -193,6 +196,12 @@ class FakeMachine:
                 ]
                 lines.append(f"{name} {uid} {'yes' if linger else 'no'} {' '.join(said)}")
             return lines
+        if cls is DaemonDowntime:  # systemctl show UNIT -p ActiveExit... -p ActiveEnter...
+            left, entered = self.daemon_cycle
+            return [
+                f"ActiveEnterTimestampMonotonic={entered}",
+                f"ActiveExitTimestampMonotonic={left}",
+            ]
         if cls is ServiceState:  # systemctl show --property=Id,ActiveState,UnitFileState
             lines = []
             for unit in kwargs["units"]:
@@ -347,6 +356,7 @@ def fake_responses(
         *[(ServiceState, {"units": [unit]}) for unit in ("containerd", "docker", "docker.socket")],
         *[(Backup, {"path": path}) for path in (DAEMON_JSON, PROXY_DROPIN, APT_PROXY)],
         (DockerData, {}),
+        *[(DaemonDowntime, {"unit": unit}) for unit in ("containerd", "docker")],
         *[(CandidateVersions, {"package": name}) for name in ("docker-ce", "docker-ce-cli")],
         (PolicyCandidates, {"packages": packages}),
         (RootlessUsers, {"users": list(settings.docker_rootless_users)}),
@@ -471,6 +481,7 @@ FACT_MARKERS = (
     "curl -K - --globoff ",
     "getent group",
     "systemctl show --property=Id,ActiveState,UnitFileState",
+    "-p ActiveExitTimestampMonotonic",
     "apt-cache madison",
     "apt-cache policy",
     "apt-helper",

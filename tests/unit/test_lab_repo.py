@@ -207,6 +207,20 @@ def test_engine_depends_use_dockers_names() -> None:
     ]
 
 
+def test_the_28_5_engine_runs_on_the_suites_tini_and_containerd_1_7_27() -> None:
+    """sid's docker.io asks for tini-static, which bookworm and trixie ship inside tini."""
+    sid = "debconf (>= 0.5) | debconf-2.0, libc6 (>= 2.34), containerd (>= 1.4~), tini-static"
+    engine = spec("docker-ce", "sid")
+    assert repo.rewrite_depends(repo.parse_relations(sid), engine.sources, engine.depends) == [
+        "containerd.io (>= 1.7.27)",
+        "docker-ce-cli",
+        "iptables",
+        "tini",
+        "debconf (>= 0.5) | debconf-2.0",
+        "libc6 (>= 2.34)",
+    ]
+
+
 def test_containerd_io_does_not_depend_on_what_it_contains() -> None:
     containerd = repo.parse_relations("runc (>= 0.1.0~), libc6 (>= 2.34)")
     runc = repo.parse_relations("libc6 (>= 2.38), libseccomp2 (>= 2.5.0)")
@@ -350,6 +364,9 @@ def make_tree(root: Path) -> None:
         "usr/share/bash-completion/completions/docker",
         "usr/share/doc/docker.io/copyright",
         "usr/share/lintian/overrides/docker.io",
+        "usr/share/man/man1/docker-attach.1.gz",
+        "usr/share/man/man5/Dockerfile.5.gz",
+        "usr/share/man/man8/dockerd.8.gz",
         "etc/default/docker",
     ):
         (root / path).parent.mkdir(parents=True, exist_ok=True)
@@ -380,6 +397,11 @@ def test_select_files_splits_the_cli_out_of_the_engine(tmp_path: Path) -> None:
     assert "usr/share/lintian/" not in engine_files | cli_files
     assert "usr/share/doc/docker.io/copyright" in cli_files
     assert {"DEBIAN/control"} <= engine_files & cli_files
+    # the CLI's manual pages belong to docker-ce-cli: 28.5's (from sid's docker-cli) would
+    # otherwise collide with 26.1's docker-ce on upgrade
+    cli_pages = {"usr/share/man/man1/docker-attach.1.gz", "usr/share/man/man5/Dockerfile.5.gz"}
+    assert cli_pages <= cli_files and not cli_pages & engine_files
+    assert "usr/share/man/man8/dockerd.8.gz" in engine_files - cli_files
 
 
 def test_installed_size_counts_kib_and_entries(tmp_path: Path) -> None:
@@ -513,6 +535,14 @@ def selections() -> dict[str, dict[str, DebianPackage]]:
             "rootlesskit": package("rootlesskit", "2.0.2-2+b9", "5" * 64),
             "libc6": package("libc6", "2.41-12"),
         },
+        "sid": {
+            "docker.io": package("docker.io", "28.5.2+dfsg4-5", "6" * 64),
+            "docker-cli": package("docker-cli", "28.5.2+dfsg4-5", "7" * 64),
+            "docker-buildx": package("docker-buildx", "0.29.1+ds1-4", "8" * 64),
+            "docker-compose": package("docker-compose", "2.40.3-3", "9" * 64),
+            "containerd": package("containerd", "2.1.9+ds1-5", "a1" * 32),
+            "rootlesskit": package("rootlesskit", "2.0.2-2+b11", "a2" * 32),
+        },
     }
 
 
@@ -526,13 +556,26 @@ def test_needed_packages_per_suite() -> None:
         "docker-buildx",
         "docker-compose",
     }
+    # sid's runc needs glibc 2.38: containerd 2.1 comes with the suite's own runc.
+    assert needs["sid"] == {*needs["trixie"], "containerd"}
 
 
-def test_plan_puts_both_engines_in_every_suite() -> None:
+def test_a_moved_on_sid_stops_the_plan_with_a_sentence() -> None:
+    moved = selections()
+    moved["sid"]["docker.io"] = package("docker.io", "29.1.0+dfsg1-1")
+    with pytest.raises(LabError, match="sid now carries docker.io 29.1.0.*needs updating"):
+        repo.plan(["trixie"], moved)
+
+
+ENGINES = ("20.10.24", "26.1.5", "28.5.2")
+ROOTLESSKITS = ("1.1.0-1+b4", "2.0.2-2+b9", "2.0.2-2+b11")
+
+
+def test_plan_puts_the_three_engines_in_every_suite() -> None:
     targets = repo.plan(["bookworm", "trixie"], selections())
     assert repo.engine_versions(targets) == {
-        "bookworm": ["5:20.10.24-1~debian.12~bookworm", "5:26.1.5-1~debian.12~bookworm"],
-        "trixie": ["5:20.10.24-1~debian.13~trixie", "5:26.1.5-1~debian.13~trixie"],
+        suite: [f"5:{engine}-1~debian.{number}~{suite}" for engine in ENGINES]
+        for suite, number in (("bookworm", 12), ("trixie", 13))
     }
     extras = {
         (t.suite, t.version, t.sources[1].version)
@@ -542,10 +585,22 @@ def test_plan_puts_both_engines_in_every_suite() -> None:
     assert extras == {
         (suite, f"5:{engine}-1~debian.{number}~{suite}", rootlesskit)
         for suite, number in (("bookworm", 12), ("trixie", 13))
-        for engine, rootlesskit in (("20.10.24", "1.1.0-1+b4"), ("26.1.5", "2.0.2-2+b9"))
+        for engine, rootlesskit in zip(ENGINES, ROOTLESSKITS, strict=True)
     }
-    runtimes = {t.suite: t.version for t in targets if t.spec.name == "containerd.io"}
-    assert runtimes == {"bookworm": "1.6.20-1", "trixie": "1.7.24-1"}
+    runtimes = {
+        (t.suite, t.version, t.sources[1].version)
+        for t in targets
+        if t.spec.name == "containerd.io"
+    }
+    assert runtimes == {
+        ("bookworm", "1.6.20-1", "1.1.5+ds1-1"),
+        ("bookworm", "2.1.9-1", "1.1.5+ds1-1"),
+        ("trixie", "1.7.24-1", "1.1.15+ds1-2"),
+        ("trixie", "2.1.9-1", "1.1.15+ds1-2"),
+    }
+    engines = {t.version: t.spec.depends[0] for t in targets if t.spec.name == "docker-ce"}
+    assert engines["5:28.5.2-1~debian.12~bookworm"] == "containerd.io (>= 1.7.27)"
+    assert engines["5:26.1.5-1~debian.12~bookworm"] == "containerd.io (>= 1.6)"
     assert {t.glibc for t in targets if t.suite == "bookworm"} == {"2.36"}
 
 
@@ -676,3 +731,28 @@ def test_a_variant_lacks_the_packages_it_is_told_to_and_shares_the_pool(tmp_path
     assert not (dists / "InRelease").exists()  # unsigned: apt refuses it
     assert (dists / "pool").resolve() == (repo / "dists/trixie/pool").resolve()
     assert (dest / "gpg").read_text() == "key\n"
+
+
+PURGE_QUESTION = "Template: docker.io/purge-data\nType: boolean\nDefault: false\n"
+
+
+@pytest.mark.parametrize(
+    ("templates", "kept"),
+    [(PURGE_QUESTION, False), (PURGE_QUESTION + "\nTemplate: docker.io/restart\n", True)],
+)
+def test_only_known_debconf_questions_are_dropped(tmp_path: Path, templates, kept) -> None:
+    """sid's purge question goes (Docker asks none); an unknown one stops the build."""
+    control = tmp_path / "DEBIAN"
+    control.mkdir()
+    (control / "config").write_text("#!/bin/sh\n")
+    (control / "templates").write_text(templates)
+    engine = spec("docker-ce", "sid")
+    if kept:
+        with pytest.raises(LabError, match="docker.io now uses debconf"):
+            repo._prepare_debian_dir(tmp_path, engine, [])
+        return
+    repo._prepare_debian_dir(tmp_path, engine, [])
+    assert not (control / "config").exists() and not (control / "templates").exists()
+    with pytest.raises(LabError, match="docker.io now uses debconf"):
+        (control / "config").write_text("#!/bin/sh\n")
+        repo._prepare_debian_dir(tmp_path, spec("docker-ce", "trixie"), [])

@@ -1,0 +1,123 @@
+"""Rolling engine upgrades: per host the engine from -> to and the downtime; a failed batch's
+hosts get their previous engine back with ``rollback`` (the real ``roll_out``, fake hosts)."""
+
+from __future__ import annotations
+
+from provision.fleet.batches import engine_change, roll_out
+from provision.fleet.results import FleetResult, HostResult
+from provision.fleet.tables import _engine
+from provision.verify.runner import Check, HostChecks
+
+from .fakes import converged_machine
+from .test_cli import fake_inventory, run_main
+from .test_fleet_ops import fleet_of
+
+OLD, NEW = "5:26.1.5-1~debian.12~bookworm", "5:28.5.2-1~debian.12~bookworm"
+
+
+def engine_changes(before: str, after: str, downtime: float = 0.8) -> list[dict]:
+    """An apply's changes as ``HostResult.changes`` holds them."""
+    return [
+        {
+            "operation": "Install Docker packages",
+            "packages": [{"name": "docker-ce", "action": "upgrade", "from": before, "to": after}],
+        },
+        {"operation": "docker service", "changes": ["restart docker"], "downtime_s": downtime},
+    ]
+
+
+class Fleet:
+    """Hosts with an installed engine: ``docker_version`` (host data) moves it; a host in
+    ``broken`` fails its verification on ``NEW`` (the forced failure), ``stuck`` ones cannot
+    be downgraded."""
+
+    def __init__(self, names, broken=(), stuck=()):
+        self.engines = dict.fromkeys(names, OLD)
+        self.broken, self.stuck = set(broken), set(stuck)
+        self.applied: list[tuple[list[str], list[str]]] = []
+
+    def apply(self, part, deploy, command, locking=None, after=None):
+        hosts, wanted = {}, []
+        for host in part.hosts:
+            target = {"28.5.2": NEW}.get(host.data.get("docker_version"), host.data.docker_version)
+            wanted.append(target)
+            before = self.engines[host.name]
+            if host.name in self.stuck and target == OLD:
+                hosts[host.name] = HostResult("failed", error=f"{host.name}: apt failed")
+                continue
+            self.engines[host.name] = target
+            changed = target != before
+            hosts[host.name] = HostResult("changed" if changed else "unchanged")
+            hosts[host.name].changes = engine_changes(before, target) if changed else []
+        self.applied.append(([h.name for h in part.hosts], wanted))
+        after([n for n, r in hosts.items() if r.status != "failed"])
+        return FleetResult("apply", hosts)
+
+    def verify(self, part):
+        def checks(name):
+            ok = not (name in self.broken and self.engines[name] == NEW)
+            return HostChecks([Check("test_container_runs", ok, "no greeting")])
+
+        return type("Verified", (), {"hosts": {h.name: checks(h.name) for h in part.hosts}})
+
+
+def rolled(run: Fleet, names, rollback=True):
+    fleet = fleet_of(*names)
+    for host in fleet.hosts:
+        host.data.docker_version = "28.5.2"
+    return roll_out(fleet, None, run.verify, 2, 0, apply=run.apply, rollback=rollback)
+
+
+def test_a_failed_batch_is_rolled_back_and_verified_and_the_rollout_stops() -> None:
+    run = Fleet("abcdef", broken="cd")
+    rollout = rolled(run, "abcdef")
+    assert run.engines == {"a": NEW, "b": NEW, "c": OLD, "d": OLD, "e": OLD, "f": OLD}
+    assert run.applied == [
+        (["a", "b"], [NEW, NEW]),
+        (["c", "d"], [NEW, NEW]),
+        (["c", "d"], [OLD, OLD]),
+    ]
+    c = rollout.hosts["c"]
+    assert (c.state, c.engine_from, c.engine_to, c.downtime_s) == ("failed", OLD, NEW, 0.8)
+    assert (c.rolled_back_to, c.rollback) == (OLD, "passed")
+    assert rollout.hosts["a"].rolled_back_to is None and rollout.hosts["e"].state == "not attempted"
+    assert "rolled back to their previous engine: c, d" in rollout.notes
+    report = rollout.as_dict()["hosts"]
+    assert report["d"]["rolled_back_to"] == OLD and report["a"]["engine_to"] == NEW
+    assert _engine(c) == "26.1.5 → 28.5.2, down 0.8 s; rolled back to 26.1.5: passed"
+
+
+def test_without_rollback_a_failed_batch_keeps_the_new_engine() -> None:
+    run = Fleet("abcd", broken="cd")
+    rollout = rolled(run, "abcd", rollback=False)
+    assert run.engines["c"] == NEW and rollout.hosts["c"].rolled_back_to is None
+
+
+def test_a_rollback_that_fails_says_so() -> None:
+    run = Fleet("ab", broken="b", stuck="b")
+    rollout = rolled(run, "ab")
+    assert rollout.hosts["b"].rollback == "failed: b: apt failed"
+    assert not any("rolled back" in note for note in rollout.notes)
+
+
+def test_a_host_whose_engine_did_not_change_is_not_rolled_back() -> None:
+    run = Fleet("ab", broken="b")
+    run.engines["b"] = NEW  # upgraded by an earlier run; fails now
+    rollout = rolled(run, "ab")
+    assert rollout.hosts["b"].state == "failed" and rollout.hosts["b"].rolled_back_to is None
+    assert len(run.applied) == 1
+
+
+def test_engine_change_reads_docker_ce_and_the_downtime() -> None:
+    assert engine_change(engine_changes(OLD, NEW, 2.5)) == (OLD, NEW, 2.5)
+    other = [{"packages": [{"name": "containerd.io", "from": "1.7.24-1", "to": "2.1.9-1"}]}]
+    assert engine_change(other) == (None, None, None)
+    assert engine_change([]) == (None, None, None)
+
+
+def test_rollback_without_batches_is_one_sentence_and_exit_2(tmp_path, monkeypatch, capsys):
+    inventory = fake_inventory(tmp_path, converged_machine())
+    code, _, err = run_main(monkeypatch, capsys, "apply", "-i", inventory, "--rollback-on-failure")
+    assert code == 2
+    assert err.strip().endswith("--rollback-on-failure rolls back a batch: add --batch N.")
+    assert err.count("\n") == 1
