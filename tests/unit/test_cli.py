@@ -78,10 +78,10 @@ def unreachable(tmp_path):
         (["--data", "docker_channel"], "error: --data 'docker_channel' must look like KEY=VALUE."),
         (
             ["--data", "docker_channel=nightly"],
-            "error: invalid settings: web1.invalid: docker_channel must be one of stable, test, "
-            "got 'nightly'.",
+            "error: invalid settings: web1.invalid–web2.invalid: docker_channel must be one of "
+            "stable, test, got 'nightly'.\n",
         ),
-        (["--limit", "db*"], "error: --limit db* matches no host or group in "),
+        (["--limit", "db*"], "error: --limit db* matches no host or group of "),
     ],
     ids=["data", "settings", "limit"],
 )
@@ -107,10 +107,11 @@ def test_invalid_settings_of_two_hosts_in_one_message(monkeypatch, capsys, tmp_p
     assert err.count("\n") == 1  # one line
 
 
-def test_uninstall_asks_first(unreachable):
+def test_uninstall_asks_first(monkeypatch, unreachable):
+    monkeypatch.setattr("provision.cli.interactive", lambda: True)
     result = CliRunner().invoke(cli, ["uninstall", "-i", unreachable], input="n\n")
-    assert "Remove Docker from web1.invalid, web2.invalid?" in result.output
-    assert result.exit_code == 1 and "Aborted!" in result.output
+    assert "Remove Docker from web1.invalid–web2.invalid?" in result.output
+    assert result.exit_code == 1 and "Nothing removed." in result.output
 
 
 # whole runs on @fake hosts ------------------------------------------------------------------
