@@ -195,3 +195,24 @@ def test_status_shows_versions(tmp_path):
     assert facts["compose"].startswith("2.29.1")
     assert facts["channel"] == "stable"
     assert facts["docker_service"] == "active/enabled"
+
+
+def test_uninstall_dry_json_plans_and_changes_nothing(tmp_path):
+    inventory = fake_inventory(tmp_path, converged_machine())
+    report = tmp_path / "uninstall.json"
+    result = CliRunner().invoke(
+        cli, ["uninstall", "-i", inventory, "--dry", "--json", "--report", str(report)]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)  # no prompt: --dry changes nothing
+    assert data == json.loads(report.read_text())
+    assert data["command"] == "uninstall" and data["dry"] is True
+    host = data["hosts"]["@fake/web1"]
+    assert host["status"] == "changed" and host["changed_operations"] >= 1
+
+
+def test_an_empty_shard_is_a_json_document_too(tmp_path):
+    inventory = fake_inventory(tmp_path, converged_machine())
+    result = CliRunner().invoke(cli, ["status", "-i", inventory, "--shard", "2/2", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["summary"] == {"hosts": 0}

@@ -221,3 +221,63 @@ def test_verbose_shows_the_ssh_layer(monkeypatch, capsys, server, inventory):
         logs.configure(0)
     assert code == 1 and json.loads(out)["summary"]["failed"] == 2
     assert "paramiko.transport: DEBUG: " in err and "Traceback" not in out
+
+
+# Ctrl-C and SIGTERM at several moments ------------------------------------------------------
+
+
+@pytest.fixture
+def silent(tmp_path):
+    server = FakeServer("silent", tmp_path)
+    yield server
+    server.close()
+
+
+def signal_in(seconds: float, name: str):
+    """Send this process signal ``name`` after ``seconds`` (from a process of its own)."""
+    import os
+    import subprocess
+
+    return subprocess.Popen(["sh", "-c", f"sleep {seconds}; kill -{name} {os.getpid()}"])
+
+
+@pytest.mark.parametrize(("name", "code"), [("TERM", 143), ("INT", 130)])
+@pytest.mark.parametrize("command_name", ["apply", "status", "exec"])
+def test_a_signal_while_connecting_ends_the_run_with_its_report(
+    monkeypatch, capsys, silent, tmp_path, name, code, command_name
+):
+    import time
+
+    path = tmp_path / "inventory.py"
+    path.write_text(silent.inventory(3, ssh_connect_timeout=60))
+    report = tmp_path / "report.json"
+    args = command(command_name, str(path), "--json", "--report", str(report))
+    started = time.monotonic()
+    sender = signal_in(1, name)
+    exit_code, out, err = run_main(monkeypatch, capsys, *args)
+    sender.wait()
+    assert exit_code == code and time.monotonic() - started < 20  # not the 60 s timeout
+    document = json.loads(out)
+    assert document == json.loads(report.read_text())
+    assert document["interrupted"] == f"SIG{name}"
+    assert silent.accepted == 3
+
+
+@pytest.mark.parametrize(("name", "code"), [("TERM", 143), ("INT", 130)])
+def test_a_signal_before_any_host_is_one_line(monkeypatch, capsys, server, inventory, name, code):
+    import os
+    import signal
+
+    from provision.fleet import inventory as fleet_inventory
+
+    load = fleet_inventory.load
+
+    def interrupted_load(*args, **kwargs):
+        os.kill(os.getpid(), getattr(signal, f"SIG{name}"))
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(fleet_inventory, "load", interrupted_load)
+    exit_code, out, err = run_main(monkeypatch, capsys, "apply", "-i", inventory)
+    assert (exit_code, out) == (code, "")
+    assert err.strip() == f"error: interrupted by SIG{name}."
+    assert server.accepted == 0
