@@ -53,9 +53,8 @@ PARALLEL = click.option(
 PROFILE = click.option(
     "--profile",
     type=click.Choice(profiles.NAMES),
-    default="docker",
-    show_default=True,
-    help="docker: Docker Engine; ci-runner: plus a runner user, pruning and buildx.",
+    help="docker: Docker Engine; ci-runner: plus a runner user, pruning and buildx. Default: "
+    f"the hosts' {profiles.SETTING} setting, else docker.",
 )
 
 
@@ -76,23 +75,26 @@ def load_fleet(
     path: str,
     limit,
     data,
-    profile: profiles.Profile | None = None,
+    profile: str | None | bool = False,
     shard_spec: str | None = None,
     exclude=(),
     as_json: bool = False,
     **outputs: str | None,
 ):
-    """The selected hosts, once everything typed or pointed at is checked: the inventory, every
-    host's settings and the files named in ``outputs`` (``report_file=...``)."""
+    """The selected hosts and their profile, once everything typed or pointed at is checked:
+    the inventory, every host's settings and the files named in ``outputs``
+    (``report_file=...``). ``profile``: ``--profile`` (``None``: the inventory's choice;
+    ``False``: a command without profiles)."""
     from .fleet import inventory, shard
     from .fleet.outputs import check_all
 
     check_all(**outputs)
     fleet = inventory.load(path, limit, inventory.parse_data(data), exclude)
     startup.started()
+    chosen = None if profile is False else profiles.profile(profiles.choose(fleet.hosts, profile))
     # every settings problem of every host, before anything is touched
-    fleet.settings(profile.check if profile else None)
-    return shard.slice_or_exit(fleet, shard_spec, as_json)
+    fleet.settings(chosen.check if chosen else None)
+    return shard.slice_or_exit(fleet, shard_spec, as_json), chosen
 
 
 def run_with_progress(fleet, deploy, command: str, **kwargs):
@@ -178,12 +180,11 @@ def apply(
     if batch:
         batch_size(batch, 1)  # a bad --batch is found before any host
     resume = resumed(resume_file) if resume_file else None
-    chosen = profiles.profile(profile)
-    fleet = load_fleet(
+    fleet, chosen = load_fleet(
         inventory,
         limit,
         data,
-        chosen,
+        profile,
         shard_spec,
         exclude,
         as_json,
@@ -244,12 +245,11 @@ def verify(
     from .fleet import report
     from .verify.runner import verify as run_verify
 
-    chosen = profiles.profile(profile)
-    fleet = load_fleet(
+    fleet, chosen = load_fleet(
         inventory,
         limit,
         data,
-        chosen,
+        profile,
         shard_spec,
         exclude,
         as_json,
@@ -278,8 +278,8 @@ def status(inventory, limit, exclude, shard_spec, data, report_file, as_json):
     from .fleet.runner import run_deploy
     from .fleet.status import inspect_host
 
-    fleet = load_fleet(
-        inventory, limit, data, None, shard_spec, exclude, as_json, report_file=report_file
+    fleet, _ = load_fleet(
+        inventory, limit, data, False, shard_spec, exclude, as_json, report_file=report_file
     )
     settings = fleet.settings()
     with interrupt.graceful():
@@ -314,7 +314,7 @@ def uninstall(
     from .fleet.cli import locking
 
     data = (*data, "docker_purge_data=true") if purge_data else data
-    fleet = load_fleet(
+    fleet, _ = load_fleet(
         inventory,
         limit,
         data,

@@ -281,3 +281,84 @@ def test_a_signal_before_any_host_is_one_line(monkeypatch, capsys, server, inven
     assert (exit_code, out) == (code, "")
     assert err.strip() == f"error: interrupted by SIG{name}."
     assert server.accepted == 0
+
+
+# the profile: chosen in the inventory or on the command line --------------------------------
+
+
+def profile_of(tmp_path, text: str, *args: str):
+    """The profile ``load_fleet`` chooses for inventory ``text`` and ``--profile ARGS[0]``."""
+    from provision import cli
+
+    path = tmp_path / f"inventory{len(list(tmp_path.iterdir()))}.py"  # pyinfra caches by path
+    path.write_text(text)
+    return cli.load_fleet(str(path), (), (), args[0] if args else None)[1]
+
+
+RUNNERS = """\
+runners = (["r1", "r2"], {"provision_profile": "ci-runner", "ci_runner_user": "ci"})
+"""
+
+
+def test_a_group_chooses_the_ci_runner_profile(tmp_path):
+    from provision import profiles
+
+    assert profile_of(tmp_path, RUNNERS).suites == profiles.profile("ci-runner").suites
+    assert profile_of(tmp_path, "hosts = ['a']\n").suites == profiles.profile("docker").suites
+    assert profile_of(tmp_path, "hosts = ['a']\n", "ci-runner").deploy.__name__ == (
+        "install_ci_runner"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "args", "message"),
+    [
+        (
+            "hosts = [('a', {'ci_runner_user': 'ci'}), ('b', {'ci_runner_user': 'ci'})]\n",
+            (),
+            "invalid settings: a, b: ci_runner_user is a setting of the ci-runner profile; set "
+            "provision_profile: ci-runner or pass --profile ci-runner.",
+        ),
+        (
+            RUNNERS + "web = ['web1', 'web2']\n",
+            (),
+            "the selected hosts choose different profiles (r1–r2: ci-runner; web1–web2: "
+            "docker; provision_profile); run each profile's hosts on their own with --limit.",
+        ),
+        (
+            "hosts = [('a', {'provision_profile': 'runner'})]\n",
+            (),
+            "invalid settings: a: provision_profile must be one of docker, ci-runner, got "
+            "'runner'.",
+        ),
+        (
+            RUNNERS,
+            ("docker",),
+            "invalid settings: r1–r2: ci_runner_user is a setting of the ci-runner profile",
+        ),
+    ],
+    ids=["settings without it", "mixed", "unknown", "overridden"],
+)
+def test_profiles_refused(tmp_path, text, args, message):
+    from provision.fleet.errors import UsageError
+
+    with pytest.raises(UsageError) as raised:
+        profile_of(tmp_path, text, *args)
+    assert str(raised.value).startswith(message)
+
+
+def test_verify_uses_the_profile_the_inventory_chooses(monkeypatch, capsys, tmp_path):
+    from provision import profiles
+    from provision.verify import runner
+
+    seen = []
+
+    def fake_verify(fleet, parallel, suites):
+        seen.append(suites)
+        return runner.VerifyResult({})
+
+    monkeypatch.setattr(runner, "verify", fake_verify)
+    path = tmp_path / "inventory.py"
+    path.write_text(RUNNERS)
+    code, _, _ = run_main(monkeypatch, capsys, "verify", "-i", str(path), "--json")
+    assert code == 0 and seen == [profiles.profile("ci-runner").suites]
