@@ -273,12 +273,33 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
             problems.append(f"{name} has invalid user names: {', '.join(map(repr, bad_users))}")
     if "root" in values.get("docker_rootless_users", ()):
         problems.append("docker_rootless_users cannot name root: root runs the system daemon")
+    problems.extend(_conflicts(values))
     image = str(values.get("docker_verify_image", "hello-world"))
     if not IMAGE_RE.fullmatch(image):
         problems.append(f"docker_verify_image must be an image reference, got {image!r}")
     if problems:
         raise SettingsError(f"{host}: " + "; ".join(problems) + ".")
     return DockerSettings(**values)
+
+
+def _conflicts(values: dict) -> list[str]:
+    """Settings valid alone that contradict each other or say nothing."""
+    problems = []
+    both = sorted(
+        set(values.get("docker_users", ())) & set(values.get("docker_rootless_users", ()))
+    )
+    if both:
+        problems.append(
+            f"{', '.join(both)} in both docker_users and docker_rootless_users; a user gets the "
+            "system daemon (docker group) or a rootless one of their own, not both"
+        )
+    if "docker_packages" in values and not values["docker_packages"]:
+        problems.append("docker_packages is empty; leave it out for Docker's packages")
+    if "docker_verify_image_sha256" in values and not values.get("docker_verify_image_url"):
+        problems.append(
+            "docker_verify_image_sha256 needs docker_verify_image_url, the archive it checks"
+        )
+    return problems
 
 
 def check_fingerprint(values: dict, name: str, default: str, problems: list[str]) -> None:
@@ -378,7 +399,7 @@ def _unknown(name: str) -> str:
     import difflib
 
     better = ROLE_NAMES.get(name) or next(
-        iter(difflib.get_close_matches(name, SETTING_NAMES, 1)), None
+        iter(difflib.get_close_matches(name, SETTING_NAMES, 1, 0.8)), None
     )
     return f"{name} is not a setting" + (f" (did you mean {better}?)" if better else "")
 
