@@ -242,7 +242,7 @@ def verify(
     as_json,
 ):
     """Run the verification suite (testinfra) on every selected host."""
-    from .fleet import report
+    from .fleet import interrupt, report
     from .verify.runner import verify as run_verify
 
     fleet, chosen = load_fleet(
@@ -256,10 +256,10 @@ def verify(
         report_file=report_file,
         junit_file=junit_file,
     )
-    result = run_verify(fleet, parallel, chosen.suites)
-    finish(
-        result, as_json, table(report.verify_table), report_file, junit_file, report.verify_junit
-    )
+    with interrupt.graceful():
+        result = run_verify(fleet, parallel, chosen.suites)
+        show = table(report.verify_table)
+        finish(result, as_json, show, report_file, junit_file, report.verify_junit)
 
 
 @cli.command()

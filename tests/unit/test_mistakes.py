@@ -42,7 +42,7 @@ def run_main(monkeypatch, capsys, *args: str, tracebacks: bool = False):
     with pytest.raises(SystemExit) as exited:
         main()
     out, err = capsys.readouterr()
-    assert tracebacks or "Traceback" not in out + err
+    assert tracebacks or "Traceback" not in out + err, out + err
     return exited.value.code, out, err
 
 
@@ -362,3 +362,24 @@ def test_verify_uses_the_profile_the_inventory_chooses(monkeypatch, capsys, tmp_
     path.write_text(RUNNERS)
     code, _, _ = run_main(monkeypatch, capsys, "verify", "-i", str(path), "--json")
     assert code == 0 and seen == [profiles.profile("ci-runner").suites]
+
+
+@pytest.mark.parametrize(("name", "code"), [("TERM", 143), ("INT", 130)])
+def test_a_signal_during_verify_ends_it_with_its_report(
+    monkeypatch, capsys, silent, tmp_path, name, code
+):
+    path = tmp_path / "inventory.py"
+    path.write_text(silent.inventory(2))
+    report = tmp_path / "report.json"
+    sender = signal_in(2, name)
+    args = ("verify", "-i", str(path), "--json", "--report", str(report))
+    exit_code, out, err = run_main(monkeypatch, capsys, *args)
+    sender.wait()
+    assert exit_code == code
+    document = json.loads(out)
+    assert document == json.loads(report.read_text())
+    assert document["interrupted"] == f"SIG{name}"
+    assert (
+        document["hosts"]["web1"]["error"]
+        == f"web1: interrupted by SIG{name} before it was checked."
+    )
