@@ -15,6 +15,7 @@ from .docker.errors import SettingsError
 from .fleet.cli import (
     EXCLUDE,
     FLEET_COMMANDS,
+    INVENTORY,
     JSON,
     LIMIT,
     LOCK_WAIT,
@@ -31,13 +32,6 @@ from .lab.errors import LabError
 # pyinfra, testinfra and rich load only inside the commands that use them: `--help`, `lab`
 # commands and usage errors stay fast.
 
-INVENTORY = click.option(
-    "-i",
-    "--inventory",
-    required=True,
-    metavar="FILE",
-    help="pyinfra inventory file, e.g. inventories/lab.py.",
-)
 DATA = click.option(
     "--data",
     multiple=True,

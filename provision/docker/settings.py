@@ -274,12 +274,37 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
     if "root" in values.get("docker_rootless_users", ()):
         problems.append("docker_rootless_users cannot name root: root runs the system daemon")
     problems.extend(_conflicts(values))
+    problems.extend(_platform(values))
     image = str(values.get("docker_verify_image", "hello-world"))
     if not IMAGE_RE.fullmatch(image):
         problems.append(f"docker_verify_image must be an image reference, got {image!r}")
     if problems:
         raise SettingsError(f"{host}: " + "; ".join(problems) + ".")
     return DockerSettings(**values)
+
+
+CODENAME_RE = re.compile(r"[a-z][a-z0-9]{1,31}")
+KERNEL_ARCHES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "armhf", "ppc64le": "ppc64el"}
+
+
+def _platform(values: dict) -> list[str]:
+    """``docker_arch`` one of Docker's architectures, ``docker_codename`` a release's one word."""
+    from .distro import ARCHITECTURES
+
+    problems = []
+    arch = values.get("docker_arch")
+    if arch is not None and not (isinstance(arch, str) and arch in ARCHITECTURES):
+        better = KERNEL_ARCHES.get(arch) if isinstance(arch, str) else None
+        hint = f"; {arch} is {better} in Debian's words" if better else ""
+        problems.append(
+            f"docker_arch must be one of {', '.join(sorted(ARCHITECTURES))}, got {arch!r}{hint}"
+        )
+    codename = values.get("docker_codename")
+    if codename is not None and not (isinstance(codename, str) and CODENAME_RE.fullmatch(codename)):
+        problems.append(
+            f"docker_codename must be a release codename such as noble, got {codename!r}"
+        )
+    return problems
 
 
 def _conflicts(values: dict) -> list[str]:

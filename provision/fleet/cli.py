@@ -24,7 +24,13 @@ LOCK_WAIT = click.option(
     metavar="SECONDS",
     help="How long to wait for another provision run to release a host.",
 )
-_INVENTORY = click.option("-i", "--inventory", required=True, metavar="FILE", help="Inventory.")
+INVENTORY = click.option(
+    "-i",
+    "--inventory",
+    required=True,
+    metavar="FILE",
+    help="pyinfra inventory file, e.g. inventories/lab.py.",
+)
 LIMIT = click.option(
     "--limit",
     multiple=True,
@@ -164,7 +170,7 @@ def apply_in_batches(
 
 
 @click.command("exec")
-@_INVENTORY
+@INVENTORY
 @LIMIT
 @EXCLUDE
 @SHARD
@@ -195,7 +201,7 @@ def exec_command(
 
 
 @click.command("bootstrap")
-@_INVENTORY
+@INVENTORY
 @LIMIT
 @EXCLUDE
 @SHARD

@@ -396,3 +396,28 @@ def test_a_trailing_newline_is_not_part_of_a_valid_value(name, value):
 def test_settings_that_contradict_each_other_are_refused(data, problem):
     with pytest.raises(SettingsError, match=f"^web1: {problem}"):
         from_host_data(data, "web1")
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (
+            {"docker_arch": "x86_64"},
+            "docker_arch must be one of amd64, arm64, armhf, ppc64el, s390x, got 'x86_64'; x86_64 "
+            "is amd64 in Debian's words.",
+        ),
+        ({"docker_arch": ["amd64"]}, "docker_arch must be one of amd64"),
+        ({"docker_codename": "noble; touch /x"}, "docker_codename must be a release codename"),
+        ({"docker_codename": "Noble"}, "docker_codename must be a release codename"),
+        ({"docker_codename": 24}, "docker_codename must be a release codename"),
+    ],
+)
+def test_architecture_and_codename_are_checked_before_any_host(data, problem):
+    with pytest.raises(SettingsError) as raised:
+        from_host_data(data, "web1")
+    assert str(raised.value).startswith(f"web1: {problem}")
+
+
+def test_docker_s_own_architectures_and_codenames_pass():
+    settings = from_host_data({"docker_arch": "arm64", "docker_codename": "trixie"}, "web1")
+    assert (settings.docker_arch, settings.docker_codename) == ("arm64", "trixie")
