@@ -1,7 +1,8 @@
-"""Performance harness: cold, idempotent, verify and exec timings on fresh lab hosts.
+"""Performance harness: cold, idempotent, verify, audit and exec timings on fresh lab hosts.
 
 Run as root: ``.venv/bin/python bench/run.py [--hosts 1,8,32] [--runs 5] [--cold-pairs 3]
-[--json FILE] [--keep-lab]``.
+[--json FILE] [--keep-lab] [--audit-only]``. With ``--audit-only`` it installs Docker where
+needed (no reset) and times only the audit beside the verification suite.
 It starts (or reuses) the lab selected by the ``PROVISION_LAB_*`` variables, RESETS lab1..labN
 to fresh hosts, prints a table and writes JSON (default bench/results/latest.json).
 See docs/performance.md for what each figure means.
@@ -25,6 +26,7 @@ from pathlib import Path
 import pyinfra
 from pyinfra.api.host import Host
 
+from provision.audit.runner import audit
 from provision.docker.deploy import PREREQUISITES, install_docker
 from provision.docker.layout import KEYRING, SOURCES, sources_text
 from provision.fleet.exec import run_command
@@ -53,6 +55,7 @@ TARGETS = {  # figure -> upper limit (seconds, a ratio, or MiB)
     "verify_1": 3.0,
     "verify_8": 6.0,
     "verify_32": 10.0,
+    "audit_ratio": 1.5,  # audit / verify, same hosts
     "rss_32": 150.0,
 }
 
@@ -80,6 +83,51 @@ def check(hosts: list[str]):
     if not result.ok:
         raise SystemExit(f"bench: verify failed: {json.dumps(result.as_dict()['hosts'])}")
     return result
+
+
+def audit_fleet(hosts: list[str]):
+    result = audit(load(INVENTORY, hosts))
+    unread = {name: host.error for name, host in result.hosts.items() if host.error}
+    if unread:
+        raise SystemExit(f"bench: audit could not read {unread}")
+    return result
+
+
+def audit_figures(sizes: list[int], runs: int, verify_figures: dict) -> dict:
+    """``{n: median of the audit of lab1..labN, and its ratio to verify's median}``."""
+    figures = {}
+    for n in sizes:
+        say(f"audit on {n} host(s), {runs} runs")
+        fig = median_of(runs, audit_fleet, names(n))
+        fig["verify_ratio"] = fig["median_s"] / verify_figures[n]["median_s"]
+        figures[n] = fig
+    return figures
+
+
+def measure_audit(lab: Lab, sizes: list[int], runs: int) -> dict:
+    """``--audit-only``: lab1..labN installed (as they are, or now), verify and audit timed."""
+    say(f"lab up: {sizes[-1]} hosts")
+    lab.up(sizes[-1], SUITES)
+    apply(names(sizes[-1]))
+    verify_figures = {n: median_of(runs, check, names(n)) for n in sizes}
+    return {
+        "verify": verify_figures,
+        "audit": audit_figures(sizes, runs, verify_figures),
+        "cpu_count": os.cpu_count(),
+        "load_average": [os.getloadavg()[0]],
+    }
+
+
+def audit_rows(figures: dict) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for n, fig in figures["audit"].items():
+        verify_s, ratio = figures["verify"][n]["median_s"], fig["verify_ratio"]
+        rows.append((f"audit, {n} host(s), median (library)", f"{fig['median_s']:.2f} s", "", ""))
+        rows.append(("  verify, same host(s), median", f"{verify_s:.2f} s", "", ""))
+        rows.append(
+            (f"  audit / verify, {n} host(s)", f"{ratio:.2f}", *verdict(ratio, "audit_ratio"))
+        )
+    return rows
 
 
 def timed(fn, *args) -> float:
@@ -352,6 +400,7 @@ def rows_of(figures: dict) -> list[tuple[str, str, str, str]]:
                 add(f"  CLI {kind}, {n} host(s), 1 run", f"{fig['cli_s']:.2f} s")
                 add(f"  CLI max RSS, {n} host(s)", f"{rss:.0f} MiB", f"rss_{n}", rss)
                 add(f"  CLI max open fds, {n} host(s)", str(fig["cli_max_fds"]))
+    rows += audit_rows(figures)
     start = figures["start_up"]
     add("CLI apply, 1 host, idempotent, median", f"{start['cli_apply_s']:.2f} s")
     add("plain pyinfra, 1 no-op operation, median", f"{start['pyinfra_noop_s']:.2f} s")
@@ -376,10 +425,10 @@ def rows_of(figures: dict) -> list[tuple[str, str, str, str]]:
 
 
 NOTES = """\
-how measured: wall times include connecting; "library" is load() + run_deploy(), verify() or
-run_command() in this process, "CLI" the real `provision apply` or `provision exec -- true` as a
-child process (max RSS via wait4; open fds: the most entries of /proc/PID/fd, sampled every
-10 ms). commands (pyinfra): calls of pyinfra.api.host.Host.run_shell_command for the host,
+how measured: wall times include connecting; "library" is load() + run_deploy(), verify(),
+audit() or run_command() in this process, "CLI" the real `provision apply` or `provision exec --
+true` as a child process (max RSS via wait4; open fds: the most entries of /proc/PID/fd, sampled
+every 10 ms). commands (pyinfra): calls of pyinfra.api.host.Host.run_shell_command for the host,
 patched in-process; sudo commands and SSH logins: sudo "COMMAND=" and sshd "Accepted publickey"
 lines added to the host's own journal (read with journalctl -D from its root)."""
 
@@ -394,13 +443,20 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--cold-pairs", type=int, default=3, help="cold apply / floor pairs (median)"
     )
-    parser.add_argument("--json", default=str(ROOT / "bench/results/latest.json"))
+    parser.add_argument("--json", help="default: bench/results/latest.json (audit.json)")
     parser.add_argument(
         "--keep-lab",
         action="store_true",
         help="leave the lab running (it is taken down when this run started it)",
     )
+    parser.add_argument(
+        "--audit-only",
+        action="store_true",
+        help="time only verify and audit (installing Docker where missing, no reset)",
+    )
     args = parser.parse_args(argv)
+    name = "audit.json" if args.audit_only else "latest.json"
+    args.json = args.json or str(ROOT / "bench" / "results" / name)
     args.sizes = sorted({int(n) for n in args.hosts.split(",")})
     if args.sizes[0] < 1 or args.sizes[-1] > MAX_HOSTS or min(args.runs, args.cold_pairs) < 1:
         parser.error(
@@ -432,6 +488,7 @@ def measure(lab: Lab, sizes: list[int], runs: int, cold_pairs: int) -> dict:
             )
             figures[kind][n] = fig
         figures["verify"][n] = median_of(runs, check, names(n))
+    figures["audit"] = audit_figures(sizes, runs, figures["verify"])
     figures["start_up"] = start_up(runs)
     figures["round_trips"] = round_trips(lab, "lab1")
     figures["cold"] = cold_vs_floor(lab, cold_pairs)
@@ -448,19 +505,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
     lab = Lab()
     was_up = bool(lab.state["hosts"])
-    say(
-        f"lab {lab.config.lab_dir} (bridge {lab.config.bridge}): lab1..lab"
-        f"{max(args.sizes[-1], 3)} will be reset to fresh hosts"
-    )
+    if args.audit_only:
+        say(f"lab {lab.config.lab_dir} (bridge {lab.config.bridge}): lab1..lab{args.sizes[-1]}")
+    else:
+        say(
+            f"lab {lab.config.lab_dir} (bridge {lab.config.bridge}): lab1..lab"
+            f"{max(args.sizes[-1], 3)} will be reset to fresh hosts"
+        )
     try:
-        figures = measure(lab, args.sizes, args.runs, args.cold_pairs)
+        if args.audit_only:
+            figures = measure_audit(lab, args.sizes, args.runs)
+        else:
+            figures = measure(lab, args.sizes, args.runs, args.cold_pairs)
     except LabError as error:
         say(str(error))
         return 2
     finally:
         if not (was_up or args.keep_lab):
             Lab().down()
-    rows = rows_of(figures)
+    rows = audit_rows(figures) if args.audit_only else rows_of(figures)
     print(table(rows))
     print(NOTES)
     out = Path(args.json)

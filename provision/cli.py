@@ -61,6 +61,7 @@ def cli() -> None:
     provision apply  -i INVENTORY   install Docker Engine (idempotent)
     provision verify -i INVENTORY   prove it: the testinfra suite on every host
     provision status -i INVENTORY   what runs where, and what drifted
+    provision audit  -i INVENTORY   the CIS Docker Benchmark on every host
     provision demo                  all of it on local lab hosts
     """
 
@@ -260,6 +261,52 @@ def verify(
 @INVENTORY
 @LIMIT
 @EXCLUDE
+@PARALLEL
+@DATA
+@REPORT
+@JUNIT
+@click.option(
+    "--prometheus",
+    "prometheus_file",
+    type=click.Path(dir_okay=False),
+    help="Write the results in Prometheus' text format (node_exporter's textfile collector).",
+)
+@JSON
+@VERBOSE
+def audit(
+    inventory, limit, exclude, parallel, data, report_file, junit_file, prometheus_file, as_json
+):
+    """Audit every selected host against the CIS Docker Benchmark (sections 1, 2, 3, 5)."""
+    from .audit import report as audit_report
+    from .audit.runner import audit as run_audit
+    from .fleet import report
+
+    fleet, _ = load_fleet(
+        inventory,
+        limit,
+        data,
+        exclude=exclude,
+        as_json=as_json,
+        report_file=report_file,
+        junit_file=junit_file,
+        prometheus_file=prometheus_file,
+    )
+    result = run_audit(fleet, parallel)
+    if prometheus_file:
+        audit_report.write_prometheus(prometheus_file, result)
+
+    def show(result):
+        report.print_table(audit_report.table(result))
+        for line in audit_report.summary(result):
+            click.echo(line)
+
+    finish(result, as_json, show, report_file, junit_file, audit_report.junit)
+
+
+@cli.command()
+@INVENTORY
+@LIMIT
+@EXCLUDE
 @SHARD
 @DATA
 @REPORT
@@ -393,11 +440,13 @@ def main() -> None:
 
 
 def fail(message: str, code: int = 2) -> None:
-    """Print ``error: MESSAGE`` as one line on stderr (red on a terminal unless NO_COLOR) and
-    exit with ``code``."""
+    """Print ``error: MESSAGE`` as one line on stderr, secrets masked (red on a terminal unless
+    NO_COLOR), and exit with ``code``."""
     import os
 
-    line = "error: " + " ".join(message.split())
+    from .redact import text
+
+    line = "error: " + " ".join(text(message).split())
     colour = None if os.environ.get("NO_COLOR") else "red"
     click.secho(line, fg=colour, err=True)
     sys.exit(code)

@@ -28,7 +28,10 @@ class Board:
         self._thread: threading.Thread | None = None
 
     def set(self, task: str, text: str) -> None:
-        """``task`` is now doing ``text``."""
+        """``task`` is now doing ``text`` (secrets redacted)."""
+        from provision import redact
+
+        text = redact.text(text)
         with self._lock:
             since = self.tasks[task][1] if task in self.tasks else time.monotonic()
             self.tasks[task] = (text, since)

@@ -1,7 +1,8 @@
 """What the Docker daemon is told, from the settings and the installed engine (no pyinfra needed).
 
 ``daemon.json`` merges the settings made for it (log driver and options, registry mirrors,
-insecure registries, data root, proxies) with ``docker_daemon_options``, which wins. Engines
+insecure registries, data root, proxies, ``docker_hardening``'s options) with
+``docker_daemon_options``, which wins. Engines
 before 23.0 do not read ``proxies`` from ``daemon.json``; they get a systemd drop-in instead.
 """
 
@@ -10,7 +11,8 @@ from __future__ import annotations
 import json
 import re
 
-from .layout import DAEMON_JSON, PROXY_DROPIN  # noqa: F401 (re-exported)
+from .hardening import hardened_options
+from .layout import DAEMON_JSON, DEFAULT_DATA_ROOT, PROXY_DROPIN  # noqa: F401 (re-exported)
 from .settings import DockerSettings
 
 PROXIES_IN_DAEMON_JSON = 23  # the first engine that reads "proxies" from daemon.json
@@ -43,10 +45,7 @@ def daemon_config(settings: DockerSettings, engine_version: str | None) -> dict:
         config["data-root"] = settings.docker_data_root
     if settings.docker_proxy and proxies_in_daemon_json(engine_version):
         config["proxies"] = {PROXY_KEYS[key]: value for key, value in settings.proxy().items()}
-    return {**config, **dict(settings.docker_daemon_options)}
-
-
-DEFAULT_DATA_ROOT = "/var/lib/docker"
+    return {**config, **hardened_options(settings), **dict(settings.docker_daemon_options)}
 
 
 def data_root(config: dict) -> str:

@@ -21,6 +21,7 @@ from .facts import (
     SourcesMentioning,
     Users,
 )
+from .hardening import AUDIT_PACKAGES, AUDIT_RULES, audit_rules
 from .layout import (  # noqa: F401
     APT_PROXY,
     DAEMON_JSON,
@@ -110,7 +111,10 @@ def install_queries(settings: DockerSettings) -> list[tuple[type, dict]]:
         (FileContent, {"path": DAEMON_JSON}),
         (FileContent, {"path": PROXY_DROPIN}),
         (FileContent, {"path": APT_PROXY}),
+        (FileContent, {"path": AUDIT_RULES}),
     ]
+    if settings.docker_audit_rules:
+        queries.append((Packages, {"packages": AUDIT_PACKAGES}))
     for distro in ("ubuntu", "debian", "raspbian"):
         queries.append((SourcesMentioning, {"texts": [f"{settings.docker_repo_url}/{distro}"]}))
     for unit in service_units(settings):
@@ -185,6 +189,7 @@ def install_docker(settings: DockerSettings | None = None, queries=()) -> None:
     ops.group_members(
         name="Docker group and users", group="docker", users=list(settings.docker_users)
     )
+    audit_rules_installed(settings)
     ops.data_root_free(name="Check the Docker data root", settings=settings)
     config = ops.daemon_config_file(name="Configure the Docker daemon", settings=settings)
     dropin = ops.proxy_dropin_file(name="Docker's proxy before engine 23", settings=settings)
@@ -202,13 +207,29 @@ def install_docker(settings: DockerSettings | None = None, queries=()) -> None:
     rootless.rootless_docker(settings)
 
 
+def audit_rules_installed(settings: DockerSettings) -> None:
+    """With ``docker_audit_rules``, Debian's auditd watching Docker's files (loaded when auditd
+    runs); without, no rules file of this deploy."""
+    rules = audit_rules(settings)
+    if rules is not None:
+        ops.packages_present(
+            name="Install auditd",
+            packages=AUDIT_PACKAGES,
+            lock_timeout=settings.docker_apt_lock_timeout,
+        )
+    written = ops.file_content(
+        name="Docker's audit rules", path=AUDIT_RULES, content=rules, mode="0640"
+    )
+    ops.audit_rules_loaded(name="Load the audit rules", after=[written])
+
+
 DATA_DIRS = ["/var/lib/docker", "/var/lib/containerd"]
 
 
 @deploy("Uninstall Docker Engine")
 def uninstall_docker() -> None:
-    """Remove Docker's packages, repository and key; with ``docker_purge_data`` purge the
-    packages and delete /var/lib/docker and /var/lib/containerd too."""
+    """Remove Docker's packages, repository, key and audit rules; with ``docker_purge_data``
+    purge the packages and delete /var/lib/docker and /var/lib/containerd too."""
     settings = host_settings()
     lock = settings.docker_apt_lock_timeout
     if settings.docker_rootless_users:  # while their daemons' programs are still there
@@ -223,6 +244,8 @@ def uninstall_docker() -> None:
     )
     ops.file_absent(name="Remove Docker's apt repository", path=SOURCES)
     ops.file_absent(name="Remove Docker's signing key", path=KEYRING)
+    rules = ops.file_absent(name="Remove Docker's audit rules", path=AUDIT_RULES)
+    ops.audit_rules_loaded(name="Load the audit rules", after=[rules])
     ops.file_absent(name="Remove the rootless Docker user unit", path=USER_UNIT)
     dropin = ops.file_absent(name="Remove Docker's proxy drop-in", path=PROXY_DROPIN)
     ops.systemd_reloaded(name="Reload systemd units", after=[dropin])

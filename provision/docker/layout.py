@@ -12,6 +12,7 @@ DAEMON_JSON = "/etc/docker/daemon.json"
 PROXY_DROPIN = "/etc/systemd/system/docker.service.d/http-proxy.conf"
 APT_PROXY = "/etc/apt/apt.conf.d/95provision-proxy"
 LEGACY_KEYRING = "/etc/apt/trusted.gpg"
+DEFAULT_DATA_ROOT = "/var/lib/docker"
 
 
 @dataclass(frozen=True)

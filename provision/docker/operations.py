@@ -291,6 +291,16 @@ def systemd_reloaded(after=()):
     yield "systemctl daemon-reload"
 
 
+@operation(is_idempotent=False)
+def audit_rules_loaded(after=()):
+    """``augenrules --load`` when one of the ``after`` operations changed a rules file and
+    auditd runs (where it cannot, as in a container, the rules wait on disk for its start)."""
+    if not any_changed(after):
+        host.noop("no audit rules changed")
+        return
+    yield "if systemctl is-active --quiet auditd; then augenrules --load; fi"
+
+
 @operation()
 def data_root_free(settings: DockerSettings):
     """Refuse a new data root while the current one holds images, containers or volumes:

@@ -47,7 +47,11 @@ class RootlessUser:
 
 
 class RootlessUsers(FactBase):
-    """``({user: RootlessUser}, [users that do not exist])``; names come back in base64."""
+    """``({user: RootlessUser}, [users that do not exist])``.
+
+    Names, and what each user's own systemd manager says, come back in base64 (``-``: nothing),
+    so no answer can run into another user's line.
+    """
 
     def command(self, users) -> str:
         parts = []
@@ -61,8 +65,8 @@ class RootlessUsers(FactBase):
             parts.append(
                 f"if u=$(id -u {shlex.quote(user)} 2>/dev/null); then "
                 f"l=no; [ -e {linger} ] && l=yes; "
-                f"a=$({active}); e=$({enabled}); "
-                f'echo {name} "$u" "$l" "${{a:-unknown}}" "${{e:-unknown}}"; '
+                f"a=$({active} | base64 -w0); e=$({enabled} | base64 -w0); "
+                f'echo {name} "$u" "$l" "${{a:--}}" "${{e:--}}"; '
                 f"else echo {name} missing; fi; "
             )
         return "( cd / && " + "".join(parts) + "true )"
@@ -73,17 +77,24 @@ class RootlessUsers(FactBase):
             fields = line.split()
             try:
                 user = base64.b64decode(fields[0], validate=True).decode()
+                if fields[1:] == ["missing"]:
+                    missing.append(user)
+                elif len(fields) == 5 and fields[1].isdecimal():
+                    active, enabled = (_said(field) for field in fields[3:])
+                    found[user] = RootlessUser(int(fields[1]), fields[2] == "yes", active, enabled)
             except (IndexError, ValueError):
                 continue
-            if fields[1:] == ["missing"]:
-                missing.append(user)
-            elif len(fields) == 5 and fields[1].isdigit():
-                found[user] = RootlessUser(int(fields[1]), fields[2] == "yes", fields[3], fields[4])
         return found, missing
 
     @staticmethod
     def default():
         return {}, []
+
+
+def _said(field: str) -> str:
+    """The first word of what systemctl printed (``field`` in base64), ``unknown`` for none."""
+    words = base64.b64decode(field, validate=True).decode().split() if field != "-" else []
+    return words[0] if words else "unknown"
 
 
 def with_subids(text: str, wanted: dict[str, int]) -> str:

@@ -36,12 +36,28 @@ WantedBy=default.target
 """
 
 
+# Debian's home for users without one, which never exists (only root could create it): as
+# ``HOME`` and ``DOCKER_CONFIG`` it holds no rc file, Docker CLI config or CLI plugin
+NO_HOME = "/nonexistent"
+
+
 def docker_host(uid: str) -> str:
     """``DOCKER_HOST`` of a user's rootless daemon; ``uid`` as for :func:`as_user`."""
     return f"unix:///run/user/{uid}/docker.sock"
 
 
-def as_user(user: str, uid: str, command: str) -> str:
-    """``command`` run as ``user`` with the user's runtime directory; ``uid`` is a number or a
-    shell variable (``"$u"``), never host data."""
-    return f"runuser -u {shlex.quote(user)} -- env XDG_RUNTIME_DIR=/run/user/{uid} {command}"
+def as_user(user: str, uid: str, script: str, env=()) -> str:
+    """``script`` run by ``sh`` as ``user``, in a clean environment: no login shell, and nothing
+    of the user's (profile, shell and curl rc files, Docker CLI config and plugins) runs.
+
+    The environment holds a fixed ``PATH``, the user's runtime directory and ``env``
+    (``NAME=value`` shell words). ``uid`` is a number or a shell expansion, never host data.
+    """
+    words = [
+        f"HOME={NO_HOME}",
+        "PATH=/usr/bin:/bin",
+        f"XDG_RUNTIME_DIR=/run/user/{uid}",
+        f"DOCKER_CONFIG={NO_HOME}",
+        *env,
+    ]
+    return f"runuser -u {shlex.quote(user)} -- env -i {' '.join(words)} sh -c {shlex.quote(script)}"

@@ -47,6 +47,27 @@ SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
 NO_PROXY_RE = re.compile(r"^[A-Za-z0-9.,:*/_\[\]-]+\Z")
 REGISTRY_RE = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]+)?(/[0-9]+)?\Z")  # host[:port] or a CIDR
 PATH_RE = re.compile(r"^/[A-Za-z0-9._/-]*\Z")
+ARCH_RE = re.compile(r"^[a-z0-9]+\Z")  # a Debian architecture: amd64, arm64, armhf, ...
+CODENAME_RE = re.compile(r"^[a-z][a-z0-9.-]*\Z")  # bookworm, noble, ...
+# settings that are one string (docker_version may also be written as a number)
+STRING_SETTINGS = (
+    "docker_packages_state",
+    "docker_channel",
+    "docker_repo_url",
+    "docker_gpg_key_url",
+    "docker_gpg_fingerprint",
+    "docker_distro",
+    "docker_codename",
+    "docker_arch",
+    "docker_log_driver",
+    "docker_data_root",
+    "apt_proxy",
+    "docker_service_state",
+    "docker_verify_image",
+    "docker_verify_image_url",
+    "docker_verify_image_sha256",
+    "docker_verify_output",
+)
 LOG_DRIVERS_WITH_ROTATION = ("json-file", "local")
 DEFAULT_LOG_OPTS = {"max-size": "10m", "max-file": "3"}
 HELLO_WORLD = ("hello-world", "Hello from Docker!")
@@ -100,6 +121,7 @@ ROLE_NAMES = {
     "docker_compose_package": "docker_packages",
     "docker_edition": "docker_packages",
 }
+CHECK_ID_RE = re.compile(r"^[0-9]+(\.[0-9]+){1,2}\Z")  # a benchmark number: 2.14, 1.1.3
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_.-]*\$?\Z")
 USER_LISTS = ("docker_users", "docker_rootless_users")
 
@@ -139,6 +161,9 @@ class DockerSettings:
     docker_verify_image_url: str | None = None
     docker_verify_image_sha256: str | None = None
     docker_verify_output: str | None = None
+    docker_hardening: bool = False
+    docker_audit_rules: bool = False
+    docker_audit_waivers: Mapping[str, str] = field(default_factory=dict)
 
     def key_url(self, distro: str) -> str:
         """Where the repository's signing key is downloaded from."""
@@ -198,6 +223,13 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
     """Build settings from a host's data (unknown keys are ignored); raise all problems at once."""
     values = {name: data[name] for name in SETTING_NAMES if data.get(name) is not None}
     problems: list[str] = [_unknown(name) for name in data if _is_unknown(name)]
+    for name in STRING_SETTINGS:
+        if name in values and not isinstance(values[name], str):
+            problems.append(
+                f"{name} must be a string, got {_kind(values[name])} {values.pop(name)!r}"
+            )
+    if "docker_version" in values and not isinstance(values["docker_version"], (str, int, float)):
+        problems.append(f"docker_version must be a string, got {values.pop('docker_version')!r}")
     for name in (
         "docker_packages",
         "docker_obsolete_packages",
@@ -216,6 +248,8 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
         "docker_service_enabled",
         "docker_purge_data",
         "docker_data_root_force",
+        "docker_hardening",
+        "docker_audit_rules",
     ):
         if name in values and not isinstance(values[name], bool):
             problems.append(f"{name} must be true or false, got {values[name]!r}")
@@ -244,12 +278,18 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
             + ", ".join(map(repr, bad))
         )
     _check_proxy(values, problems)
+    _check_waivers(values, problems)
     _check_logging(values, problems)
-    root = values.get("docker_data_root")
-    if root is not None and (
-        not isinstance(root, str) or not PATH_RE.fullmatch(root) or root == "/"
+    for name, pattern, what in (
+        ("docker_arch", ARCH_RE, "a Debian architecture such as amd64"),
+        ("docker_codename", CODENAME_RE, "a release codename such as bookworm"),
     ):
-        problems.append(f"docker_data_root must be an absolute path, got {root!r}")
+        if name in values and not pattern.fullmatch(values[name]):
+            problems.append(f"{name} must be {what}, got {values[name]!r}")
+    if "docker_data_root" in values:
+        values["docker_data_root"] = _data_root(
+            "docker_data_root", values["docker_data_root"], problems
+        )
     if "docker_verify_image_sha256" in values:
         digest = str(values["docker_verify_image_sha256"]).lower().removeprefix("sha256:")
         values["docker_verify_image_sha256"] = digest
@@ -262,6 +302,10 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
         problems.append(f"docker_daemon_options must be a mapping, got {type(options).__name__}")
     else:
         problems.extend(_daemon_option_problems(options))
+        if isinstance(options.get("data-root"), str):
+            name = "docker_daemon_options['data-root']"
+            root = _data_root(name, options["data-root"], problems)
+            values["docker_daemon_options"] = {**options, "data-root": root}
     timeout = values.get("docker_apt_lock_timeout", 300)
     if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 0:
         problems.append(
@@ -274,37 +318,12 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
     if "root" in values.get("docker_rootless_users", ()):
         problems.append("docker_rootless_users cannot name root: root runs the system daemon")
     problems.extend(_conflicts(values))
-    problems.extend(_platform(values))
     image = str(values.get("docker_verify_image", "hello-world"))
     if not IMAGE_RE.fullmatch(image):
         problems.append(f"docker_verify_image must be an image reference, got {image!r}")
     if problems:
         raise SettingsError(f"{host}: " + "; ".join(problems) + ".")
     return DockerSettings(**values)
-
-
-CODENAME_RE = re.compile(r"[a-z][a-z0-9]{1,31}")
-KERNEL_ARCHES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "armhf", "ppc64le": "ppc64el"}
-
-
-def _platform(values: dict) -> list[str]:
-    """``docker_arch`` one of Docker's architectures, ``docker_codename`` a release's one word."""
-    from .distro import ARCHITECTURES
-
-    problems = []
-    arch = values.get("docker_arch")
-    if arch is not None and not (isinstance(arch, str) and arch in ARCHITECTURES):
-        better = KERNEL_ARCHES.get(arch) if isinstance(arch, str) else None
-        hint = f"; {arch} is {better} in Debian's words" if better else ""
-        problems.append(
-            f"docker_arch must be one of {', '.join(sorted(ARCHITECTURES))}, got {arch!r}{hint}"
-        )
-    codename = values.get("docker_codename")
-    if codename is not None and not (isinstance(codename, str) and CODENAME_RE.fullmatch(codename)):
-        problems.append(
-            f"docker_codename must be a release codename such as noble, got {codename!r}"
-        )
-    return problems
 
 
 def _conflicts(values: dict) -> list[str]:
@@ -325,6 +344,27 @@ def _conflicts(values: dict) -> list[str]:
             "docker_verify_image_sha256 needs docker_verify_image_url, the archive it checks"
         )
     return problems
+
+
+def _data_root(name: str, root: str, problems: list[str]) -> str:
+    """``root`` as an absolute path without ``.`` or ``..`` steps, repeated or trailing
+    slashes (so what dockerd is given is what verify compares with)."""
+    steps = root.split("/")
+    if not PATH_RE.fullmatch(root) or any(step in (".", "..") for step in steps):
+        problems.append(f"{name} must be an absolute path without . or .. steps, got {root!r}")
+        return root
+    normal = "/" + "/".join(step for step in steps if step)
+    if normal == "/":
+        problems.append(f"{name} cannot be the root directory, got {root!r}")
+    return normal
+
+
+def _kind(value: Any) -> str:
+    """``a list``, ``a mapping``, ``a whole number``: what ``value`` is, in words."""
+    for kind, word in TYPE_WORDS.items():
+        if isinstance(value, kind):
+            return word
+    return f"a {type(value).__name__}"
 
 
 def check_fingerprint(values: dict, name: str, default: str, problems: list[str]) -> None:
@@ -375,6 +415,18 @@ def _check_proxy(values: dict, problems: list[str]) -> None:
     if no_proxy is not None and not (isinstance(no_proxy, str) and NO_PROXY_RE.fullmatch(no_proxy)):
         problems.append(
             f"docker_proxy['no_proxy'] must list host names, domains or CIDRs, got {no_proxy!r}"
+        )
+
+
+def _check_waivers(values: dict, problems: list[str]) -> None:
+    waivers = values.get("docker_audit_waivers", {})
+    if not isinstance(waivers, Mapping) or not all(
+        isinstance(k, str) and CHECK_ID_RE.fullmatch(k) and isinstance(v, str) and v.strip()
+        for k, v in waivers.items()
+    ):
+        problems.append(
+            "docker_audit_waivers must map benchmark check numbers to reasons, "
+            f'e.g. {{"2.9": "images need root"}}, got {waivers!r}'
         )
 
 

@@ -6,23 +6,37 @@ the host, facts are read again one by one, so later operations see the new state
 A fact class with ``merge_by`` (the name of its list argument) and ``select(value, items)``
 is read once for all its queries: one ``dpkg-query`` for every package list, one
 ``systemctl show`` for every unit. Each query's answer is selected from the joint one.
+
+Nothing a fact's command prints can pass for another fact's answer: each command's output
+(stdout; its stderr is dropped) comes back as one line ``MARK INDEX LENGTH BASE64``, and the
+controller decodes exactly those bytes. An answer that breaks this framing fails the host.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import weakref
+from dataclasses import dataclass
 
 from pyinfra import host, state
-from pyinfra.api import FactBase
+from pyinfra.api import DeployError, FactBase
 
 from provision.compat import current
 
-MARK = "=====provision-fact-"
+MARK = "=====provision-fact"
 _LAST: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Host -> {key: (State, value)}
 
 
 def _key(cls: type, kwargs: dict) -> tuple:
     return cls.__name__, repr(sorted(kwargs.items()))
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """A snapshot answer that breaks the framing: why, in words."""
+
+    reason: str
 
 
 class Snapshot(FactBase):
@@ -31,27 +45,44 @@ class Snapshot(FactBase):
     def command(self, queries) -> str:
         return (
             " ".join(
-                f"echo '{MARK}{index}'; {{ {cls().command(**kwargs)} ; }};"
+                f"b=$({{ {cls().command(**kwargs)} ; }} </dev/null 2>/dev/null | base64 -w0); "
+                f"printf '%s %s %s %s\\n' '{MARK}' {index} \"${{#b}}\" \"$b\";"
                 for index, (cls, kwargs) in enumerate(queries)
             )
             + " true"
         )
 
     def process(self, output: list[str]):
-        """Lines per query index; ``None`` when the output is not a snapshot."""
+        """Lines per query index; ``None`` when the output is not a snapshot, ``Malformed``
+        when it is one that does not decode."""
         sections: dict[int, list[str]] = {}
-        current = None
         for line in output:
-            if line.startswith(MARK) and line[len(MARK) :].isdigit():
-                current = int(line[len(MARK) :])
-                sections[current] = []
-            elif current is not None:
-                sections[current].append(line)
+            fields = line.split(" ")
+            if fields[0] != MARK:
+                continue
+            if len(fields) != 4 or not (fields[1].isdecimal() and fields[2].isdecimal()):
+                return Malformed("a section line has the wrong fields")
+            index, length, payload = int(fields[1]), int(fields[2]), fields[3]
+            if index in sections:
+                return Malformed(f"section {index} came twice")
+            if length != len(payload):
+                return Malformed(f"section {index} is cut short")
+            try:
+                sections[index] = output_lines(base64.b64decode(payload, validate=True))
+            except binascii.Error:
+                return Malformed(f"section {index} is not base64")
         return sections or None
 
     @staticmethod
     def default():
         return None
+
+
+def output_lines(data: bytes) -> list[str]:
+    """``data`` as the lines pyinfra gives a fact's ``process`` (split at newlines only)."""
+    if not data:
+        return []
+    return data.decode(errors="replace").removesuffix("\n").split("\n")
 
 
 def plan(queries: list[tuple[type, dict]]) -> list[tuple[type, dict]]:
@@ -88,15 +119,34 @@ def prefetch(queries: list[tuple[type, dict]]) -> None:
     sections = host.get_fact(Snapshot, queries=runs)
     answers = {}
     if sections is not None:
+        if not isinstance(sections, Malformed):
+            missing = [index for index in range(len(runs)) if index not in sections]
+            sections = Malformed(f"section {missing[0]} is missing") if missing else sections
+        if isinstance(sections, Malformed):
+            raise DeployError(
+                f"{host.name}: the answer to the first command is malformed "
+                f"({sections.reason}), so nothing was changed; run again, and if it persists "
+                "check the host's shell, sudo and base64."
+            )
         values = {}
         for index, (cls, kwargs) in enumerate(runs):
-            lines = sections.get(index)
-            if lines is None:
-                return  # incomplete: fall back to reading facts one by one
-            values[_run_key(cls, kwargs)] = cls().process(lines) if lines else cls.default()
+            values[_run_key(cls, kwargs)] = _processed(cls, sections[index])
         for cls, kwargs in queries:
             answers[_key(cls, kwargs)] = _selected(cls, kwargs, values[_run_key(cls, kwargs)])
     current(host).provision_snapshot = (current(state), answers)
+
+
+def _processed(cls: type, lines: list[str]):
+    """``cls``'s value for ``lines``; what it cannot make sense of fails the host."""
+    if not lines:
+        return cls.default()
+    try:
+        return cls().process(lines)
+    except (ValueError, LookupError, TypeError) as error:
+        raise DeployError(
+            f"{host.name}: the host's answer for {cls.__name__} is malformed "
+            f"({type(error).__name__}), so nothing was changed; check what the host prints for it."
+        ) from None
 
 
 def read(cls: type, **kwargs):

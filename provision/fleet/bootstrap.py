@@ -9,8 +9,9 @@ deploy user to prove key and sudo work, and only then, if asked, turns password 
 back). Every step checks first and changes only what differs, so a second run changes nothing.
 
 Host keys: a key already in the inventory's known_hosts file must match. A host seen for the
-first time is trusted on first use: its key is recorded there and its fingerprint printed, to
-be checked against the host's console.
+first time is trusted on first use: its fingerprint is printed, to be checked against the
+host's console, and its key is recorded there once a login has succeeded (a failed login
+shows the fingerprint and records nothing).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from dataclasses import dataclass, field
 
 import paramiko
 from pyinfra.api.host import Host
+
+from provision import redact
 
 from .connections import RecordNewKeys, connect_error, connection, known_hosts_file
 from .errors import UsageError
@@ -107,7 +110,9 @@ sshd -T | grep -qix 'passwordauthentication no' || {
 class BootstrapResult:
     """First contact with one host."""
 
-    host_key: str = ""  # "recorded KEYTYPE SHA256:..." on first contact, "known" otherwise
+    # "recorded KEYTYPE SHA256:..." on first contact, "new KEYTYPE SHA256:..., not recorded"
+    # when that login failed, "known" when it matched known_hosts, "-" when none was confirmed
+    host_key: str = "-"
     changes: list[str] = field(default_factory=list)
     error: str | None = None
 
@@ -182,6 +187,7 @@ def bootstrap(
     """First contact with every selected host at once; see the module's description."""
     keys = check(fleet, password_env)
     password = os.environ.get(password_env) if password_env else None
+    redact.remember({"password": password})
     hosts = fleet.hosts
 
     def one(host: Host) -> BootstrapResult:
@@ -197,12 +203,12 @@ def _bootstrap_host(
 ) -> BootstrapResult:
     result = BootstrapResult()
     known = known_hosts_file(host)
-    policy = RecordNewKeys(known)
+    policy = RecordNewKeys(known, defer=True)
     conn, user, password = _first_login(host, initial_user, password, policy)
     try:
-        conn.open()
-        recorded = list(policy.recorded.values())
-        result.host_key = f"recorded {' '.join(recorded[0])}" if recorded else "known"
+        conn.open()  # logged in: a new host key is recorded now, not before
+        policy.commit()
+        result.host_key = "known"
         deploy_user = host.data.get("ssh_user")
         if not _as_root(conn, user, password, ACCOUNT, [deploy_user, key], result):
             return result
@@ -214,7 +220,18 @@ def _bootstrap_host(
         result.error = connect_error(host.name, error, known)
     finally:
         conn.close()
+        result.host_key = _host_key(policy, result.host_key)
     return result
+
+
+def _host_key(policy: RecordNewKeys, checked: str) -> str:
+    """What the table says of a host's key: recorded, new but not recorded, or ``checked``."""
+    if policy.recorded:
+        return "recorded " + " ".join(next(iter(policy.recorded.values())))
+    if policy.seen:
+        kind, print_ = next(iter(policy.seen.values()))
+        return f"new {kind} {print_}, not recorded (the login failed)"
+    return checked
 
 
 def _first_login(host: Host, initial_user: str, password: str | None, policy):

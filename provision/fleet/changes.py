@@ -13,6 +13,7 @@ import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from provision import redact
 from provision.docker import daemon, facts, keyring, rootless
 from provision.docker.calls import Call, calls
 from provision.docker.dpkg import compare_versions, version_matches
@@ -71,12 +72,13 @@ class Change:
         return [p.sentence() for p in self.packages] + self.what
 
     def as_dict(self) -> dict:
+        """The change as reported: sentences, packages and the diff, secrets redacted."""
         data: dict = {"operation": self.operation, "changes": self.lines()}
         if self.packages:
             data["packages"] = [p.as_dict() for p in self.packages]
         if self.diff:
             data["diff"] = self.diff
-        return data
+        return redact.redacted(data)
 
 
 Describer = Callable[[dict, Callable[[object], str]], Change]
@@ -278,6 +280,12 @@ def _proxy_dropin_file(kw: dict, _name) -> Change:
 def _systemd_reloaded(kw: dict, name_of) -> Change:
     causes = ", ".join(name_of(meta) for meta in kw.get("after") or ())
     return Change("", what=[f"systemctl daemon-reload ({causes} changed)"])
+
+
+@describes("audit_rules_loaded")
+def _audit_rules_loaded(kw: dict, name_of) -> Change:
+    causes = ", ".join(name_of(meta) for meta in kw.get("after") or ())
+    return Change("", what=[f"augenrules --load where auditd runs ({causes} changed)"])
 
 
 @describes("runner_user")

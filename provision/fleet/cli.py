@@ -77,12 +77,10 @@ def finish(result, as_json: bool, show, report_path=None, junit_path=None, junit
 
     Every command with a result ends here, so ``--json`` means the same everywhere.
     """
-    import json
-
     from . import report
 
     if as_json:
-        click.echo(json.dumps(result.as_dict(), indent=2))
+        click.echo(report.json_text(result.as_dict()))
     else:
         show(result)
     if report_path:
@@ -237,8 +235,8 @@ def bootstrap_command(
 ):
     """First contact: create the inventory's deploy user (ssh_user, ssh_key, sudo).
 
-    Host keys seen for the first time are recorded in the inventory's known_hosts file
-    (trust on first use) and their fingerprints printed.
+    Host keys seen for the first time have their fingerprints printed and are recorded in the
+    inventory's known_hosts file (trust on first use) once a login has succeeded.
     """
     from . import outputs
     from .bootstrap import bootstrap as run_bootstrap

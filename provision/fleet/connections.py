@@ -36,21 +36,38 @@ def fingerprint(key: paramiko.PKey) -> str:
 
 class RecordNewKeys(paramiko.MissingHostKeyPolicy):
     """Trust on first use: accept a host key seen for the first time and append it to
-    ``path``; ``recorded`` keeps ``{host name: (key type, fingerprint)}`` to tell the user."""
+    ``path``; ``recorded`` keeps ``{host name: (key type, fingerprint)}`` to tell the user.
+
+    With ``defer``, a new key is only ``seen`` until ``commit()`` (called after a successful
+    login) records it, so a host whose login fails leaves nothing behind."""
 
     _write = threading.Lock()
 
-    def __init__(self, path: Path, names: dict[str, str] | None = None):
-        self.path, self.names, self.recorded = path, names or {}, {}
+    def __init__(self, path: Path, names: dict[str, str] | None = None, defer: bool = False):
+        self.path, self.names, self.defer = path, names or {}, defer
+        self.seen: dict[str, tuple[str, str]] = {}
+        self.recorded: dict[str, tuple[str, str]] = {}
+        self._pending: dict[str, str] = {}
 
     def missing_host_key(self, client, hostname, key) -> None:
         entry = self.names.get(hostname, hostname)
-        with self._write:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a") as file:
-                file.write(f"{entry} {key.get_name()} {key.get_base64()}\n")
         client.get_host_keys().add(hostname, key.get_name(), key)
-        self.recorded[entry.split(",")[0]] = (key.get_name(), fingerprint(key))
+        self.seen[entry.split(",")[0]] = (key.get_name(), fingerprint(key))
+        self._pending[entry] = f"{entry} {key.get_name()} {key.get_base64()}\n"
+        if not self.defer:
+            self.commit()
+
+    def commit(self) -> None:
+        """Append the keys seen since the last commit to ``path``."""
+        with self._write:
+            if self._pending:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with self.path.open("a") as file:
+                    file.writelines(self._pending.values())
+            for entry in self._pending:
+                name = entry.split(",")[0]
+                self.recorded[name] = self.seen[name]
+            self._pending.clear()
 
 
 def _green_threads() -> None:

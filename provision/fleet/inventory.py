@@ -15,14 +15,14 @@ from pyinfra.api.exceptions import ConnectorDataTypeError
 from pyinfra.api.host import Host
 from pyinfra.connectors.ssh import SSHConnector
 
+from provision import redact
 from provision.compat import connector_data_types, make_inventory, raise_if_bad_type
 from provision.docker.errors import SettingsError
 from provision.docker.settings import DockerSettings, from_host_data
+from provision.sshconfig import FORBIDDEN_CONTROL, connection_problems
 
 from .errors import UsageError
 from .hostnames import grouped
-
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # a newline in ssh_hostname would add config lines
 
 
 @dataclass
@@ -147,9 +147,11 @@ def load(
             f"{path}{f', line {line}' if line else ''}: {error}; fix the inventory file."
         ) from None
     ctx_inventory.set(inventory)
+    _check_data_keys(inventory, path)
+    for host in inventory:
+        redact.remember(host.data.dict())
     if not list(inventory):
         raise UsageError(f"{path} has no hosts; add some.")
-    _check_data_keys(inventory, path)
     hosts = select(inventory, limit, path)
     excluded = select(inventory, exclude, path, "--exclude") if exclude else []
     hosts = [host for host in hosts if host not in excluded]
@@ -198,10 +200,11 @@ def _check_data_keys(inventory: Inventory, path: str) -> None:
 
 
 def _check_connections(hosts: list[Host], path: str) -> None:
-    """Connection data of the right types, and an address for every SSH host; all at once."""
+    """Connection data of the right types, an address for every SSH host, and values OpenSSH's
+    grammar accepts (``sshconfig``); all at once, secrets redacted."""
     problems = []
     for host in hosts:
-        data = host.data.dict()
+        data, before = host.data.dict(), len(problems)
         if host.connector_cls is SSHConnector and "ssh_hostname" in data:
             address = data["ssh_hostname"]
             if address is None or (isinstance(address, str) and not address.strip()):
@@ -211,18 +214,26 @@ def _check_connections(hosts: list[Host], path: str) -> None:
                 )
                 continue
         for key, value in sorted(data.items()):
-            if key.startswith("ssh_") and isinstance(value, str) and CONTROL.search(value):
+            if (
+                key.startswith("ssh_")
+                and isinstance(value, str)
+                and FORBIDDEN_CONTROL.search(value)
+            ):
+                shown = redact.value(key, repr(value))
                 problems.append(
-                    f"host {host.name}: {key} holds a control character ({value!r}); fix its value."
+                    f"host {host.name}: {key} holds a control character ({shown}); fix its value."
                 )
         hints = connector_data_types(host)
         for key in sorted(hints.keys() & data.keys()):
             try:
+                shown = redact.value(key, repr(data[key]))
                 raise_if_bad_type(
-                    data[key], hints[key], ConnectorDataTypeError, f"{key} is {data[key]!r}"
+                    data[key], hints[key], ConnectorDataTypeError, f"{key} is {shown}"
                 )
             except ConnectorDataTypeError as error:
                 problems.append(f"host {host.name}: {error}; fix its value.")
+        if host.connector_cls is SSHConnector and len(problems) == before:
+            problems.extend(f"{problem}." for problem in connection_problems(host.name, data))
     if problems:
         raise UsageError(f"{path}: " + " ".join(problems))
 

@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from provision import redact
+
 from .results import FleetResult
 
 STYLE = {
@@ -20,6 +22,11 @@ STYLE = {
     "passed": "green",
     "interrupted": "magenta",
 }
+
+
+def shown(value: object) -> str:
+    """Data (host names, facts, messages) as rich prints it literally, secrets redacted."""
+    return escape(redact.text(str(value)))
 
 
 def apply_table(result: FleetResult) -> Table:
@@ -32,14 +39,14 @@ def apply_table(result: FleetResult) -> Table:
         table.add_column(column, overflow="fold")
     for name, host in result.hosts.items():
         table.add_row(
-            name,
+            shown(name),
             f"[{STYLE[host.status]}]{host.status}[/]",
             f"{host.changed_operations}/{host.operations}",
             f"{host.duration_s:.1f} s",
-            escape(host.error or ""),
+            shown(host.error or ""),
         )
     counts = result.summary()
-    notes = "".join(f"\nnote: {escape(note)}" for note in result.notes)
+    notes = "".join(f"\nnote: {shown(note)}" for note in result.notes)
     table.caption = (
         notes.lstrip("\n")
         + ("\n" if notes else "")
@@ -61,15 +68,15 @@ def print_changes(result: FleetResult, diffs: bool) -> None:
         if not host.changes:
             continue
         count = len(host.changes)
-        console.print(f"[bold]{escape(name)}[/]: {count} operation{'s' * (count != 1)} {verb}")
+        console.print(f"[bold]{shown(name)}[/]: {count} operation{'s' * (count != 1)} {verb}")
         for change in host.changes:
-            console.print(f"  [yellow]{escape(change['operation'])}[/]")
+            console.print(f"  [yellow]{shown(change['operation'])}[/]")
             for line in change["changes"]:
-                console.print(f"    {escape(line)}", highlight=False)
+                console.print(f"    {shown(line)}", highlight=False)
             if diffs and change.get("diff"):
                 for line in change["diff"].splitlines():
                     colour = {"+": "green", "-": "red", "@": "cyan"}.get(line[:1], "")
-                    text = escape(line)
+                    text = shown(line)
                     console.print(f"      [{colour}]{text}[/]" if colour else f"      {text}")
 
 
@@ -80,11 +87,11 @@ def verify_table(result) -> Table:
         table.add_column(column, overflow="fold")
     for name, host in result.hosts.items():
         status = "failed" if host.failed else "passed"
-        failures = [escape(f"{c.id}: {c.message}") for c in host.checks if not c.passed]
+        failures = [shown(f"{c.id}: {c.message}") for c in host.checks if not c.passed]
         if host.error:
-            failures.insert(0, escape(host.error))
+            failures.insert(0, shown(host.error))
         table.add_row(
-            name,
+            shown(name),
             f"[{STYLE[status]}]{status}[/]",
             str(host.passed),
             str(host.failed),
@@ -98,8 +105,13 @@ def verify_table(result) -> Table:
     return table
 
 
+def json_text(data: dict) -> str:
+    """The JSON document of a result, secrets redacted."""
+    return json.dumps(redact.redacted(data), indent=2, sort_keys=False)
+
+
 def write_json(path: str | Path, data: dict) -> None:
-    Path(path).write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    Path(path).write_text(json_text(data) + "\n")
 
 
 def apply_junit(result: FleetResult) -> ET.ElementTree:
@@ -134,18 +146,8 @@ def verify_junit(result) -> ET.ElementTree:
     """One test suite per host, one test case per check."""
     root = ET.Element("testsuites")
     for name, host in result.hosts.items():
-        suite = ET.SubElement(
-            root,
-            "testsuite",
-            name=f"provision.verify.{name}",
-            tests=str(len(host.checks) + (1 if host.error else 0)),
-            failures=str(sum(not check.passed for check in host.checks)),
-            errors=str(1 if host.error else 0),
-            time=f"{host.duration_s:.3f}",
-        )
-        if host.error:
-            case = ET.SubElement(suite, "testcase", classname=name, name="connection")
-            ET.SubElement(case, "error", message=host.error)
+        failures = sum(not check.passed for check in host.checks)
+        suite = host_suite(root, "verify", name, len(host.checks), failures, host)
         for check in host.checks:
             case = ET.SubElement(suite, "testcase", classname=name, name=check.id)
             if not check.passed:
@@ -153,10 +155,31 @@ def verify_junit(result) -> ET.ElementTree:
     return ET.ElementTree(root)
 
 
+def host_suite(
+    root: ET.Element, command: str, name: str, tests: int, failures: int, host, **more: str
+) -> ET.Element:
+    """A host's test suite under ``root``; a host that could not be read (``host.error``) has
+    one errored ``connection`` case."""
+    suite = ET.SubElement(
+        root,
+        "testsuite",
+        name=f"provision.{command}.{name}",
+        tests=str(tests + (1 if host.error else 0)),
+        failures=str(failures),
+        errors=str(1 if host.error else 0),
+        **more,
+        time=f"{host.duration_s:.3f}",
+    )
+    if host.error:
+        case = ET.SubElement(suite, "testcase", classname=name, name="connection")
+        ET.SubElement(case, "error", message=host.error)
+    return suite
+
+
 def _xml_text(text: str | None) -> str | None:
     if text is None:
         return None
-    return NOT_XML.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+    return NOT_XML.sub(lambda match: f"\\x{ord(match.group()):02x}", redact.text(text))
 
 
 def _wrap(suite: ET.Element) -> ET.Element:
@@ -170,7 +193,8 @@ NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def write_junit(path: str | Path, tree: ET.ElementTree) -> None:
-    """Write ``tree``; characters XML cannot hold are written as ``\\xNN`` escapes."""
+    """Write ``tree``, secrets redacted; characters XML cannot hold are written as ``\\xNN``
+    escapes."""
     for element in tree.iter():
         element.text = _xml_text(element.text)
         for key, value in element.attrib.items():
@@ -206,20 +230,26 @@ def status_table(result: FleetResult) -> Table:
     for name, host in result.hosts.items():
         facts = result.facts.get(name, {})
         if host.status == "failed":
-            drift = f"[red]{escape(host.error or '')}[/]"
+            drift = f"[red]{shown(host.error or '')}[/]"
         elif host.changed_operations:
-            drift = "[yellow]" + escape(", ".join(host.changed)) + "[/]"
+            drift = "[yellow]" + shown(", ".join(host.changed)) + "[/]"
         else:
             drift = "[green]none[/]"
+        pins = " / ".join(filter(None, [facts.get("pinned"), ",".join(facts.get("held", []))]))
         table.add_row(
-            name,
-            facts.get("os", "?"),
-            facts.get("docker") or "-",
-            facts.get("compose") or "-",
-            facts.get("channel") or "-",
-            " / ".join(filter(None, [facts.get("pinned"), ",".join(facts.get("held", []))])) or "-",
-            f"docker {facts.get('docker_service', '?')}\ncontainerd "
-            f"{facts.get('containerd_service', '?')}",
+            *map(
+                shown,
+                (
+                    name,
+                    facts.get("os", "?"),
+                    facts.get("docker") or "-",
+                    facts.get("compose") or "-",
+                    facts.get("channel") or "-",
+                    pins or "-",
+                    f"docker {facts.get('docker_service', '?')}\ncontainerd "
+                    f"{facts.get('containerd_service', '?')}",
+                ),
+            ),
             drift,
         )
     return table

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from rich.markup import escape
 from rich.table import Table
 
 from .batches import Rollout
 from .bootstrap import FleetBootstrap
 from .exec import ExecResult
+from .report import shown
 
 STYLE = {
     "done": "green",
@@ -29,22 +29,22 @@ def _styled(status: str) -> str:
 def exec_table(result: ExecResult, lines: int = OUTPUT_LINES) -> Table:
     """Host, exit code, duration and the first ``lines`` lines of output (or the error)."""
     title = f"provision exec{' (sudo)' if result.sudo else ''}: {result.command}"
-    table = Table(title=escape(title), title_justify="left")
+    table = Table(title=shown(title), title_justify="left")
     for column in ("host", "exit", "duration", "output"):
         table.add_column(column, overflow="fold")
     for name, host in result.hosts.items():
         text = host.stdout.strip() or host.stderr.strip()
-        shown = text.splitlines()[:lines]
+        first = text.splitlines()[:lines]
         if len(text.splitlines()) > lines:
-            shown.append(f"… {len(text.splitlines()) - lines} more lines (see --report)")
+            first.append(f"… {len(text.splitlines()) - lines} more lines (see --report)")
         if host.error:
-            shown.insert(0, host.error)
+            first.insert(0, host.error)
         code = "-" if host.exit_code is None else str(host.exit_code)
         table.add_row(
-            name,
+            shown(name),
             f"[{'green' if host.ok else 'red'}]{code}[/]",
             f"{host.duration_s:.2f} s",
-            escape("\n".join(shown)),
+            shown("\n".join(first)),
         )
     counts = result.summary()
     table.caption = (
@@ -62,16 +62,34 @@ def bootstrap_table(result: FleetBootstrap) -> Table:
         table.add_column(column, overflow="fold")
     for name, host in result.hosts.items():
         detail = host.error or "\n".join(host.changes) or "nothing to change"
-        table.add_row(name, _styled(host.status), escape(host.host_key), escape(detail))
-    new = [n for n, h in result.hosts.items() if h.host_key.startswith("recorded")]
-    table.caption = (
-        f"host keys of {', '.join(new)} were seen for the first time and recorded (trust on "
-        "first use): compare the fingerprints above with each host's console "
-        "(ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub)."
-        if new
-        else "every host key matched the known_hosts file."
-    )
+        table.add_row(shown(name), _styled(host.status), shown(host.host_key), shown(detail))
+    table.caption = "\n".join(_host_key_notes(result))
     return table
+
+
+def _host_key_notes(result: FleetBootstrap) -> list[str]:
+    """What the host key column means for the user: what to compare, what was not checked."""
+
+    def hosts(word: str) -> str:
+        return ", ".join(shown(n) for n, h in result.hosts.items() if h.host_key.startswith(word))
+
+    notes = []
+    if hosts("recorded"):
+        notes.append(
+            f"host keys of {hosts('recorded')} were seen for the first time and recorded (trust "
+            "on first use): compare the fingerprints above with each host's console "
+            "(ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub)."
+        )
+    if hosts("new"):
+        notes.append(
+            f"host keys of {hosts('new')} were seen for the first time but not recorded, as "
+            "the login failed: compare their fingerprints before the next run records them."
+        )
+    if hosts("-"):
+        notes.append(f"no host key of {hosts('-')} was confirmed: see the reason.")
+    if all(h.host_key == "known" for h in result.hosts.values()):
+        notes.append("every host key matched the known_hosts file.")
+    return notes
 
 
 def rollout_table(rollout: Rollout) -> Table:
@@ -82,17 +100,17 @@ def rollout_table(rollout: Rollout) -> Table:
     for name, host in rollout.hosts.items():
         batch = "earlier run" if host.earlier else str(host.batch or "-")
         table.add_row(
-            name,
+            shown(name),
             batch,
             _styled(host.state),
-            host.apply or "-",
-            host.verify or "-",
-            escape(host.error or ""),
+            shown(host.apply or "-"),
+            shown(host.verify or "-"),
+            shown(host.error or ""),
         )
     counts = rollout.summary()
-    lines = [f"note: {escape(note)}" for note in rollout.notes]
+    lines = [f"note: {shown(note)}" for note in rollout.notes]
     if rollout.stopped:
-        lines.append(f"[red]stopped: {escape(rollout.stopped)}[/]")
+        lines.append(f"[red]stopped: {shown(rollout.stopped)}[/]")
     lines.append(
         f"{counts['hosts']} hosts in {len(rollout.batches)} batches of {rollout.size}: "
         + ", ".join(f"{counts[state]} {state}" for state in STYLE if state in counts)

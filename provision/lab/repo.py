@@ -19,6 +19,11 @@ in its contrib directory). Relationships follow Docker's packaging of that versi
 ``containerd.io`` is made of each suite's own containerd and runc. The repository is signed by a
 throwaway key kept in ``gnupghome``.
 
+Where it differs from Docker's packages: the engine's files stay where Debian puts them, so
+``dockerd`` is ``/usr/sbin/dockerd`` (Docker's ``docker-ce`` has ``/usr/bin/dockerd``). The
+audit reads the daemon's program from the running process, and
+the audit rules watch both places.
+
 The result is cached: ``dest/.stamp`` holds a key over the source packages, the recipe and the
 signing key, and a warm cache returns without network or parsing. :func:`repository_dir` names
 the directory by the recipe, so checkouts with different recipes never replace each other's.

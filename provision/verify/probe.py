@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from provision import compat
 from provision.docker import systemd
 from provision.docker.dpkg import query_command
+from provision.docker.hardening import AUDIT_RULES
 from provision.docker.layout import APT_PROXY, DAEMON_JSON, KEYRING, PROXY_DROPIN, SOURCES
 from provision.docker.rootless_layout import as_user, docker_host
 from provision.docker.settings import DockerSettings
@@ -34,7 +35,15 @@ PLUGINS = ("compose", "buildx")
 CONTAINER_TIMEOUT_S = 120
 MAX_PARALLEL = 32  # hosts probed at once
 # the files the deploy writes (and the keyrings directory): owner, mode and content in one tar
-FILES = (posixpath.dirname(KEYRING), KEYRING, SOURCES, DAEMON_JSON, PROXY_DROPIN, APT_PROXY)
+FILES = (
+    posixpath.dirname(KEYRING),
+    KEYRING,
+    SOURCES,
+    DAEMON_JSON,
+    PROXY_DROPIN,
+    APT_PROXY,
+    AUDIT_RULES,
+)
 UNREAD = "the checks could not read the host"  # how a ProbeError's sentence goes on
 LOG_CONFIG = "log-config"  # the verification container's log configuration, beside the sections
 
@@ -160,15 +169,15 @@ def rootless_commands(settings: DockerSettings, run: str) -> dict[str, str]:
     """Per rootless user: groups, ``docker info`` and ``run`` as the user, against the user's
     daemon (``DOCKER_HOST``), without sudo."""
     sections = {}
+    info = "docker info --format '{{json .SecurityOptions}}'"
+    uid = '"$u"'
+    env = ["DOCKER_HOST=" + docker_host(uid)]
     for user in settings.docker_rootless_users:
         quoted = shlex.quote(user)
-        uid = '"$u"'
-        client = as_user(user, uid, f"DOCKER_HOST={docker_host(uid)} sh -c")
-        prefix = f"u=$(id -u {quoted}) && cd / && {client}"
+        prefix = f"u=$(id -u {quoted}) && cd / && "
         sections[f"rootless_groups:{user}"] = f"id -Gn {quoted}"
-        info = "docker info --format '{{json .SecurityOptions}}'"
-        sections[f"rootless_info:{user}"] = f"{prefix} {shlex.quote(info)}"
-        sections[f"rootless_container:{user}"] = f"{prefix} {shlex.quote(run)}"
+        sections[f"rootless_info:{user}"] = prefix + as_user(user, uid, info, env)
+        sections[f"rootless_container:{user}"] = prefix + as_user(user, uid, run, env)
     return sections
 
 
@@ -252,7 +261,12 @@ class ProbeError(Exception):
 
 def probe(host, settings: DockerSettings) -> dict[str, Section]:
     """Run the probe on a testinfra ``host``; raises ``ProbeError`` when it could not run."""
-    wanted = commands(settings)
+    return read(host, commands(settings))
+
+
+def read(host, wanted: dict[str, str]) -> dict[str, Section]:
+    """Run ``{section: command}`` on a testinfra ``host`` with sudo, as one command; raises
+    ``ProbeError`` when it could not run."""
     try:
         result = host.run("sudo -n sh -c %s", render(wanted))
     except RuntimeError as error:

@@ -19,7 +19,7 @@ from pyinfra.api.host import Host
 
 from provision import compat
 from provision.fleet.inventory import Fleet
-from provision.sshconfig import Tokens, host_block, quote
+from provision.sshconfig import FAST_KEX, Tokens, connection_options, host_block, quote
 
 from .probe import UNREAD
 from .settings import ENV, PARALLEL_ENV
@@ -27,9 +27,9 @@ from .settings import ENV, PARALLEL_ENV
 SUITE = Path(__file__).with_name("test_docker.py")
 SETTINGS_FILE = "settings.json"
 SETTING_PREFIXES = ("docker_", "apt_", "ci_runner_")  # what the checks may read of host data
-# first choices of key exchange: those of the deploy's own (paramiko) connections. OpenSSH
-# 9.0-9.8 would pick sntrup761x25519, ~55 ms of controller CPU per connection, most of what
-# verifying 32 hosts costs the controller. The rest of OpenSSH's defaults follow.
+# first choices of key exchange with ``ssh_prefer_curve25519``: those of the deploy's own
+# (paramiko) connections. OpenSSH 9.0-9.8 would pick sntrup761x25519 (post-quantum), ~55 ms of
+# controller CPU per connection. The rest of OpenSSH's defaults follow.
 KEX_FIRST = "^curve25519-sha256,curve25519-sha256@libssh.org"
 SLOW_KEX = "sntrup761x25519-sha512"
 
@@ -101,17 +101,12 @@ class VerifyResult:
 
 def ssh_config_entry(host: Host) -> str:
     """An OpenSSH config block reproducing how pyinfra connects to ``host``."""
-    data = host.data
+    fast = host.data.get(FAST_KEX) is True and _offers(SLOW_KEX)
     return host_block(
         host.name,
         {
-            "HostName": data.get("ssh_hostname") or host.name,
-            "User": data.get("ssh_user"),
-            "Port": data.get("ssh_port"),
-            "IdentityFile": data.get("ssh_key"),
-            "UserKnownHostsFile": data.get("ssh_known_hosts_file"),
-            "StrictHostKeyChecking": data.get("ssh_strict_host_key_checking"),
-            "ProxyJump": data.get("ssh_proxy_jump"),
+            **connection_options(host.name, host.data.dict()),
+            "KexAlgorithms": KEX_FIRST if fast else None,
             "BatchMode": "yes",
             "ConnectTimeout": 15,
             "LogLevel": "ERROR",
@@ -124,8 +119,9 @@ def ssh_config(hosts: list[Host], control_dir: Path) -> str:
     so their settings win (OpenSSH takes the first value it reads).
 
     Connections are multiplexed through one master per host, so each check costs a round trip
-    instead of an SSH handshake. Key exchange prefers ``KEX_FIRST`` where the client would
-    otherwise pick ``SLOW_KEX``.
+    instead of an SSH handshake. OpenSSH's key exchange default is kept; a host with
+    ``ssh_prefer_curve25519: True`` prefers ``KEX_FIRST`` where the client would pick
+    ``SLOW_KEX``.
     """
     includes = sorted(
         {
@@ -141,7 +137,6 @@ def ssh_config(hosts: list[Host], control_dir: Path) -> str:
             "ControlMaster": "auto",
             "ControlPath": Tokens(str(control_dir).replace("%", "%%") + "/%C"),
             "ControlPersist": "30s",
-            "KexAlgorithms": KEX_FIRST if _offers(SLOW_KEX) else None,
         },
     )
     return head + "\n".join(ssh_config_entry(host) for host in hosts) + "\n" + shared
@@ -201,7 +196,7 @@ def close_connections(names: list[str], config: Path) -> None:
     once."""
 
     def close(name: str) -> None:
-        subprocess.run(["ssh", "-F", str(config), "-O", "exit", name], capture_output=True)
+        subprocess.run(["ssh", "-F", str(config), "-O", "exit", "--", name], capture_output=True)
 
     with ThreadPoolExecutor(max_workers=max(1, min(len(names), 32))) as pool:
         list(pool.map(close, names))

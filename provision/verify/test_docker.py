@@ -18,7 +18,7 @@ import re
 import pytest
 
 from provision import compat
-from provision.docker import daemon, keyring, systemd
+from provision.docker import daemon, hardening, keyring, systemd
 from provision.docker.distro import detect, parse_os_release
 from provision.docker.dpkg import parse_query, version_matches
 from provision.docker.layout import APT_PROXY, DAEMON_JSON, KEYRING, SOURCES, sources_text
@@ -211,6 +211,18 @@ def test_proxy_dropin(files, packages, settings):
         dropin = files.get(daemon.PROXY_DROPIN)
         found = dropin.content.decode(errors="replace") if dropin else None
         assert found == expected, f"{daemon.PROXY_DROPIN} differs"
+
+
+def test_audit_rules(files, settings):
+    """docker_audit_rules' rules file, root's, mode 640; none without it."""
+    expected = hardening.audit_rules(settings)
+    rules = files.get(hardening.AUDIT_RULES)
+    if expected is None:
+        assert rules is None, f"{hardening.AUDIT_RULES} is left over"
+    else:
+        assert rules is not None, f"{hardening.AUDIT_RULES} is missing"
+        assert rules.owner == "root root 640", f"{hardening.AUDIT_RULES} owner, mode: {rules.owner}"
+        assert rules.content.decode(errors="replace") == expected, "audit rules differ"
 
 
 def test_apt_proxy(files, settings):

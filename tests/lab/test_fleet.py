@@ -58,8 +58,10 @@ def fresh_server(lab, tmp_path_factory):
     lab.reset("lab2")
 
 
-def bootstrap(path: str, report, user: str = "root") -> subprocess.CompletedProcess:
-    env = dict(os.environ, **{PASSWORD_ENV: PASSWORD})
+def bootstrap(
+    path: str, report, user: str = "root", password: str = PASSWORD
+) -> subprocess.CompletedProcess:
+    env = dict(os.environ, **{PASSWORD_ENV: password})
     return provision(
         "bootstrap",
         "-i",
@@ -73,6 +75,21 @@ def bootstrap(path: str, report, user: str = "root") -> subprocess.CompletedProc
         str(report),
         env=env,
     )
+
+
+def test_a_failed_first_login_shows_the_new_key_and_records_nothing(fresh_server, tmp_path):
+    lab, path, known = fresh_server
+    result = bootstrap(path, tmp_path / "failed.json", password="not-" + PASSWORD)
+    assert result.returncode == 1, result.stdout + result.stderr
+    host = json.loads((tmp_path / "failed.json").read_text())["hosts"]["lab2"]
+    public = (lab.config.lab_dir / "hostkeys/lab2/ssh_host_ed25519_key.pub").read_text().split()
+    listed = subprocess.run(
+        ["ssh-keygen", "-lf", "-"], input=" ".join(public), capture_output=True, text=True
+    ).stdout.split()[1]
+    assert host["host_key"] == f"new ssh-ed25519 {listed}, not recorded (the login failed)"
+    assert listed in result.stdout and "not recorded, as the login failed" in result.stdout
+    assert "every host key matched" not in result.stdout
+    assert not known.exists() or known.read_text() == ""
 
 
 def test_bootstrap_makes_the_deploy_user_and_records_the_host_key(fresh_server, tmp_path):

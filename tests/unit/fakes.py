@@ -41,6 +41,7 @@ from provision.docker.facts import (
     SourcesMentioning,
     Users,
 )
+from provision.docker.hardening import AUDIT_PACKAGES, AUDIT_RULES
 from provision.docker.rootless import EXTRAS, HOST_PACKAGES, RootlessUsers
 from provision.docker.rootless_layout import SUBID_FILES, UNIT_TEXT, USER_UNIT
 from provision.docker.settings import DockerSettings
@@ -106,7 +107,15 @@ class FakeMachine:
     # rootless Docker per user: (uid, lingering, is-active, is-enabled); users not listed have
     # uid 1000 and no rootless Docker
     rootless: dict[str, tuple[int, bool, str, str]] = field(default_factory=dict)
+    # the first command's answer as printed, when not each fact's output framed (a broken host)
+    snapshot: list[str] | None = None
+    # lines a fact's command prints after its answer (what a user's code run in it would print)
+    forged: dict[type, list[str]] = field(default_factory=dict)
     calls: list[tuple[str, dict]] = field(default_factory=list)
+
+    def printed(self, cls, **kwargs) -> list[str]:
+        """The stdout lines the fact's command prints: its answer, then ``forged``."""
+        return [*self.output(cls, **kwargs), *self.forged.get(cls, [])]
 
     def output(self, cls, **kwargs) -> list[str]:
         """The stdout lines the fact's command would print on this machine."""
@@ -165,7 +174,11 @@ class FakeMachine:
                 uid, linger, active, enabled = self.rootless.get(
                     user, (1000, False, "unknown", "unknown")
                 )
-                lines.append(f"{name} {uid} {'yes' if linger else 'no'} {active} {enabled}")
+                said = [  # what the user's systemctl printed, in base64 (``-``: nothing)
+                    "-" if state == "unknown" else b64(f"{state}\n".encode())
+                    for state in (active, enabled)
+                ]
+                lines.append(f"{name} {uid} {'yes' if linger else 'no'} {' '.join(said)}")
             return lines
         if cls is ServiceState:  # systemctl show --property=Id,ActiveState,UnitFileState
             lines = []
@@ -271,7 +284,7 @@ def fake_responses(
     deploys run (and the ``extra`` queries of a profile), answered with what ``machine`` would
     print; refusals (``exit 1``) fail with their own sentence."""
     from provision.docker.deploy import DATA_DIRS, STALE_PATHS, install_queries
-    from provision.docker.snapshot import MARK, Snapshot, plan
+    from provision.docker.snapshot import Snapshot, plan
 
     settings = settings or DockerSettings()
     packages = list(settings.docker_packages)
@@ -287,8 +300,17 @@ def fake_responses(
         (Users, {"group": "docker", "users": list(settings.docker_users)}),
         *[
             (FileContent, {"path": path})
-            for path in (KEYRING, SOURCES, DAEMON_JSON, PROXY_DROPIN, APT_PROXY, LEGACY_KEYRING)
+            for path in (
+                KEYRING,
+                SOURCES,
+                DAEMON_JSON,
+                PROXY_DROPIN,
+                APT_PROXY,
+                LEGACY_KEYRING,
+                AUDIT_RULES,
+            )
         ],
+        (Packages, {"packages": AUDIT_PACKAGES}),
         *[(ServiceState, {"units": [unit]}) for unit in ("containerd", "docker", "docker.socket")],
         (DockerData, {}),
         *[(CandidateVersions, {"package": name}) for name in ("docker-ce", "docker-ce-cli")],
@@ -307,14 +329,15 @@ def fake_responses(
     queries += [*extra, *[(Download, {"url": url}) for url in machine.urls]]
     snapshot = plan([*install_queries(settings), *extra])
     responses: dict = {
-        Snapshot().command(snapshot): [
-            line
+        Snapshot().command(snapshot): machine.snapshot
+        if machine.snapshot is not None
+        else [
+            snapshot_line(index, machine.printed(cls, **kwargs))
             for index, (cls, kwargs) in enumerate(snapshot)
-            for line in (f"{MARK}{index}", *machine.output(cls, **kwargs))
         ]
     }
     responses.update(
-        {cls().command(**kwargs): machine.output(cls, **kwargs) for cls, kwargs in queries}
+        {cls().command(**kwargs): machine.printed(cls, **kwargs) for cls, kwargs in queries}
     )
     responses[re.compile(r"apt-helper download-file")] = machine.output(RepositoryIndex)
     # a fact command this fake was not told about fails loudly instead of reading as empty
@@ -323,6 +346,15 @@ def fake_responses(
         "stderr": ["the fake host has no answer for this fact command"],
     }
     return responses
+
+
+def snapshot_line(index: int, lines: list[str]) -> str:
+    """The line the snapshot prints for section ``index`` whose command printed ``lines``."""
+    from provision.docker.snapshot import MARK
+
+    data = "".join(f"{line}\n" for line in lines).encode()
+    encoded = base64.b64encode(data).decode()
+    return f"{MARK} {index} {len(encoded)} {encoded}"
 
 
 REFUSAL = re.compile(r"^echo '.*' >&2; exit 1$", re.DOTALL)
@@ -357,7 +389,7 @@ FACT_MARKERS = (
     "dpkg-query -W",
     "-mindepth 1 -maxdepth 1 \\( \\( -path",
     "grep -sFHZ ",
-    "=====provision-fact-",
+    "=====provision-fact",
     "if [ -f ",
     "curl -fsSL",
     "getent group",

@@ -85,7 +85,7 @@ def unreachable(tmp_path):
     ],
     ids=["data", "settings", "limit"],
 )
-@pytest.mark.parametrize("command", ["apply", "verify", "status", "uninstall"])
+@pytest.mark.parametrize("command", ["apply", "verify", "status", "uninstall", "audit"])
 def test_usage_errors_exit_2_before_any_host_is_touched(
     monkeypatch, capsys, unreachable, command, args, message
 ):
@@ -216,3 +216,77 @@ def test_an_empty_shard_is_a_json_document_too(tmp_path):
     result = CliRunner().invoke(cli, ["status", "-i", inventory, "--shard", "2/2", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["summary"] == {"hosts": 0}
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"ssh_proxy_jump": "a$(touch${{IFS}}{marker})@host"},
+        {"ssh_hostname": "$(touch {marker})"},
+        {"ssh_user": "-oProxyCommand=touch {marker}"},
+        {"ssh_hostname": "10.0.0.1\u2028ProxyCommand touch {marker}"},
+    ],
+    ids=["proxy-jump", "hostname", "user", "line-separator"],
+)
+@pytest.mark.parametrize("command", ["apply", "verify", "status"])
+def test_hostile_connection_values_are_one_line_and_exit_2(
+    monkeypatch, capsys, tmp_path, command, data
+):
+    marker = tmp_path / "marker"
+    data = {key: value.format(marker=marker) for key, value in data.items()}
+    path = tmp_path / "inventory.py"
+    path.write_text(f"hosts = [('web1', {data!r})]\n")
+    code, out, err = run_main(monkeypatch, capsys, command, "-i", str(path))
+    assert code == 2 and out == ""
+    assert err.startswith(f"error: {path}: host web1: ssh_") and "fix its value." in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not marker.exists()
+
+
+def test_a_password_is_never_shown_in_a_refusal(monkeypatch, capsys, tmp_path):
+    path = tmp_path / "inventory.py"
+    path.write_text("hosts = [('web1', {'ssh_password': 'hunter2\\n', 'ssh_hostname': 'h1'})]\n")
+    code, _, err = run_main(monkeypatch, capsys, "apply", "-i", str(path))
+    assert code == 2 and "ssh_password holds a control character (***)" in err
+    assert "hunter2" not in err
+    path = tmp_path / "proxied.py"
+    path.write_text("hosts = [('web1', {'docker_proxy': {'https': 'http://ops:s3cret@p x'}})]\n")
+    code, _, err = run_main(monkeypatch, capsys, "apply", "-i", str(path))
+    assert code == 2 and "docker_proxy['https'] must be" in err and "http://***@p x" in err
+    assert "s3cret" not in err
+
+
+CREDENTIALED = {
+    "docker_proxy": {"https": "http://ops:s3cret-pw@proxy.internal:3128", "no_proxy": ["x"]},
+    "apt_proxy": "http://apt:s3cret-pw@proxy.internal:3142",
+    "docker_registry_mirrors": ["https://pull:s3cret-pw@mirror.internal"],
+}
+
+
+@pytest.mark.parametrize("flags", [["--dry"], ["--dry", "--json"]])
+def test_credentials_appear_in_no_output_report_or_junit(tmp_path, flags):
+    machine = fresh_machine(urls=converged_machine().urls)
+    inventory = fake_inventory(tmp_path, machine, **CREDENTIALED)
+    report, junit = tmp_path / "report.json", tmp_path / "junit.xml"
+    result = CliRunner().invoke(
+        cli, ["apply", "-i", inventory, *flags, "--report", str(report), "--junit", str(junit)]
+    )
+    assert result.exit_code == 0, result.output
+    written = result.output + report.read_text() + junit.read_text()
+    assert "s3cret" not in written
+    changes = json.loads(report.read_text())["hosts"]["@fake/web1"]["changes"]
+    diffs = "".join(change.get("diff", "") for change in changes)
+    assert "http://***@proxy.internal:3128" in diffs  # daemon.json and the systemd drop-in
+    assert "http://***@proxy.internal:3142" in diffs  # apt's proxy file
+    if "--json" not in flags:
+        assert "http://***@proxy.internal" in result.output
+
+
+def test_host_data_that_looks_like_markup_is_shown_literally(tmp_path):
+    machine = converged_machine()
+    machine.os_release = machine.os_release.replace(
+        'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"', 'PRETTY_NAME="Debian [/] [bold]12"'
+    )
+    result = CliRunner().invoke(cli, ["status", "-i", fake_inventory(tmp_path, machine)])
+    assert result.exit_code == 0, result.output
+    assert "Debian [/] [bold]12" in result.output

@@ -488,3 +488,40 @@ def test_invoke_threads_finish_under_gevent_only_with_green_threads(mode):
     except subprocess.TimeoutExpired:
         finished = False
     assert finished == (mode == "fixed")
+
+
+def test_a_deferred_new_host_key_is_recorded_only_on_commit(tmp_path, deploy_key):
+    import paramiko
+
+    from provision.fleet.connections import RecordNewKeys
+
+    key = paramiko.PKey.from_path(deploy_key)
+    known = tmp_path / "known_hosts"
+    policy = RecordNewKeys(known, defer=True)
+    policy.missing_host_key(paramiko.SSHClient(), "10.0.0.5", key)
+    policy.missing_host_key(paramiko.SSHClient(), "10.0.0.5", key)  # a second login attempt
+    assert not known.exists() and policy.recorded == {}
+    assert policy.seen["10.0.0.5"][0] == "ssh-ed25519"
+    policy.commit()
+    assert known.read_text() == f"10.0.0.5 {key.get_name()} {key.get_base64()}\n"
+    assert policy.recorded == policy.seen
+
+
+def test_the_bootstrap_table_says_which_keys_were_recorded_seen_or_not_confirmed():
+    from provision.fleet.bootstrap import BootstrapResult, FleetBootstrap
+    from provision.fleet.tables import bootstrap_table
+
+    def caption(**hosts: str) -> str:
+        results = {name: BootstrapResult(host_key=key) for name, key in hosts.items()}
+        return bootstrap_table(FleetBootstrap("root", results)).caption
+
+    assert caption(a="known", b="known") == "every host key matched the known_hosts file."
+    text = caption(
+        a="recorded ssh-ed25519 SHA256:x",
+        b="new ssh-ed25519 SHA256:y, not recorded (the login failed)",
+        c="-",
+        d="known",
+    )
+    assert "host keys of a were seen for the first time and recorded" in text
+    assert "host keys of b were seen for the first time but not recorded" in text
+    assert "no host key of c was confirmed" in text and "every host key matched" not in text

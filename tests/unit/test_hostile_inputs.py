@@ -60,7 +60,10 @@ def shell(tmp_path_factory):
         'case "${0##*/} $*" in "docker create "*--pull*) exit 1 ;; esac  # likewise\n'
         '[ "${0##*/} $1" = "mktemp -d" ] && /bin/mkdir -p "$ARGV_DIR/tmpdir"'
         ' && echo "$ARGV_DIR/tmpdir" && exit 0\n'
-        '[ "${0##*/}" = mktemp ] && echo "$ARGV_DIR/tmpfile"\nexit 0\n'
+        '[ "${0##*/}" = mktemp ] && echo "$ARGV_DIR/tmpfile"\n'
+        "# runuser runs the script of its last argument (sh -c SCRIPT) with the stand-ins\n"
+        '[ "${0##*/}" = runuser ] && eval "s=\\${$#}" && /bin/sh -c "$s"\n'
+        "exit 0\n"
     )
     logger.chmod(0o755)
     for name in PROGRAMS:
@@ -74,7 +77,12 @@ def shell(tmp_path_factory):
             command = command.replace("/usr/lib/apt/apt-helper", "apt-helper")
             subprocess.run(["/bin/sh", "-c", command], env=env, cwd=root, capture_output=True)
         calls = [call.read_bytes() for call in log.iterdir()]
-        return [[arg.decode() for arg in call.split(b"\x00")[:-1]] for call in calls]
+        calls = [[arg.decode() for arg in call.split(b"\x00")[:-1]] for call in calls]
+        for call in calls:
+            if call[0] == "runuser":  # a clean environment: no login shell, nothing of the user's
+                assert call[1] == "-u" and call[3:6] == ["--", "env", "-i"], call
+                assert call[-3:-1] == ["sh", "-c"] and "HOME=/nonexistent" in call, call
+        return calls
 
     return run
 
@@ -104,6 +112,7 @@ def test_facts_keep_each_value_one_word(shell, value):
         (facts.PolicyCandidates().command([value]), "apt-cache"),
         (Account().command(value), "getent"),
         (Builder().command(value, value), "runuser"),
+        (Builder().command("runner", value), "docker"),  # inside the user's script
         (rootless.RootlessUsers().command([value]), "id"),
         (rootless.RootlessUsers().command([value]), "runuser"),
     ]

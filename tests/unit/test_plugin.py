@@ -75,12 +75,12 @@ def test_ssh_config_says_how_to_reach_each_host(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("ssh") is None, reason="needs the OpenSSH client")
-def test_key_exchange_prefers_the_deploys_own_and_a_users_choice_wins(tmp_path):
+def test_key_exchange_is_opensshs_unless_a_host_opts_in_and_a_users_choice_wins(tmp_path):
     from provision.fleet.inventory import load
-    from provision.verify.runner import write_session
+    from provision.verify.runner import _offers, write_session
 
-    def kex(hosts) -> list[str]:
-        config = write_session(hosts, tmp_path)
+    def kex(hosts, config=None) -> list[str]:
+        config = config or write_session(hosts, tmp_path)
         done = subprocess.run(
             ["ssh", "-G", "-F", str(config), hosts[0].name], capture_output=True, text=True
         )
@@ -88,12 +88,17 @@ def test_key_exchange_prefers_the_deploys_own_and_a_users_choice_wins(tmp_path):
         line = next(line for line in done.stdout.splitlines() if line.startswith("kexalgorithms "))
         return line.split(" ", 1)[1].split(",")
 
-    offered = kex(load(inventory(tmp_path), ["web"]).hosts)
-    assert offered[:2] == ["curve25519-sha256", "curve25519-sha256@libssh.org"]
-    assert len(offered) > 2  # OpenSSH's other defaults follow
+    default = kex(load(inventory(tmp_path), ["web"]).hosts, "/dev/null")
+    assert kex(load(inventory(tmp_path), ["web"]).hosts) == default
+    fast = load(inventory(tmp_path), ["web"], {"ssh_prefer_curve25519": True}).hosts
+    if _offers("sntrup761x25519-sha512"):
+        assert kex(fast)[:2] == ["curve25519-sha256", "curve25519-sha256@libssh.org"]
+        assert sorted(kex(fast)) == sorted(default)  # OpenSSH's other defaults follow
     own = tmp_path / "own_config"
     own.write_text("KexAlgorithms sntrup761x25519-sha512@openssh.com\n")
-    (tmp_path / "own.py").write_text(f"hosts = [('web1', {{'ssh_config_file': {str(own)!r}}})]\n")
+    (tmp_path / "own.py").write_text(
+        f"hosts = [('web1', {{'ssh_config_file': {str(own)!r}, 'ssh_prefer_curve25519': True}})]\n"
+    )
     assert kex(load(str(tmp_path / "own.py"), []).hosts) == ["sntrup761x25519-sha512@openssh.com"]
 
 
@@ -102,7 +107,8 @@ def test_a_client_without_the_slow_key_exchange_gets_no_preference(tmp_path, mon
     from provision.verify import runner
 
     monkeypatch.setattr(runner, "_offers", lambda kex: False)
-    config = runner.write_session(load(inventory(tmp_path), ["web"]).hosts, tmp_path)
+    hosts = load(inventory(tmp_path), ["web"], {"ssh_prefer_curve25519": True}).hosts
+    config = runner.write_session(hosts, tmp_path)
     assert "KexAlgorithms" not in config.read_text()
 
 

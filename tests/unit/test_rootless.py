@@ -18,6 +18,11 @@ from .fakes import converged_machine, fresh_machine
 from .test_deploy import run_one, written_to
 
 ALICE = {"docker_rootless_users": ["alice"]}
+# the clean environment of every command run as a user (``as_user``)
+CLEAN = (
+    "HOME=/nonexistent PATH=/usr/bin:/bin XDG_RUNTIME_DIR=/run/user/{uid} "
+    "DOCKER_CONFIG=/nonexistent"
+)
 
 # subordinate ids ----------------------------------------------------------------------------
 
@@ -79,13 +84,13 @@ def test_a_missing_user_is_refused_naming_the_setting(run_op):
 
 def test_a_new_user_lingers_and_starts_docker_as_the_user(run_op):
     run = run_op(rootless.user_services, fresh_machine(), users=["alice"])
-    as_alice = "runuser -u alice -- env XDG_RUNTIME_DIR=/run/user/1000 systemctl --user"
+    as_alice = f"runuser -u alice -- env -i {CLEAN.format(uid=1000)} sh -c 'systemctl --user"
     assert run.commands == [
         "loginctl enable-linger alice",
         "systemctl start user@1000.service",
-        f"{as_alice} daemon-reload",
-        f"{as_alice} enable docker.service",
-        f"{as_alice} start docker.service",
+        f"{as_alice} daemon-reload'",
+        f"{as_alice} enable docker.service'",
+        f"{as_alice} start docker.service'",
     ]
 
 
@@ -100,7 +105,7 @@ def test_a_stopped_service_is_started_without_lingering_again(run_op):
     machine.rootless["alice"] = (1001, True, "failed", "enabled")
     run = run_op(rootless.user_services, machine, users=["alice"])
     assert run.commands[0] == "systemctl start user@1001.service"
-    assert run.commands[-1].endswith("systemctl --user start docker.service")
+    assert run.commands[-1].endswith("systemctl --user start docker.service'")
     assert not any("enable" in c for c in run.commands)
 
 
@@ -109,8 +114,8 @@ def test_uninstall_stops_and_disables_each_users_daemon_first(run_op):
     machine.rootless["bob"] = (1001, True, "inactive", "disabled")  # bob's is off already
     run = run_op(rootless.user_services_absent, machine, users=["alice", "bob"])
     uid = machine.rootless["alice"][0]
-    as_alice = f"runuser -u alice -- env XDG_RUNTIME_DIR=/run/user/{uid} systemctl --user"
-    assert run.commands == [f"{as_alice} disable --now docker.service"]
+    as_alice = f"runuser -u alice -- env -i {CLEAN.format(uid=uid)} sh -c 'systemctl --user"
+    assert run.commands == [f"{as_alice} disable --now docker.service'"]
     machine.rootless["alice"] = (uid, True, "unknown", "unknown")  # no manager: nothing runs
     assert run_op(rootless.user_services_absent, machine, users=["alice", "bob"]).commands == []
 
@@ -121,8 +126,8 @@ def test_uninstall_removes_the_user_unit_after_the_daemons_stopped():
     assert result.status == "changed", result.error
     uid = machine.rootless["alice"][0]
     stop = commands.index(
-        f"runuser -u alice -- env XDG_RUNTIME_DIR=/run/user/{uid} "
-        "systemctl --user disable --now docker.service"
+        f"runuser -u alice -- env -i {CLEAN.format(uid=uid)} "
+        "sh -c 'systemctl --user disable --now docker.service'"
     )
     remove = next(i for i, c in enumerate(commands) if " remove " in c and "docker-ce " in c)
     assert stop < remove < commands.index(f"rm -f {USER_UNIT}")
@@ -147,7 +152,7 @@ def test_converged_rootless_host_is_read_in_one_command():
     machine = converged_machine(from_host_data(ALICE))
     result, commands = run_one(machine, facts=True, **ALICE)
     assert result.status == "unchanged", result.changed
-    assert len(commands) == 1 and commands[0].startswith("echo '=====provision-fact-0'")
+    assert len(commands) == 1 and "=====provision-fact' 0 " in commands[0]
 
 
 def test_a_changed_unit_restarts_the_users_daemon():
@@ -155,7 +160,7 @@ def test_a_changed_unit_restarts_the_users_daemon():
     machine.files[USER_UNIT] = ("644", "root:root", b"[Service]\n")
     result, commands = run_one(machine, **ALICE)
     assert result.changed == ["Rootless Docker user unit", "Rootless Docker services"]
-    assert commands[-1].endswith("systemctl --user restart docker.service")
+    assert commands[-1].endswith("systemctl --user restart docker.service'")
 
 
 def test_the_pin_and_hold_apply_to_the_extras():
@@ -169,7 +174,7 @@ def test_the_pin_and_hold_apply_to_the_extras():
     install = next(c for c in commands if "install" in c and "rootless-extras=" in c)
     assert "docker-ce-rootless-extras=5:26.1.5-1~debian.12~bookworm" in install
     assert "apt-mark hold docker-ce-rootless-extras" in commands
-    assert commands[-1].endswith("systemctl --user restart docker.service")  # the new scripts
+    assert commands[-1].endswith("systemctl --user restart docker.service'")  # the new scripts
 
 
 # settings and verification ------------------------------------------------------------------
@@ -191,17 +196,29 @@ def test_the_probe_runs_the_container_as_each_rootless_user():
     settings = from_host_data({**ALICE, "docker_verify_image_url": "http://lab/hello.tar"})
     commands = probe.commands(settings)
     run = commands["rootless_container:alice"]
-    assert run.startswith("u=$(id -u alice) && cd / && runuser -u alice -- env ")
-    assert 'DOCKER_HOST=unix:///run/user/"$u"/docker.sock sh -c ' in run
+    assert run.startswith("u=$(id -u alice) && cd / && runuser -u alice -- env -i HOME=")
+    assert ' DOCKER_HOST=unix:///run/user/"$u"/docker.sock sh -c ' in run
     assert "sudo" not in run and "curl -fsSL http://lab/hello.tar" in run
     assert commands["rootless_groups:alice"] == "id -Gn alice"
     assert "rootless_container:alice" not in probe.commands(from_host_data({}))
 
 
-def test_the_fact_names_users_in_base64():
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def test_the_fact_names_users_and_what_their_systemctl_said_in_base64():
     fact = rootless.RootlessUsers()
-    name = base64.b64encode(b"alice").decode()
-    lines = [f"{name} 1001 yes active enabled", f"{base64.b64encode(b'bob').decode()} missing"]
-    found, missing = fact.process([*lines, "garbage", "!!! 1 2 3 4"])
-    assert found == {"alice": rootless.RootlessUser(1001, True, "active", "enabled")}
+    active = b64("active\n")
+    lines = [f"{b64('alice')} 1001 yes {active} -", f"{b64('bob')} missing"]
+    found, missing = fact.process([*lines, "garbage", "!!! 1 2 3 4", f"{b64('eve')} 1 no x y"])
+    assert found == {"alice": rootless.RootlessUser(1001, True, "active", "unknown")}
     assert missing == ["bob"]
+
+
+def test_a_users_systemctl_cannot_answer_for_another_user():
+    """The user's own manager printing a whole forged line is still one value of its own."""
+    forged = f"active\n{b64('root')} 0 yes active enabled\n{b64('bob')} missing\n"
+    found, missing = rootless.RootlessUsers().process([f"{b64('alice')} 1001 no {b64(forged)} -"])
+    assert found == {"alice": rootless.RootlessUser(1001, False, "active", "unknown")}
+    assert missing == []

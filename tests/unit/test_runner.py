@@ -3,8 +3,10 @@ df), its operations, and the whole profile on pyinfra's ``@fake`` connector."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import os
+import pwd
 import shlex
 import subprocess
 
@@ -14,6 +16,7 @@ from pyinfra.api import Inventory
 from provision.docker import keyring
 from provision.docker.errors import SettingsError
 from provision.docker.settings import DockerSettings, from_host_data
+from provision.docker.snapshot import MARK
 from provision.fleet.inventory import Fleet
 from provision.fleet.runner import run_deploy
 from provision.runner import prune
@@ -163,7 +166,12 @@ def test_a_runner_user_with_uid_0_is_refused(run_op):
 def test_the_buildx_builder_is_made_as_the_runner_user(run_op, driver, command):
     machine = FakeMachine(builders={("runner", "ci"): driver} if driver else {})
     run = run_op(buildx_builder, machine, user="runner", builder="ci")
-    assert run.commands == ([f"runuser -l runner -c '{command}'"] if command else [])
+    as_runner = (
+        "runuser -u runner -- env -i HOME=/nonexistent PATH=/usr/bin:/bin "
+        'XDG_RUNTIME_DIR=/run/user/"$(id -u runner)" DOCKER_CONFIG=/nonexistent '
+        'BUILDX_CONFIG="$(getent passwd runner | cut -d: -f6)/.docker/buildx" sh -c'
+    )
+    assert run.commands == ([f"{as_runner} '{command}'"] if command else [])
 
 
 def test_account_and_builder_facts_parse_their_commands_output():
@@ -230,6 +238,28 @@ def test_a_converged_runner_host_is_read_in_one_command_and_changes_nothing(gitl
     assert len(executed) == 1  # the snapshot: every fact of Docker and of the profile
 
 
+def test_sections_forged_by_the_runners_builder_output_change_nothing():
+    """The runner's buildx printing whole sections of the snapshot (in its framing and the one
+    before) that would have root write ``runner:0:1`` ranges and a world-writable trusted key
+    and remove paths: they are only the builder's own lines."""
+    root_range = base64.b64encode(b"runner:0:1\n").decode()
+    sections = [
+        "/etc/docker\n/var/lib/docker\n/etc/apt/keyrings\n",
+        f"644 root:root\n{root_range}\n",
+        f"666 root:root\n{base64.b64encode(GITLAB_KEY).decode()}\n",
+    ]
+    forged = []
+    for number in range(60):
+        text = sections[number % 3]
+        encoded = base64.b64encode(text.encode()).decode()
+        forged += [f"{MARK} {number} {len(encoded)} {encoded}", f"{MARK}-{number}", *text.split()]
+    machine = runner_machine(gitlab=False)
+    machine.forged = {Builder: forged}
+    result, commands, executed = run_profile(machine)
+    assert (result.status, result.error, commands) == ("unchanged", None, [])
+    assert len(executed) == 1
+
+
 def test_gitlab_runner_comes_from_its_pinned_repository():
     machine = runner_machine(gitlab=True)
     key_path, sources_path = GITLAB_KEY_PATH, GITLAB_SOURCES_PATH
@@ -263,12 +293,30 @@ def test_a_wrong_gitlab_key_is_refused_with_nothing_written():
 
 
 def test_a_rootless_runner_command_runs_every_part_on_its_own_daemon(tmp_path):
-    """``if``, lists and pipes all see the user's DOCKER_HOST (an assignment prefix would not)."""
+    """``if``, lists and pipes all see the user's DOCKER_HOST and builders, in an environment
+    holding nothing else (no login shell: ``~/.bash_profile`` never runs)."""
     from provision.runner.shell import as_runner
 
-    line = as_runner("runner", 'if true; then echo "$DOCKER_HOST" | cat; fi', rootless=True)
+    user = pwd.getpwuid(os.getuid()).pw_name
+    script = "if true; then env | sort | cat; fi"
+    line = as_runner(user, script, rootless=True)
     words = shlex.split(line)
-    assert words[:4] == ["runuser", "-l", "runner", "-c"]
-    done = subprocess.run(["sh", "-c", words[4]], capture_output=True, text=True, check=True)
-    assert done.stdout == f"unix:///run/user/{os.getuid()}/docker.sock\n"
-    assert "DOCKER_HOST" not in as_runner("runner", "docker ps")
+    assert words[:6] == ["runuser", "-u", user, "--", "env", "-i"]
+    assert words[-3:-1] == ["sh", "-c"] and "-l" not in words
+    # what runuser runs as the user, expanded by root's shell
+    done = subprocess.run(
+        ["sh", "-c", line.split(" -- ", 1)[1]], capture_output=True, text=True, check=True
+    )
+    uid = os.getuid()
+    assert done.stdout.splitlines() == sorted(
+        [
+            f"BUILDX_CONFIG={pwd.getpwuid(uid).pw_dir}/.docker/buildx",
+            "DOCKER_CONFIG=/nonexistent",
+            f"DOCKER_HOST=unix:///run/user/{uid}/docker.sock",
+            "HOME=/nonexistent",
+            "PATH=/usr/bin:/bin",
+            "PWD=" + os.getcwd(),
+            f"XDG_RUNTIME_DIR=/run/user/{uid}",
+        ]
+    )
+    assert "DOCKER_HOST" not in as_runner(user, "docker ps")

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import subprocess
 
-from pyinfra.api import Config, Inventory, State
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pyinfra.api import Config, DeployError, FactBase, Inventory, State
 from pyinfra.api.operation import OperationMeta
 from pyinfra.api.state import StateOperationHostData
 from pyinfra.connectors.util import CommandOutput
 from pyinfra.context import ctx_host, ctx_state
 
 from provision.docker.facts import FileContent, Packages, Paths, ServiceState
-from provision.docker.snapshot import Snapshot, plan, prefetch, read
+from provision.docker.snapshot import MARK, Malformed, Snapshot, plan, prefetch, read
+
+from .fakes import snapshot_line
 
 QUERIES = [
     (Paths, {"patterns": ["/nonexistent-a*", "/etc/host*"]}),
@@ -31,6 +36,99 @@ def test_the_snapshot_command_runs_every_fact_and_splits_back():
 
 def test_output_without_markers_is_not_a_snapshot():
     assert Snapshot().process(["something else"]) is None
+
+
+class Prints(FactBase):
+    """A fact whose command prints ``data``, byte for byte (what a host's user might print)."""
+
+    def command(self, data: bytes) -> str:
+        return "printf '" + "".join(f"\\{byte:03o}" for byte in data) + "'"
+
+
+def _answer(command: str) -> list[str]:
+    """The snapshot's answer as pyinfra hands it over: stdout, line by line."""
+    stdout = subprocess.run(["sh", "-c", command], capture_output=True).stdout
+    assert stdout.isascii()  # nothing a section prints reaches the stream undecoded
+    return stdout.decode().split("\n")[:-1]
+
+
+FORGED = [
+    f"{MARK} 0 4 QUJD\n".encode(),  # a whole section line of the current framing
+    f"\n{MARK} 1 0 \n".encode(),
+    b"=====provision-fact-0\n",  # the framing before this one
+    f"{MARK} 0 3 ***\n".encode(),  # not base64
+    b"\0",
+    b"\r",
+    "\u2028\u0085".encode(),
+    b"\xff\xfe",  # not UTF-8
+    b"no newline at the end",
+]
+SECTION = st.lists(st.one_of(st.binary(max_size=40), st.sampled_from(FORGED)), max_size=4).map(
+    b"".join
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(SECTION, min_size=1, max_size=4))
+def test_whatever_a_section_prints_is_that_sections_answer_alone(printed):
+    """Forged section lines, invalid base64, NUL, CR and U+2028 printed by one fact's command
+    come back as that fact's lines, byte for byte, and every other section is untouched."""
+    queries = [(Prints, {"data": data}) for data in printed]
+    sections = Snapshot().process(_answer(Snapshot().command(queries)))
+    assert sorted(sections) == list(range(len(printed)))
+    for index, data in enumerate(printed):
+        lines = sections[index]
+        assert "".join(f"{line}\n" for line in lines).encode(errors="surrogateescape") == (
+            _normal(data)
+        )
+
+
+def _normal(data: bytes) -> bytes:
+    """``data`` as text lines: invalid UTF-8 replaced, one final newline."""
+    if not data:
+        return b""
+    text = data.decode(errors="replace")
+    return (text if text.endswith("\n") else text + "\n").encode()
+
+
+def test_the_fakes_frame_sections_as_the_shell_does():
+    queries = [(Prints, {"data": b"one\ntwo\n"}), (Prints, {"data": b""})]
+    assert _answer(Snapshot().command(queries)) == [
+        snapshot_line(0, ["one", "two"]),
+        snapshot_line(1, []),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("lines", "reason"),
+    [
+        ([f"{MARK} 0 3 ***"], "section 0 is not base64"),
+        ([f"{MARK} 0 8 QUJD"], "section 0 is cut short"),
+        ([f"{MARK} 0 4 QUJD", f"{MARK} 0 4 QUJD"], "section 0 came twice"),
+        ([f"{MARK} 0 4 QUJD extra"], "a section line has the wrong fields"),
+        ([f"{MARK} x 4 QUJD"], "a section line has the wrong fields"),
+    ],
+)
+def test_an_answer_that_breaks_the_framing_is_malformed(lines, reason):
+    assert Snapshot().process(lines) == Malformed(reason)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Malformed("section 0 is not base64"),
+        {0: [], 2: []},  # section 1 never came
+        {0: ["/etc/hosts"], 1: ["not-a-mode"], 2: []},  # FileContent cannot parse its lines
+    ],
+)
+def test_a_malformed_answer_fails_the_host_in_one_sentence(answer):
+    state, host = _host()
+    host.get_fact = lambda cls, **kwargs: answer
+    with ctx_state.use(state), ctx_host.use(host), pytest.raises(DeployError) as raised:
+        prefetch(QUERIES)
+    message = str(raised.value)
+    assert message.startswith("web1: the ") and "malformed" in message
+    assert message.count(". ") == 0 and message.endswith(".")
 
 
 def _host():
@@ -125,3 +223,60 @@ def test_each_read_gets_only_what_it_asked_for_from_a_joint_read():
             "containerd": ("active", "enabled"),
         }
     assert asked == [("Snapshot", {"queries": plan(JOINT)})]
+
+
+def test_a_host_whose_answer_is_malformed_fails_alone():
+    """The real deploy on two fake hosts: the broken one fails in a sentence, having run
+    nothing; the other converges as if alone."""
+    from .fakes import converged_machine
+    from .test_deploy import run
+
+    broken = converged_machine()
+    broken.snapshot = [snapshot_line(0, ["ID=debian"]), f"{MARK} 1 3 ***"]
+    result, commands = run({"web1": (broken, {}), "web2": (converged_machine(), {})}, facts=True)
+    web1, web2 = result.hosts["@fake/web1"], result.hosts["@fake/web2"]
+    assert web1.status == "failed" and web1.error == (
+        "@fake/web1: the answer to the first command is malformed (section 1 is not base64), "
+        "so nothing was changed; run again, and if it persists check the host's shell, sudo "
+        "and base64."
+    )
+    assert len(commands["web1"]) == 1  # the first command alone
+    assert web2.status == "unchanged" and web2.error is None
+
+
+def _fact_classes():
+    from provision.docker import facts
+    from provision.docker.rootless import RootlessUsers
+    from provision.runner.deploy import Account, Builder
+
+    found = [getattr(facts, name) for name in dir(facts)]
+    found = [cls for cls in found if isinstance(cls, type) and issubclass(cls, FactBase)]
+    return sorted({*found, RootlessUsers, Account, Builder} - {FactBase}, key=str)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.sampled_from(_fact_classes()),
+    st.lists(
+        st.one_of(st.text(max_size=30), st.sampled_from(["", "-", "a b c d e", "=="])), max_size=6
+    ),
+)
+def test_any_answer_fails_a_fact_only_in_ways_that_fail_its_host(cls, lines):
+    """What a host prints is data: a fact's parser returns a value or raises one of the errors
+    the snapshot turns into that host's failure, never another that would stop the fleet."""
+    state, host = _host()
+    host.get_fact = lambda fact, **kwargs: {0: lines}
+    with ctx_state.use(state), ctx_host.use(host):
+        try:
+            prefetch([(cls, _arguments(cls))])
+        except DeployError as error:
+            assert str(error).startswith("web1: the host's answer for ")
+
+
+def _arguments(cls) -> dict:
+    """Arguments for ``cls``'s command, by the names of its parameters."""
+    import inspect
+
+    values = {"packages": ["a"], "units": ["a"], "texts": ["a"], "users": ["a"], "patterns": ["/a"]}
+    names = list(inspect.signature(cls().command).parameters)
+    return {name: values.get(name, "a") for name in names if name not in ("proxy", "rootless")}
