@@ -277,6 +277,7 @@ def audit(
     inventory, limit, exclude, parallel, data, report_file, junit_file, prometheus_file, as_json
 ):
     """Audit every selected host against the CIS Docker Benchmark (sections 1, 2, 3, 5)."""
+    from . import redact
     from .audit import report as audit_report
     from .audit.runner import audit as run_audit
     from .fleet import report
@@ -298,7 +299,7 @@ def audit(
     def show(result):
         report.print_table(audit_report.table(result))
         for line in audit_report.summary(result):
-            click.echo(line)
+            click.echo(redact.text(line))
 
     finish(result, as_json, show, report_file, junit_file, audit_report.junit)
 

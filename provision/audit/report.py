@@ -8,10 +8,10 @@ import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from rich.markup import escape
 from rich.table import Table
 
 from provision.fleet.report import host_suite
+from provision.fleet.report import shown as escape  # literal, secrets redacted
 
 from .model import FAIL, MANUAL, NOT_APPLICABLE, PASS, RESULTS, WAIVED
 
