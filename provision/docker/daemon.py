@@ -13,6 +13,7 @@ import re
 
 from .hardening import hardened_options
 from .layout import DAEMON_JSON, DEFAULT_DATA_ROOT, PROXY_DROPIN  # noqa: F401 (re-exported)
+from .logins import auth_conf, login, without_login
 from .settings import DockerSettings
 
 PROXIES_IN_DAEMON_JSON = 23  # the first engine that reads "proxies" from daemon.json
@@ -69,11 +70,23 @@ def proxy_dropin(settings: DockerSettings, engine_version: str | None) -> str | 
     return "[Service]\n" + "\n".join(lines) + "\n"
 
 
+def mode(settings: DockerSettings, config: dict | None = None) -> str:
+    """The mode of the proxy drop-in, or of ``daemon.json`` holding ``config``: root's alone
+    (0600) when it holds a ``docker_proxy`` URL that carries a login, 0644 otherwise."""
+    if config is not None and "proxies" not in config:
+        return "0644"
+    proxies = (settings.docker_proxy.get(key) for key in ("http", "https"))
+    return "0600" if any(login(url) for url in proxies if isinstance(url, str)) else "0644"
+
+
 def apt_proxy_conf(settings: DockerSettings) -> str | None:
     """apt's proxy configuration for ``apt_proxy``; ``None`` when apt goes direct."""
     if not settings.apt_proxy:
         return None
-    return (
-        f'Acquire::http::Proxy "{settings.apt_proxy}";\n'
-        f'Acquire::https::Proxy "{settings.apt_proxy}";\n'
-    )
+    proxy = without_login(settings.apt_proxy)  # its login goes to apt_proxy_login
+    return f'Acquire::http::Proxy "{proxy}";\nAcquire::https::Proxy "{proxy}";\n'
+
+
+def apt_proxy_login(settings: DockerSettings) -> str | None:
+    """apt's auth.conf.d entry for the login in ``apt_proxy`` (root's alone, mode 600)."""
+    return auth_conf(settings.apt_proxy)

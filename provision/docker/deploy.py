@@ -7,24 +7,26 @@ from pyinfra.api import DeployError, deploy
 
 from . import operations as ops
 from . import rootless
-from .daemon import apt_proxy_conf
+from .daemon import apt_proxy_conf, apt_proxy_login
 from .distro import detect
 from .dpkg import version_matches
 from .errors import SettingsError, UnsupportedHostError
 from .facts import (
+    AptSources,
     FileContent,
     OsTarget,
     Packages,
     Paths,
     RepositoryIndex,
     ServiceState,
-    SourcesMentioning,
     Users,
 )
 from .hardening import AUDIT_PACKAGES, AUDIT_RULES, audit_rules
 from .layout import (  # noqa: F401
     APT_PROXY,
+    APT_PROXY_LOGIN,
     DAEMON_JSON,
+    DOCKER_LOGIN,
     KEYRING,
     LEGACY_KEYRING,
     PROXY_DROPIN,
@@ -33,7 +35,7 @@ from .layout import (  # noqa: F401
     packages_index_url,
     sources_text,
 )
-from .repository import add_repository
+from .repository import add_repository, other_sources_absent
 from .rootless_layout import USER_UNIT
 from .settings import DockerSettings, from_host_data
 from .snapshot import prefetch, read
@@ -111,12 +113,13 @@ def install_queries(settings: DockerSettings) -> list[tuple[type, dict]]:
         (FileContent, {"path": DAEMON_JSON}),
         (FileContent, {"path": PROXY_DROPIN}),
         (FileContent, {"path": APT_PROXY}),
+        (FileContent, {"path": APT_PROXY_LOGIN}),
+        (FileContent, {"path": DOCKER_LOGIN}),
         (FileContent, {"path": AUDIT_RULES}),
     ]
     if settings.docker_audit_rules:
         queries.append((Packages, {"packages": AUDIT_PACKAGES}))
-    for distro in ("ubuntu", "debian", "raspbian"):
-        queries.append((SourcesMentioning, {"texts": [f"{settings.docker_repo_url}/{distro}"]}))
+    queries.append((AptSources, {}))
     for unit in service_units(settings):
         queries.append((ServiceState, {"units": [unit]}))
     return queries + rootless.queries(settings)
@@ -154,19 +157,21 @@ def install_docker(settings: DockerSettings | None = None, queries=()) -> None:
         lock_timeout=lock,
     )
     ops.file_content(name="apt's proxy", path=APT_PROXY, content=apt_proxy_conf(settings))
+    ops.file_content(
+        name="apt's proxy login",
+        path=APT_PROXY_LOGIN,
+        content=apt_proxy_login(settings),
+        mode="0600",
+    )
     ops.paths_absent(name="Remove stale Docker sources and keys", patterns=STALE_PATHS)
     ops.key_absent_from(
         name="Remove Docker's key from the legacy keyring",
         path=LEGACY_KEYRING,
         fingerprint=settings.docker_gpg_fingerprint,
     )
-    ops.sources_mentioning_absent(
-        name="Remove other sources of the Docker repository",
-        text=f"{settings.docker_repo_url}/{target.distro}",
-        keep=SOURCES,
-    )
-    ops.packages_present(name="Install prerequisites", packages=PREREQUISITES, lock_timeout=lock)
     repository = docker_repository(settings, target.distro, target.codename, target.arch)
+    other_sources_absent(repository)
+    ops.packages_present(name="Install prerequisites", packages=PREREQUISITES, lock_timeout=lock)
     add_repository(repository, lock, settings.apt_proxy)
     ops.versions_available(
         name="Check the pinned version",
@@ -244,6 +249,7 @@ def uninstall_docker() -> None:
     )
     ops.file_absent(name="Remove Docker's apt repository", path=SOURCES)
     ops.file_absent(name="Remove Docker's signing key", path=KEYRING)
+    ops.file_absent(name="Remove Docker's repository login", path=DOCKER_LOGIN)
     rules = ops.file_absent(name="Remove Docker's audit rules", path=AUDIT_RULES)
     ops.audit_rules_loaded(name="Load the audit rules", after=[rules])
     ops.file_absent(name="Remove the rootless Docker user unit", path=USER_UNIT)

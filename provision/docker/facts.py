@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from pyinfra.api import FactBase
 
 from . import systemd
+from .aptsources import SOURCE_NAME
 from .distro import parse_os_release
 from .dpkg import PackageState, parse_query, query_command  # noqa: F401 (re-exported)
 from .keyring import MAX_BYTES
+from .logins import without_login
 
 FAILED = "PROVISION-FAILED"
 UNREADABLE = "PROVISION-UNREADABLE"
@@ -75,16 +77,18 @@ class FileContent(FactBase):
 
 
 class Download(FactBase):
-    """Bytes at a URL as the host fetches it with curl (through ``proxy``), or
-    ``(None, error)``."""
+    """Bytes at a URL as the host fetches it with curl, or ``(None, error)``.
+
+    curl reads its config (``logins.curl_config``: the URL's login, the proxy) from standard
+    input: read it with ``download``. The command line holds the URL without its login.
+    """
 
     requires_command = "curl"
 
-    def command(self, url: str, proxy: str | None = None) -> str:
-        via = f"--proxy {shlex.quote(proxy)} " if proxy else ""
+    def command(self, url: str) -> str:
         return (
-            f"t=$(mktemp) && {{ curl -fsSL --retry 2 --max-time 60 --max-filesize {MAX_BYTES} "
-            f'{via}{shlex.quote(url)} -o "$t" 2>&1'
+            "t=$(mktemp) && { curl -K - --globoff -fsSL --retry 2 --max-time 60 "
+            f'--max-filesize {MAX_BYTES} {shlex.quote(without_login(url))} -o "$t" 2>&1'
             f' && base64 -w0 "$t" && echo || echo "{FAILED} $?"; }}; rm -f "$t"'
         )
 
@@ -135,53 +139,50 @@ class Paths(FactBase):
         return []
 
 
-SOURCE_FILES = "/etc/apt/sources.list /etc/apt/sources.list.d/*"
+SOURCE_FILES = (
+    "/etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources"
+)
+MAX_SOURCES_BYTES = 1 << 20
 
 
-class SourcesMentioning(FactBase):
-    """``{file: [lines]}``: apt source files with a line holding one of ``texts``, matched as
-    fixed strings by one ``grep``; names and lines come back in base64."""
+class AptSources(FactBase):
+    """``{path: RemoteFile}``: the apt sources files apt reads (``sources.list``, and
+    ``sources.list.d`` entries named as apt wants them), each up to 1 MiB, in base64."""
 
-    merge_by = "texts"
+    def command(self) -> str:
+        return (
+            f"for f in {SOURCE_FILES}; do "
+            'case "${f##*/}" in *[!A-Za-z0-9_.-]*) continue;; esac; '
+            '[ -f "$f" ] && [ "$(stat -L -c %s "$f")" -le '
+            f"{MAX_SOURCES_BYTES} ] || continue; "
+            'printf \'%s %s \' "$f" "$(stat -L -c \'%a %U:%G\' "$f")"; base64 -w0 "$f"; echo; '
+            "done; true"
+        )
 
-    def command(self, texts) -> str:
-        if not texts:
-            return "true"
-        patterns = " ".join(f"-e {shlex.quote(text)}" for text in texts)
-        # -Z: a NUL after each file name; directories, FIFOs and devices are skipped
-        return f"grep -sFHZ -d skip -D skip {patterns} -- {SOURCE_FILES} | base64 -w0; echo"
-
-    def process(self, output: list[str]) -> dict[str, list[str]]:
-        try:
-            rest = base64.b64decode("".join(output), validate=True)
-        except ValueError:
-            return {}
-        found: dict[str, list[str]] = {}
-        while rest:
-            name, nul, rest = rest.partition(b"\0")
-            if not nul:
-                break
-            line, _, rest = rest.partition(b"\n")
-            path = name.decode(errors="replace")
-            found.setdefault(path, []).append(line.decode(errors="replace"))
+    def process(self, output: list[str]) -> dict[str, RemoteFile]:
+        found = {}
+        for line in output:
+            words = line.split(" ")
+            if len(words) != 4 or not is_source_path(words[0]) or not words[1].isdigit():
+                continue  # nothing is done about what cannot be read
+            try:
+                content = base64.b64decode(words[3], validate=True)
+            except ValueError:
+                continue
+            found[words[0]] = RemoteFile(words[1], words[2], content)
         return found
 
     @staticmethod
-    def select(value: dict[str, list[str]], texts) -> dict[str, list[str]]:
-        found = {
-            path: [line for line in lines if any(text in line for text in texts)]
-            for path, lines in value.items()
-        }
-        return {path: lines for path, lines in found.items() if lines}
-
-    @staticmethod
-    def default() -> dict[str, list[str]]:
+    def default() -> dict[str, RemoteFile]:
         return {}
 
 
-def active_lines(lines: list[str], text: str) -> list[str]:
-    """The lines in which ``text`` stands before any ``#`` (apt reads them)."""
-    return [line for line in lines if text in line and "#" not in line[: line.index(text)]]
+def is_source_path(path: str) -> bool:
+    """Whether apt reads ``path`` as a sources file."""
+    directory, _, name = path.rpartition("/")
+    if path == "/etc/apt/sources.list":
+        return True
+    return directory == "/etc/apt/sources.list.d" and bool(SOURCE_NAME.fullmatch(name))
 
 
 class Users(FactBase):
@@ -253,6 +254,7 @@ class RepositoryIndex(FactBase):
 
     def command(self, url: str) -> str:
         get = "/usr/lib/apt/apt-helper download-file"
+        url = without_login(url)  # apt-helper finds a login in auth.conf.d
         gz, plain = shlex.quote(url + ".gz"), shlex.quote(url)
         return (
             "t=$(mktemp -d) || exit 0; "

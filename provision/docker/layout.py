@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .settings import DockerSettings
+from .distro import REPOSITORIES
+from .logins import AUTH_DIR, auth_conf, without_login
+from .settings import CHANNELS, DockerSettings
 
 KEYRING = "/etc/apt/keyrings/docker.asc"
 SOURCES = "/etc/apt/sources.list.d/docker.sources"
 DAEMON_JSON = "/etc/docker/daemon.json"
 PROXY_DROPIN = "/etc/systemd/system/docker.service.d/http-proxy.conf"
 APT_PROXY = "/etc/apt/apt.conf.d/95provision-proxy"
+APT_PROXY_LOGIN = f"{AUTH_DIR}/provision-proxy.conf"
+DOCKER_LOGIN = f"{AUTH_DIR}/docker.conf"
 LEGACY_KEYRING = "/etc/apt/trusted.gpg"
 DEFAULT_DATA_ROOT = "/var/lib/docker"
 
@@ -28,6 +32,10 @@ class PinnedRepository:
     fingerprint: str
     key_path: str
     sources_path: str
+    channels: tuple[str, ...] = ()  # every component it serves (default: ``components``)
+    mirror_uris: tuple[str, ...] = ()  # its URIs for other distributions (default: ``uri``)
+    login_path: str = ""  # apt's auth.conf.d file for its login, if it may have one
+    login: str | None = None  # that file's content (``None``: no login, no file)
 
     def sources(self) -> str:
         """The deb822 sources file, naming the key in ``Signed-By``."""
@@ -45,9 +53,10 @@ def docker_repository(
     settings: DockerSettings, distro: str, codename: str, arch: str
 ) -> PinnedRepository:
     """Docker's repository for a host, as Docker's install guide sets it up."""
+    uri = f"{settings.docker_repo_url}/{distro}"
     return PinnedRepository(
         label="Docker",
-        uri=f"{settings.docker_repo_url}/{distro}",
+        uri=without_login(uri),
         suite=codename,
         components=settings.docker_channel,
         arch=arch,
@@ -55,6 +64,12 @@ def docker_repository(
         fingerprint=settings.docker_gpg_fingerprint,
         key_path=KEYRING,
         sources_path=SOURCES,
+        channels=CHANNELS,
+        mirror_uris=tuple(
+            without_login(f"{settings.docker_repo_url}/{name}") for name in REPOSITORIES
+        ),
+        login_path=DOCKER_LOGIN,
+        login=auth_conf(uri),
     )
 
 

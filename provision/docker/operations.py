@@ -11,11 +11,13 @@ import json
 import shlex
 
 from pyinfra import host
+from pyinfra.api import StringCommand
 
-from . import daemon, keyring
+from . import aptsources, daemon, keyring, logins
 from .calls import operation  # pyinfra's, recording each call for change reports
 from .dpkg import version_matches  # noqa: F401 (re-exported)
 from .facts import (
+    AptSources,
     CandidateVersions,
     DockerData,
     Download,
@@ -24,15 +26,10 @@ from .facts import (
     Paths,
     PolicyCandidates,
     ServiceState,
-    SourcesMentioning,
     Users,
-    active_lines,
 )
 from .settings import DockerSettings
 from .snapshot import read
-
-SOURCES_LIST = "/etc/apt/sources.list"
-CHUNK = 48 * 1024  # bytes per command: 64 KiB of base64, far below one argument's limit
 
 
 def refuse(message: str) -> str:
@@ -60,28 +57,24 @@ def apt_get(lock_timeout: int, *args: str) -> str:
     )
 
 
-def write_file(path: str, content: bytes, mode: str) -> list[str]:
-    """Commands writing ``content`` to ``path`` atomically, owned by root with ``mode``.
+def write_file(path: str, content: bytes, mode: str) -> list[StringCommand]:
+    """The command writing ``content`` to ``path`` atomically, owned by root with ``mode``.
 
-    The content goes to a root-only temporary file beside ``path`` in chunks of at most
-    ``CHUNK`` bytes per command (a large keyring fits no single argument), then is moved into
-    place; a failed run leaves at most the temporary file, never a half-written ``path``.
+    The content travels in base64 on the command's standard input, never on a command line
+    (which every local user reads in ``ps``): it goes to a root-only temporary file beside
+    ``path``, which then gets its mode and owner and is moved into place once it holds every
+    byte (a dropped connection ends the input early). A failed run leaves at most the temporary
+    file, never a half-written ``path``.
     """
     directory = shlex.quote(path.rsplit("/", 1)[0] or "/")
-    tmp = shlex.quote(f"{path}.provision-tmp")
-    commands = [f"install -d -m 0755 {directory} && install -m 0600 /dev/null {tmp}"]
-    for start in range(0, len(content), CHUNK):
-        data = base64.b64encode(content[start : start + CHUNK]).decode()
-        append = f"echo {data} | base64 -d >> {tmp}"
-        if start:
-            commands.append(append)
-        else:
-            commands[0] += f" && {append}"
-    commands[-1] += (
-        f" && chmod {shlex.quote(mode)} {tmp} && chown root:root {tmp} && "
-        f"mv -f {tmp} {shlex.quote(path)}"
+    tmp, quoted = shlex.quote(f"{path}.provision-tmp"), shlex.quote(path)
+    command = (
+        f"install -d -m 0755 {directory} && install -m 0600 /dev/null {tmp} && "
+        f'base64 -d > {tmp} && [ "$(wc -c < {tmp})" -eq {len(content)} ] && '
+        f"chmod {shlex.quote(mode)} {tmp} && chown root:root {tmp} && "
+        f"mv -f {tmp} {quoted}"
     )
-    return commands
+    return [StringCommand(command, _stdin=base64.encodebytes(content).decode())]
 
 
 @operation()
@@ -117,32 +110,39 @@ def paths_absent(patterns: list[str]):
 
 
 @operation()
-def sources_mentioning_absent(text: str, keep: str):
-    """Remove other sources of the same repository (they break Signed-By).
+def repository_sources_absent(uris: list[str], components: list[str], keyring: str, keep: str):
+    """Take a repository's entries out of every sources file but ``keep`` (a second entry
+    breaks ``Signed-By``; one with ``trusted=yes`` or another key bypasses the pinned key).
 
-    Files in sources.list.d are removed; lines of /etc/apt/sources.list are commented out,
-    edited here and written back whole (no value of a setting reaches a sed script).
+    ``uris`` and ``components`` name the repository (``aptsources.Repository``). Only its
+    entries go: they are commented out, a file that holds nothing else is removed, and every
+    other entry, on the same host name or not, stays as it is.
     """
-    found = read(SourcesMentioning, texts=[text])
-    stale = sorted(p for p, lines in found.items() if p != keep and active_lines(lines, text))
-    if not stale:
-        host.noop(f"no other sources for {text}")
+    removals = sources_removals(uris, components, keyring, keep, read)
+    if not removals:
+        host.noop(f"no other sources for {', '.join(map(aptsources.shown, uris))}")
         return
-    for path in stale:
-        if path == SOURCES_LIST:
-            current = read(FileContent, path=path)
-            if current is not None:
-                edited = comment_out(current.content.decode(errors="surrogateescape"), text)
-                yield from write_file(path, edited.encode(errors="surrogateescape"), current.mode)
+    for removal in removals:
+        if removal.content is None:
+            yield f"rm -f {shlex.quote(removal.path)}"
         else:
-            yield f"rm -f {shlex.quote(path)}"
+            mode = read(AptSources)[removal.path].mode
+            yield from write_file(
+                removal.path, removal.content.encode("utf-8", "surrogateescape"), mode
+            )
 
 
-def comment_out(text: str, mentioning: str) -> str:
-    """``text`` with each active line that mentions ``mentioning`` turned into a comment."""
-    lines = text.splitlines(keepends=True)
-    active = set(active_lines([line.rstrip("\n") for line in lines], mentioning))
-    return "".join(f"# {line}" if line.rstrip("\n") in active else line for line in lines)
+def sources_removals(uris, components, keyring: str, keep: str, reader) -> list:
+    """What ``repository_sources_absent`` changes, per file, from the sources ``reader``
+    (``snapshot.read``, or ``snapshot.last_read`` for a report) has."""
+    repository = aptsources.Repository(tuple(uris), tuple(components), keyring)
+    found = reader(AptSources)
+    removals = [
+        aptsources.without(repository, path, current.content.decode(errors="surrogateescape"))
+        for path, current in sorted(found.items())
+        if path != keep
+    ]
+    return [removal for removal in removals if removal]
 
 
 @operation()
@@ -208,10 +208,11 @@ def signing_key(path: str, url: str, fingerprint: str, proxy: str | None = None)
         if keyring.is_canonical(current.content, fingerprint):
             host.noop(f"{path} holds only key {fingerprint}")
             return
-    data, error = host.get_fact(Download, url=url, proxy=proxy)
+    data, error = host.get_fact(Download, url=url, _stdin=logins.curl_config(url, proxy))
     if data is None:
         yield refuse(
-            f"{host.name}: cannot download the Docker signing key from {url} "
+            f"{host.name}: cannot download the Docker signing key from "
+            f"{logins.without_login(url)} "
             f"({error}); check docker_repo_url / docker_gpg_key_url."
         )
         return
@@ -219,9 +220,9 @@ def signing_key(path: str, url: str, fingerprint: str, proxy: str | None = None)
         key = keyring.checked_key(data, fingerprint)
     except keyring.NotAKeyError as problem:
         yield refuse(
-            f"{host.name}: {url} returned {problem}, not exactly one OpenPGP public key with "
-            f"fingerprint {fingerprint}; nothing was written; check docker_gpg_key_url, "
-            "docker_gpg_fingerprint or the mirror."
+            f"{host.name}: {logins.without_login(url)} returned {problem}, not exactly one "
+            f"OpenPGP public key with fingerprint {fingerprint}; nothing was written; check "
+            "docker_gpg_key_url, docker_gpg_fingerprint or the mirror."
         )
         return
     yield from write_file(path, key.armored(), "0644")
@@ -265,14 +266,17 @@ def file_absent(path: str):
 def daemon_config_file(settings: DockerSettings):
     """daemon.json for ``settings`` and the engine installed now (read after the install)."""
     config = daemon.daemon_config(settings, installed_engine(settings))
-    yield from ensure_file(daemon.DAEMON_JSON, daemon.daemon_json(config).encode())
+    yield from ensure_file(
+        daemon.DAEMON_JSON, daemon.daemon_json(config).encode(), daemon.mode(settings, config)
+    )
 
 
 @operation()
 def proxy_dropin_file(settings: DockerSettings):
     """The systemd drop-in with ``docker_proxy`` for engines before 23.0 (absent otherwise)."""
     content = daemon.proxy_dropin(settings, installed_engine(settings))
-    yield from ensure_file(daemon.PROXY_DROPIN, None if content is None else content.encode())
+    wanted = None if content is None else content.encode()
+    yield from ensure_file(daemon.PROXY_DROPIN, wanted, daemon.mode(settings))
 
 
 def installed_engine(settings: DockerSettings, reader=read) -> str | None:

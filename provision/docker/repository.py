@@ -8,6 +8,18 @@ from . import operations as ops
 from .layout import PinnedRepository
 
 
+def other_sources_absent(repository: PinnedRepository):
+    """The operation taking every other entry of ``repository`` out of apt's sources: a second
+    entry breaks ``Signed-By``, and one with ``trusted=yes`` or another key bypasses the pin."""
+    return ops.repository_sources_absent(
+        name=f"Remove other sources of {repository.label}'s repository",
+        uris=list(repository.mirror_uris or (repository.uri,)),
+        components=list(repository.channels or (repository.components,)),
+        keyring=repository.key_path,
+        keep=repository.sources_path,
+    )
+
+
 def add_repository(repository: PinnedRepository, lock_timeout: int, proxy: str | None = None):
     """Operations adding ``repository``: its key, its sources, then ``apt-get update`` when
     either changed (which removes both again if apt cannot read the repository)."""
@@ -23,9 +35,19 @@ def add_repository(repository: PinnedRepository, lock_timeout: int, proxy: str |
         path=repository.sources_path,
         content=repository.sources(),
     )
+    changes = [key, sources]
+    if repository.login_path:
+        changes.append(
+            ops.file_content(
+                name=f"{repository.label}'s repository login",
+                path=repository.login_path,
+                content=repository.login,
+                mode="0600",
+            )
+        )
     ops.apt_update(
         name="Update apt lists",
         lock_timeout=lock_timeout,
         cleanup_on_failure=[repository.sources_path, repository.key_path],
-        after=[key, sources],
+        after=changes,
     )

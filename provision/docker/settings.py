@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .errors import SettingsError
+from .logins import auth_conf
 
 DOCKER_FINGERPRINT = "9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
 DEFAULT_PACKAGES = (
@@ -269,6 +270,14 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
         values, ("docker_repo_url", "docker_gpg_key_url", "docker_verify_image_url"), problems
     )
     check_urls(values, ("apt_proxy",), problems, web_only=True)
+    for name in ("docker_repo_url", "apt_proxy"):
+        try:
+            auth_conf(values.get(name) if isinstance(values.get(name), str) else None)
+        except ValueError:
+            problems.append(
+                f"{name} carries a login apt cannot use: it must name a user, and neither "
+                "user nor password may hold white space (also not as %20)"
+            )
     for url in values.get("docker_registry_mirrors", ()):
         _check_url("docker_registry_mirrors", url, problems, web_only=True)
     bad = [r for r in values.get("docker_insecure_registries", ()) if not REGISTRY_RE.fullmatch(r)]

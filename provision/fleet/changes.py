@@ -17,7 +17,8 @@ from provision import redact
 from provision.docker import daemon, facts, keyring, rootless
 from provision.docker.calls import Call, calls
 from provision.docker.dpkg import compare_versions, version_matches
-from provision.docker.operations import has_changed, installed_engine
+from provision.docker.logins import AUTH_DIR
+from provision.docker.operations import has_changed, installed_engine, sources_removals
 from provision.docker.snapshot import last_read
 
 
@@ -266,14 +267,16 @@ def _file_content(kw: dict, _name) -> Change:
 def _daemon_config_file(kw: dict, _name) -> Change:
     settings = kw["settings"]
     config = daemon.daemon_config(settings, installed_engine(settings, last_read))
-    return _file(daemon.DAEMON_JSON, daemon.daemon_json(config).encode(), "0644")
+    wanted = daemon.daemon_json(config).encode()
+    return _file(daemon.DAEMON_JSON, wanted, daemon.mode(settings, config))
 
 
 @describes("proxy_dropin_file")
 def _proxy_dropin_file(kw: dict, _name) -> Change:
     settings = kw["settings"]
     content = daemon.proxy_dropin(settings, installed_engine(settings, last_read))
-    return _file(daemon.PROXY_DROPIN, None if content is None else content.encode(), "0644")
+    wanted = None if content is None else content.encode()
+    return _file(daemon.PROXY_DROPIN, wanted, daemon.mode(settings))
 
 
 @describes("systemd_reloaded")
@@ -307,13 +310,16 @@ def _file(path: str, wanted: bytes | None, mode: str) -> Change:
     if wanted is None:
         return Change("", what=[f"remove {path}"] if current is not None else [])
     change = Change("")
+    secret = path.startswith(f"{AUTH_DIR}/")  # a login: its contents are never shown
+    hidden = " (a login: contents not shown)" if secret else ""
     if current is None:
-        change.what.append(f"create {path} (mode {mode}, root:root)")
+        change.what.append(f"create {path} (mode {mode}, root:root){hidden}")
     else:
         if current.content != wanted:
-            change.what.append(f"rewrite {path}")
+            change.what.append(f"rewrite {path}{hidden}")
         change.what += _mode_and_owner(path, current, mode)
-    change.diff = diff(path, current.content if current else None, wanted)
+    if not secret:
+        change.diff = diff(path, current.content if current else None, wanted)
     return change
 
 
@@ -350,23 +356,10 @@ def _paths_absent(kw: dict, _name) -> Change:
     return Change("", what=[f"remove {path}" for path in found])
 
 
-@describes("sources_mentioning_absent")
-def _sources_mentioning_absent(kw: dict, _name) -> Change:
-    found = last_read(facts.SourcesMentioning, texts=[kw["text"]])
-    stale = [
-        path
-        for path, lines in sorted(found.items())
-        if path != kw["keep"] and facts.active_lines(lines, kw["text"])
-    ]
-    return Change(
-        "",
-        what=[
-            f"comment out the lines of {kw['text']} in {path}"
-            if path == "/etc/apt/sources.list"
-            else f"remove {path} (another source of {kw['text']})"
-            for path in stale
-        ],
-    )
+@describes("repository_sources_absent")
+def _repository_sources_absent(kw: dict, _name) -> Change:
+    removals = sources_removals(kw["uris"], kw["components"], kw["keyring"], kw["keep"], last_read)
+    return Change("", what=[line for removal in removals for line in removal.sentences])
 
 
 @describes("apt_update")

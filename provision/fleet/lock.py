@@ -7,7 +7,9 @@ closes it, exits or dies (sshd closes the shell's input and the shell exits). No
 behind to expire or to clean up. While it holds the lock the shell writes who holds it into the
 lock file: the controller's host name, process, user and start time, so a run that waits can
 say for whom. The file is root's alone (mode 600): ``flock`` needs only a descriptor, so a file
-any user could open would let any user hold every run off.
+any user could open would let any user hold every run off. Every run enforces that: a lock
+file of another mode or owner (an older version's, or one planted) is removed and made anew, so
+a descriptor opened on it while it was readable holds nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ HELD_EXIT = 75
 # $1 lock file, $2 this run's owner line, $3 seconds to wait
 SCRIPT = """\
 umask 077
+[ "$(stat -c %a:%u "$1" 2>/dev/null)" = "600:$(id -u)" ] || rm -f "$1"
 exec 9<>"$1" || exit 70
 if ! flock -n 9; then
   printf 'waiting %s\\n' "$(cat "$1")"

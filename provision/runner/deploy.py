@@ -14,9 +14,9 @@ from provision.docker.calls import operation
 from provision.docker.deploy import host_settings, host_target, install_docker
 from provision.docker.distro import REPOSITORIES
 from provision.docker.errors import SettingsError
-from provision.docker.facts import FileContent, Packages, ServiceState, SourcesMentioning
+from provision.docker.facts import AptSources, FileContent, Packages, ServiceState
 from provision.docker.layout import PinnedRepository
-from provision.docker.repository import add_repository
+from provision.docker.repository import add_repository, other_sources_absent
 from provision.docker.settings import DockerSettings
 from provision.docker.snapshot import read
 
@@ -112,6 +112,7 @@ def gitlab_repository(settings: RunnerSettings, distro: str, codename: str, arch
         fingerprint=settings.ci_runner_gitlab_fingerprint,
         key_path=GITLAB_KEY,
         sources_path=GITLAB_SOURCES,
+        mirror_uris=tuple(f"{settings.ci_runner_gitlab_repo_url}/{name}" for name in DISTROS),
     )
 
 
@@ -137,10 +138,7 @@ def runner_queries(settings: RunnerSettings) -> list[tuple[type, dict]]:
             (FileContent, {"path": GITLAB_KEY}),
             (FileContent, {"path": GITLAB_SOURCES}),
             (Packages, {"packages": GITLAB_PACKAGES}),
-            *[
-                (SourcesMentioning, {"texts": [f"{settings.ci_runner_gitlab_repo_url}/{distro}"]})
-                for distro in DISTROS
-            ],
+            (AptSources, {}),
         ]
     return queries
 
@@ -149,11 +147,7 @@ def install_gitlab_runner(runner: RunnerSettings, docker: DockerSettings) -> Non
     """GitLab Runner from GitLab's apt repository, through the same pinned-key code as Docker."""
     target = host_target(docker)
     repository = gitlab_repository(runner, target.distro, target.codename, target.arch)
-    ops.sources_mentioning_absent(
-        name="Remove other sources of GitLab Runner",
-        text=repository.uri,
-        keep=GITLAB_SOURCES,
-    )
+    other_sources_absent(repository)
     add_repository(repository, docker.docker_apt_lock_timeout, docker.apt_proxy)
     ops.packages_present(
         name="Install GitLab Runner",

@@ -22,7 +22,14 @@ from provision import compat
 from provision.docker import systemd
 from provision.docker.dpkg import query_command
 from provision.docker.hardening import AUDIT_RULES
-from provision.docker.layout import APT_PROXY, DAEMON_JSON, KEYRING, PROXY_DROPIN, SOURCES
+from provision.docker.layout import (
+    APT_PROXY,
+    APT_PROXY_LOGIN,
+    DAEMON_JSON,
+    KEYRING,
+    PROXY_DROPIN,
+    SOURCES,
+)
 from provision.docker.rootless_layout import as_user, docker_host
 from provision.docker.settings import DockerSettings
 
@@ -42,6 +49,7 @@ FILES = (
     DAEMON_JSON,
     PROXY_DROPIN,
     APT_PROXY,
+    APT_PROXY_LOGIN,
     AUDIT_RULES,
 )
 UNREAD = "the checks could not read the host"  # how a ProbeError's sentence goes on
@@ -204,7 +212,7 @@ def _load(settings: DockerSettings) -> str:
             f'{{ echo {refusal}; rm -f "$a"; exit 1; }}; '
         )
     return (
-        f'a=$(mktemp) && curl -fsSL {shlex.quote(url)} -o "$a" || exit 1; {check}'
+        f'a=$(mktemp) && curl --globoff -fsSL {shlex.quote(url)} -o "$a" || exit 1; {check}'
         'docker load -i "$a"; s=$?; rm -f "$a"; [ "$s" = 0 ] || exit "$s"; '
     )
 

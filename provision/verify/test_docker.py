@@ -21,7 +21,14 @@ from provision import compat
 from provision.docker import daemon, hardening, keyring, systemd
 from provision.docker.distro import detect, parse_os_release
 from provision.docker.dpkg import parse_query, version_matches
-from provision.docker.layout import APT_PROXY, DAEMON_JSON, KEYRING, SOURCES, sources_text
+from provision.docker.layout import (
+    APT_PROXY,
+    APT_PROXY_LOGIN,
+    DAEMON_JSON,
+    KEYRING,
+    SOURCES,
+    sources_text,
+)
 from provision.verify import probe
 from provision.verify.settings import parallel, settings_for
 
@@ -60,12 +67,12 @@ def files(seen):
     return probe.files(seen["files"])
 
 
-def written(files, path: str):
-    """``path`` as the deploy writes it: a regular file, root's, mode 644."""
+def written(files, path: str, mode: str = "644"):
+    """``path`` as the deploy writes it: a regular file, root's, with ``mode``."""
     found = files.get(path)
     assert found is not None, f"{path} is missing"
     assert found.kind == "file", f"{path} is a {found.kind}, not a regular file"
-    assert found.owner == "root root 644", f"{path} owner, mode: {found.owner}"
+    assert found.owner == f"root root {mode}", f"{path} owner, mode: {found.owner}"
     return found
 
 
@@ -176,7 +183,8 @@ def engine(packages) -> str | None:
 
 def test_daemon_json(files, packages, settings):
     expected = daemon.daemon_config(settings, engine(packages))
-    assert json.loads(written(files, DAEMON_JSON).content) == expected
+    found = written(files, DAEMON_JSON, daemon.mode(settings, expected).lstrip("0"))
+    assert json.loads(found.content) == expected
 
 
 def test_daemon_runs_with_its_configuration(seen, packages, settings):
@@ -230,6 +238,12 @@ def test_apt_proxy(files, settings):
     conf = files.get(APT_PROXY)
     found = conf.content.decode(errors="replace") if conf else None
     assert found == expected, f"{APT_PROXY} is {'missing' if found is None else 'different'}"
+    login = daemon.apt_proxy_login(settings)
+    if login is None:
+        assert APT_PROXY_LOGIN not in files, f"{APT_PROXY_LOGIN} is left over"
+    else:  # compared apart, so that no failure shows the password
+        same = written(files, APT_PROXY_LOGIN, "600").content == login.encode()
+        assert same, f"{APT_PROXY_LOGIN} does not hold apt_proxy's login"
 
 
 def test_new_containers_get_the_log_options(seen, packages, settings):

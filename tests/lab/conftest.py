@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -84,6 +88,52 @@ def uninstall(*hosts: str, **data):
 
 def check(*hosts: str, **data):
     return verify(fleet(*hosts, **data))
+
+
+@dataclass
+class Proxy:
+    url: str
+    log: Path
+
+    def requests(self) -> list[str]:
+        """What clients asked the proxy for (``GET http://…``, ``CONNECT host:port``)."""
+        lines = self.log.read_text(errors="replace").splitlines() if self.log.exists() else []
+        return [line.split("): ", 1)[1] for line in lines if "Request (file descriptor" in line]
+
+
+@contextmanager
+def tinyproxy(lab: Lab, directory: Path, login: tuple[str, str] | None = None):
+    """tinyproxy (from Debian's archive) on the lab bridge, logging every request; with
+    ``login`` it wants that user and password (HTTP basic auth), and its URL carries them."""
+    directory.chmod(0o777)  # tinyproxy drops to an unprivileged user
+    with socket.socket() as probe:
+        probe.bind((lab.config.gateway, 0))
+        port = probe.getsockname()[1]
+    config = directory / "tinyproxy.conf"
+    log = directory / "tinyproxy.log"
+    config.write_text(
+        f'Port {port}\nListen {lab.config.gateway}\nTimeout 60\nLogFile "{log}"\n'
+        f"LogLevel Info\nMaxClients 50\nAllow {lab.config.subnet}\nDisableViaHeader Yes\n"
+        + (f"BasicAuth {login[0]} {login[1]}\n" if login else "")
+    )
+    process = subprocess.Popen(
+        ["tinyproxy", "-d", "-c", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as client:
+            if client.connect_ex((lab.config.gateway, port)) == 0:
+                break
+        time.sleep(0.1)
+    auth = f"{login[0]}:{login[1]}@" if login else ""
+    try:
+        yield Proxy(f"http://{auth}{lab.config.gateway}:{port}", log)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def failures(result, host: str) -> list[str]:

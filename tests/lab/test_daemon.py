@@ -5,59 +5,19 @@ socket unit. Each takes effect as ``docker info`` reports it, and a rerun change
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from provision.docker.layout import DAEMON_JSON, PROXY_DROPIN
 
-from .conftest import apply, check, failures, sh
-
-
-@dataclass
-class Proxy:
-    url: str
-    log: Path
-
-    def requests(self) -> list[str]:
-        """What clients asked the proxy for (``GET http://…``, ``CONNECT host:port``)."""
-        lines = self.log.read_text(errors="replace").splitlines() if self.log.exists() else []
-        return [line.split("): ", 1)[1] for line in lines if "Request (file descriptor" in line]
+from .conftest import apply, check, failures, sh, tinyproxy
 
 
 @pytest.fixture(scope="module")
 def proxy(lab, tmp_path_factory):
     """tinyproxy on the lab bridge, logging every request."""
-    directory = tmp_path_factory.mktemp("proxy")
-    directory.chmod(0o777)  # tinyproxy drops to an unprivileged user
-    with socket.socket() as probe:
-        probe.bind((lab.config.gateway, 0))
-        port = probe.getsockname()[1]
-    config = directory / "tinyproxy.conf"
-    log = directory / "tinyproxy.log"
-    config.write_text(
-        f'Port {port}\nListen {lab.config.gateway}\nTimeout 60\nLogFile "{log}"\n'
-        f"LogLevel Info\nMaxClients 50\nAllow {lab.config.subnet}\nDisableViaHeader Yes\n"
-    )
-    process = subprocess.Popen(
-        ["tinyproxy", "-d", "-c", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as client:
-            if client.connect_ex((lab.config.gateway, port)) == 0:
-                break
-        time.sleep(0.1)
-    yield Proxy(f"http://{lab.config.gateway}:{port}", log)
-    process.terminate()
-    process.wait(timeout=10)
+    with tinyproxy(lab, tmp_path_factory.mktemp("proxy")) as running:
+        yield running
 
 
 def docker_info(lab, host: str) -> dict:

@@ -10,7 +10,7 @@ from pyinfra.context import ctx_host, ctx_state
 
 from provision.compat import inner
 
-from .fakes import FakeMachine, fake_hosts_run_refusals, refusal_of  # noqa: F401
+from .fakes import Commands, FakeMachine, fake_hosts_run_refusals, refusal_of  # noqa: F401
 
 
 @dataclass
@@ -32,7 +32,7 @@ def run_op(monkeypatch):
         host.get_fact = machine.fact
         host.noop = noops.append
         with ctx_state.use(state), ctx_host.use(host):
-            commands = [str(command) for command in inner(op)(**kwargs)]
+            commands = Commands(inner(op)(**kwargs))
         return OpRun(commands, noops, refusal_of(commands))
 
     return run

@@ -9,6 +9,7 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from shlex import quote
 
 import pytest
 from pyinfra.connectors.fake import FakeConnector
@@ -17,7 +18,9 @@ from pyinfra.connectors.util import CommandOutput, OutputLine
 from provision.docker.daemon import daemon_config, daemon_json
 from provision.docker.deploy import (
     APT_PROXY,
+    APT_PROXY_LOGIN,
     DAEMON_JSON,
+    DOCKER_LOGIN,
     KEYRING,
     LEGACY_KEYRING,
     PREREQUISITES,
@@ -28,6 +31,7 @@ from provision.docker.deploy import (
 from provision.docker.facts import (
     FAILED,
     UNREADABLE,
+    AptSources,
     CandidateVersions,
     DockerData,
     Download,
@@ -38,8 +42,8 @@ from provision.docker.facts import (
     PolicyCandidates,
     RepositoryIndex,
     ServiceState,
-    SourcesMentioning,
     Users,
+    is_source_path,
 )
 from provision.docker.hardening import AUDIT_PACKAGES, AUDIT_RULES
 from provision.docker.rootless import EXTRAS, HOST_PACKAGES, RootlessUsers
@@ -148,14 +152,12 @@ class FakeMachine:
                 if path.rpartition("/")[0] == pattern.rpartition("/")[0]
                 and fnmatchcase(path.rpartition("/")[2], pattern.rpartition("/")[2])
             ]
-        if cls is SourcesMentioning:  # grep -HZF -e TEXT... sources.list sources.list.d/* | base64
-            out = b""
-            for path, (_, _, content) in sorted(self.files.items()):
-                if path == "/etc/apt/sources.list" or path.startswith("/etc/apt/sources.list.d/"):
-                    for line in content.split(b"\n"):
-                        if any(text.encode() in line for text in kwargs["texts"]):
-                            out += path.encode() + b"\0" + line + b"\n"
-            return [b64(out)]
+        if cls is AptSources:  # per sources file apt reads: PATH MODE OWNER BASE64
+            return [
+                f"{path} {mode} {owner} {b64(content)}"
+                for path, (mode, owner, content) in sorted(self.files.items())
+                if is_source_path(path)
+            ]
         if cls is Users:
             group = kwargs["group"]
             lines = (
@@ -306,6 +308,8 @@ def fake_responses(
                 DAEMON_JSON,
                 PROXY_DROPIN,
                 APT_PROXY,
+                APT_PROXY_LOGIN,
+                DOCKER_LOGIN,
                 LEGACY_KEYRING,
                 AUDIT_RULES,
             )
@@ -321,8 +325,8 @@ def fake_responses(
         (Packages, {"packages": [EXTRAS]}),
         (CandidateVersions, {"package": EXTRAS}),
     ]
+    queries.append((AptSources, {}))
     for distro in ("ubuntu", "debian", "raspbian"):
-        queries.append((SourcesMentioning, {"texts": [f"{settings.docker_repo_url}/{distro}"]}))
         queries.append((Download, {"url": settings.key_url(distro)}))
     # the fake connector answers the first matcher found in a command: the snapshot holds
     # every fact command, so it must come first
@@ -370,10 +374,48 @@ def refusal_of(commands: list[str]) -> str | None:
     return None
 
 
+class Commands(list):
+    """Commands as strings, with what each got on its standard input."""
+
+    def __init__(self, commands=(), stdin: dict[str, str | None] | None = None):
+        commands = list(commands)
+        super().__init__(str(command) for command in commands)
+        self.stdin = dict(stdin or {})
+        for command in commands:
+            arguments = getattr(command, "connector_arguments", {})
+            if arguments.get("_stdin") is not None:
+                self.stdin[str(command)] = arguments["_stdin"]
+
+
+def written(commands: Commands, path: str | None = None) -> bytes:
+    """The bytes the ``write_file`` command to ``path`` (or the only one) sends on stdin."""
+    ends = [
+        c
+        for c in commands
+        if path is None or c.endswith(f"mv -f {quote(path + '.provision-tmp')} {quote(path)}")
+    ]
+    writes = [c for c in ends if " | base64 -d" not in c and "base64 -d > " in c]
+    assert len(writes) == 1, commands
+    return base64.b64decode(commands.stdin.get(writes[0]) or "")
+
+
 @pytest.fixture(autouse=True)
 def fake_hosts_run_refusals(monkeypatch):
-    """The ``@fake`` connector answers a refusal with the output it has on a host."""
+    """The ``@fake`` connector answers a refusal with the output it has on a host, and keeps
+    what each command got on its standard input (``stdin_of``)."""
     original = FakeConnector._lookup_response
+    run = FakeConnector.run_shell_command
+
+    def run_shell_command(self, command, *args, **arguments):
+        if not hasattr(self, "stdin_of"):
+            self.stdin_of = {}
+        merged = {**arguments, **getattr(command, "connector_arguments", {})}
+        if merged.get("_stdin") is not None:
+            text = command if isinstance(command, str) else command.get_masked_value()
+            self.stdin_of[text] = merged["_stdin"]
+        return run(self, command, *args, **arguments)
+
+    monkeypatch.setattr(FakeConnector, "run_shell_command", run_shell_command)
 
     def lookup(self, command: str):
         if REFUSAL.match(command):
@@ -388,10 +430,10 @@ FACT_MARKERS = (
     "cat /etc/os-release",
     "dpkg-query -W",
     "-mindepth 1 -maxdepth 1 \\( \\( -path",
-    "grep -sFHZ ",
+    "for f in /etc/apt/sources.list ",
     "=====provision-fact",
     "if [ -f ",
-    "curl -fsSL",
+    "curl -K - --globoff ",
     "getent group",
     "systemctl show --property=Id,ActiveState,UnitFileState",
     "apt-cache madison",

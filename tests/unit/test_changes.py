@@ -206,3 +206,23 @@ def test_every_operation_of_the_deploys_is_described():
     assert recorded, "no operations found"
     missing = recorded - set(DESCRIBERS) - SILENT
     assert not missing, f"add a describer to provision/fleet/changes.py for {sorted(missing)}"
+
+
+def test_dry_and_real_runs_report_the_same_docker_sources_taken_out(tmp_path):
+    line = "deb [trusted=yes] https://download.docker.com:443//linux/debian/ bookworm stable\n"
+    debian = "deb http://deb.debian.org/debian bookworm main\n"
+    machine = converged_machine()
+    machine.files["/etc/apt/sources.list"] = ("644", "root:root", (debian + line).encode())
+    reported = []
+    for args in (["--dry"], []):
+        code, output, host = run(tmp_path, machine, *args)
+        assert code == 0, output
+        reported.append(by_operation(host)["Remove other sources of Docker's repository"])
+    assert (
+        reported[0]["changes"]
+        == reported[1]["changes"]
+        == [
+            "comment out the entry of https://download.docker.com/linux/debian in "
+            "/etc/apt/sources.list (trusted=yes: apt would accept it unsigned)"
+        ]
+    )

@@ -3,7 +3,6 @@ connector: facts answered from a described host, every executed command recorded
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import shlex
@@ -27,12 +26,14 @@ from provision.fleet.runner import run_deploy
 from .fakes import (
     DOCKER_KEY,
     DOCKER_VERSION,
+    Commands,
     FakeMachine,
     converged_machine,
     fake_responses,
     fresh_machine,
     is_fact_command,
     synthetic_key,
+    written,
 )
 from .test_distro import FEDORA_40, UBUNTU_2404
 
@@ -91,9 +92,10 @@ def run(
     inventory = Inventory((hosts, {}))
     result = run_deploy(Fleet("test.py", inventory, list(inventory)), deploy, "apply", dry=dry)
     commands = {
-        host.name.removeprefix("@fake/"): [
-            c for c in host.connector.executed_commands if facts or not is_fact_command(c)
-        ]
+        host.name.removeprefix("@fake/"): Commands(
+            [c for c in host.connector.executed_commands if facts or not is_fact_command(c)],
+            getattr(host.connector, "stdin_of", {}),
+        )
         for host in inventory
     }
     return result, commands
@@ -110,9 +112,8 @@ def index(commands: list[str], pattern: str) -> int:
     return found[0]
 
 
-def written_to(commands: list[str], path: str) -> bytes:
-    command = commands[index(commands, rf"mv -f \S+ {re.escape(path)}$")]
-    return base64.b64decode(re.search(r"echo (\S+) \| base64 -d", command).group(1))
+def written_to(commands: Commands, path: str) -> bytes:
+    return written(commands, path)
 
 
 def test_fresh_host_is_installed_in_the_guides_order():
@@ -139,14 +140,14 @@ def test_fresh_host_is_installed_in_the_guides_order():
 def test_the_key_is_fetched_by_the_host_after_curl_is_installed():
     _, commands = run_one(fresh_machine(urls={KEY_URL: DOCKER_KEY}), facts=True)
     assert index(commands, "install --no-install-recommends ca-certificates curl$") < index(
-        commands, f"curl -fsSL .* {KEY_URL}"
+        commands, f"curl -K - --globoff -fsSL .* {KEY_URL}"
     )
 
 
 def test_converged_host_changes_nothing_and_runs_no_apt_get():
     result, commands = run_one(converged_machine())
     assert result.status == "unchanged"
-    assert result.changed_operations == 0 and result.operations == 22
+    assert result.changed_operations == 0 and result.operations == 24
     assert commands == []
 
 

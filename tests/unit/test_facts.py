@@ -12,6 +12,8 @@ import pytest
 
 from provision.docker.facts import (
     FAILED,
+    MAX_SOURCES_BYTES,
+    AptSources,
     CandidateVersions,
     Download,
     FileContent,
@@ -22,9 +24,7 @@ from provision.docker.facts import (
     PolicyCandidates,
     RemoteFile,
     ServiceState,
-    SourcesMentioning,
     Users,
-    active_lines,
 )
 
 from .fakes import DOCKER_KEY
@@ -35,6 +35,7 @@ def fact(cls, env: dict | None = None, **kwargs):
     instance = cls()
     done = subprocess.run(
         ["sh", "-c", instance.command(**kwargs)],
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},
@@ -46,7 +47,9 @@ def fact(cls, env: dict | None = None, **kwargs):
 
 def fact_of(command: str, cls, cwd=None):
     """Run ``command`` (a fact's command with its paths moved) and process it like ``fact``."""
-    done = subprocess.run(["sh", "-c", command], capture_output=True, text=True, cwd=cwd)
+    done = subprocess.run(
+        ["sh", "-c", command], stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=cwd
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     return cls().process(lines) if lines else cls().default()
@@ -256,83 +259,51 @@ def test_paths_match_each_pattern_in_its_own_directory_only(tmp_path):
     assert Paths().command([]) == "true"
 
 
-def test_sources_mentioning_parses_grep_z_output_in_base64():
-    # "sources.list\0deb a\nsources.list\0# deb b\nx\ny.list\0deb c\n": a name may hold a newline
-    raw = b"sources.list\0deb a\nsources.list\0# deb b\nx\ny.list\0deb c\n"
-    assert SourcesMentioning().process([base64.b64encode(raw).decode()]) == {
-        "sources.list": ["deb a", "# deb b"],
-        "x\ny.list": ["deb c"],
-    }
-    assert SourcesMentioning().process(["not base64!"]) == {}
-    assert SourcesMentioning().default() == {}
-
-
-def test_sources_mentioning_selects_the_lines_of_each_text():
-    found = {"a.list": ["deb X/ubuntu a", "deb X/debian b"], "b.list": ["deb X/ubuntu c"]}
-    assert SourcesMentioning.select(found, ["X/debian"]) == {"a.list": ["deb X/debian b"]}
-    assert SourcesMentioning.select(found, ["X/raspbian"]) == {}
-
-
-def test_sources_mentioning_without_texts_runs_nothing():
-    assert SourcesMentioning().command([]) == "true"
-
-
-def test_sources_mentioning_matches_a_fixed_string_in_sources_files(tmp_path):
-    url = "https://download.docker.com/linux/debian"
+def test_apt_sources_reads_the_files_apt_reads_whole(tmp_path):
     apt = tmp_path / "apt"
     (apt / "sources.list.d").mkdir(parents=True)
-    (apt / "sources.list").write_text(
-        f"deb http://deb.debian.org/debian bookworm main\ndeb [arch=amd64] {url} bookworm stable\n"
-    )
-    (apt / "sources.list.d" / "old.list").write_text(f"# deb {url} bookworm stable\n")
-    (apt / "sources.list.d" / "docker.sources").write_text(f"Types: deb\nURIs: {url}\n")
-    (apt / "sources.list.d" / "other.list").write_text("deb https://downloadXdockerXcom/x a b\n")
-    (apt / "sources.list.d" / "lookalike.list").write_text(
-        "deb https://download-docker-com/linux/debian a b\n"
-    )
+    (apt / "sources.list").write_text("deb http://deb.debian.org/debian bookworm main\n")
+    (apt / "sources.list.d" / "docker.sources").write_text("Types: deb\n")
+    (apt / "sources.list.d" / "old.list").write_bytes(b"deb \xff x y\n")
+    (apt / "sources.list.d" / "empty.list").write_text("")
+    (apt / "sources.list.d" / "old.list.save").write_text("ignored by apt\n")
+    (apt / "sources.list.d" / "bad name.list").write_text("ignored by apt\n")
     (apt / "sources.list.d" / "a-directory.list").mkdir()
-    command = SourcesMentioning().command([url]).replace("/etc/apt", str(apt))
-    found = fact_of(command, SourcesMentioning)
+    (apt / "sources.list.d" / "big.list").write_bytes(b"#" * (MAX_SOURCES_BYTES + 1))
+    os.chmod(apt / "sources.list.d" / "old.list", 0o600)
+    command = AptSources().command().replace("/etc/apt", str(apt))
+    lines = subprocess.run(["sh", "-c", command], capture_output=True, text=True).stdout
+    # the real output, read as if it came from /etc/apt
+    found = AptSources().process(lines.replace(str(apt), "/etc/apt").splitlines())
+    owner = found["/etc/apt/sources.list"].owner
     assert found == {
-        f"{apt}/sources.list": [f"deb [arch=amd64] {url} bookworm stable"],
-        f"{apt}/sources.list.d/old.list": [f"# deb {url} bookworm stable"],
-        f"{apt}/sources.list.d/docker.sources": [f"URIs: {url}"],
+        "/etc/apt/sources.list": RemoteFile(
+            "644", owner, b"deb http://deb.debian.org/debian bookworm main\n"
+        ),
+        "/etc/apt/sources.list.d/docker.sources": RemoteFile("644", owner, b"Types: deb\n"),
+        "/etc/apt/sources.list.d/old.list": RemoteFile("600", owner, b"deb \xff x y\n"),
+        "/etc/apt/sources.list.d/empty.list": RemoteFile("644", owner, b""),
     }
-    active = {path for path, lines in found.items() if active_lines(lines, url)}
-    assert active == {f"{apt}/sources.list", f"{apt}/sources.list.d/docker.sources"}
 
 
-def test_sources_mentioning_keeps_shell_syntax_in_the_text_literal(tmp_path):
-    url = "http://x/$(touch pwned)'`touch pwned`\"[.*"
-    apt = tmp_path / "apt"
-    (apt / "sources.list.d").mkdir(parents=True)
-    (apt / "sources.list").write_text(f"deb {url} a b\ndeb http://x/ a b\n")
-    command = SourcesMentioning().command([url]).replace("/etc/apt", str(apt))
-    assert fact_of(command, SourcesMentioning, cwd=tmp_path) == {
-        f"{apt}/sources.list": [f"deb {url} a b"]
-    }
-    assert not (tmp_path / "pwned").exists()
+def test_apt_sources_skips_what_it_cannot_read():
+    good = f"/etc/apt/sources.list 644 root:root {base64.b64encode(b'deb x y z').decode()}"
+    assert AptSources().process(
+        [
+            good,
+            "/etc/apt/sources.list.d/x.list 644 root:root not-base64!",
+            "/etc/shadow 644 root:root eA==",
+            "/etc/apt/sources.list.d/../../shadow.list 644 root:root eA==",
+            "/etc/apt/sources.list.d/x.list rw root:root eA==",
+            "/etc/apt/sources.list.d/x.list 644 root:root eA== more",
+        ]
+    ) == {"/etc/apt/sources.list": RemoteFile("644", "root:root", b"deb x y z")}
+    assert AptSources().default() == {}
 
 
-def test_sources_mentioning_without_sources_list_d_is_empty(tmp_path):
-    command = (
-        SourcesMentioning().command(["https://x.example/linux"]).replace("/etc/apt", str(tmp_path))
-    )
-    assert fact_of(command, SourcesMentioning) == {}
-
-
-@pytest.mark.parametrize(
-    ("line", "active"),
-    [
-        ("deb URL a b", True),
-        ("deb [signed-by=/k] URL a b # comment", True),
-        ("# deb URL a b", False),
-        ("deb http://other/#URL a b", False),
-        ("deb http://other/ a b", False),
-    ],
-)
-def test_active_lines_are_those_without_a_comment_before_the_text(line, active):
-    assert active_lines([line], "URL") == ([line] if active else [])
+def test_apt_sources_without_sources_list_d_is_empty(tmp_path):
+    command = AptSources().command().replace("/etc/apt", str(tmp_path))
+    assert fact_of(command, AptSources) == {}
 
 
 # Users --------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ protocol (run here with the real flock), bootstrap's checks and exec's command l
 
 from __future__ import annotations
 
+import fcntl
 import json
 import shlex
 import subprocess
@@ -233,6 +234,22 @@ def test_lock_is_held_until_the_holders_input_closes(tmp_path):
     assert path.stat().st_mode & 0o777 == 0o600  # no one else can open it to hold it
     third.stdin.close()
     third.wait(timeout=10)
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o666, 0o400])
+def test_a_lock_file_of_another_mode_is_made_anew(tmp_path, mode):
+    """A user who opened a readable lock file (an older version's) and holds it holds
+    nothing: the run makes the file anew, root's alone, and takes the lock at once."""
+    path = tmp_path / "provision.lock"
+    path.write_text("old\n")
+    path.chmod(mode)
+    with open(path, "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        run = locker(path, "new", 0)
+        assert run.stdout.readline() == "locked\n"
+        assert path.stat().st_mode & 0o777 == 0o600 and path.read_text() == "new\n"
+        run.stdin.close()
+        run.wait(timeout=10)
 
 
 def test_lock_command_quotes_every_value():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import re
 import shlex
 import subprocess
 
@@ -27,18 +26,12 @@ from .fakes import (
     fresh_machine,
     synthetic_key,
     v4_fingerprint,
+    written,
 )
 
 KEY_URL = "https://download.docker.com/linux/debian/gpg"
 OTHER = synthetic_key(b"attacker")
 OTHER_ARMOR = keyring.PublicKey(tuple(keyring.packets(OTHER))).armored()
-
-
-def written(commands: list[str]) -> bytes:
-    """The bytes ``write_file`` commands write, chunk by chunk."""
-    chunks = [re.search(r"echo ([A-Za-z0-9+/=]+) \| base64 -d >> ", c) for c in commands]
-    assert any(chunks), commands
-    return b"".join(base64.b64decode(match.group(1)) for match in chunks if match)
 
 
 def is_apt_get(command: str, *args: str) -> bool:
@@ -79,7 +72,7 @@ def test_leftover_configuration_is_purged_when_purging(run_op):
     assert run.commands[0].endswith(" purge docker.io")
 
 
-# paths_absent / sources_mentioning_absent / file_absent -------------------------------------
+# paths_absent / repository_sources_absent / file_absent -------------------------------------
 
 
 def test_stale_sources_and_keys_are_removed(run_op):
@@ -112,24 +105,39 @@ def test_no_stale_paths_is_a_noop(run_op):
     assert run.commands == [] and run.noops
 
 
+DOCKER_URIS = [f"https://download.docker.com/linux/{d}" for d in ("ubuntu", "debian", "raspbian")]
+
+
+def sources_absent(run_op, machine):
+    return run_op(
+        ops.repository_sources_absent,
+        machine,
+        uris=DOCKER_URIS,
+        components=["stable", "test"],
+        keyring=KEYRING,
+        keep=SOURCES,
+    )
+
+
 def test_other_sources_of_the_repository_are_removed_but_ours_kept(run_op):
     line = b"deb [arch=amd64] https://download.docker.com/linux/debian bookworm stable\n"
+    ours = b"Types: deb\nURIs: https://download.docker.com/linux/debian\nComponents: stable\n"
+    debian = b"Types: deb\nURIs: http://deb.debian.org/debian\nComponents: main\n"
     machine = fresh_machine(
         files={
-            SOURCES: ("644", "root:root", b"URIs: https://download.docker.com/linux/debian\n"),
+            SOURCES: ("644", "root:root", ours),
             "/etc/apt/sources.list.d/archive_uri-https_download_docker_com_linux_debian-bookworm"
             ".list": ("644", "root:root", line),
-            "/etc/apt/sources.list.d/debian.sources": ("644", "root:root", b"URIs: deb.debian"),
+            "/etc/apt/sources.list.d/debian.sources": ("644", "root:root", debian),
         }
     )
-    text = "https://download.docker.com/linux/debian"
-    run = run_op(ops.sources_mentioning_absent, machine, text=text, keep=SOURCES)
+    run = sources_absent(run_op, machine)
     assert run.commands == [
         "rm -f /etc/apt/sources.list.d/archive_uri-https_download_docker_com_linux_debian-"
         "bookworm.list"
     ]
     only_ours = FakeMachine(files={SOURCES: machine.files[SOURCES]})
-    assert run_op(ops.sources_mentioning_absent, only_ours, text=text, keep=SOURCES).commands == []
+    assert sources_absent(run_op, only_ours).commands == []
 
 
 def test_docker_lines_of_sources_list_are_commented_out(run_op):
@@ -142,37 +150,62 @@ def test_docker_lines_of_sources_list_are_commented_out(run_op):
     machine = fresh_machine(
         files={
             "/etc/apt/sources.list": ("640", "root:root", sources_list.encode()),
-            "/etc/apt/sources.list.d/docker.list": ("644", "root:root", f"deb {text} x y".encode()),
+            "/etc/apt/sources.list.d/docker.list": (
+                "644",
+                "root:root",
+                f"deb {text} x stable".encode(),
+            ),
             SOURCES: ("644", "root:root", f"URIs: {text}\n".encode()),
         }
     )
-    run = run_op(ops.sources_mentioning_absent, machine, text=text, keep=SOURCES)
+    run = sources_absent(run_op, machine)
     assert run.commands[-1] == "rm -f /etc/apt/sources.list.d/docker.list"
     assert run.commands[0].endswith(
         "mv -f /etc/apt/sources.list.provision-tmp /etc/apt/sources.list"
     )
     assert "chmod 640 " in run.commands[0]  # the file keeps its mode
-    assert written(run.commands[:1]).decode() == (
+    assert written(run.commands, "/etc/apt/sources.list").decode() == (
         "deb http://deb.debian.org/debian bookworm main\n"
         f"# deb [arch=amd64] {text} bookworm stable\n"
         f"# deb {text} bookworm test\n"
     )
 
 
-def test_a_hostile_repository_url_in_sources_list_never_reaches_a_command(run_op):
+def test_debian_and_docker_mirrors_on_one_host_name_stay_apart(run_op):
+    """A mirror serving Debian and Docker under one host name: only Docker's entries go."""
+    mirror = "http://mirror.internal"
+    debian_list = f"deb {mirror}/debian bookworm main\ndeb {mirror}/debian-security x main\n"
+    debian_sources = f"Types: deb\nURIs: {mirror}/debian\nSuites: bookworm\nComponents: main\n"
+    docker = f"deb [trusted=yes] {mirror}:80//docker/linux/debian/ bookworm stable\n"
+    machine = fresh_machine(
+        files={
+            "/etc/apt/sources.list": ("644", "root:root", (debian_list + docker).encode()),
+            "/etc/apt/sources.list.d/debian.sources": (
+                "644",
+                "root:root",
+                debian_sources.encode(),
+            ),
+        }
+    )
+    run = run_op(
+        ops.repository_sources_absent,
+        machine,
+        uris=[f"{mirror}/docker/linux/{d}" for d in ("ubuntu", "debian")],
+        components=["stable"],
+        keyring=KEYRING,
+        keep=SOURCES,
+    )
+    assert len(run.commands) == 1
+    assert written(run.commands).decode() == debian_list + "# " + docker
+
+
+def test_file_contents_from_the_host_never_reach_a_command(run_op):
     text = "http://x/'`touch /tmp/pwned`$(id)/debian"
-    line = f"deb {text} bookworm stable\n"
+    line = f"deb https://download.docker.com/linux/debian bookworm stable # {text}\n"
     machine = fresh_machine(files={"/etc/apt/sources.list": ("644", "root:root", line.encode())})
-    run = run_op(ops.sources_mentioning_absent, machine, text=text, keep=SOURCES)
+    run = sources_absent(run_op, machine)
     assert len(run.commands) == 1 and "touch" not in run.commands[0]
     assert written(run.commands) == f"# {line}".encode()
-
-
-def test_comment_out_keeps_everything_else_byte_for_byte():
-    text = "deb http://a/ x\r\n  # deb http://a/ y\ndeb http://b/ x\ndeb http://a/ z"
-    assert ops.comment_out(text, "http://a/") == (
-        "# deb http://a/ x\r\n  # deb http://a/ y\ndeb http://b/ x\n# deb http://a/ z"
-    )
 
 
 def test_commented_out_sources_are_left_alone(run_op):
@@ -185,10 +218,15 @@ def test_commented_out_sources_are_left_alone(run_op):
                 f"# deb {text} bookworm stable\n".encode(),
             ),
             "/etc/apt/sources.list.d/old.list": ("644", "root:root", f"#deb {text} a b".encode()),
+            "/etc/apt/sources.list.d/docker.list.save": (
+                "644",
+                "root:root",
+                f"deb {text} a b".encode(),
+            ),
         }
     )
-    run = run_op(ops.sources_mentioning_absent, machine, text=text, keep=SOURCES)
-    assert run.commands == [] and run.noops == [f"no other sources for {text}"]
+    run = sources_absent(run_op, machine)
+    assert run.commands == [] and run.noops == ["no other sources for " + ", ".join(DOCKER_URIS)]
 
 
 def test_file_absent(run_op):
@@ -332,15 +370,14 @@ def test_a_subkey_fingerprint_is_not_accepted_as_the_pin(run_op):
 # key_absent_from ----------------------------------------------------------------------------
 
 
-def test_docker_key_is_cut_out_of_a_large_legacy_keyring_in_chunks(run_op):
+def test_docker_key_is_cut_out_of_a_large_legacy_keyring(run_op):
     others = b"".join(synthetic_key(str(i).encode()) for i in range(5000))  # ~70 KiB
-    assert len(others) > ops.CHUNK
     ring = others[:30] + keyring.dearmor(DOCKER_KEY) + others[30:]
     machine = FakeMachine(files={"/etc/apt/trusted.gpg": ("600", "root:root", ring)})
     run = run_op(
         ops.key_absent_from, machine, path="/etc/apt/trusted.gpg", fingerprint=DOCKER_FINGERPRINT
     )
-    assert len(run.commands) == 2 and all(len(c) < 100_000 for c in run.commands)
+    assert len(run.commands) == 1 and len(run.commands[0]) < 1000  # the bytes go on stdin
     assert written(run.commands) == others
     assert "chmod 600 " in run.commands[-1]
 
@@ -379,26 +416,39 @@ def test_file_content_compares_mode_owner_and_bytes(run_op, mode, owner, content
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the written file is chown'ed to root")
-@pytest.mark.parametrize("size", [0, 10, ops.CHUNK, 3 * ops.CHUNK + 7])
-def test_write_file_writes_atomically_in_chunks(tmp_path, size):
+def run_write(commands, stdin: str | None = None) -> subprocess.CompletedProcess:
+    (command,) = commands
+    given = command.connector_arguments.get("_stdin") if stdin is None else stdin
+    return subprocess.run(["sh", "-c", str(command)], input=given or "", text=True, check=False)
+
+
+@pytest.mark.parametrize("size", [0, 10, 70_000, 3 * 65536 + 7])
+def test_write_file_writes_atomically_through_stdin(tmp_path, size):
     target = tmp_path / "dir with space" / "it's.json"
     content = (b'{"a": 1}\n\x00\xff binary too\n' * (size // 20 + 1))[:size]
     commands = ops.write_file(str(target), content, "0640")
-    assert len(commands) == max(1, -(-size // ops.CHUNK))
-    for command in commands:
-        subprocess.run(["sh", "-c", command], check=True)
+    assert run_write(commands).returncode == 0
     assert target.read_bytes() == content
     assert oct(target.stat().st_mode & 0o777) == "0o640"
     assert list(target.parent.iterdir()) == [target]  # no temporary file left
 
 
+def test_written_contents_are_on_no_command_line(tmp_path):
+    secret = b'Acquire::http::Proxy "http://u:hunter2-secret@proxy:3128";\n'
+    (command,) = ops.write_file(str(tmp_path / "95proxy"), secret, "0600")
+    line = str(command)
+    assert "hunter2" not in line and base64.b64encode(secret).decode()[:16] not in line
+    assert base64.b64decode(command.connector_arguments["_stdin"]) == secret
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="the written file is chown'ed to root")
-def test_an_interrupted_write_leaves_the_old_file_whole(tmp_path):
+@pytest.mark.parametrize("cut", [0, 4, 1000])
+def test_an_interrupted_write_leaves_the_old_file_whole(tmp_path, cut):
     target = tmp_path / "trusted.gpg"
     target.write_bytes(b"old")
-    commands = ops.write_file(str(target), bytes(3 * ops.CHUNK), "0644")
-    for command in commands[:-1]:  # the connection drops before the last chunk
-        subprocess.run(["sh", "-c", command], check=True)
+    commands = ops.write_file(str(target), bytes(3000), "0644")
+    partial = commands[0].connector_arguments["_stdin"][:cut]  # the connection drops
+    assert run_write(commands, partial).returncode != 0
     assert target.read_bytes() == b"old"
     tmp = target.with_name("trusted.gpg.provision-tmp")
     assert oct(tmp.stat().st_mode & 0o777) == "0o600"  # the partial copy is root's alone

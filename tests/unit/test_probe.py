@@ -75,7 +75,7 @@ def test_commands_follow_the_settings():
     commands = probe.commands(settings)
     assert commands["groups:alice"] == "id -Gn alice" and "groups:bob" in commands
     assert "docker create --rm registry.example/hello:1" in commands["container"]
-    assert "curl -fsSL http://mirror.example/hello.tar -o" in commands["container"]
+    assert "curl --globoff -fsSL http://mirror.example/hello.tar -o" in commands["container"]
     assert commands["units"].endswith("-- containerd docker.socket docker")
 
 

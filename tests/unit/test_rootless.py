@@ -198,7 +198,7 @@ def test_the_probe_runs_the_container_as_each_rootless_user():
     run = commands["rootless_container:alice"]
     assert run.startswith("u=$(id -u alice) && cd / && runuser -u alice -- env -i HOME=")
     assert ' DOCKER_HOST=unix:///run/user/"$u"/docker.sock sh -c ' in run
-    assert "sudo" not in run and "curl -fsSL http://lab/hello.tar" in run
+    assert "sudo" not in run and "curl --globoff -fsSL http://lab/hello.tar" in run
     assert commands["rootless_groups:alice"] == "id -Gn alice"
     assert "rootless_container:alice" not in probe.commands(from_host_data({}))
 

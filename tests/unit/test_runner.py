@@ -38,6 +38,7 @@ from provision.runner.deploy import (
 from provision.runner.settings import RunnerSettings, runner_settings
 
 from .fakes import (
+    Commands,
     FakeMachine,
     converged_machine,
     fake_responses,
@@ -206,8 +207,12 @@ def run_profile(machine: FakeMachine, **data) -> tuple:
     host_data = {**data, "fake_responses": responses, "fake_delay": 0, "fake_delay_jitter": 0}
     inventory = Inventory(([("@fake/web1", host_data)], {}))
     result = run_deploy(Fleet("t.py", inventory, list(inventory)), install_ci_runner, "apply")
-    executed = inventory.get_host("@fake/web1").connector.executed_commands
-    return result.hosts["@fake/web1"], [c for c in executed if not is_fact_command(c)], executed
+    connector = inventory.get_host("@fake/web1").connector
+    executed = connector.executed_commands
+    ran = Commands(
+        [c for c in executed if not is_fact_command(c)], getattr(connector, "stdin_of", {})
+    )
+    return result.hosts["@fake/web1"], ran, executed
 
 
 def runner_machine(gitlab: bool) -> FakeMachine:
