@@ -10,9 +10,21 @@ import sys
 
 import click
 
-from . import profiles, startup
+from . import logs, profiles, startup
 from .docker.errors import SettingsError
-from .fleet.cli import FLEET_COMMANDS, LOCK_WAIT, SHARD
+from .fleet.cli import (
+    EXCLUDE,
+    FLEET_COMMANDS,
+    INVENTORY,
+    JSON,
+    LIMIT,
+    LOCK_WAIT,
+    REPORT,
+    SHARD,
+    VERBOSE,
+    finish,
+    table,
+)
 from .fleet.errors import UsageError
 from .lab.cli import lab_group
 from .lab.errors import LabError
@@ -20,27 +32,11 @@ from .lab.errors import LabError
 # pyinfra, testinfra and rich load only inside the commands that use them: `--help`, `lab`
 # commands and usage errors stay fast.
 
-INVENTORY = click.option(
-    "-i",
-    "--inventory",
-    required=True,
-    metavar="FILE",
-    help="pyinfra inventory file, e.g. inventories/lab.py.",
-)
-LIMIT = click.option(
-    "--limit",
-    multiple=True,
-    metavar="HOST_OR_GROUP",
-    help="Only these hosts or groups (repeatable, globs allowed).",
-)
 DATA = click.option(
     "--data",
     multiple=True,
     metavar="KEY=VALUE",
     help="Override a setting for every host, e.g. docker_version=26.1.5.",
-)
-REPORT = click.option(
-    "--report", "report_file", type=click.Path(dir_okay=False), help="Write a JSON report."
 )
 JUNIT = click.option(
     "--junit", "junit_file", type=click.Path(dir_okay=False), help="Write JUnit XML."
@@ -51,15 +47,8 @@ PARALLEL = click.option(
 PROFILE = click.option(
     "--profile",
     type=click.Choice(profiles.NAMES),
-    default="docker",
-    show_default=True,
-    help="docker: Docker Engine; ci-runner: plus a runner user, pruning and buildx.",
-)
-JSON = click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print the result as one JSON document on stdout, and nothing else there.",
+    help="docker: Docker Engine; ci-runner: plus a runner user, pruning and buildx. Default: "
+    f"the hosts' {profiles.SETTING} setting, else docker.",
 )
 
 
@@ -78,15 +67,29 @@ def cli() -> None:
 
 
 def load_fleet(
-    path: str, limit, data, profile: profiles.Profile | None = None, shard_spec: str | None = None
+    path: str,
+    limit,
+    data,
+    profile: str | None | bool = False,
+    shard_spec: str | None = None,
+    exclude=(),
+    as_json: bool = False,
+    **outputs: str | None,
 ):
+    """The selected hosts and their profile, once everything typed or pointed at is checked:
+    the inventory, every host's settings and the files named in ``outputs``
+    (``report_file=...``). ``profile``: ``--profile`` (``None``: the inventory's choice;
+    ``False``: a command without profiles)."""
     from .fleet import inventory, shard
+    from .fleet.outputs import check_all
 
-    fleet = inventory.load(path, limit, inventory.parse_data(data))
+    check_all(**outputs)
+    fleet = inventory.load(path, limit, inventory.parse_data(data), exclude)
     startup.started()
+    chosen = None if profile is False else profiles.profile(profiles.choose(fleet.hosts, profile))
     # every settings problem of every host, before anything is touched
-    fleet.settings(profile.check if profile else None)
-    return shard.slice_or_exit(fleet, shard_spec)
+    fleet.settings(chosen.check if chosen else None)
+    return shard.slice_or_exit(fleet, shard_spec, as_json), chosen
 
 
 def run_with_progress(fleet, deploy, command: str, **kwargs):
@@ -96,28 +99,6 @@ def run_with_progress(fleet, deploy, command: str, **kwargs):
 
     with Board(f"provision {command}") as board:
         return run_deploy(fleet, deploy, command, progress=board.set, **kwargs)
-
-
-def finish(result, as_json: bool, show, report_path=None, junit_path=None, junit=None):
-    """Print ``show(result)`` (with ``--json`` only the JSON document), write reports, exit.
-
-    Every command with a result ends here, so ``--json`` means the same everywhere.
-    """
-    from .fleet import report
-
-    if as_json:
-        click.echo(report.json_text(result.as_dict()))
-    else:
-        show(result)
-    if report_path:
-        report.write_json(report_path, result.as_dict())
-    if junit_path:
-        report.write_junit(junit_path, junit(result))
-    if getattr(result, "interrupted", None):
-        from .fleet import interrupt
-
-        sys.exit(interrupt.exit_code())
-    sys.exit(0 if result.ok else 1)
 
 
 def show_run(diff: bool):
@@ -134,6 +115,7 @@ def show_run(diff: bool):
 @cli.command()
 @INVENTORY
 @LIMIT
+@EXCLUDE
 @click.option(
     "--dry", is_flag=True, help="Show what would change, with file diffs; change nothing."
 )
@@ -170,9 +152,11 @@ def show_run(diff: bool):
 @REPORT
 @JUNIT
 @JSON
+@VERBOSE
 def apply(
     inventory,
     limit,
+    exclude,
     dry,
     diff,
     parallel,
@@ -190,26 +174,41 @@ def apply(
 ):
     """Install and configure Docker Engine on every selected host."""
     from .fleet import interrupt, report
+    from .fleet.batches import resumed
     from .fleet.cli import apply_in_batches, locking
+    from .fleet.rollout import batch_size
 
-    chosen = profiles.profile(profile)
-    fleet = load_fleet(inventory, limit, data, chosen, shard_spec)
+    if dry and (batch or resume_file):
+        raise UsageError("--dry cannot be combined with --batch or --resume; drop one.")
+    if rollback and not (batch or resume_file):
+        raise UsageError("--rollback-on-failure rolls back a batch: add --batch N.")
+    if batch:
+        batch_size(batch, 1)  # a bad --batch is found before any host
+    resume = resumed(resume_file) if resume_file else None
+    fleet, chosen = load_fleet(
+        inventory,
+        limit,
+        data,
+        profile,
+        shard_spec,
+        exclude,
+        as_json,
+        report_file=report_file,
+        junit_file=junit_file,
+    )
     with interrupt.graceful():
-        if rollback and not (batch or resume_file):
-            raise UsageError("--rollback-on-failure rolls back a batch: add --batch N.")
-        if batch or resume_file:
-            if dry:
-                raise UsageError("--dry cannot be combined with --batch or --resume; drop one.")
+        if batch or resume:
             apply_in_batches(
                 fleet,
                 batch,
-                resume_file,
+                resume,
                 fail_percent,
                 lock_wait,
                 run_with_progress,
                 report_file,
                 junit_file,
                 chosen,
+                as_json,
                 rollback=rollback,
             )
         result = run_with_progress(
@@ -227,6 +226,7 @@ def apply(
 @cli.command()
 @INVENTORY
 @LIMIT
+@EXCLUDE
 @PARALLEL
 @SHARD
 @DATA
@@ -234,24 +234,44 @@ def apply(
 @REPORT
 @JUNIT
 @JSON
-def verify(inventory, limit, parallel, shard_spec, data, profile, report_file, junit_file, as_json):
+@VERBOSE
+def verify(
+    inventory,
+    limit,
+    exclude,
+    parallel,
+    shard_spec,
+    data,
+    profile,
+    report_file,
+    junit_file,
+    as_json,
+):
     """Run the verification suite (testinfra) on every selected host."""
-    from .fleet import report
+    from .fleet import interrupt, report
     from .verify.runner import verify as run_verify
 
-    chosen = profiles.profile(profile)
-    fleet = load_fleet(inventory, limit, data, chosen, shard_spec)
-    result = run_verify(fleet, parallel, chosen.suites)
-
-    def show(result):
-        report.print_table(report.verify_table(result))
-
-    finish(result, as_json, show, report_file, junit_file, report.verify_junit)
+    fleet, chosen = load_fleet(
+        inventory,
+        limit,
+        data,
+        profile,
+        shard_spec,
+        exclude,
+        as_json,
+        report_file=report_file,
+        junit_file=junit_file,
+    )
+    with interrupt.graceful():
+        result = run_verify(fleet, parallel, chosen.suites)
+        show = table(report.verify_table)
+        finish(result, as_json, show, report_file, junit_file, report.verify_junit)
 
 
 @cli.command()
 @INVENTORY
 @LIMIT
+@EXCLUDE
 @PARALLEL
 @DATA
 @REPORT
@@ -263,14 +283,26 @@ def verify(inventory, limit, parallel, shard_spec, data, profile, report_file, j
     help="Write the results in Prometheus' text format (node_exporter's textfile collector).",
 )
 @JSON
-def audit(inventory, limit, parallel, data, report_file, junit_file, prometheus_file, as_json):
+@VERBOSE
+def audit(
+    inventory, limit, exclude, parallel, data, report_file, junit_file, prometheus_file, as_json
+):
     """Audit every selected host against the CIS Docker Benchmark (sections 1, 2, 3, 5)."""
     from . import redact
     from .audit import report as audit_report
     from .audit.runner import audit as run_audit
     from .fleet import report
 
-    fleet = load_fleet(inventory, limit, data)
+    fleet, _ = load_fleet(
+        inventory,
+        limit,
+        data,
+        exclude=exclude,
+        as_json=as_json,
+        report_file=report_file,
+        junit_file=junit_file,
+        prometheus_file=prometheus_file,
+    )
     result = run_audit(fleet, parallel)
     if prometheus_file:
         audit_report.write_prometheus(prometheus_file, result)
@@ -286,54 +318,92 @@ def audit(inventory, limit, parallel, data, report_file, junit_file, prometheus_
 @cli.command()
 @INVENTORY
 @LIMIT
+@EXCLUDE
 @SHARD
 @DATA
 @REPORT
 @JSON
-def status(inventory, limit, shard_spec, data, report_file, as_json):
+@VERBOSE
+def status(inventory, limit, exclude, shard_spec, data, report_file, as_json):
     """Show OS, Docker and compose versions, services and drift; changes nothing."""
     from .docker.deploy import install_docker
-    from .fleet import report
+    from .fleet import interrupt, report
     from .fleet.runner import run_deploy
     from .fleet.status import inspect_host
 
-    fleet = load_fleet(inventory, limit, data, shard_spec=shard_spec)
-    settings = fleet.settings()
-    result = run_deploy(
-        fleet, install_docker, "status", dry=True, inspect=lambda name: inspect_host(settings[name])
+    fleet, _ = load_fleet(
+        inventory, limit, data, False, shard_spec, exclude, as_json, report_file=report_file
     )
-
-    def show(result):
-        report.print_table(report.status_table(result))
-
-    finish(result, as_json, show, report_file)
+    settings = fleet.settings()
+    with interrupt.graceful():
+        result = run_deploy(
+            fleet,
+            install_docker,
+            "status",
+            dry=True,
+            inspect=lambda name: inspect_host(settings[name]),
+        )
+        finish(result, as_json, table(report.status_table), report_file)
 
 
 @cli.command()
 @INVENTORY
 @LIMIT
+@EXCLUDE
 @click.option("--purge-data", is_flag=True, help="Also delete /var/lib/docker and containerd.")
+@click.option("--dry", is_flag=True, help="Show what would be removed; change nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @DATA
 @REPORT
 @JUNIT
-def uninstall(inventory, limit, purge_data, yes, data, report_file, junit_file):
+@JSON
+@VERBOSE
+def uninstall(
+    inventory, limit, exclude, purge_data, dry, yes, data, report_file, junit_file, as_json
+):
     """Remove Docker Engine, its repository and key from every selected host."""
     from .docker.deploy import uninstall_docker
-    from .fleet import report
-
-    data = (*data, "docker_purge_data=true") if purge_data else data
-    fleet = load_fleet(inventory, limit, data)
-    if not yes:
-        names = ", ".join(h.name for h in fleet.hosts)
-        what = " and ALL container data" if purge_data else ""
-        click.confirm(f"Remove Docker{what} from {names}?", abort=True)
-    from .fleet import interrupt
+    from .fleet import interrupt, report
     from .fleet.cli import locking
 
+    data = (*data, "docker_purge_data=true") if purge_data else data
+    fleet, _ = load_fleet(
+        inventory,
+        limit,
+        data,
+        exclude=exclude,
+        as_json=as_json,
+        report_file=report_file,
+        junit_file=junit_file,
+    )
+    if not (yes or dry):
+        confirm(fleet, purge_data)
     with interrupt.graceful():
-        result = run_with_progress(fleet, uninstall_docker, "uninstall", locking=locking(300))
-        finish(result, False, show_run(False), report_file, junit_file, report.apply_junit)
+        result = run_with_progress(
+            fleet, uninstall_docker, "uninstall", dry=dry, locking=None if dry else locking(300)
+        )
+        finish(result, as_json, show_run(False), report_file, junit_file, report.apply_junit)
+
+
+def interactive() -> bool:
+    """Someone at a terminal can answer a question."""
+    return sys.stdin.isatty()
+
+
+def confirm(fleet, purge_data: bool) -> None:
+    """Ask on the terminal before removing Docker; without one, ask for ``--yes``."""
+    from .fleet.hostnames import ranges
+
+    what = " and ALL container data" if purge_data else ""
+    where = ranges([host.name for host in fleet.hosts])
+    if not interactive():
+        raise UsageError(
+            f"uninstall removes Docker{what} from {where}; no terminal to ask on, so pass "
+            "--yes (or --dry to see what it would remove)."
+        )
+    if not click.confirm(f"Remove Docker{what} from {where}?"):
+        click.echo("Nothing removed.", err=True)
+        sys.exit(1)
 
 
 @cli.command()
@@ -358,12 +428,37 @@ for command in FLEET_COMMANDS:
 
 
 def main() -> None:
-    """Entry point: errors the user can fix become one line and exit code 2."""
+    """Entry point: errors the user can fix become one line and exit code 2; a signal before
+    the run began is one line and 130/143."""
+    from .fleet import interrupt
+
     startup.starting()
+    logs.configure(0)
     try:
-        cli(standalone_mode=True)
+        with interrupt.catching():
+            code = cli(standalone_mode=False)
     except (LabError, UsageError, SettingsError) as error:
-        click.secho(f"error: {error}", fg="red", err=True)
-        sys.exit(2)
+        fail(str(error))
+    except click.UsageError as error:
+        where = error.ctx.command_path if error.ctx else "provision"
+        fail(f"{where}: {error.format_message()} (see `{where} --help`).")
+    except click.ClickException as error:
+        fail(error.format_message(), error.exit_code)
+    except click.Abort:  # Ctrl-C or SIGTERM outside a run's own handling
+        fail(f"interrupted by {interrupt.received()}.", interrupt.exit_code())
     finally:
         startup.exiting()
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print ``error: MESSAGE`` as one line on stderr, secrets masked (red on a terminal unless
+    NO_COLOR), and exit with ``code``."""
+    import os
+
+    from .redact import text
+
+    line = "error: " + " ".join(text(message).split())
+    colour = None if os.environ.get("NO_COLOR") else "red"
+    click.secho(line, fg=colour, err=True)
+    sys.exit(code)

@@ -38,3 +38,47 @@ def profile(name: str) -> Profile:
 
 
 NAMES = ("docker", "ci-runner")
+SETTING = "provision_profile"  # host or group data choosing the profile, as --profile does
+OWN_SETTINGS = {"ci-runner": "ci_runner_"}  # the prefix of a profile's own settings
+
+
+def choose(hosts, name: str | None) -> str:
+    """The profile of a run: ``name`` (``--profile``), else the one the hosts' data choose
+    (``provision_profile``), else ``docker``. Hosts choosing different profiles, and a profile's
+    own settings on a host run without it, are refused (``UsageError``)."""
+    from provision.fleet.errors import UsageError
+    from provision.fleet.hostnames import grouped, ranges
+
+    chosen, problems = {}, []
+    for host in hosts:
+        value = host.data.get(SETTING)
+        if value is not None and value not in NAMES:
+            problems.append(
+                (host.name, f"{SETTING} must be one of {', '.join(NAMES)}, got {value!r}")
+            )
+        chosen[host.name] = value or "docker"
+    if problems:
+        raise UsageError("invalid settings: " + "; ".join(grouped(problems)) + ".")
+    if name is None:
+        kinds = {kind: [n for n, k in chosen.items() if k == kind] for kind in set(chosen.values())}
+        if len(kinds) > 1:
+            said = "; ".join(f"{ranges(names)}: {kind}" for kind, names in sorted(kinds.items()))
+            raise UsageError(
+                f"the selected hosts choose different profiles ({said}; {SETTING}); run each "
+                "profile's hosts on their own with --limit."
+            )
+        name = next(iter(kinds), "docker")
+    unused = [
+        (
+            host.name,
+            f"{key} is a setting of the {profile} profile; set {SETTING}: {profile} or "
+            f"pass --profile {profile}",
+        )
+        for host in hosts
+        for key in host.data.dict()
+        for profile, prefix in OWN_SETTINGS.items()
+        if profile != name and isinstance(key, str) and key.startswith(prefix)
+    ]
+    if unused:
+        raise UsageError("invalid settings: " + "; ".join(grouped(unused)) + ".")
+    return name

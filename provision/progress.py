@@ -9,6 +9,7 @@ import time
 
 EVERY_S = 5.0  # seconds between plain lines
 REDRAW_S = 0.25  # seconds between redraws of the live display
+SCREEN = 24  # tasks a plain line names one by one; beyond, it counts the tasks per activity
 
 
 class Board:
@@ -43,9 +44,18 @@ class Board:
             self.tasks.pop(task, None)
 
     def line(self) -> str:
-        """The plain line: every task and what it does, and the time so far."""
+        """The plain line: every task and what it does (beyond ``SCREEN`` tasks, how many do
+        each thing), and the time so far."""
         with self._lock:
-            parts = [f"{task}: {text}" for task, (text, _) in self.tasks.items()]
+            tasks = {task: text for task, (text, _) in self.tasks.items()}
+        if len(tasks) > SCREEN:
+            counts: dict[str, int] = {}
+            for text in tasks.values():
+                counts[text] = counts.get(text, 0) + 1
+            ranked = sorted(counts.items(), key=lambda item: -item[1])
+            parts = [f"{text}: {count}" for text, count in ranked]
+        else:
+            parts = [f"{task}: {text}" for task, text in tasks.items()]
         elapsed = time.monotonic() - self.started
         return f"{self.title} ({elapsed:.0f} s): " + ("; ".join(parts) or "finishing")
 

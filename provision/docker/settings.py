@@ -332,6 +332,7 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
             problems.append(f"{name} has invalid user names: {', '.join(map(repr, bad_users))}")
     if "root" in values.get("docker_rootless_users", ()):
         problems.append("docker_rootless_users cannot name root: root runs the system daemon")
+    problems.extend(_conflicts(values))
     image = str(values.get("docker_verify_image", "hello-world"))
     if not IMAGE_RE.fullmatch(image):
         problems.append(f"docker_verify_image must be an image reference, got {image!r}")
@@ -366,6 +367,26 @@ def _check_versions(values: dict, problems: list[str]) -> None:
                 f"{name} must look like 27.5 (the newest 27.5.x), 27.5.1 or a full version "
                 f"string, written as a string, got {version!r}"
             )
+
+
+def _conflicts(values: dict) -> list[str]:
+    """Settings valid alone that contradict each other or say nothing."""
+    problems = []
+    both = sorted(
+        set(values.get("docker_users", ())) & set(values.get("docker_rootless_users", ()))
+    )
+    if both:
+        problems.append(
+            f"{', '.join(both)} in both docker_users and docker_rootless_users; a user gets the "
+            "system daemon (docker group) or a rootless one of their own, not both"
+        )
+    if "docker_packages" in values and not values["docker_packages"]:
+        problems.append("docker_packages is empty; leave it out for Docker's packages")
+    if "docker_verify_image_sha256" in values and not values.get("docker_verify_image_url"):
+        problems.append(
+            "docker_verify_image_sha256 needs docker_verify_image_url, the archive it checks"
+        )
+    return problems
 
 
 def _data_root(name: str, root: str, problems: list[str]) -> str:
@@ -498,7 +519,7 @@ def _unknown(name: str) -> str:
     import difflib
 
     better = ROLE_NAMES.get(name) or next(
-        iter(difflib.get_close_matches(name, SETTING_NAMES, 1)), None
+        iter(difflib.get_close_matches(name, SETTING_NAMES, 1, 0.8)), None
     )
     return f"{name} is not a setting" + (f" (did you mean {better}?)" if better else "")
 

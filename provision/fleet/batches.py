@@ -89,20 +89,25 @@ class Rollout:
         }
 
 
-def done_in(path: str) -> list[str]:
-    """The hosts a rollout report (``--report`` of ``apply --batch``) lists as done."""
+def resumed(path: str) -> tuple[list[str], str]:
+    """The hosts a rollout report (``--report`` of ``apply --batch``) lists as done, and its
+    ``--batch``."""
     try:
-        data = json.loads(Path(path).read_text())
-        hosts = data["hosts"]
-        data["rollout"]
-        return [name for name, host in hosts.items() if host["state"] == "done"]
+        data = json.loads(Path(path).read_bytes())
+        hosts, batch = data["hosts"], data["rollout"]["batch"]
+        done = [name for name, host in hosts.items() if host["state"] == "done"]
+        if isinstance(batch, str | int) and not isinstance(batch, bool) and str(batch):
+            return done, str(batch)
     except FileNotFoundError:
         raise UsageError(f"--resume {path} does not exist; pass the report of a rollout.") from None
-    except (ValueError, KeyError, TypeError, AttributeError):
-        raise UsageError(
-            f"--resume {path} is not the JSON report of `provision apply --batch ... --report`; "
-            "pass that report."
-        ) from None
+    except IsADirectoryError:
+        raise UsageError(f"--resume {path} is a directory; pass the report of a rollout.") from None
+    except (ValueError, KeyError, TypeError, AttributeError, OSError):
+        pass
+    raise UsageError(
+        f"--resume {path} is not the JSON report of `provision apply --batch ... --report`; "
+        "pass that report."
+    )
 
 
 def roll_out(

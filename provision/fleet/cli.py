@@ -24,11 +24,79 @@ LOCK_WAIT = click.option(
     metavar="SECONDS",
     help="How long to wait for another provision run to release a host.",
 )
-_INVENTORY = click.option("-i", "--inventory", required=True, metavar="FILE", help="Inventory.")
-_LIMIT = click.option("--limit", multiple=True, metavar="HOST_OR_GROUP", help="Only these hosts.")
-_REPORT = click.option(
+INVENTORY = click.option(
+    "-i",
+    "--inventory",
+    required=True,
+    metavar="FILE",
+    help="pyinfra inventory file, e.g. inventories/lab.py.",
+)
+LIMIT = click.option(
+    "--limit",
+    multiple=True,
+    metavar="HOSTS_OR_GROUPS",
+    help="Only these hosts or groups (repeatable or comma-separated, globs allowed).",
+)
+EXCLUDE = click.option(
+    "--exclude",
+    multiple=True,
+    metavar="HOSTS_OR_GROUPS",
+    help="Leave out these hosts or groups (as --limit).",
+)
+REPORT = click.option(
     "--report", "report_file", type=click.Path(dir_okay=False), help="Write a JSON report."
 )
+JSON = click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the result as one JSON document on stdout, and nothing else there.",
+)
+
+
+def _verbosity(ctx, param, value: int) -> int:
+    from .. import logs
+
+    if value:
+        logs.configure(value)
+    return value
+
+
+VERBOSE = click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    expose_value=False,
+    callback=_verbosity,
+    help="Show the SSH layer's warnings (-v) or its debug output (-vv) on stderr.",
+)
+
+
+def finish(result, as_json: bool, show, report_path=None, junit_path=None, junit=None):
+    """Print ``show(result)`` (with ``--json`` only the JSON document), write reports, exit.
+
+    Every command with a result ends here, so ``--json`` means the same everywhere.
+    """
+    from . import report
+
+    if as_json:
+        click.echo(report.json_text(result.as_dict()))
+    else:
+        show(result)
+    if report_path:
+        report.write_json(report_path, result.as_dict())
+    if junit_path:
+        report.write_junit(junit_path, junit(result))
+    if getattr(result, "interrupted", None):
+        sys.exit(interrupt.exit_code())
+    sys.exit(0 if result.ok else 1)
+
+
+def table(make):
+    """A ``show`` for ``finish``: print the table ``make(result)``."""
+    from . import report
+
+    return lambda result: report.print_table(make(result))
 
 
 def locking(wait: int):
@@ -39,44 +107,45 @@ def locking(wait: int):
     return Locking(owner(), wait)
 
 
-def _load(inventory: str, limit, shard_spec: str | None):
+def _load(inventory: str, limit, exclude, shard_spec: str | None, as_json: bool):
     from .. import startup
     from . import inventory as fleet_inventory
     from . import shard
 
-    fleet = fleet_inventory.load(inventory, limit)
+    fleet = fleet_inventory.load(inventory, limit, exclude=exclude)
     startup.started()
-    return shard.slice_or_exit(fleet, shard_spec)
+    return shard.slice_or_exit(fleet, shard_spec, as_json)
 
 
 def apply_in_batches(
     fleet,
     batch,
-    resume_file,
+    resume,
     fail_percent,
     lock_wait,
     runner,
     report_file,
     junit_file=None,
     profile=None,
+    as_json=False,
     rollback=False,
 ):
-    """``apply --batch``: roll out ``profile`` (default: Docker), print the table, write the
-    report after every batch."""
+    """``apply --batch``: roll out ``profile`` (default: Docker), print the table (or the JSON
+    document), write the report after every batch. ``resume``: ``batches.resumed`` of the
+    report of the rollout to carry on."""
     import functools
 
     from provision.profiles import profile as profile_named
     from provision.verify.runner import verify
 
     from . import report
-    from .batches import done_in, roll_out
+    from .batches import roll_out
     from .rollout import batch_size
     from .tables import rollout_junit, rollout_table
 
     profile = profile or profile_named("docker")
-    done = done_in(resume_file) if resume_file else []
-    if not batch:  # the batch size of the rollout being resumed
-        batch = report_batch(resume_file)
+    done, resumed_batch = resume or ([], None)
+    batch = batch or resumed_batch  # the batch size of the rollout being resumed
     size = batch_size(batch, len(fleet.hosts))
 
     def write(rollout) -> None:
@@ -97,49 +166,44 @@ def apply_in_batches(
         rollback=rollback,
     )
     write(rollout)
-    report.print_table(rollout_table(rollout))
-    if junit_file:
-        report.write_junit(junit_file, rollout_junit(rollout))
-    sys.exit(interrupt.exit_code() if rollout.interrupted else 0 if rollout.ok else 1)
+    finish(rollout, as_json, table(rollout_table), None, junit_file, rollout_junit)
 
 
-def report_batch(path: str) -> str:
-    import json
-
-    return str(json.loads(open(path).read())["rollout"]["batch"])
-
-
-@click.command("exec", context_settings={"ignore_unknown_options": True})
-@_INVENTORY
-@_LIMIT
+@click.command("exec")
+@INVENTORY
+@LIMIT
+@EXCLUDE
 @SHARD
 @click.option("--sudo", is_flag=True, help="Run the command as root (sudo -n sh -c COMMAND).")
 @click.option("--timeout", type=click.IntRange(1), metavar="SECONDS", help="Stop it after this.")
 @click.option("--parallel", type=click.IntRange(1), help="Hosts at once (default all).")
-@_REPORT
-@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def exec_command(inventory, limit, shard_spec, sudo, timeout, parallel, report_file, command):
+@REPORT
+@JSON
+@VERBOSE
+@click.argument("command", nargs=-1, required=True)
+def exec_command(
+    inventory, limit, exclude, shard_spec, sudo, timeout, parallel, report_file, as_json, command
+):
     """Run COMMAND (after --) on every selected host at once; a table of the results.
 
     COMMAND is a shell command line, joined like ssh joins its arguments:
     provision exec -i INVENTORY -- 'df -h / | tail -1'
     """
-    from . import report
+    from . import outputs
     from .exec import run_command
     from .tables import exec_table
 
-    fleet = _load(inventory, limit, shard_spec)
+    outputs.check_all(report_file=report_file)
+    fleet = _load(inventory, limit, exclude, shard_spec, as_json)
     with interrupt.graceful():
         result = run_command(fleet, " ".join(command), sudo, timeout, parallel)
-        report.print_table(exec_table(result))
-        if report_file:
-            report.write_json(report_file, result.as_dict())
-    sys.exit(interrupt.exit_code() if result.interrupted else 0 if result.ok else 1)
+        finish(result, as_json, table(exec_table), report_file)
 
 
 @click.command("bootstrap")
-@_INVENTORY
-@_LIMIT
+@INVENTORY
+@LIMIT
+@EXCLUDE
 @SHARD
 @click.option(
     "--initial-user",
@@ -157,25 +221,33 @@ def exec_command(inventory, limit, shard_spec, sudo, timeout, parallel, report_f
     is_flag=True,
     help="Then turn SSH password logins off (checked with sshd -t before sshd reloads).",
 )
-@_REPORT
+@REPORT
+@JSON
+@VERBOSE
 def bootstrap_command(
-    inventory, limit, shard_spec, initial_user, password_env, key_logins_only, report_file
+    inventory,
+    limit,
+    exclude,
+    shard_spec,
+    initial_user,
+    password_env,
+    key_logins_only,
+    report_file,
+    as_json,
 ):
     """First contact: create the inventory's deploy user (ssh_user, ssh_key, sudo).
 
     Host keys seen for the first time have their fingerprints printed and are recorded in the
     inventory's known_hosts file (trust on first use) once a login has succeeded.
     """
-    from . import report
+    from . import outputs
     from .bootstrap import bootstrap as run_bootstrap
     from .tables import bootstrap_table
 
-    fleet = _load(inventory, limit, shard_spec)
+    outputs.check_all(report_file=report_file)
+    fleet = _load(inventory, limit, exclude, shard_spec, as_json)
     result = run_bootstrap(fleet, initial_user, password_env, key_logins_only)
-    report.print_table(bootstrap_table(result))
-    if report_file:
-        report.write_json(report_file, result.as_dict())
-    sys.exit(0 if result.ok else 1)
+    finish(result, as_json, table(bootstrap_table), report_file)
 
 
 FLEET_COMMANDS = (exec_command, bootstrap_command)

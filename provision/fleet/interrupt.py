@@ -33,12 +33,9 @@ def _stop(signum, frame) -> None:
 
 
 @contextmanager
-def graceful() -> Iterator[None]:
-    """Turn Ctrl-C and SIGTERM into one ``KeyboardInterrupt`` while the block runs."""
-    import gevent
-
-    hub = gevent.get_hub()  # a signal taken while gevent's loop runs is raised there:
-    hub.NOT_ERROR = (*hub.NOT_ERROR, KeyboardInterrupt)  # pass it on without a traceback
+def catching() -> Iterator[None]:
+    """Turn Ctrl-C and SIGTERM into one ``KeyboardInterrupt`` while the block runs (``received``
+    names which), so that a command stopped at any moment exits with 130 or 143."""
     previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
     _received.clear()
     for sig in SIGNALS:
@@ -48,3 +45,15 @@ def graceful() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+@contextmanager
+def graceful() -> Iterator[None]:
+    """``catching``, with gevent's loop passing the interrupt on without a traceback."""
+    import gevent
+
+    hub = gevent.get_hub()  # a signal taken while gevent's loop runs is raised there:
+    if KeyboardInterrupt not in hub.NOT_ERROR:  # pass it on without a traceback
+        hub.NOT_ERROR = (*hub.NOT_ERROR, KeyboardInterrupt)
+    with catching():
+        yield

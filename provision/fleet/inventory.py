@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from provision.docker.settings import DockerSettings, from_host_data
 from provision.sshconfig import FORBIDDEN_CONTROL, connection_problems
 
 from .errors import UsageError
+from .hostnames import grouped
 
 
 @dataclass
@@ -52,15 +54,16 @@ class Fleet:
                 try:
                     found.append(check(data, host.name))
                 except SettingsError as error:
-                    problems.append(str(error))
+                    said = str(error).removeprefix(f"{host.name}: ")
+                    problems += [(host.name, problem) for problem in said.rstrip(".").split("; ")]
             if len(found) < len(checks):
                 continue
             result[host.name] = found[0]
             for warning in result[host.name].warnings():
                 if f"{host.name}: {warning}" not in self.notes:
                     self.notes.append(f"{host.name}: {warning}")
-        if problems:
-            raise UsageError("invalid settings: " + " ".join(problems))
+        if problems:  # hosts sharing a problem are named together, the problem said once
+            raise UsageError("invalid settings: " + "; ".join(grouped(problems)) + ".")
         return result
 
 
@@ -99,25 +102,42 @@ def _value(raw: str):
     return raw
 
 
-def load(path: str, limit: tuple[str, ...] | list[str] = (), data: dict | None = None) -> Fleet:
-    """Load a pyinfra inventory file and select hosts by name, glob or group (``--limit``)."""
+def load(
+    path: str,
+    limit: tuple[str, ...] | list[str] = (),
+    data: dict | None = None,
+    exclude: tuple[str, ...] | list[str] = (),
+) -> Fleet:
+    """Load a pyinfra inventory file and select hosts by name, glob or group (``--limit``),
+    leaving out ``exclude``d ones."""
     from pyinfra.api import State
     from pyinfra.context import ctx_inventory, ctx_state
 
     file = Path(path)
+    if file.is_dir():
+        raise UsageError(f"inventory {path} is a directory; pass a pyinfra inventory file (.py).")
     if not file.is_file():
         raise UsageError(f"inventory {path} does not exist; pass a pyinfra inventory file (.py).")
-    source = file.read_text()
     try:
+        source = file.read_bytes().decode()
         compile(source, str(file), "exec")
-    except SyntaxError as error:
-        raise UsageError(
-            f"{path}, line {error.lineno}: {error.msg}; fix the inventory file."
-        ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "it is not UTF-8 text"
+        raise UsageError(f"inventory {path} cannot be read ({reason}); fix the file.") from None
+    except (SyntaxError, ValueError) as error:
+        where = f", line {error.lineno}" if getattr(error, "lineno", None) else ""
+        reason = getattr(error, "msg", None) or str(error)
+        raise UsageError(f"{path}{where}: {reason}; fix the inventory file.") from None
     cwd = os.getcwd()
     try:
         with ctx_state.use(State()):
             inventory = make_inventory(str(file), override_data=data or {}, cwd=cwd)
+    except SystemExit as error:  # the inventory's own code ended the program
+        line = _line_in(error, file)
+        raise UsageError(
+            f"{path}{f', line {line}' if line else ''}: the inventory called exit "
+            f"({error.code!r}); an inventory file only defines hosts and groups."
+        ) from None
     except Exception as error:  # any error raised by the inventory's own code
         error = getattr(error, "exception", error)  # pyinfra wraps it
         line = _line_in(error, file)
@@ -127,33 +147,56 @@ def load(path: str, limit: tuple[str, ...] | list[str] = (), data: dict | None =
             f"{path}{f', line {line}' if line else ''}: {error}; fix the inventory file."
         ) from None
     ctx_inventory.set(inventory)
+    _check_data_keys(inventory, path)
     for host in inventory:
         redact.remember(host.data.dict())
+    if not list(inventory):
+        raise UsageError(f"{path} has no hosts; add some.")
     hosts = select(inventory, limit, path)
+    excluded = select(inventory, exclude, path, "--exclude") if exclude else []
+    hosts = [host for host in hosts if host not in excluded]
     if not hosts:
-        raise UsageError(f"{path} has no hosts; add some (for the lab, run `provision lab up`).")
+        raise UsageError(f"--exclude leaves no host of {path}; exclude fewer.")
     _check_connections(hosts, path)
     _check_keys(hosts, path)
     return Fleet(path, inventory, hosts, _host_key_checking(hosts))
 
 
-def select(inventory: Inventory, limit, path: str) -> list[Host]:
-    """Hosts matching any ``limit`` pattern (host name, glob or group); all when empty."""
+def select(inventory: Inventory, limit, path: str, option: str = "--limit") -> list[Host]:
+    """Hosts matching any ``limit`` pattern (host name, glob or group; several in one item
+    separated by commas); all when empty."""
+    import difflib
+
     hosts = list(inventory)
-    if not limit:
+    patterns = [part.strip() for item in limit for part in item.split(",") if part.strip()]
+    if not patterns:
         return hosts
     chosen: list[Host] = []
-    for pattern in limit:
+    for pattern in patterns:
         group = inventory.get_group(pattern, None) if pattern in inventory.groups else None
         matches = list(group) if group else [h for h in hosts if fnmatch.fnmatch(h.name, pattern)]
         if not matches:
-            groups = ", ".join(sorted(inventory.groups)) or "none"
+            names = [*sorted(inventory.groups), *(h.name for h in hosts)]
+            close = difflib.get_close_matches(pattern, names, 1, 0.8)
             raise UsageError(
-                f"--limit {pattern} matches no host or group in {path} "
-                f"(hosts: {', '.join(h.name for h in hosts)}; groups: {groups})."
+                f"{option} {pattern} matches no host or group of {path} ({len(hosts)} hosts in "
+                f"{len(inventory.groups)} groups)"
+                + (f"; did you mean {close[0]}?" if close else "; pass a name, glob or group.")
             )
         chosen.extend(h for h in matches if h not in chosen)
     return chosen
+
+
+def _check_data_keys(inventory: Inventory, path: str) -> None:
+    """Host and group data keyed by strings only (``{1: ...}`` would break later)."""
+    bad = [
+        (host.name, f"data key {key!r} is not a string; use setting names as keys")
+        for host in inventory
+        for key in host.data.dict()
+        if not isinstance(key, str)
+    ]
+    if bad:
+        raise UsageError(f"{path}: " + "; ".join(grouped(bad)) + ".")
 
 
 def _check_connections(hosts: list[Host], path: str) -> None:
@@ -196,13 +239,31 @@ def _check_connections(hosts: list[Host], path: str) -> None:
 
 
 def _check_keys(hosts: list[Host], path: str) -> None:
+    """Every ``ssh_key`` a private key file that exists; hosts sharing a problem said once."""
+    problems = []
     for host in hosts:
         key = host.data.get("ssh_key")
-        if key and not Path(os.path.expanduser(key)).is_file():
-            raise UsageError(
-                f"{path}: host {host.name} names ssh_key {key}, which does not exist; "
-                "fix the path or create the key."
+        if not key or not isinstance(key, str):
+            continue
+        file = Path(os.path.expanduser(key))
+        if not file.is_file():
+            problems.append((host.name, f"ssh_key {key} does not exist; fix the path"))
+        elif _is_public_key(file):
+            problems.append(
+                (host.name, f"ssh_key {key} is a public key; name the private key file")
             )
+    if problems:
+        raise UsageError(f"{path}: " + "; ".join(grouped(problems)) + ".")
+
+
+def _is_public_key(file: Path) -> bool:
+    """An OpenSSH public key (``ssh-ed25519 AAAA...``), not the private key beside it."""
+    try:
+        with file.open("rb") as key:
+            start = key.read(64)
+    except OSError:
+        return False
+    return file.suffix == ".pub" or re.match(rb"(ssh|ecdsa|sk)-[\w@.-]+ AAAA", start) is not None
 
 
 def _host_key_checking(hosts: list[Host]) -> list[str]:

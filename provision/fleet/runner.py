@@ -154,7 +154,8 @@ def run_deploy(
     """
     started = time.monotonic()
     fleet = fleet.for_run()  # pyinfra hosts carry the state of one run
-    logging.getLogger("pyinfra").setLevel(logging.CRITICAL)
+    if not logging.getLogger("pyinfra").handlers:  # `provision -v` chose where it goes
+        logging.getLogger("pyinfra").setLevel(logging.CRITICAL)
     results = {host.name: HostResult() for host in fleet.hosts}
     facts: dict[str, dict] = {}
     config = Config(PARALLEL=parallel or len(fleet.hosts), FAIL_PERCENT=fail_percent)

@@ -53,14 +53,19 @@ def slice_fleet(fleet, shard: Shard | None):
     return Fleet(fleet.path, fleet.inventory, hosts, fleet.notes)
 
 
-def slice_or_exit(fleet, spec: str | None):
-    """The shard ``spec`` of ``fleet``; a shard left with no host has nothing to do (exit 0)."""
+def slice_or_exit(fleet, spec: str | None, as_json: bool = False):
+    """The shard ``spec`` of ``fleet``; a shard left with no host has nothing to do (exit 0,
+    said in a line or, with ``as_json``, as a JSON document with no hosts)."""
     if spec is None:
         return fleet
     part = slice_fleet(fleet, parse(spec))
     if not part.hosts:
+        import json
+
         import click
 
-        click.echo(f"shard {spec}: no hosts (of {len(fleet.hosts)} selected); nothing to do.")
+        note = f"shard {spec}: no hosts (of {len(fleet.hosts)} selected); nothing to do."
+        empty = {"shard": spec, "summary": {"hosts": 0}, "notes": [note], "hosts": {}}
+        click.echo(json.dumps(empty, indent=2) if as_json else note)
         raise SystemExit(0)
     return part

@@ -285,12 +285,28 @@ def read(host, wanted: dict[str, str]) -> dict[str, Section]:
     else:
         sections = parse(result.stdout, list(wanted))
     if not sections:
-        detail = (result.stderr.strip().splitlines() or [f"exit code {result.rc}"])[-1]
-        raise ProbeError(
-            f"{host.backend.get_hostname()}: {UNREAD} ({detail}); "
-            "they need SSH access and passwordless sudo."
-        )
+        lines = result.stderr.strip().splitlines()
+        detail = (lines or [f"exit code {result.rc}"])[-1]
+        raise ProbeError(f"{host.backend.get_hostname()}: {UNREAD} ({detail}); {_remedy(lines)}")
     return sections
+
+
+HOST_KEY = (
+    "Host key verification failed",
+    "REMOTE HOST IDENTIFICATION HAS CHANGED",
+    "No ED25519 host key is known",
+    "host key for",
+)
+
+
+def _remedy(stderr: list[str]) -> str:
+    """What to do, from what ``ssh`` said: a host key problem is not a sudo problem."""
+    said = "\n".join(stderr)
+    if any(sign in said for sign in HOST_KEY):
+        return "its SSH host key is unknown or changed: check it and update ssh_known_hosts_file."
+    if "sudo" in said:
+        return "the checks need passwordless sudo for the inventory's ssh_user."
+    return "they need SSH access and passwordless sudo."
 
 
 def probe_all(hosts: dict, settings_of, parallel: int | None = None) -> dict:

@@ -78,10 +78,11 @@ class VerifyResult:
 
     hosts: dict[str, HostChecks]
     duration_s: float = 0.0
+    interrupted: str | None = None  # the signal that stopped the checks (SIGINT, SIGTERM)
 
     @property
     def ok(self) -> bool:
-        return all(result.failed == 0 for result in self.hosts.values())
+        return not self.interrupted and all(r.failed == 0 for r in self.hosts.values())
 
     def as_dict(self) -> dict:
         summary = {
@@ -93,6 +94,7 @@ class VerifyResult:
             "command": "verify",
             "duration_s": round(self.duration_s, 3),
             "summary": summary,
+            **({"interrupted": self.interrupted} if self.interrupted else {}),
             "hosts": {name: result.as_dict() for name, result in self.hosts.items()},
         }
 
@@ -160,13 +162,22 @@ def verify(
     all, capped); each host's first read opens the SSH connection its checks then share. A host
     that cannot be read (no SSH, no passwordless sudo) fails with that one reason.
     """
+    from provision.fleet import interrupt
+
     started = time.monotonic()
     names = [host.name for host in fleet.hosts]
     with tempfile.TemporaryDirectory(prefix="provision-verify-") as tmp:
         work = Path(tmp)
         config = write_session(fleet.hosts, work)
-        results = _verify_hosts(names, work, parallel, suites)
-        close_connections(names, config)
+        try:
+            results = _verify_hosts(names, work, parallel, suites)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the checks' process is ended
+            stopped = interrupt.received()
+            why = f"interrupted by {stopped} before it was checked."
+            results = {name: HostChecks(error=f"{name}: {why}") for name in names}
+            return VerifyResult(results, time.monotonic() - started, stopped)
+        finally:
+            close_connections(names, config)
     return VerifyResult({name: results[name] for name in names}, time.monotonic() - started)
 
 

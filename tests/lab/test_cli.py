@@ -89,7 +89,7 @@ BAD_INVENTORIES = {
     "missing SSH key file": (
         LAB_HOSTS + "hosts[0][1]['ssh_key'] = '/nonexistent/id_ed25519'\n",
         (),
-        "host lab1 names ssh_key /nonexistent/id_ed25519, which does not exist",
+        "lab1: ssh_key /nonexistent/id_ed25519 does not exist; fix the path.",
     ),
 }
 

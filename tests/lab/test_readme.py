@@ -26,13 +26,14 @@ def readme_lines() -> list[str]:
 INSTALLED = "dpkg-query -W -f='${db:Status-Abbrev}' docker-ce 2>/dev/null | grep -q '^ii'"
 
 
-def run(line: str) -> subprocess.CompletedProcess:
-    """``line`` in a shell at the project root, with the virtualenv's commands on PATH."""
+def run(line: str, folder: Path | None = None) -> subprocess.CompletedProcess:
+    """``line`` in a shell in ``folder`` (the project root), with the virtualenv's commands on
+    PATH."""
     bin_dir = str(Path(sys.executable).parent)
     env = dict(os.environ, PATH=f"{bin_dir}:{os.environ.get('PATH', '')}")
     return subprocess.run(
         ["bash", "-c", line],
-        cwd=project_root(),
+        cwd=folder or project_root(),
         env=env,
         capture_output=True,
         text=True,
@@ -62,3 +63,44 @@ def test_plain_pyinfra_and_pytest_lines_run_as_written(lab):
     failing = run(check)  # the same checks now find Docker missing
     assert failing.returncode == 1, failing.stdout[-2000:]
     assert "test_packages_installed" in failing.stdout
+
+
+OWN = "## On your own servers"
+
+
+def own_servers_blocks() -> tuple[str, list[str]]:
+    """The section's inventory (its ``python`` block) and its command lines (``sh`` blocks)."""
+    text = (project_root() / "README.md").read_text()
+    section = text[text.index(OWN) :].split("\n## ", 1)[0]
+    inventory = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    lines = [
+        line
+        for block in re.findall(r"```sh\n(.*?)```", section, re.DOTALL)
+        for line in block.splitlines()
+        if line.strip()
+    ]
+    assert inventory and lines, f"README.md has no python and sh blocks under {OWN!r}"
+    return inventory.group(1), lines
+
+
+def test_the_own_servers_section_runs_as_written_against_a_lab_host(lab, tmp_path):
+    inventory, lines = own_servers_blocks()
+    install = [line for line in lines if line.startswith("pipx install ")]
+    commands = [line for line in lines if line.startswith("provision ")]
+    assert len(install) == 2 and len(commands) == 3 and len(lines) == 5
+    file = re.match(r"# (\S+\.py)\n", inventory).group(1)
+    written = {}
+    exec(compile(inventory, file, "exec"), written)  # the README's inventory is valid Python
+    assert [name for name, _ in written["servers"]] == ["server1.example.com"]
+    # the user's inventory, for a host of the lab: lab2 with its address, user, key, repository
+    (tmp_path / file).write_text(
+        "from provision.lab.inventory import lab_groups\n"
+        'servers = [host for host in lab_groups()["lab"] if host[0] == "lab2"]\n'
+    )
+    dry, install_run, check = (run(line, tmp_path) for line in commands)
+    assert dry.returncode == 0, dry.stdout[-2000:] + dry.stderr[-2000:]
+    assert "lab2" in dry.stdout and "lab1" not in dry.stdout
+    assert install_run.returncode == 0, install_run.stdout[-2000:] + install_run.stderr[-2000:]
+    assert sh(lab, "lab2", INSTALLED, check=False).returncode == 0
+    assert check.returncode == 0, check.stdout[-3000:] + check.stderr[-2000:]
+    assert "lab2" in check.stdout and "lab1" not in check.stdout

@@ -78,10 +78,10 @@ def unreachable(tmp_path):
         (["--data", "docker_channel"], "error: --data 'docker_channel' must look like KEY=VALUE."),
         (
             ["--data", "docker_channel=nightly"],
-            "error: invalid settings: web1.invalid: docker_channel must be one of stable, test, "
-            "got 'nightly'.",
+            "error: invalid settings: web1.invalid–web2.invalid: docker_channel must be one of "
+            "stable, test, got 'nightly'.\n",
         ),
-        (["--limit", "db*"], "error: --limit db* matches no host or group in "),
+        (["--limit", "db*"], "error: --limit db* matches no host or group of "),
     ],
     ids=["data", "settings", "limit"],
 )
@@ -107,10 +107,11 @@ def test_invalid_settings_of_two_hosts_in_one_message(monkeypatch, capsys, tmp_p
     assert err.count("\n") == 1  # one line
 
 
-def test_uninstall_asks_first(unreachable):
+def test_uninstall_asks_first(monkeypatch, unreachable):
+    monkeypatch.setattr("provision.cli.interactive", lambda: True)
     result = CliRunner().invoke(cli, ["uninstall", "-i", unreachable], input="n\n")
-    assert "Remove Docker from web1.invalid, web2.invalid?" in result.output
-    assert result.exit_code == 1 and "Aborted!" in result.output
+    assert "Remove Docker from web1.invalid–web2.invalid?" in result.output
+    assert result.exit_code == 1 and "Nothing removed." in result.output
 
 
 # whole runs on @fake hosts ------------------------------------------------------------------
@@ -194,6 +195,27 @@ def test_status_shows_versions(tmp_path):
     assert facts["compose"].startswith("2.29.1")
     assert facts["channel"] == "stable"
     assert facts["docker_service"] == "active/enabled"
+
+
+def test_uninstall_dry_json_plans_and_changes_nothing(tmp_path):
+    inventory = fake_inventory(tmp_path, converged_machine())
+    report = tmp_path / "uninstall.json"
+    result = CliRunner().invoke(
+        cli, ["uninstall", "-i", inventory, "--dry", "--json", "--report", str(report)]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)  # no prompt: --dry changes nothing
+    assert data == json.loads(report.read_text())
+    assert data["command"] == "uninstall" and data["dry"] is True
+    host = data["hosts"]["@fake/web1"]
+    assert host["status"] == "changed" and host["changed_operations"] >= 1
+
+
+def test_an_empty_shard_is_a_json_document_too(tmp_path):
+    inventory = fake_inventory(tmp_path, converged_machine())
+    result = CliRunner().invoke(cli, ["status", "-i", inventory, "--shard", "2/2", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["summary"] == {"hosts": 0}
 
 
 @pytest.mark.parametrize(

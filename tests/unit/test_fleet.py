@@ -140,9 +140,24 @@ def test_unknown_limit_lists_hosts_and_groups(tmp_path):
     with pytest.raises(UsageError) as raised:
         load(path, ["cache*"])
     message = str(raised.value)
-    assert message.startswith(f"--limit cache* matches no host or group in {path} ")
-    assert "hosts: web1, web2, db1;" in message
-    assert "groups: " in message and "db" in message and "web" in message
+    assert message == (
+        f"--limit cache* matches no host or group of {path} (3 hosts in 3 groups); pass a name, "
+        "glob or group."
+    )
+    with pytest.raises(UsageError, match=r"--limit db11 .*; did you mean db1\?$"):
+        load(path, ["db11"])
+    with pytest.raises(UsageError, match=r"--exclude cache .*; pass a name, glob or group\.$"):
+        load(path, exclude=["cache"])
+
+
+def test_limit_takes_commas_and_exclude_leaves_hosts_out(tmp_path):
+    path = inventory_file(tmp_path, INVENTORY)
+    assert names(load(path, ["web1,db1"])) == ["web1", "db1"]
+    assert names(load(path, ["web1, db1", "web2"])) == ["web1", "db1", "web2"]
+    assert names(load(path, exclude=["db"])) == ["web1", "web2"]
+    assert names(load(path, ["web*"], exclude=["web2"])) == ["web1"]
+    with pytest.raises(UsageError, match="^--exclude leaves no host of "):
+        load(path, ["db1"], exclude=["db"])
 
 
 def test_data_overrides_host_data(tmp_path):
@@ -177,10 +192,7 @@ def test_inventory_without_hosts(tmp_path):
 def test_missing_ssh_key_is_a_usage_error(tmp_path):
     key = tmp_path / "keys" / "id_ed25519"
     path, message = load_error(tmp_path, f'hosts = [("web1", {{"ssh_key": "{key}"}})]\n')
-    assert message == (
-        f"{path}: host web1 names ssh_key {key}, which does not exist; "
-        "fix the path or create the key."
-    )
+    assert message == f"{path}: web1: ssh_key {key} does not exist; fix the path."
     key.parent.mkdir()
     key.write_text("not really a key")
     assert names(load(path)) == ["web1"]

@@ -14,7 +14,7 @@ from pyinfra.api import Inventory
 from rich.console import Console
 
 from provision.fleet import lock
-from provision.fleet.batches import done_in, roll_out
+from provision.fleet.batches import resumed, roll_out
 from provision.fleet.bootstrap import check, public_key
 from provision.fleet.errors import UsageError
 from provision.fleet.exec import CommandResult, ExecResult, remote_command
@@ -165,13 +165,13 @@ def test_an_interrupted_batch_ends_the_rollout():
 def test_resume_skips_the_hosts_done_and_reports_them(tmp_path):
     run = FakeRun(failed={"b"})
     first = roll_out(fleet_of(*"abc"), None, run.verify, 1, 0, apply=run.apply)
+    first.batch = "1"
     report = tmp_path / "rollout.json"
     report.write_text(json.dumps(first.as_dict()))
-    assert done_in(str(report)) == ["a"]
+    assert resumed(str(report)) == (["a"], "1")
     again = FakeRun()
-    rollout = roll_out(
-        fleet_of(*"abc"), None, again.verify, 1, 0, done_in(str(report)), None, apply=again.apply
-    )
+    done = resumed(str(report))[0]
+    rollout = roll_out(fleet_of(*"abc"), None, again.verify, 1, 0, done, None, apply=again.apply)
     assert again.applied == [["b"], ["c"]]
     assert rollout.as_dict()["hosts"]["a"] == {"state": "done", "earlier": True}
     assert rollout.ok
@@ -185,14 +185,24 @@ def test_resume_skips_the_hosts_done_and_reports_them(tmp_path):
         ('{"hosts": {}}', "is not the JSON report"),
         ('{"rollout": {}, "hosts": {"a": {}}}', "is not the JSON report"),
         ("[]", "is not the JSON report"),
+        ('{"rollout": [], "hosts": {}}', "is not the JSON report"),
+        ('{"rollout": {"batch": ["2"]}, "hosts": {}}', "is not the JSON report"),
+        ('{"rollout": {"batch": "2"}, "hosts": []}', "is not the JSON report"),
+        ('{"rollout": {"batch": "2"}, "hosts": {"a": "done"}}', "is not the JSON report"),
+        (b"\xff\xfe{}", "is not the JSON report"),
+        ("dir", "is a directory"),
     ],
 )
 def test_resume_needs_a_rollout_report(tmp_path, text, message):
     path = tmp_path / "report.json"
-    if text is not None:
+    if text == "dir":
+        path.mkdir()
+    elif isinstance(text, bytes):
+        path.write_bytes(text)
+    elif text is not None:
         path.write_text(text)
     with pytest.raises(UsageError, match=f"^--resume {path} {message}"):
-        done_in(str(path))
+        resumed(str(path))
 
 
 # the lock's shell protocol, with the real flock ---------------------------------------------

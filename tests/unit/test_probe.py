@@ -109,14 +109,14 @@ class FakeHost:
         def get_hostname(self):
             return self.name
 
-    def __init__(self, name, fail=False):
+    def __init__(self, name, fail=False, stderr="sudo: a password is required\n"):
         self.backend = self.Backend(name)
-        self.fail = fail
+        self.fail, self.stderr = fail, stderr
 
     def run(self, command, *args):
         assert command == "sudo -n sh -c %s"
         if self.fail:
-            return subprocess.CompletedProcess(args, 1, "", "sudo: a password is required\n")
+            return subprocess.CompletedProcess(args, 1, "", self.stderr)
         return subprocess.run(["sh", "-c", args[0]], capture_output=True, text=True)
 
 
@@ -128,6 +128,24 @@ def test_probe_all_reads_every_host_and_names_the_one_that_failed(monkeypatch):
     assert isinstance(results["web2"], probe.ProbeError)
     assert str(results["web2"]).startswith("web2: the checks could not read the host")
     assert "sudo: a password is required" in str(results["web2"])
+    assert str(results["web2"]).endswith("need passwordless sudo for the inventory's ssh_user.")
+
+
+@pytest.mark.parametrize(
+    "stderr",
+    [
+        "Host key verification failed.\n",
+        "@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@\nHost key verification failed.",
+    ],
+)
+def test_a_host_key_problem_is_not_blamed_on_sudo(monkeypatch, stderr):
+    monkeypatch.setattr(probe, "commands", lambda settings: {"hello": "echo hi"})
+    hosts = {"web1": FakeHost("web1", fail=True, stderr=stderr)}
+    said = str(probe.probe_all(hosts, lambda name: DockerSettings())["web1"])
+    assert said.endswith(
+        "its SSH host key is unknown or changed: check it and update ssh_known_hosts_file."
+    )
+    assert "sudo" not in said
 
 
 @pytest.mark.parametrize("value, expected", [("3", 3), ("", None), ("0", None), ("x", None)])

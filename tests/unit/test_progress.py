@@ -50,3 +50,16 @@ def test_terminals_get_a_live_display():
         board.set("web1", "Install Docker packages (11/16)")
         wait_for(lambda: "Install Docker packages (11/16)" in screen.getvalue())
     assert "provision apply (" not in screen.getvalue()  # no plain lines
+
+
+def test_a_fleet_larger_than_a_screen_is_counted_per_operation():
+    board = Board("provision apply", stream=io.StringIO())
+    for n in range(1, 61):
+        board.set(f"web{n}", "connecting" if n <= 40 else "Install Docker (2/8)")
+    line = board.line()
+    assert line.startswith("provision apply (0 s): connecting: 40; Install Docker (2/8): 20")
+    assert "web" not in line
+    small = Board("provision apply", stream=io.StringIO())
+    for n in range(1, 4):
+        small.set(f"web{n}", "connecting")
+    assert small.line().endswith("web1: connecting; web2: connecting; web3: connecting")

@@ -105,6 +105,9 @@ def test_other_keys_connector_keys_and_none_values_are_ignored():
         ),
         ("docker_apt_arch", "docker_apt_arch is not a setting (did you mean docker_arch?)"),
         ("docker_install_compose", "docker_install_compose is not a setting"),
+        ("docker_user", "docker_user is not a setting (did you mean docker_users?)"),
+        ("docker_image", "docker_image is not a setting."),  # no hint far from every name
+        ("docker_compose", "docker_compose is not a setting."),
     ],
 )
 def test_unknown_docker_keys_are_errors_with_a_suggestion(name, problem):
@@ -439,6 +442,25 @@ def test_the_default_container_check_expects_hello_worlds_greeting():
 def test_a_trailing_newline_is_not_part_of_a_valid_value(name, value):
     with pytest.raises(SettingsError, match=name):
         from_host_data({name: value})
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (
+            {"docker_users": ["ci", "bob"], "docker_rootless_users": ["ci"]},
+            "ci in both docker_users and docker_rootless_users",
+        ),
+        ({"docker_packages": []}, "docker_packages is empty; leave it out"),
+        (
+            {"docker_verify_image_sha256": "a" * 64},
+            "docker_verify_image_sha256 needs docker_verify_image_url",
+        ),
+    ],
+)
+def test_settings_that_contradict_each_other_are_refused(data, problem):
+    with pytest.raises(SettingsError, match=f"^web1: {problem}"):
+        from_host_data(data, "web1")
 
 
 @pytest.mark.parametrize(

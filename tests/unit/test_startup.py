@@ -79,7 +79,7 @@ def test_collection_resumes_once_the_inventory_is_loaded(tmp_path, monkeypatch):
     frozen = gc.get_freeze_count()
     startup.starting()
     try:
-        fleet = cli.load_fleet(str(inventory), (), ())
+        fleet, _ = cli.load_fleet(str(inventory), (), ())
         assert gc.isenabled() and gc.get_freeze_count() > frozen
     finally:
         gc.unfreeze()

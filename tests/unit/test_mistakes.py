@@ -1,0 +1,385 @@
+"""Every mistake gets one line: exit 2 before any host is contacted, for every command; a
+dropped connection is a row, not a traceback."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from provision.cli import main
+
+from .sshservers import FakeServer
+
+COMMANDS = {
+    "apply": [],
+    "verify": [],
+    "status": [],
+    "uninstall": ["--yes"],
+    "exec": ["--", "true"],
+    "bootstrap": ["--initial-user", "root"],
+}
+
+
+@pytest.fixture
+def server(tmp_path):
+    server = FakeServer("drop", tmp_path)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def inventory(tmp_path, server):
+    path = tmp_path / "inventory.py"
+    path.write_text(server.inventory(2, ssh_connect_timeout=5))
+    return str(path)
+
+
+def run_main(monkeypatch, capsys, *args: str, tracebacks: bool = False):
+    """``provision ARGS`` in this process: exit code, stdout, stderr (without a traceback)."""
+    monkeypatch.setattr(sys, "argv", ["provision", *args])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    out, err = capsys.readouterr()
+    assert tracebacks or "Traceback" not in out + err, out + err
+    return exited.value.code, out, err
+
+
+def one_line(monkeypatch, capsys, server, *args: str) -> str:
+    """The one line of a usage error: exit 2, nothing on stdout, no host contacted."""
+    code, out, err = run_main(monkeypatch, capsys, *args)
+    assert (code, out) == (2, "")
+    assert len(err.splitlines()) == 1 and err.startswith("error: "), err
+    assert server.accepted == 0
+    return err.strip()
+
+
+def command(name: str, inventory: str, *args: str) -> list[str]:
+    """``name -i inventory ARGS`` with the command's own required options (and its ``--``)."""
+    extra = COMMANDS[name]
+    if "--" in extra:
+        return [name, "-i", inventory, *args, *extra]
+    return [name, "-i", inventory, *extra, *args]
+
+
+OUTPUTS = [
+    (name, option)
+    for name in COMMANDS
+    for option in ("--report", "--junit")
+    if option == "--report" or name in ("apply", "verify", "uninstall")
+]
+
+
+@pytest.mark.parametrize(("name", "option"), OUTPUTS)
+@pytest.mark.parametrize("where", ["missing/out", "directory", "file/out"])
+def test_outputs_that_cannot_be_written_stop_every_command_first(
+    monkeypatch, capsys, server, inventory, tmp_path, name, option, where
+):
+    (tmp_path / "directory").mkdir()
+    (tmp_path / "file").write_text("")
+    path = str(tmp_path / where)
+    line = one_line(monkeypatch, capsys, server, *command(name, inventory, option, path))
+    assert option in line and path in line
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_unknown_options_are_errors_for_every_command(monkeypatch, capsys, server, inventory, name):
+    line = one_line(monkeypatch, capsys, server, *command(name, inventory, "--sudu"))
+    assert line.startswith(f"error: provision {name}: No such option '--sudu'.")
+    assert line.endswith(f"(see `provision {name} --help`).")
+
+
+def test_exec_runs_nothing_for_an_option_before_the_double_dash(
+    monkeypatch, capsys, server, inventory
+):
+    line = one_line(monkeypatch, capsys, server, "exec", "-i", inventory, "--sudu", "--", "true")
+    assert "No such option '--sudu'." in line and "'--sudo'" in line
+
+
+RESUMES = {
+    "directory": None,
+    "not JSON": b"rollout",
+    "not UTF-8": b"\xff\xfe\x00{",
+    "a list": b"[]",
+    "hosts a list": b'{"rollout": {"batch": "1"}, "hosts": []}',
+    "no batch": b'{"rollout": {}, "hosts": {}}',
+}
+
+
+@pytest.mark.parametrize("shape", RESUMES)
+def test_a_resume_file_of_the_wrong_shape(monkeypatch, capsys, server, inventory, tmp_path, shape):
+    path = tmp_path / "rollout.json"
+    if RESUMES[shape] is None:
+        path.mkdir()
+    else:
+        path.write_bytes(RESUMES[shape])
+    line = one_line(monkeypatch, capsys, server, "apply", "-i", inventory, "--resume", str(path))
+    assert "--resume" in line and str(path) in line
+
+
+INVENTORIES = {
+    "non-string key": ("hosts = [('web1', {1: 'x', 'ssh_port': PORT})]\n", "data key 1 is not"),
+    "not UTF-8": (b"hosts = ['caf\xe9']\n", "cannot be read (it is not UTF-8 text)"),
+    "exits": ("import sys\nsys.exit(0)\n", "line 2: the inventory called exit (0)"),
+    "exits with text": ("raise SystemExit('bye')\n", "the inventory called exit ('bye')"),
+    "null byte": (b"hosts = ['a']\x00\n", "fix the inventory file"),
+    "no hosts": ("hosts = []\n", "has no hosts; add some."),
+}
+
+
+@pytest.mark.parametrize("shape", INVENTORIES)
+@pytest.mark.parametrize("name", ["apply", "exec"])
+def test_inventories_of_odd_shapes(monkeypatch, capsys, server, tmp_path, shape, name):
+    text, expected = INVENTORIES[shape]
+    path = tmp_path / "inventory.py"
+    if isinstance(text, str):
+        path.write_text(text.replace("PORT", str(server.port)))
+    else:
+        path.write_bytes(text)
+    assert expected in one_line(monkeypatch, capsys, server, *command(name, str(path)))
+
+
+def test_an_inventory_directory(monkeypatch, capsys, server, tmp_path):
+    line = one_line(monkeypatch, capsys, server, "apply", "-i", str(tmp_path))
+    assert (
+        line == f"error: inventory {tmp_path} is a directory; pass a pyinfra inventory file (.py)."
+    )
+
+
+@pytest.mark.parametrize("file", ["id_ed25519.pub", "copied_key"])
+def test_an_ssh_key_that_is_the_public_half(monkeypatch, capsys, server, tmp_path, file):
+    key = tmp_path / file
+    key.write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBL0gwHbpTtvLXsDU0pb user@host\n")
+    path = tmp_path / "inventory.py"
+    path.write_text(server.inventory(3, ssh_key=str(key)))
+    line = one_line(monkeypatch, capsys, server, "apply", "-i", str(path))
+    assert line.endswith(f"web1–web3: ssh_key {key} is a public key; name the private key file.")
+
+
+def test_a_problem_shared_by_fifty_hosts_is_said_once(monkeypatch, capsys, server, tmp_path):
+    path = tmp_path / "inventory.py"
+    path.write_text(server.inventory(50, docker_user=["deploy"]))
+    line = one_line(monkeypatch, capsys, server, "apply", "-i", str(path))
+    assert line.startswith("error: invalid settings: web1–web50: docker_user is not a setting")
+    assert line.count("docker_user is not") == 1 and len(line) < 200
+
+
+def test_the_limit_error_does_not_list_every_host(monkeypatch, capsys, server, tmp_path):
+    path = tmp_path / "inventory.py"
+    path.write_text(server.inventory(50))
+    line = one_line(monkeypatch, capsys, server, "apply", "-i", str(path), "--limit", "web51")
+    assert line.endswith("(50 hosts in 2 groups); did you mean web5?") or "web50" in line
+    assert "web17" not in line
+
+
+def test_uninstall_in_a_pipeline_refuses_without_yes(monkeypatch, capsys, server, tmp_path):
+    path = tmp_path / "inventory.py"
+    path.write_text(server.inventory(20))
+    monkeypatch.setattr("provision.cli.interactive", lambda: False)
+    line = one_line(monkeypatch, capsys, server, "uninstall", "-i", str(path))
+    assert line == (
+        "error: uninstall removes Docker from web1–web20; no terminal to ask on, so pass --yes "
+        "(or --dry to see what it would remove)."
+    )
+
+
+def test_no_color_keeps_the_error_line_plain(monkeypatch, capsys, server, inventory):
+    import click
+
+    said = []
+    monkeypatch.setattr(click, "secho", lambda text, **kw: said.append(kw.get("fg")))
+    monkeypatch.setenv("NO_COLOR", "1")
+    with pytest.raises(SystemExit):
+        monkeypatch.setattr(sys, "argv", ["provision", "apply", "-i", "/nonexistent.py"])
+        main()
+    monkeypatch.delenv("NO_COLOR")
+    with pytest.raises(SystemExit):
+        main()
+    assert said == [None, "red"]
+
+
+# a host that drops the SSH handshake is a row ----------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["apply", "status", "exec"])
+def test_a_dropped_handshake_is_a_row_not_a_traceback(monkeypatch, capsys, server, inventory, name):
+    code, out, err = run_main(monkeypatch, capsys, *command(name, inventory, "--json"))
+    assert code == 1 and server.accepted >= 2
+    document = json.loads(out)  # --json: one document, nothing else on stdout
+    assert sorted(document["hosts"]) == ["web1", "web2"]
+    assert "paramiko" not in err and "Exception" not in err
+
+
+def test_verbose_shows_the_ssh_layer(monkeypatch, capsys, server, inventory):
+    from provision import logs
+
+    try:
+        args = ("apply", "-i", inventory, "-vv", "--json")
+        code, out, err = run_main(monkeypatch, capsys, *args, tracebacks=True)
+    finally:
+        logs.configure(0)
+    assert code == 1 and json.loads(out)["summary"]["failed"] == 2
+    assert "paramiko.transport: DEBUG: " in err and "Traceback" not in out
+
+
+# Ctrl-C and SIGTERM at several moments ------------------------------------------------------
+
+
+@pytest.fixture
+def silent(tmp_path):
+    server = FakeServer("silent", tmp_path)
+    yield server
+    server.close()
+
+
+def signal_in(seconds: float, name: str):
+    """Send this process signal ``name`` after ``seconds`` (from a process of its own)."""
+    import os
+    import subprocess
+
+    return subprocess.Popen(["sh", "-c", f"sleep {seconds}; kill -{name} {os.getpid()}"])
+
+
+@pytest.mark.parametrize(("name", "code"), [("TERM", 143), ("INT", 130)])
+@pytest.mark.parametrize("command_name", ["apply", "status", "exec"])
+def test_a_signal_while_connecting_ends_the_run_with_its_report(
+    monkeypatch, capsys, silent, tmp_path, name, code, command_name
+):
+    import time
+
+    path = tmp_path / "inventory.py"
+    path.write_text(silent.inventory(3, ssh_connect_timeout=60))
+    report = tmp_path / "report.json"
+    args = command(command_name, str(path), "--json", "--report", str(report))
+    started = time.monotonic()
+    sender = signal_in(1, name)
+    exit_code, out, err = run_main(monkeypatch, capsys, *args)
+    sender.wait()
+    assert exit_code == code and time.monotonic() - started < 20  # not the 60 s timeout
+    document = json.loads(out)
+    assert document == json.loads(report.read_text())
+    assert document["interrupted"] == f"SIG{name}"
+    assert silent.accepted == 3
+
+
+@pytest.mark.parametrize(("name", "code"), [("TERM", 143), ("INT", 130)])
+def test_a_signal_before_any_host_is_one_line(monkeypatch, capsys, server, inventory, name, code):
+    import os
+    import signal
+
+    from provision.fleet import inventory as fleet_inventory
+
+    load = fleet_inventory.load
+
+    def interrupted_load(*args, **kwargs):
+        os.kill(os.getpid(), getattr(signal, f"SIG{name}"))
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(fleet_inventory, "load", interrupted_load)
+    exit_code, out, err = run_main(monkeypatch, capsys, "apply", "-i", inventory)
+    assert (exit_code, out) == (code, "")
+    assert err.strip() == f"error: interrupted by SIG{name}."
+    assert server.accepted == 0
+
+
+# the profile: chosen in the inventory or on the command line --------------------------------
+
+
+def profile_of(tmp_path, text: str, *args: str):
+    """The profile ``load_fleet`` chooses for inventory ``text`` and ``--profile ARGS[0]``."""
+    from provision import cli
+
+    path = tmp_path / f"inventory{len(list(tmp_path.iterdir()))}.py"  # pyinfra caches by path
+    path.write_text(text)
+    return cli.load_fleet(str(path), (), (), args[0] if args else None)[1]
+
+
+RUNNERS = """\
+runners = (["r1", "r2"], {"provision_profile": "ci-runner", "ci_runner_user": "ci"})
+"""
+
+
+def test_a_group_chooses_the_ci_runner_profile(tmp_path):
+    from provision import profiles
+
+    assert profile_of(tmp_path, RUNNERS).suites == profiles.profile("ci-runner").suites
+    assert profile_of(tmp_path, "hosts = ['a']\n").suites == profiles.profile("docker").suites
+    assert profile_of(tmp_path, "hosts = ['a']\n", "ci-runner").deploy.__name__ == (
+        "install_ci_runner"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "args", "message"),
+    [
+        (
+            "hosts = [('a', {'ci_runner_user': 'ci'}), ('b', {'ci_runner_user': 'ci'})]\n",
+            (),
+            "invalid settings: a, b: ci_runner_user is a setting of the ci-runner profile; set "
+            "provision_profile: ci-runner or pass --profile ci-runner.",
+        ),
+        (
+            RUNNERS + "web = ['web1', 'web2']\n",
+            (),
+            "the selected hosts choose different profiles (r1–r2: ci-runner; web1–web2: "
+            "docker; provision_profile); run each profile's hosts on their own with --limit.",
+        ),
+        (
+            "hosts = [('a', {'provision_profile': 'runner'})]\n",
+            (),
+            "invalid settings: a: provision_profile must be one of docker, ci-runner, got "
+            "'runner'.",
+        ),
+        (
+            RUNNERS,
+            ("docker",),
+            "invalid settings: r1–r2: ci_runner_user is a setting of the ci-runner profile",
+        ),
+    ],
+    ids=["settings without it", "mixed", "unknown", "overridden"],
+)
+def test_profiles_refused(tmp_path, text, args, message):
+    from provision.fleet.errors import UsageError
+
+    with pytest.raises(UsageError) as raised:
+        profile_of(tmp_path, text, *args)
+    assert str(raised.value).startswith(message)
+
+
+def test_verify_uses_the_profile_the_inventory_chooses(monkeypatch, capsys, tmp_path):
+    from provision import profiles
+    from provision.verify import runner
+
+    seen = []
+
+    def fake_verify(fleet, parallel, suites):
+        seen.append(suites)
+        return runner.VerifyResult({})
+
+    monkeypatch.setattr(runner, "verify", fake_verify)
+    path = tmp_path / "inventory.py"
+    path.write_text(RUNNERS)
+    code, _, _ = run_main(monkeypatch, capsys, "verify", "-i", str(path), "--json")
+    assert code == 0 and seen == [profiles.profile("ci-runner").suites]
+
+
+@pytest.mark.parametrize(("name", "code"), [("TERM", 143), ("INT", 130)])
+def test_a_signal_during_verify_ends_it_with_its_report(
+    monkeypatch, capsys, silent, tmp_path, name, code
+):
+    path = tmp_path / "inventory.py"
+    path.write_text(silent.inventory(2))
+    report = tmp_path / "report.json"
+    sender = signal_in(2, name)
+    args = ("verify", "-i", str(path), "--json", "--report", str(report))
+    exit_code, out, err = run_main(monkeypatch, capsys, *args)
+    sender.wait()
+    assert exit_code == code
+    document = json.loads(out)
+    assert document == json.loads(report.read_text())
+    assert document["interrupted"] == f"SIG{name}"
+    assert (
+        document["hosts"]["web1"]["error"]
+        == f"web1: interrupted by SIG{name} before it was checked."
+    )
