@@ -17,12 +17,13 @@ from pyinfra import host
 from pyinfra.api import DeployError, FactBase
 
 from . import keyring
-from .daemon import apt_proxy_conf
+from .daemon import apt_proxy_conf, apt_proxy_login
 from .distro import Target, release_hint
 from .dpkg import newest_match, version_matches
 from .facts import FAILED, FileContent, Packages
 from .keyring import MAX_BYTES
 from .layout import KEYRING, PinnedRepository, apt_names, docker_repository
+from .logins import AUTH_DIR, without_login
 from .rootless import EXTRAS
 from .settings import DockerSettings
 from .snapshot import read
@@ -33,6 +34,7 @@ APT_OPTIONS = (  # the temporary state ("$t"): Docker's sources only, their list
     "Dir::Etc::SourceParts=$t/sources.list.d",
     "Dir::State::Lists=$t/lists",
     "Dir::Cache=$t/cache",
+    "Dir::Etc::netrcparts=$t/auth.conf.d",
 )
 
 
@@ -68,6 +70,18 @@ def _put(data: bytes, path: str, mode: str) -> str:
     return f'install -m {mode} /dev/null "$t/{path}" && echo {encoded} | base64 -d > "$t/{path}"'
 
 
+def _logins() -> str:
+    """Commands giving the throwaway state apt's logins: the host's own ``auth.conf.d`` files and
+    this run's (``apt_proxy``'s, ``docker_repo_url``'s) read from standard input into a root-only
+    file, so that no login is on a command line (``Dir::Etc::netrcparts`` names the copy)."""
+    return (
+        'install -d -m 0700 "$t/auth.conf.d" && '
+        f'{{ cp -p {AUTH_DIR}/*.conf "$t/auth.conf.d/" 2>/dev/null; true; }} && '
+        'install -m 0600 /dev/null "$t/auth.conf.d/zz-provision.conf" && '
+        'cat > "$t/auth.conf.d/zz-provision.conf"'
+    )
+
+
 def _sub(command: str) -> str:
     return f"echo '{MARK}{command}'"
 
@@ -95,6 +109,8 @@ class RepositoryOffer(FactBase):
             + " && printf 'Signed-By: %s/docker.asc\\n' \"$t\" "
             + ' >> "$t/sources.list.d/docker.sources"'
             + (" && " + _put(config.encode(), "apt.conf", "0600") if config is not None else "")
+            + " && "
+            + _logins()
             + f"; {_sub('update')}; LC_ALL=C apt-get -q {options} update 2>&1 < /dev/null; "
             + f's=$?; {_sub("status")}; echo "$s"; '
             + f"{_sub('madison')}; LC_ALL=C apt-cache {options} madison {names} 2>/dev/null; "
@@ -130,13 +146,15 @@ class AptDownload(FactBase):
     proxy configuration applies, no curl needed), or ``(None, error)``."""
 
     def command(self, url: str, config: str | None = None) -> str:
-        get = "/usr/lib/apt/apt-helper"
+        get = '/usr/lib/apt/apt-helper -o "Dir::Etc::netrcparts=$t/auth.conf.d"'
         if config is not None:
             get += ' -c "$t/apt.conf"'
         return (
             't=$(mktemp -d) && chmod 755 "$t" && '
             + (_put(config.encode(), "apt.conf", "0600") + " && " if config is not None else "")
-            + f'{{ if out=$({get} download-file {shlex.quote(url)} "$t/f" 2>&1)'
+            + _logins()
+            + " && "
+            + f'{{ if out=$({get} download-file {shlex.quote(without_login(url))} "$t/f" 2>&1)'
             f' && [ "$(stat -c %s "$t/f")" -le {MAX_BYTES} ]; then base64 -w0 "$t/f"; echo; '
             f'else echo "$out" | tail -n 3; echo {FAILED}; fi; }}; rm -rf "$t"'
         )
@@ -210,6 +228,7 @@ def check_repository(settings: DockerSettings, target: Target) -> None:
         key=key,
         packages=list(wanted),
         config=apt_proxy_conf(settings),
+        _stdin=_login_lines(settings, repository),
     )
     if offer is None:
         raise DeployError(
@@ -237,18 +256,27 @@ def _key(settings: DockerSettings, repository: PinnedRepository) -> bytes:
     if current and keyring.is_canonical(current.content, repository.fingerprint):
         return current.content
     data, error = host.get_fact(
-        AptDownload, url=repository.key_url, config=apt_proxy_conf(settings)
+        AptDownload,
+        url=repository.key_url,
+        config=apt_proxy_conf(settings),
+        _stdin=_login_lines(settings, repository),
     )
+    url = without_login(repository.key_url)
     if data is None:
         raise DeployError(
-            f"{host.name}: cannot download the Docker signing key from {repository.key_url} "
+            f"{host.name}: cannot download the Docker signing key from {url} "
             f"({error}); check docker_repo_url / docker_gpg_key_url; nothing was written."
         )
     try:
         return keyring.checked_key(data, repository.fingerprint).armored()
     except keyring.NotAKeyError as problem:
         raise DeployError(
-            f"{host.name}: {repository.key_url} returned {problem}, not exactly one OpenPGP "
+            f"{host.name}: {url} returned {problem}, not exactly one OpenPGP "
             f"public key with fingerprint {repository.fingerprint}; nothing was written; check "
             "docker_gpg_key_url, docker_gpg_fingerprint or the mirror."
         ) from None
+
+
+def _login_lines(settings: DockerSettings, repository: PinnedRepository) -> str:
+    """apt's login entries for this run's proxy and repository (empty without logins)."""
+    return (apt_proxy_login(settings) or "") + (repository.login or "")

@@ -61,6 +61,8 @@ def shell(tmp_path_factory):
         '[ "${0##*/} $1" = "mktemp -d" ] && /bin/mkdir -p "$ARGV_DIR/tmpdir"'
         ' && echo "$ARGV_DIR/tmpdir" && exit 0\n'
         '[ "${0##*/}" = mktemp ] && echo "$ARGV_DIR/tmpfile"\n'
+        "# install -d makes its directory, as the real one does\n"
+        '[ "${0##*/} $1" = "install -d" ] && eval "d=\\${$#}" && /bin/mkdir -p "$d"\n'
         "# runuser runs the script of its last argument (sh -c SCRIPT) with the stand-ins\n"
         '[ "${0##*/}" = runuser ] && eval "s=\\${$#}" && /bin/sh -c "$s"\n'
         "exit 0\n"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -117,3 +119,22 @@ def test_daemon_files_holding_a_proxy_login_are_root_only(run_op):
     run = run_op(ops.daemon_config_file, converged_machine(), settings=with_login)
     assert len(run.commands) == 1 and "chmod 0600 " in run.commands[0]
     assert "s3cret" not in run.commands[0]
+
+
+def test_the_preflight_gets_both_logins_on_stdin_and_none_on_its_command_lines(tmp_path):
+    from provision.docker.preflight import AptDownload, RepositoryOffer, _login_lines
+
+    settings = from_host_data({"apt_proxy": PROXY, "docker_repo_url": REPO})
+    repository = docker_repository(settings, "debian", "bookworm", "amd64")
+    stdin = _login_lines(settings, repository)
+    assert stdin == daemon.apt_proxy_login(settings) + repository.login
+    config = daemon.apt_proxy_conf(settings)
+    commands = [
+        RepositoryOffer().command(repository.entry(), b"KEY", ["docker-ce"], config),
+        AptDownload().command(repository.key_url, config),
+    ]
+    for command in commands:
+        assert "s3cret" not in command and "t0ken" not in command
+        assert "Dir::Etc::netrcparts=$t/auth.conf.d" in command
+        assert 'cat > "$t/auth.conf.d/zz-provision.conf"' in command
+        assert subprocess.run(["sh", "-n", "-c", command]).returncode == 0
