@@ -81,6 +81,11 @@ def test_others_sources_on_the_same_host_stay_and_a_trusted_docker_entry_goes(la
     assert apply("lab1").hosts["lab1"].status == "unchanged"
 
 
+# curl runs too briefly for a sampling watcher: a wrapper records each of its command lines
+CURL_LOGGER = """#!/bin/sh
+printf '%s\\n' "$*" >> /root/curl-argv
+exec /usr/bin/curl.real "$@"
+"""
 WATCH = r"""
 touch /root/watching
 while [ -e /root/watching ]; do
@@ -92,19 +97,32 @@ done | sort -u > /root/cmdlines
 def test_a_proxys_password_is_on_no_command_line_and_in_no_output(lab1, tmp_path, capfd):
     sh(lab1, "lab1", f"sudo rm -f {KEYRING}")  # the key is fetched again, through the proxy
     sh(lab1, "lab1", f"sudo nohup sh -c {shlex.quote(WATCH)} >/dev/null 2>&1 &")
+    sh(
+        lab1,
+        "lab1",
+        "sudo rm -f /root/curl-argv && sudo mv /usr/bin/curl /usr/bin/curl.real && "
+        f"printf %s {shlex.quote(CURL_LOGGER)} | sudo tee /usr/bin/curl >/dev/null && "
+        "sudo chmod 755 /usr/bin/curl",
+    )
     with tinyproxy(lab1, tmp_path, ("puser", SECRET)) as proxy:
-        result = apply("lab1", apt_proxy=proxy.url)
+        try:
+            result = apply("lab1", apt_proxy=proxy.url)
+        finally:
+            sh(lab1, "lab1", "sudo mv /usr/bin/curl.real /usr/bin/curl")
         asked = proxy.requests()
         sh(lab1, "lab1", "sudo rm -f /root/watching; sleep 1")
         seen = sh(lab1, "lab1", "sudo cat /root/cmdlines").stdout
+        curls = sh(lab1, "lab1", "sudo cat /root/curl-argv").stdout
         printed = capfd.readouterr()
 
         assert result.ok, result.hosts["lab1"].error
         key_url = f"http://{lab1.config.gateway}:{lab1.config.repo_port}/linux/debian/gpg"
         assert f"GET {key_url} HTTP/1.1" in asked  # curl used the proxy and its login
         assert any("InRelease" in line for line in asked)  # and so did apt
-        assert "curl -K - --globoff" in seen and "apt-get" in seen  # the watcher saw them run
-        assert SECRET not in seen
+        assert "apt-get" in seen  # the watcher saw the run's apt
+        lines = curls.splitlines()  # every curl of the run, recorded
+        assert lines and all(line.startswith("-K - --globoff ") for line in lines), lines
+        assert SECRET not in seen and SECRET not in curls
         assert SECRET not in printed.out + printed.err
         assert SECRET not in json.dumps(result.as_dict())
         assert SECRET not in sh(lab1, "lab1", f"cat {APT_PROXY}").stdout
