@@ -106,3 +106,12 @@ def global_arguments_read_once() -> None:
 
     all_global_arguments.read_once = True  # type: ignore[attr-defined]
     arguments.all_global_arguments = all_global_arguments
+
+
+def fresh_host_keys() -> None:
+    """pyinfra reads each known_hosts file once per process (a memoized ``get_host_keys``);
+    forget what it read, so that a run checks keys against the files as they are now (a file
+    rewritten between two runs of one process: a library caller, the lab adding hosts)."""
+    from pyinfra.connectors.sshuserclient import client
+
+    client.get_host_keys.cache.clear()

@@ -16,7 +16,12 @@ from pyinfra.api.operations import run_ops
 from pyinfra.api.state import BaseStateCallback, StateStage
 from pyinfra.context import ctx_host, ctx_state
 
-from provision.compat import global_arguments_read_once, op_output, ssh_transport
+from provision.compat import (
+    fresh_host_keys,
+    global_arguments_read_once,
+    op_output,
+    ssh_transport,
+)
 from provision.docker.facts import DaemonDowntime, Packages
 
 from . import changes, interrupt
@@ -154,6 +159,7 @@ def run_deploy(
     """
     started = time.monotonic()
     fleet = fleet.for_run()  # pyinfra hosts carry the state of one run
+    fresh_host_keys()  # known_hosts as it is now, once per run
     if not logging.getLogger("pyinfra").handlers:  # `provision -v` chose where it goes
         logging.getLogger("pyinfra").setLevel(logging.CRITICAL)
     results = {host.name: HostResult() for host in fleet.hosts}

@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from provision.docker.layout import DOCKER_LOGIN
 from provision.fleet.inventory import load
 from provision.verify.runner import verify
 
@@ -118,4 +119,8 @@ def test_proxy_and_repository_credentials_appear_in_no_output_report_or_junit(
     assert redacted in shown.stdout  # the diffs of daemon.json and apt's proxy file
     changes = json.loads(as_json.stdout)["hosts"]["lab1"]["changes"]
     assert any(redacted in change.get("diff", "") for change in changes)
-    assert lab.state["repo"]["url"].replace("http://", "http://***@") in shown.stdout
+    # the repository's login goes to a root-only file whose contents no report shows
+    assert f"create {DOCKER_LOGIN} (mode 600, root:root) (a login: contents not shown)" in (
+        shown.stdout
+    )
+    assert "pull:" not in shown.stdout + as_json.stdout

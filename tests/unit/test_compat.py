@@ -156,3 +156,20 @@ def test_global_arguments_are_read_once_per_process(one_host, monkeypatch):
     keys = [key for key, _type in arguments.all_global_arguments()]
     assert reads == [] and "_sudo" in keys and "_retries" in keys
     assert keys == list(original(arguments.AllArguments))  # the same arguments, in order
+
+
+def test_a_run_reads_known_hosts_as_the_file_is_now(tmp_path):
+    from pyinfra.connectors.sshuserclient.client import get_host_keys
+
+    from provision.compat import fresh_host_keys
+
+    known = tmp_path / "known_hosts"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", tmp_path / "k"], check=True
+    )
+    known.write_text("")
+    assert get_host_keys((str(known),)).lookup("10.0.0.13") is None
+    known.write_text("10.0.0.13 " + (tmp_path / "k.pub").read_text())
+    assert get_host_keys((str(known),)).lookup("10.0.0.13") is None  # pyinfra's memo
+    fresh_host_keys()
+    assert get_host_keys((str(known),)).lookup("10.0.0.13") is not None
