@@ -18,8 +18,8 @@ unit: venv
 	$(BIN)/pytest -m "not lab"
 
 lint: venv
-	$(BIN)/ruff check provision tests deploys inventories bench
-	$(BIN)/ruff format --check provision tests deploys inventories bench
+	$(BIN)/ruff check provision provision_lab tests deploys inventories bench
+	$(BIN)/ruff format --check provision provision_lab tests deploys inventories bench
 
 venv: $(VENV)/.installed
 

@@ -31,13 +31,13 @@ from pyinfra.api.host import Host
 from provision.audit.runner import audit
 from provision.docker.deploy import PREREQUISITES, install_docker
 from provision.docker.layout import KEYRING, SOURCES, sources_text
-from provision.fleet.exec import run_command
-from provision.fleet.inventory import load
-from provision.fleet.runner import run_deploy
-from provision.lab.errors import LabError
-from provision.lab.lab import Lab
-from provision.lab.ssh import ssh_command
-from provision.verify.runner import verify
+from provision.orchestrate.exec import run_command
+from provision.orchestrate.inventory import load
+from provision.orchestrate.run import run_deploy
+from provision.verify.run import verify
+from provision_lab.errors import LabError
+from provision_lab.lab import Lab
+from provision_lab.ssh import ssh_command
 
 try:
     from bench import scale

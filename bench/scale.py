@@ -37,12 +37,12 @@ def measure(count: int, kind: str = "apply") -> dict:
     from connecting to the JSON report, and this process's peak RSS."""
     from pyinfra.api import Inventory
 
-    from provision import startup
+    from provision.core import startup
     from provision.docker.deploy import install_docker
-    from provision.fleet import report
-    from provision.fleet.inventory import Fleet
-    from provision.fleet.runner import run_deploy
-    from provision.fleet.status import inspect_host
+    from provision.docker.status import inspect_host
+    from provision.orchestrate.inventory import Fleet
+    from provision.orchestrate.run import run_deploy
+    from provision.report import tables as report
     from tests.unit.fakes import converged_machine, fake_responses
 
     startup.started()  # as the provision command does
@@ -86,7 +86,7 @@ def measure(count: int, kind: str = "apply") -> dict:
 
 def main(argv: list[str]) -> int:
     sys.path.insert(0, str(ROOT))
-    from provision import startup
+    from provision.core import startup
 
     startup.starting()
     print(json.dumps(measure(int(argv[0]), *argv[1:2])), flush=True)

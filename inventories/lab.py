@@ -4,7 +4,7 @@ Logs in as the lab's non-root user with sudo, checks host keys against the lab's
 and points the deploy at the lab's stand-in Docker repository and its signing key.
 """
 
-from provision.lab.inventory import lab_groups
+from provision_lab.inventory import lab_groups
 
 _groups = lab_groups()
 lab = _groups["lab"]

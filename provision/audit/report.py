@@ -10,8 +10,8 @@ from pathlib import Path
 
 from rich.table import Table
 
-from provision.fleet.report import host_suite
-from provision.fleet.report import shown as escape  # literal, secrets redacted
+from provision.report.tables import host_suite
+from provision.report.tables import shown as escape  # literal, secrets redacted
 
 from .model import FAIL, MANUAL, NOT_APPLICABLE, PASS, RESULTS, WAIVED
 

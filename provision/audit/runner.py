@@ -8,10 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provision.fleet.errors import UsageError
-from provision.fleet.inventory import Fleet
+from provision.core.errors import UsageError
+from provision.orchestrate.inventory import Fleet
 from provision.verify.probe import MAX_PARALLEL, ProbeError, read
-from provision.verify.runner import close_connections, write_session
+from provision.verify.run import close_connections, write_session
 
 from .checks import evaluate, unknown_waivers
 from .model import FAIL, Finding

@@ -7,6 +7,8 @@ import time
 from pyinfra import host
 from pyinfra.api import DeployError, deploy
 
+from provision.core.snapshot import prefetch, read
+
 from . import operations as ops
 from . import rootless
 from .daemon import apt_proxy_conf, apt_proxy_login
@@ -39,7 +41,6 @@ from .preflight import check_repository
 from .repository import add_repository, other_sources_absent
 from .rootless_layout import USER_UNIT
 from .settings import DockerSettings, from_host_data
-from .snapshot import prefetch, read
 
 PREREQUISITES = ["ca-certificates", "curl"]
 STALE_PATHS = [

@@ -1,6 +1,6 @@
 """Errors of the Docker capability."""
 
-from provision import redact
+from provision.core import redact
 
 
 class SettingsError(Exception):

@@ -13,8 +13,10 @@ import shlex
 from pyinfra import host
 from pyinfra.api import StringCommand
 
+from provision.core.recording import operation  # pyinfra's, recording each call for change reports
+from provision.core.snapshot import read
+
 from . import aptsources, daemon, keyring, logins
-from .calls import operation  # pyinfra's, recording each call for change reports
 from .dpkg import RELEASE_RE, newest_match, version_matches  # noqa: F401 (re-exported)
 from .facts import (
     BACKUP,
@@ -32,7 +34,6 @@ from .facts import (
 )
 from .layout import apt_names
 from .settings import PINNED_PACKAGES, DockerSettings
-from .snapshot import read
 from .takeover import written_here
 
 

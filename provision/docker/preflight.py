@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pyinfra import host
 from pyinfra.api import DeployError, FactBase
 
+from provision.core.snapshot import read
+
 from . import keyring
 from .daemon import apt_proxy_conf, apt_proxy_login
 from .distro import Target, release_hint
@@ -26,7 +28,6 @@ from .layout import KEYRING, PinnedRepository, apt_names, docker_repository
 from .logins import AUTH_DIR, without_login
 from .rootless import EXTRAS
 from .settings import DockerSettings
-from .snapshot import read
 
 MARK = "=====provision-preflight-"
 APT_OPTIONS = (  # the temporary state ("$t"): Docker's sources only, their lists and cache

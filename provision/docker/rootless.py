@@ -16,10 +16,11 @@ from dataclasses import dataclass, replace
 from pyinfra import host
 from pyinfra.api import FactBase, operation
 
+from provision.core.snapshot import read
+
 from . import operations as ops
 from .facts import FileContent, Packages
 from .rootless_layout import SUBID_FILES, UNIT_TEXT, USER_UNIT, as_user
-from .snapshot import read
 
 EXTRAS = "docker-ce-rootless-extras"
 # what rootless mode needs from the distribution (Docker's rootless docs): newuidmap and

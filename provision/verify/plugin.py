@@ -46,11 +46,11 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             "--inventory names the hosts and how to reach them; drop --hosts and --ssh-config."
         )
+    from provision.core.errors import UsageError
     from provision.docker.errors import SettingsError
-    from provision.fleet.errors import UsageError
-    from provision.fleet.inventory import load
+    from provision.orchestrate.inventory import load
+    from provision.verify.run import SETTINGS_FILE, write_session
 
-    from .runner import SETTINGS_FILE, write_session
     from .settings import ENV
 
     try:
@@ -74,7 +74,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     session = config.stash.get(_SESSION, None)
     if session is None:
         return
-    from .runner import close_connections
+    from provision.verify.run import close_connections
+
     from .settings import ENV
 
     close_connections(session["names"], session["work"] / "ssh_config")

@@ -18,7 +18,7 @@ import tarfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from provision import compat
+from provision.core import compat
 from provision.docker import systemd
 from provision.docker.dpkg import query_command
 from provision.docker.hardening import AUDIT_RULES

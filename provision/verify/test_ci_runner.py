@@ -8,9 +8,9 @@ import shlex
 import pytest
 
 from provision.docker import systemd
-from provision.runner import prune
-from provision.runner.settings import runner_settings
-from provision.runner.shell import as_runner
+from provision.profiles.ci_runner import prune
+from provision.profiles.ci_runner.settings import runner_settings
+from provision.profiles.ci_runner.shell import as_runner
 from provision.verify import probe
 from provision.verify.settings import host_data, settings_for
 

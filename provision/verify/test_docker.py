@@ -17,7 +17,7 @@ import re
 
 import pytest
 
-from provision import compat
+from provision.core import compat
 from provision.docker import daemon, hardening, keyring, systemd
 from provision.docker.distro import detect, parse_os_release
 from provision.docker.dpkg import parse_query, version_matches

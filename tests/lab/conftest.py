@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 
 from provision.docker.deploy import install_docker, uninstall_docker
-from provision.fleet import inventory as fleet_inventory
-from provision.fleet.runner import run_deploy
-from provision.lab.config import project_root
-from provision.lab.lab import Lab
-from provision.lab.ssh import ssh_command
-from provision.lab.system import REQUIRED_TOOLS
-from provision.verify.runner import verify
+from provision.orchestrate import inventory as fleet_inventory
+from provision.orchestrate.run import run_deploy
+from provision.verify.run import verify
+from provision_lab.config import project_root
+from provision_lab.lab import Lab
+from provision_lab.ssh import ssh_command
+from provision_lab.system import REQUIRED_TOOLS
 
 INVENTORY = str(project_root() / "inventories" / "lab.py")
 SUITES = {"lab1": "bookworm", "lab2": "trixie"}

@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from provision.audit.model import FAIL, MANUAL, NOT_APPLICABLE, PASS, WAIVED
 from provision.audit.runner import audit
-from provision.lab.lab import Lab
+from provision_lab.lab import Lab
 
 from .conftest import INVENTORY, _lab_unavailable, apply, check, failures, fleet, provision, sh
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from provision.fleet.changes import spaced
+from provision.core.changes import spaced
 
 from .conftest import INVENTORY, fleet, provision, sh
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from provision.runner import prune
+from provision.profiles.ci_runner import prune
 
 from .conftest import INVENTORY, provision, sh
 

@@ -77,7 +77,7 @@ def test_status_shows_versions_and_no_drift(fresh_lab2):
 
 # what an apply that touched lab1 would change: dpkg's status and the apt sources
 TOUCHED = "stat -c %Y /var/lib/dpkg/status /etc/apt/sources.list.d"
-LAB_HOSTS = "from provision.lab.inventory import lab_groups\nhosts = lab_groups()['lab']\n"
+LAB_HOSTS = "from provision_lab.inventory import lab_groups\nhosts = lab_groups()['lab']\n"
 BAD_INVENTORIES = {
     "syntax error": ("hosts = [\n  ('a', {'ssh_hostname': '10.0.0.1'}\n\nx = (\n", (), "line 2: "),
     "host with no address": (
@@ -133,7 +133,7 @@ def with_ghost(lab, tmp_path) -> Path:
     """The lab's inventory and a host at an address where nothing answers."""
     inventory = tmp_path / "with_ghost.py"
     inventory.write_text(
-        "from provision.lab.inventory import lab_groups\n"
+        "from provision_lab.inventory import lab_groups\n"
         "_lab = lab_groups()['lab']\n"
         "_ghost = dict(_lab[0][1], ssh_hostname='"
         + lab.config.address(90)

@@ -11,14 +11,14 @@ import sys
 import pytest
 
 from provision.docker.layout import DOCKER_LOGIN
-from provision.fleet.inventory import load
-from provision.verify.runner import verify
+from provision.orchestrate.inventory import load
+from provision.verify.run import verify
 
 from .conftest import INVENTORY, provision
 from .test_daemon import proxy  # noqa: F401 (the fixture: tinyproxy on the lab bridge)
 
 LAB_INVENTORY = """\
-from provision.lab.inventory import lab_groups
+from provision_lab.inventory import lab_groups
 
 _data = dict(lab_groups()["lab"])
 hosts = [(name, {{**_data[name], **extra}}) for name, extra in {hosts!r}.items()]

@@ -15,7 +15,7 @@ import paramiko
 import pytest
 
 from provision.docker.layout import SOURCES
-from provision.lab.first_contact import FirstContact
+from provision_lab.first_contact import FirstContact
 
 from .conftest import INVENTORY, provision, sh
 
@@ -25,7 +25,7 @@ PASSWORD_ENV = "PROVISION_TEST_ROOT_PASSWORD"
 
 def inventory(path, hosts: list[tuple[str, str, dict]]) -> str:
     """An inventory of lab hosts: ``(name, lab host it is, extra data)``."""
-    lines = ["from provision.lab.inventory import lab_groups", "_lab = dict(lab_groups()['lab'])"]
+    lines = ["from provision_lab.inventory import lab_groups", "_lab = dict(lab_groups()['lab'])"]
     entries = ", ".join(f"({name!r}, {{**_lab[{lab!r}], **{data!r}}})" for name, lab, data in hosts)
     path.write_text("\n".join(lines) + f"\nhosts = [{entries}]\n")
     return str(path)
@@ -230,7 +230,7 @@ def test_batches_stop_on_a_failing_batch_and_resume_skips_the_done_hosts(lab, tm
 
 HOLDER = """\
 import sys, paramiko
-from provision.fleet.lock import HostLock, owner
+from provision.orchestrate.lock import HostLock, owner
 client = paramiko.SSHClient()
 client.load_host_keys(sys.argv[2])
 client.connect(sys.argv[1], username="admin", key_filename=sys.argv[3])

@@ -11,8 +11,8 @@ import shlex
 
 import pytest
 
+from provision.core.snapshot import MARK
 from provision.docker.rootless import SUBID_COUNT, SUBID_START
-from provision.docker.snapshot import MARK
 
 from .conftest import INVENTORY, provision, sh
 

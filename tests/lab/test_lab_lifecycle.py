@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from provision.lab import network
-from provision.lab.system import cmdline, mounts_under, pids_matching
+from provision_lab import network
+from provision_lab.system import cmdline, mounts_under, pids_matching
 
 from .conftest import sh
 

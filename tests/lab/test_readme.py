@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from provision.lab.config import project_root
+from provision_lab.config import project_root
 
 from .conftest import sh
 
@@ -94,7 +94,7 @@ def test_the_own_servers_section_runs_as_written_against_a_lab_host(lab, tmp_pat
     assert [name for name, _ in written["servers"]] == ["server1.example.com"]
     # the user's inventory, for a host of the lab: lab2 with its address, user, key, repository
     (tmp_path / file).write_text(
-        "from provision.lab.inventory import lab_groups\n"
+        "from provision_lab.inventory import lab_groups\n"
         'servers = [host for host in lab_groups()["lab"] if host[0] == "lab2"]\n'
     )
     dry, install_run, check = (run(line, tmp_path) for line in commands)

@@ -12,7 +12,7 @@ import pytest
 
 from provision.docker import keyring
 from provision.docker.deploy import KEYRING, SOURCES, install_docker
-from provision.fleet.runner import run_deploy
+from provision.orchestrate.run import run_deploy
 
 from .conftest import INVENTORY, apply, check, failures, fleet, provision, sh
 
@@ -209,7 +209,7 @@ def test_docker_key_in_legacy_trusted_gpg_is_removed(lab):
 def write_inventory(tmp_path, lab, body: str) -> str:
     path = tmp_path / "inventory.py"
     path.write_text(
-        "from provision.lab.inventory import lab_groups\n_lab = lab_groups()['lab']\n"
+        "from provision_lab.inventory import lab_groups\n_lab = lab_groups()['lab']\n"
         f"_ghost_address = '{lab.config.address(90)}'\n" + body
     )
     return str(path)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pyinfra.api import State
 
 from provision.docker.deploy import install_docker
-from provision.fleet.runner import run_deploy
+from provision.orchestrate.run import run_deploy
 from tests.unit.test_scale import steps_of
 
 from .conftest import apply, check, fleet

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from provision.lab.repo import write_variant
+from provision_lab.repo import write_variant
 
 from .conftest import apply, check, debian_docker_with_container, failures, sh
 

@@ -162,7 +162,7 @@ def test_a_newline_in_ssh_hostname_is_refused_and_nothing_runs(lab, tmp_path, co
     address = lab.state["hosts"]["lab1"]["address"]
     inventory = tmp_path / "inventory.py"
     inventory.write_text(
-        "from provision.lab.inventory import lab_groups\n"
+        "from provision_lab.inventory import lab_groups\n"
         "_name, _data = lab_groups()['lab'][0]\n"
         f"hosts = [(_name, dict(_data, ssh_hostname={address + chr(10)!r} "
         f"'  ProxyCommand touch {canary}'))]\n"

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from provision.docker.deploy import install_docker
-from provision.fleet.batches import roll_out
-from provision.verify.runner import Check, verify
+from provision.orchestrate.rollout import roll_out
+from provision.verify.run import Check, verify
 
 from .conftest import apply, fleet, sh
 

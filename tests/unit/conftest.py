@@ -8,7 +8,7 @@ import pytest
 from pyinfra.api import Config, Inventory, State
 from pyinfra.context import ctx_host, ctx_state
 
-from provision.compat import inner
+from provision.core.compat import inner
 
 from .fakes import Commands, FakeMachine, fake_hosts_run_refusals, refusal_of  # noqa: F401
 

@@ -323,8 +323,8 @@ def fake_responses(
     """``fake_responses`` for pyinfra's ``@fake`` connector: every fact command the Docker
     deploys run (and the ``extra`` queries of a profile), answered with what ``machine`` would
     print; refusals (``exit 1``) fail with their own sentence."""
+    from provision.core.snapshot import Snapshot, plan
     from provision.docker.deploy import DATA_DIRS, STALE_PATHS, install_queries
-    from provision.docker.snapshot import Snapshot, plan
 
     settings = settings or DockerSettings()
     packages = list(settings.docker_packages)
@@ -399,7 +399,7 @@ def fake_responses(
 
 def snapshot_line(index: int, lines: list[str]) -> str:
     """The line the snapshot prints for section ``index`` whose command printed ``lines``."""
-    from provision.docker.snapshot import MARK
+    from provision.core.snapshot import MARK
 
     data = "".join(f"{line}\n" for line in lines).encode()
     encoded = base64.b64encode(data).decode()

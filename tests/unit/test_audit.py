@@ -423,7 +423,7 @@ def test_prometheus_text_parses_whatever_a_host_is_called(name):
 
 
 def test_the_table_shows_a_column_per_host_and_the_legend(capsys):
-    from provision.fleet.report import print_table
+    from provision.report.tables import print_table
 
     print_table(report.table(fleet(web1=AuditHost(), web7=_live_restore_off())))
     out = capsys.readouterr().out
@@ -463,7 +463,7 @@ def test_a_waiver_for_no_check_is_one_line_and_exit_2(monkeypatch, capsys, tmp_p
 
 
 def test_a_larger_fleet_gets_a_row_per_host_with_its_failing_checks(capsys):
-    from provision.fleet.report import print_table
+    from provision.report.tables import print_table
 
     hosts = {f"web{n}": AuditHost() for n in range(1, 10)}
     hosts["web7"] = _live_restore_off()

@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from provision.cli import cli
+from provision.core.changes import DESCRIBERS, SILENT, Change, PackageChange, diff, settle, spaced
 from provision.docker import operations
 from provision.docker.deploy import DAEMON_JSON, KEYRING, SOURCES
 from provision.docker.dpkg import PackageState
-from provision.fleet.changes import DESCRIBERS, SILENT, Change, PackageChange, diff, settle, spaced
 
 from .fakes import DOCKER_KEY, converged_machine, fresh_machine
 from .test_cli import fake_inventory
@@ -206,7 +206,7 @@ def test_every_operation_of_the_deploys_is_described():
     }
     assert recorded, "no operations found"
     missing = recorded - set(DESCRIBERS) - SILENT
-    assert not missing, f"add a describer to provision/fleet/changes.py for {sorted(missing)}"
+    assert not missing, f"add a describer to provision/core/changes.py for {sorted(missing)}"
 
 
 def test_dry_and_real_runs_report_the_same_docker_sources_taken_out(tmp_path):

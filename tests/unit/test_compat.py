@@ -1,4 +1,4 @@
-"""The pyinfra and testinfra internals ``provision.compat`` relies on, checked against the
+"""The pyinfra and testinfra internals ``provision.core.compat`` relies on, checked against the
 installed releases: when one changes, the failure names it and the module to update."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pyinfra.api import Config, Inventory, State
 from pyinfra.api.exceptions import ConnectorDataTypeError
 from pyinfra.context import ctx_host, ctx_state
 
-from provision import compat
+from provision.core import compat
 from provision.docker import operations
 
 RELEASES = f"pyinfra {version('pyinfra')}, pytest-testinfra {version('pytest-testinfra')}"
@@ -119,7 +119,7 @@ import importlib.metadata as metadata
 walks = []
 original = metadata.distributions
 metadata.distributions = lambda **kw: walks.append(1) or original(**kw)
-from provision import compat
+from provision.core import compat
 with compat.entry_points_read_once():
     import pyinfra_cli.inventory
 from gevent import monkey
@@ -161,7 +161,7 @@ def test_global_arguments_are_read_once_per_process(one_host, monkeypatch):
 def test_a_run_reads_known_hosts_as_the_file_is_now(tmp_path):
     from pyinfra.connectors.sshuserclient.client import get_host_keys
 
-    from provision.compat import fresh_host_keys
+    from provision.core.compat import fresh_host_keys
 
     known = tmp_path / "known_hosts"
     subprocess.run(

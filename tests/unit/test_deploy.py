@@ -20,8 +20,8 @@ from provision.docker.deploy import (
     uninstall_docker,
 )
 from provision.docker.settings import DEFAULT_PACKAGES, DockerSettings, from_host_data
-from provision.fleet.inventory import Fleet
-from provision.fleet.runner import run_deploy
+from provision.orchestrate.inventory import Fleet
+from provision.orchestrate.run import run_deploy
 
 from .fakes import (
     BOOKWORM,

@@ -11,11 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
-from provision.fleet import report
-from provision.fleet.errors import UsageError
-from provision.fleet.inventory import load, parse_data
-from provision.fleet.results import FleetResult, HostResult
-from provision.verify.runner import (
+from provision.core.errors import UsageError
+from provision.orchestrate.inventory import load, parse_data
+from provision.orchestrate.results import FleetResult, HostResult
+from provision.report import tables as report
+from provision.verify.run import (
     Check,
     HostChecks,
     VerifyResult,
@@ -363,7 +363,7 @@ def test_parse_junit_keeps_only_the_named_hosts_checks():
 def test_a_fleets_junit_is_read_once_and_each_case_goes_to_the_longest_host_it_names(
     monkeypatch,
 ):
-    from provision.verify import runner
+    from provision.verify import run as runner
 
     names = ["web", "web-1", *[f"lab{i}" for i in range(50)]]
     cases = "".join(
@@ -484,7 +484,7 @@ def _ssh_host(sock, active=True):
 def test_ssh_sockets_get_nodelay_and_keepalive():
     import socket
 
-    from provision.fleet import runner
+    from provision.orchestrate import run as runner
 
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         runner._tune_socket(_ssh_host(sock))
@@ -499,7 +499,7 @@ def test_ssh_sockets_get_nodelay_and_keepalive():
 
 def test_a_proxied_connection_is_left_alone():
     """Through a jump host the transport's ``sock`` is a channel: no socket option is set."""
-    from provision.fleet import runner
+    from provision.orchestrate import run as runner
 
     class Channel:
         options: list = []
@@ -514,7 +514,7 @@ def test_a_proxied_connection_is_left_alone():
 
 
 def test_a_lost_connection_is_named_as_such():
-    from provision.fleet import runner
+    from provision.orchestrate import run as runner
 
     host = _ssh_host(None, active=False)
     message = runner._command_error(None, host, "op", "Install Docker packages")
@@ -547,7 +547,7 @@ def test_a_control_character_in_a_message_is_written_as_an_escape(tmp_path):
 
 
 def test_a_profiles_problems_and_dockers_are_reported_together(tmp_path):
-    from provision.runner.settings import runner_settings
+    from provision.profiles.ci_runner.settings import runner_settings
 
     text = 'hosts = [("web1", {"docker_channel": "nightly", "ci_runner_user": "root"})]\n'
     fleet = load(inventory_file(tmp_path, text))

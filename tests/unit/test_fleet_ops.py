@@ -13,17 +13,17 @@ import pytest
 from pyinfra.api import Inventory
 from rich.console import Console
 
-from provision.fleet import lock
-from provision.fleet.batches import resumed, roll_out
-from provision.fleet.bootstrap import check, public_key
-from provision.fleet.errors import UsageError
-from provision.fleet.exec import CommandResult, ExecResult, remote_command
-from provision.fleet.inventory import Fleet
-from provision.fleet.results import FleetResult, HostResult
-from provision.fleet.rollout import batch_size, batches
-from provision.fleet.shard import Shard, parse
-from provision.fleet.tables import exec_table
-from provision.verify.runner import Check, HostChecks
+from provision.core.errors import UsageError
+from provision.orchestrate import lock
+from provision.orchestrate.batches import batch_size, batches
+from provision.orchestrate.bootstrap import check, public_key
+from provision.orchestrate.exec import CommandResult, ExecResult, remote_command
+from provision.orchestrate.inventory import Fleet
+from provision.orchestrate.results import FleetResult, HostResult
+from provision.orchestrate.rollout import resumed, roll_out
+from provision.orchestrate.shard import Shard, parse
+from provision.report.fleet import exec_table
+from provision.verify.run import Check, HostChecks
 
 # shards -------------------------------------------------------------------------------------
 
@@ -340,7 +340,7 @@ def test_exec_table_shows_first_lines_errors_and_every_host():
 
 
 def test_inotify_limits_are_raised_never_lowered(tmp_path):
-    from provision.lab.limits import MINIMUM, raise_inotify_limits
+    from provision_lab.limits import MINIMUM, raise_inotify_limits
 
     (tmp_path / "max_user_instances").write_text("128\n")
     (tmp_path / "max_user_watches").write_text("1048576\n")
@@ -354,7 +354,7 @@ def test_inotify_limits_are_raised_never_lowered(tmp_path):
 
 
 def test_rollout_junit_fails_failed_hosts_and_skips_the_rest():
-    from provision.fleet.tables import rollout_junit
+    from provision.report.fleet import rollout_junit
 
     run = FakeRun(failed={"b"})
     rollout = roll_out(fleet_of(*"abc"), None, run.verify, 1, 0, apply=run.apply)
@@ -426,7 +426,7 @@ def test_an_empty_shard_has_nothing_to_do(monkeypatch, capsys, tmp_path):
 def test_connection_follows_the_host_data(tmp_path, deploy_key):
     import paramiko
 
-    from provision.fleet.connections import RecordNewKeys, connection
+    from provision.ssh.connections import RecordNewKeys, connection
 
     known = tmp_path / "known_hosts"
     public = Path(deploy_key + ".pub").read_text().split()
@@ -460,7 +460,7 @@ def test_connection_follows_the_host_data(tmp_path, deploy_key):
 def test_a_new_host_key_is_recorded_with_its_fingerprint(tmp_path, deploy_key):
     import paramiko
 
-    from provision.fleet.connections import RecordNewKeys
+    from provision.ssh.connections import RecordNewKeys
 
     key = paramiko.PKey.from_path(deploy_key)
     known = tmp_path / "ssh" / "known_hosts"
@@ -480,7 +480,7 @@ import paramiko  # imports invoke before gevent's patches, as pyinfra's API does
 from gevent import monkey
 monkey.patch_all()
 from invoke.util import ExceptionHandlingThread
-from provision.fleet.connections import _green_threads
+from provision.ssh.connections import _green_threads
 if sys.argv[1] == "fixed":
     _green_threads()
 thread = ExceptionHandlingThread(target=time.sleep, args=(0.1,))  # as fabric's I/O threads
@@ -510,7 +510,7 @@ def test_invoke_threads_finish_under_gevent_only_with_green_threads(mode):
 def test_a_deferred_new_host_key_is_recorded_only_on_commit(tmp_path, deploy_key):
     import paramiko
 
-    from provision.fleet.connections import RecordNewKeys
+    from provision.ssh.connections import RecordNewKeys
 
     key = paramiko.PKey.from_path(deploy_key)
     known = tmp_path / "known_hosts"
@@ -525,8 +525,8 @@ def test_a_deferred_new_host_key_is_recorded_only_on_commit(tmp_path, deploy_key
 
 
 def test_the_bootstrap_table_says_which_keys_were_recorded_seen_or_not_confirmed():
-    from provision.fleet.bootstrap import BootstrapResult, FleetBootstrap
-    from provision.fleet.tables import bootstrap_table
+    from provision.orchestrate.bootstrap import BootstrapResult, FleetBootstrap
+    from provision.report.fleet import bootstrap_table
 
     def caption(**hosts: str) -> str:
         results = {name: BootstrapResult(host_key=key) for name, key in hosts.items()}

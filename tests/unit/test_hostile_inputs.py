@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from provision.docker import facts, preflight, rootless
 from provision.docker import operations as ops
 from provision.docker.settings import DockerSettings
-from provision.runner.deploy import Account, Builder, buildx_builder, runner_user
+from provision.profiles.ci_runner.deploy import Account, Builder, buildx_builder, runner_user
 from provision.verify import probe
 
 from .fakes import DOCKER_VERSION, FakeMachine, converged_machine

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from provision.lab import base
-from provision.lab.config import LabConfig
-from provision.lab.errors import LabError
+from provision_lab import base
+from provision_lab.config import LabConfig
+from provision_lab.errors import LabError
 
 FAKE_DEBOOTSTRAP = """\
 #!/bin/sh

@@ -5,8 +5,8 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
-from provision.lab.config import LabConfig
-from provision.lab.network import _forward_rules
+from provision_lab.config import LabConfig
+from provision_lab.network import _forward_rules
 
 
 def test_the_lab_forwards_only_what_its_nat_needs():

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from provision.lab import debian, image, repo
-from provision.lab.debian import Archive, DebianPackage, compare_versions
-from provision.lab.errors import LabError
+from provision_lab import debian, image, repo
+from provision_lab.debian import Archive, DebianPackage, compare_versions
+from provision_lab.errors import LabError
 
 DOCKER_IO_26 = {
     "Package": "docker.io",
@@ -713,7 +713,7 @@ def test_image_archive_is_docker_save_format() -> None:
 
 
 def test_a_variant_lacks_the_packages_it_is_told_to_and_shares_the_pool(tmp_path):
-    from provision.lab.repo import write_variant
+    from provision_lab.repo import write_variant
 
     repo = tmp_path / "repo"
     index = repo / "dists/trixie/stable/binary-amd64/Packages"

@@ -212,7 +212,7 @@ def test_a_dropped_handshake_is_a_row_not_a_traceback(monkeypatch, capsys, serve
 
 
 def test_verbose_shows_the_ssh_layer(monkeypatch, capsys, server, inventory):
-    from provision import logs
+    from provision.core import logs
 
     try:
         args = ("apply", "-i", inventory, "-vv", "--json")
@@ -268,7 +268,7 @@ def test_a_signal_before_any_host_is_one_line(monkeypatch, capsys, server, inven
     import os
     import signal
 
-    from provision.fleet import inventory as fleet_inventory
+    from provision.orchestrate import inventory as fleet_inventory
 
     load = fleet_inventory.load
 
@@ -340,7 +340,7 @@ def test_a_group_chooses_the_ci_runner_profile(tmp_path):
     ids=["settings without it", "mixed", "unknown", "overridden"],
 )
 def test_profiles_refused(tmp_path, text, args, message):
-    from provision.fleet.errors import UsageError
+    from provision.core.errors import UsageError
 
     with pytest.raises(UsageError) as raised:
         profile_of(tmp_path, text, *args)
@@ -349,7 +349,7 @@ def test_profiles_refused(tmp_path, text, args, message):
 
 def test_verify_uses_the_profile_the_inventory_chooses(monkeypatch, capsys, tmp_path):
     from provision import profiles
-    from provision.verify import runner
+    from provision.verify import run as runner
 
     seen = []
 

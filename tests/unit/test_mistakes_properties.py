@@ -10,9 +10,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from provision.fleet.batches import resumed
-from provision.fleet.errors import UsageError
-from provision.fleet.hostnames import NUMBERED, grouped, ranges
+from provision.core.errors import UsageError
+from provision.orchestrate.hostnames import NUMBERED, grouped, ranges
+from provision.orchestrate.rollout import resumed
 
 NAMES = st.lists(st.from_regex(r"[a-z]{1,3}[0-9]{0,3}(\.[a-z]{1,3})?", fullmatch=True), max_size=60)
 

@@ -65,8 +65,8 @@ def test_each_host_is_checked_with_its_own_settings(tmp_path):
 
 
 def test_ssh_config_says_how_to_reach_each_host(tmp_path):
-    from provision.fleet.inventory import load
-    from provision.verify.runner import write_session
+    from provision.orchestrate.inventory import load
+    from provision.verify.run import write_session
 
     config = write_session(load(inventory(tmp_path), ["web"]).hosts, tmp_path).read_text()
     block = config[config.index("Host web1") :]
@@ -76,8 +76,8 @@ def test_ssh_config_says_how_to_reach_each_host(tmp_path):
 
 @pytest.mark.skipif(shutil.which("ssh") is None, reason="needs the OpenSSH client")
 def test_key_exchange_is_opensshs_unless_a_host_opts_in_and_a_users_choice_wins(tmp_path):
-    from provision.fleet.inventory import load
-    from provision.verify.runner import _offers, write_session
+    from provision.orchestrate.inventory import load
+    from provision.verify.run import _offers, write_session
 
     def kex(hosts, config=None) -> list[str]:
         config = config or write_session(hosts, tmp_path)
@@ -103,8 +103,8 @@ def test_key_exchange_is_opensshs_unless_a_host_opts_in_and_a_users_choice_wins(
 
 
 def test_a_client_without_the_slow_key_exchange_gets_no_preference(tmp_path, monkeypatch):
-    from provision.fleet.inventory import load
-    from provision.verify import runner
+    from provision.orchestrate.inventory import load
+    from provision.verify import run as runner
 
     monkeypatch.setattr(runner, "_offers", lambda kex: False)
     hosts = load(inventory(tmp_path), ["web"], {"ssh_prefer_curve25519": True}).hosts

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import time
 
-from provision.progress import Board
+from provision.orchestrate.progress import Board
 
 
 class Terminal(io.StringIO):

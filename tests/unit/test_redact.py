@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from provision import redact
+from provision.core import redact
 
 # what RFC 3986 allows in userinfo: unreserved, sub-delims, ":" and percent-encodings
 USERINFO = st.text(alphabet=string.ascii_letters + string.digits + "-._~!$&()*+,;=:%@", min_size=1)
@@ -61,7 +61,7 @@ def test_secret_named_fields_are_masked_at_any_depth():
 def test_progress_lines_are_redacted():
     import io
 
-    from provision.progress import Board
+    from provision.orchestrate.progress import Board
 
     board = Board("provision apply", stream=io.StringIO())
     board.set("web1", "download http://ops:s3cret@proxy.internal:3128/key")
@@ -77,7 +77,7 @@ def test_remembered_secrets_are_masked_wherever_they_turn_up(monkeypatch):
 
 
 def test_an_inventorys_secrets_are_remembered_when_it_loads(tmp_path, monkeypatch):
-    from provision.fleet.inventory import load
+    from provision.orchestrate.inventory import load
 
     monkeypatch.setattr(redact, "_known", set())
     path = tmp_path / "inventory.py"

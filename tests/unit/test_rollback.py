@@ -3,10 +3,10 @@ hosts get their previous engine back with ``rollback`` (the real ``roll_out``, f
 
 from __future__ import annotations
 
-from provision.fleet.batches import engine_change, roll_out
-from provision.fleet.results import FleetResult, HostResult
-from provision.fleet.tables import _engine
-from provision.verify.runner import Check, HostChecks
+from provision.orchestrate.results import FleetResult, HostResult
+from provision.orchestrate.rollout import engine_change, roll_out
+from provision.report.fleet import _engine
+from provision.verify.run import Check, HostChecks
 
 from .fakes import converged_machine
 from .test_cli import fake_inventory, run_main

@@ -13,20 +13,20 @@ import subprocess
 import pytest
 from pyinfra.api import Inventory
 
+from provision.core.snapshot import MARK
 from provision.docker import keyring
 from provision.docker.errors import SettingsError
 from provision.docker.settings import DockerSettings, from_host_data
-from provision.docker.snapshot import MARK
-from provision.fleet.inventory import Fleet
-from provision.fleet.runner import run_deploy
-from provision.runner import prune
-from provision.runner.deploy import (
+from provision.orchestrate.inventory import Fleet
+from provision.orchestrate.run import run_deploy
+from provision.profiles.ci_runner import prune
+from provision.profiles.ci_runner.deploy import (
     GITLAB_KEY as GITLAB_KEY_PATH,
 )
-from provision.runner.deploy import (
+from provision.profiles.ci_runner.deploy import (
     GITLAB_SOURCES as GITLAB_SOURCES_PATH,
 )
-from provision.runner.deploy import (
+from provision.profiles.ci_runner.deploy import (
     Account,
     Builder,
     buildx_builder,
@@ -35,7 +35,7 @@ from provision.runner.deploy import (
     runner_queries,
     runner_user,
 )
-from provision.runner.settings import RunnerSettings, runner_settings
+from provision.profiles.ci_runner.settings import RunnerSettings, runner_settings
 
 from .fakes import (
     Commands,
@@ -300,7 +300,7 @@ def test_a_wrong_gitlab_key_is_refused_with_nothing_written():
 def test_a_rootless_runner_command_runs_every_part_on_its_own_daemon(tmp_path):
     """``if``, lists and pipes all see the user's DOCKER_HOST and builders, in an environment
     holding nothing else (no login shell: ``~/.bash_profile`` never runs)."""
-    from provision.runner.shell import as_runner
+    from provision.profiles.ci_runner.shell import as_runner
 
     user = pwd.getpwuid(os.getuid()).pw_name
     script = "if true; then env | sort | cat; fi"

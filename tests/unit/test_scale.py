@@ -7,7 +7,7 @@ import re
 from pyinfra.api import State
 
 from provision.docker.deploy import install_docker
-from provision.progress import Board
+from provision.orchestrate.progress import Board
 
 from .fakes import DOCKER_KEY, converged_machine, fresh_machine
 from .test_deploy import KEY_URL, run

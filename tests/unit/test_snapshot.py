@@ -13,8 +13,8 @@ from pyinfra.api.state import StateOperationHostData
 from pyinfra.connectors.util import CommandOutput
 from pyinfra.context import ctx_host, ctx_state
 
+from provision.core.snapshot import MARK, Malformed, Snapshot, plan, prefetch, read
 from provision.docker.facts import FileContent, Packages, Paths, ServiceState
-from provision.docker.snapshot import MARK, Malformed, Snapshot, plan, prefetch, read
 
 from .fakes import snapshot_line
 
@@ -247,7 +247,7 @@ def test_a_host_whose_answer_is_malformed_fails_alone():
 def _fact_classes():
     from provision.docker import facts
     from provision.docker.rootless import RootlessUsers
-    from provision.runner.deploy import Account, Builder
+    from provision.profiles.ci_runner.deploy import Account, Builder
 
     found = [getattr(facts, name) for name in dir(facts)]
     found = [cls for cls in found if isinstance(cls, type) and issubclass(cls, FactBase)]

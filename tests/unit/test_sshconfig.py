@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from provision.sshconfig import (
+from provision.ssh.config import (
     CONNECTION_OPTIONS,
     USER,
     SSHConfigError,

@@ -72,7 +72,8 @@ def test_collection_resumes_once_the_inventory_is_loaded(tmp_path, monkeypatch):
     """What ``load_fleet`` loaded stays out of later collections; collection is on for the run."""
     import gc
 
-    from provision import cli, startup
+    from provision import cli
+    from provision.core import startup
 
     inventory = tmp_path / "inventory.py"
     inventory.write_text("hosts = ['web1']\n")

@@ -9,8 +9,8 @@ import subprocess
 
 import pytest
 
-from provision.fleet.inventory import load
-from provision.lab.config import project_root
+from provision.orchestrate.inventory import load
+from provision_lab.config import project_root
 
 ROOT = project_root()
 VAGRANTFILE = ROOT / "Vagrantfile"

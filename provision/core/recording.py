@@ -1,0 +1,55 @@
+"""Operations that remember how they were called, so a run can say what each one changes.
+
+``operation`` is pyinfra's ``@operation`` plus a record, per run and host, of each call's
+function name, keyword arguments and ``OperationMeta``: ``provision.core.changes`` describes
+the changes from them and the facts the deploy read.
+"""
+
+from __future__ import annotations
+
+import functools
+import weakref
+from dataclasses import dataclass
+
+from pyinfra import host, state
+from pyinfra.api import operation as pyinfra_operation
+
+from provision.core.compat import current
+
+_CALLS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # State -> {host: [Call]}
+
+
+@dataclass(frozen=True)
+class Call:
+    """One operation call on one host."""
+
+    function: str
+    kwargs: dict
+    meta: object  # pyinfra's OperationMeta
+
+    @property
+    def name(self) -> str:
+        return self.kwargs.get("name") or self.function
+
+
+def operation(**options):
+    """``@operation(**options)`` of pyinfra, recording every call (see ``calls``)."""
+
+    def wrap(func):
+        op = pyinfra_operation(**options)(func)
+
+        @functools.wraps(op)
+        def call(*args, **kwargs):
+            meta = op(*args, **kwargs)
+            runs = _CALLS.setdefault(current(state), {})
+            runs.setdefault(host.name, []).append(Call(func.__name__, dict(kwargs), meta))
+            return meta
+
+        return call
+
+    return wrap
+
+
+def calls(run_state, host_name: str) -> list[Call]:
+    """The recorded calls on ``host_name`` in the run of ``run_state``, in call order."""
+    return list(_CALLS.get(run_state, {}).get(host_name, []))

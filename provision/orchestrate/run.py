@@ -1,0 +1,346 @@
+"""Running a deploy over a fleet with pyinfra's API, collecting per-host results."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from pyinfra.api import Config, DeployError, State
+from pyinfra.api.connect import connect_all, disconnect_all
+from pyinfra.api.exceptions import PyinfraError
+from pyinfra.api.operations import run_ops
+from pyinfra.api.state import BaseStateCallback, StateStage
+from pyinfra.context import ctx_host, ctx_state
+
+from provision.core import changes, interrupt
+from provision.core.compat import (
+    fresh_host_keys,
+    global_arguments_read_once,
+    op_output,
+    ssh_transport,
+)
+from provision.docker.facts import DaemonDowntime, Packages
+
+from .inventory import Fleet
+from .lock import HostLock, LockError
+from .results import FleetResult, HostResult
+
+global_arguments_read_once()
+
+Progress = Callable[[str, str], None]  # (host name, what it does now)
+
+
+@dataclass(frozen=True)
+class Locking:
+    """Take each host's lock (``orchestrate.lock``) for the run, waiting up to ``wait`` s."""
+
+    owner: str
+    wait: float = 300.0
+
+
+class _Recorder(BaseStateCallback):
+    """Keeps each host's current operation, timings, first error and what each operation did.
+
+    Each callback costs the same whatever the fleet's size: the run's operation order, each
+    host's steps and the operations' names are computed once (``plan``), not per callback.
+    """
+
+    def __init__(self, results: dict[str, HostResult], progress: Progress | None, planned: dict):
+        self.results, self.progress, self.planned = results, progress, planned
+        self.started: dict[str, float] = {}
+        self.failed_ops: dict[str, str] = {}
+        self.steps: dict[str, dict[str, int]] = {}  # host name -> {op_hash: its step, from 1}
+        self.names: dict[str, str] = {}  # op_hash -> its name
+
+    def plan(self, state) -> None:
+        """The run's operation order and each host's steps, once all hosts are prepared."""
+        order = state.get_op_order()
+        for host in state.inventory:
+            ops = state.ops.get(host, {})
+            mine = [op_hash for op_hash in order if op_hash in ops]
+            self.steps[host.name] = {op_hash: i for i, op_hash in enumerate(mine, 1)}
+
+    def name(self, state, op_hash) -> str:
+        if op_hash not in self.names:
+            self.names[op_hash] = op_name(state, op_hash)
+        return self.names[op_hash]
+
+    def _update(self, host, **changes) -> None:
+        result = self.results[host.name]
+        for key, value in changes.items():
+            setattr(result, key, value)
+        self.started.setdefault(host.name, time.monotonic())
+        result.duration_s = time.monotonic() - self.started[host.name]
+        if self.progress:
+            self.progress(host.name, result.current)
+
+    def host_before_connect(self, state, host):
+        self._update(host, current="connecting")
+
+    def host_connect_error(self, state, host, error):
+        self._update(
+            host,
+            status="failed",
+            current="unreachable",
+            error=f"{host.name}: cannot connect over SSH ({error}); check the address, "
+            "user, key and known_hosts of this host.",
+        )
+
+    def operation_host_start(self, state, host, op_hash):
+        steps = self.steps.get(host.name, {})
+        if op_hash not in steps:  # pyinfra calls this for operations the host does not have
+            return
+        self._update(host, current=f"{self.name(state, op_hash)} ({steps[op_hash]}/{len(steps)})")
+
+    def operation_host_success(self, state, host, op_hash, retry_count=0):
+        self._update(host)
+        described = changes.ran(state, host, op_hash)  # from the facts the operation read
+        if described:
+            self.planned.setdefault(host.name, []).append(described)
+
+    def operation_host_error(self, state, host, op_hash, retry_count=0, max_retries=0):
+        name = self.name(state, op_hash)
+        self._update(host, status="failed", current=f"failed: {name}")
+        self.failed_ops[host.name] = op_hash  # its output is complete only after this call
+
+
+def op_name(state, op_hash) -> str:
+    """The operation's own name, without the deploy's prefix."""
+    return ", ".join(name.rsplit(" | ", 1)[-1] for name in state.get_op_meta(op_hash).names)
+
+
+def _command_error(state, host, op_hash, name: str) -> str:
+    """One sentence from a failed command's output: the apt lock holder, or the last error."""
+    if _connection_lost(host):
+        return (
+            f"{host.name}: the SSH connection was lost during {name}; nothing more ran on this "
+            "host. Rerun once it is back: an interrupted install is repaired."
+        )
+    out, err = op_output(state, host, op_hash)
+    lock = [line for line in out + err if "Could not get lock" in line]
+    if lock:  # apt names the holder while it waits: "... It is held by process 185 (python3)"
+        detail = lock[-1].split("Could not get lock", 1)[1].rstrip(". ")
+        return (
+            f"{host.name}: {name} failed: could not get lock{detail}; let it finish or "
+            "raise docker_apt_lock_timeout."
+        )
+    lines = [line.strip() for line in err if line.strip()]
+    own = [line for line in lines if line.startswith(f"{host.name}: ")]
+    if own:  # a refusal: the operation's own sentence
+        return own[-1]
+    errors = [line for line in lines if line.startswith("E:")]
+    detail = (errors or lines or ["the command failed"])[0 if errors else -1]
+    return f"{host.name}: {name} failed: {detail.rstrip('.')}."
+
+
+def run_deploy(
+    fleet: Fleet,
+    deploy: Callable[[], None],
+    command: str,
+    dry: bool = False,
+    parallel: int | None = None,
+    fail_percent: int | None = None,
+    progress: Progress | None = None,
+    inspect: Callable[[str], dict] | None = None,
+    locking: Locking | None = None,
+    after: Callable[[list[str]], None] | None = None,
+) -> FleetResult:
+    """Connect to the fleet's hosts and run ``deploy`` on each; never raises for a host's failure.
+
+    ``dry`` only computes what would change; ``inspect(host_name)`` gathers extra facts per host
+    once the deploy is prepared (before any change), stored in ``FleetResult.facts``.
+    ``locking`` holds each SSH host's lock from connecting until the run ends; ``after(names)``
+    runs on the hosts that did not fail while the locks are still held. Ctrl-C (or SIGTERM
+    under ``interrupt.graceful``) ends the run early: hosts in flight are marked interrupted.
+    """
+    started = time.monotonic()
+    fleet = fleet.for_run()  # pyinfra hosts carry the state of one run
+    fresh_host_keys()  # known_hosts as it is now, once per run
+    if not logging.getLogger("pyinfra").handlers:  # `provision -v` chose where it goes
+        logging.getLogger("pyinfra").setLevel(logging.CRITICAL)
+    results = {host.name: HostResult() for host in fleet.hosts}
+    facts: dict[str, dict] = {}
+    config = Config(PARALLEL=parallel or len(fleet.hosts), FAIL_PERCENT=fail_percent)
+    state = State(check_for_changes=dry)
+    state.init(fleet.inventory, config, initial_limit=fleet.hosts)
+    planned: dict[str, list] = {}  # host -> [(call, change)]: for the change report
+    recorder = _Recorder(results, progress, planned)
+    state.add_callback_handler(recorder)
+    ctx_state.set(state)
+    notes = list(fleet.notes)
+    locks: list[HostLock] = []
+    interrupted = None
+    try:
+        _run(state, deploy, results, facts, dry, inspect, locking, locks, recorder)
+        if after:
+            after([name for name, result in results.items() if result.status != "failed"])
+    except PyinfraError as error:  # every host failed, or --fail-percent stopped the rollout
+        if "No hosts remaining" not in str(error):
+            notes.append(f"rollout stopped: {error}")
+    except KeyboardInterrupt:
+        interrupted = interrupt.received()
+        notes.append(f"interrupted by {interrupted}: hosts in flight were left where they were")
+    finally:
+        _count(state, fleet, recorder, dry, notes[len(fleet.notes) :], interrupted)
+        for name, op_hash in recorder.failed_ops.items():
+            if not results[name].error:
+                host, what = fleet.inventory.get_host(name), recorder.name(state, op_hash)
+                results[name].error = _command_error(state, host, op_hash, what)
+        _report_changes(fleet, planned, results, dry)
+        for lock in locks:
+            lock.release()
+        state.set_stage(StateStage.Disconnect)
+        disconnect_all(state)
+    return FleetResult(command, results, time.monotonic() - started, dry, notes, facts, interrupted)
+
+
+def _run(
+    state: State, deploy, results, facts, dry: bool, inspect, locking, locks, recorder
+) -> None:
+    """Connect, lock, prepare each host (settings and distro errors fail only that host),
+    execute. A dry run's ``recorder.planned`` receives each prepared host's operations with
+    what they would change."""
+    state.set_stage(StateStage.Connect)
+    connect_all(state)
+    for host in state.inventory.get_active_hosts():
+        _tune_socket(host)
+    if locking:
+        _lock(state, locking, locks, results, recorder)
+    state.set_stage(StateStage.Prepare)
+    for host in state.inventory.get_active_hosts():
+        try:
+            with ctx_host.use(host):
+                deploy()
+                if inspect:  # after the deploy: its snapshot answers these facts
+                    facts[host.name] = inspect(host.name)
+                if dry:  # a real run describes each operation once it ran
+                    recorder.planned[host.name] = changes.plan(state, host.name)
+        except DeployError as error:
+            results[host.name].status, results[host.name].error = "failed", str(error)
+            state.fail_hosts({host})
+    recorder.plan(state)
+    if not dry:
+        state.set_stage(StateStage.Execute)
+        run_ops(state)
+
+
+def _report_changes(fleet: Fleet, planned: dict, results: dict[str, HostResult], dry: bool):
+    """Each host's changes in words; after a real run with the package versions it now has."""
+    for host in fleet.hosts:
+        if host.name not in planned:
+            continue
+        with ctx_host.use(host):
+            done = changes.changed(planned[host.name], dry)
+            names = changes.package_names(done)
+            if names and not dry and host.connected:
+                try:
+                    changes.settle(done, host.get_fact(Packages, packages=names))
+                except Exception:  # the host went away: keep the versions asked for
+                    pass
+            if not dry and host.connected:
+                try:
+                    changes.settle_downtime(
+                        done, lambda unit, host=host: host.get_fact(DaemonDowntime, unit=unit)
+                    )
+                except Exception:  # the host went away: no downtime to tell
+                    pass
+        results[host.name].changes = changes.as_dicts(done)
+
+
+def _lock(state: State, locking: Locking, locks: list[HostLock], results, recorder) -> None:
+    """Take the lock of every active SSH host at once; a host whose lock stays taken fails."""
+    hosts = [host for host in state.inventory.get_active_hosts() if ssh_transport(host) is not None]
+
+    def take(host) -> None:
+        lock = HostLock(host.name, ssh_transport(host), sudo=bool(host.data.get("_sudo")))
+        locks.append(lock)
+
+        def waiting(holder: str) -> None:
+            recorder._update(host, current=f"waiting for the lock ({holder})")
+
+        try:
+            lock.acquire(locking.wait, locking.owner, waiting)
+        except LockError as error:
+            results[host.name].status, results[host.name].error = "failed", str(error)
+            results[host.name].current = "locked by another run"
+
+    with ThreadPoolExecutor(max_workers=max(1, len(hosts))) as pool:
+        list(pool.map(take, hosts))
+    failed = {host for host in hosts if results[host.name].status == "failed"}
+    if failed:
+        state.fail_hosts(failed)
+
+
+KEEPALIVE = (15, 5, 6)  # idle s, probe interval s, probes: a dead peer is found in ~45 s
+
+
+def _tune_socket(host) -> None:
+    """TCP_NODELAY, so each small SSH request goes out at once (else ~40 ms per command for
+    a delayed ACK), and TCP keepalive, so a host that vanishes mid-command (network cut,
+    power-off) fails within a minute instead of leaving the run waiting forever."""
+    sock = _socket(host)
+    if sock is None:
+        return
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    idle, interval, count = KEEPALIVE
+    for option, value in (
+        ("TCP_KEEPIDLE", idle),
+        ("TCP_KEEPINTVL", interval),
+        ("TCP_KEEPCNT", count),
+    ):
+        if hasattr(socket, option):
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+
+
+def _socket(host) -> socket.socket | None:
+    """The TCP socket of ``host``'s SSH connection (``None`` through a jump host)."""
+    transport = ssh_transport(host)
+    sock = getattr(transport, "sock", None)
+    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+        return sock
+    return None
+
+
+def _connection_lost(host) -> bool:
+    transport = ssh_transport(host)
+    return transport is not None and not transport.is_active()
+
+
+def _count(
+    state: State,
+    fleet: Fleet,
+    recorder: _Recorder,
+    dry: bool,
+    stopped: list[str],
+    interrupted: str | None = None,
+) -> None:
+    """Operations and changes per host; hosts a stopped rollout never ran count as failed,
+    hosts an interrupted run had not finished as interrupted."""
+    if not recorder.steps:  # the run stopped before every host was prepared
+        recorder.plan(state)
+    for host in fleet.hosts:
+        result = recorder.results[host.name]
+        result.current = "done"
+        ops = state.ops.get(host, {})
+        metas = [ops[op_hash].operation_meta for op_hash in recorder.steps.get(host.name, ())]
+        for op_hash, meta in zip(recorder.steps.get(host.name, ()), metas, strict=True):
+            result.operations += 1
+            changed = meta.will_change if dry else (meta.is_complete() and meta.did_change())
+            if changed:
+                result.changed_operations += 1
+                result.changed.append(recorder.name(state, op_hash))
+        finished = bool(metas) and all(meta.is_complete() for meta in metas)
+        if result.status != "failed" and interrupted and not finished:
+            result.status = "interrupted"
+            result.error = f"{host.name}: interrupted by {interrupted} before it finished."
+        elif result.status != "failed":
+            if host in state.failed_hosts or (stopped and not result.operations):
+                result.status = "failed"
+                result.error = result.error or f"{host.name}: not run (the rollout stopped)."
+            else:
+                result.status = "changed" if result.changed_operations else "unchanged"

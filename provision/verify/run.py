@@ -1,0 +1,306 @@
+"""Running the shipped testinfra suite against a fleet: one pytest process, which reads the
+hosts in parallel (``--parallel`` at once, default all up to ``probe.MAX_PARALLEL``)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyinfra.api.host import Host
+
+from provision.core import compat
+from provision.orchestrate.inventory import Fleet
+from provision.ssh.config import FAST_KEX, Tokens, connection_options, host_block, quote
+
+from .probe import UNREAD
+from .settings import ENV, PARALLEL_ENV
+
+SUITE = Path(__file__).with_name("test_docker.py")
+SETTINGS_FILE = "settings.json"
+SETTING_PREFIXES = ("docker_", "apt_", "ci_runner_")  # what the checks may read of host data
+# first choices of key exchange with ``ssh_prefer_curve25519``: those of the deploy's own
+# (paramiko) connections. OpenSSH 9.0-9.8 would pick sntrup761x25519 (post-quantum), ~55 ms of
+# controller CPU per connection. The rest of OpenSSH's defaults follow.
+KEX_FIRST = "^curve25519-sha256,curve25519-sha256@libssh.org"
+SLOW_KEX = "sntrup761x25519-sha512"
+
+
+@dataclass
+class Check:
+    """One check on one host."""
+
+    id: str
+    passed: bool
+    message: str = ""
+
+
+@dataclass
+class HostChecks:
+    """The verification result of one host."""
+
+    checks: list[Check] = field(default_factory=list)
+    duration_s: float = 0.0
+    error: str | None = None
+
+    @property
+    def passed(self) -> int:
+        return sum(check.passed for check in self.checks)
+
+    @property
+    def failed(self) -> int:
+        return sum(not check.passed for check in self.checks) + (1 if self.error else 0)
+
+    def as_dict(self) -> dict:
+        return {
+            "status": "failed" if self.failed else "passed",
+            "passed": self.passed,
+            "failed": self.failed,
+            "duration_s": round(self.duration_s, 3),
+            "error": self.error,
+            "failures": [
+                {"check": c.id, "message": c.message} for c in self.checks if not c.passed
+            ],
+        }
+
+
+@dataclass
+class VerifyResult:
+    """The verification result of a fleet."""
+
+    hosts: dict[str, HostChecks]
+    duration_s: float = 0.0
+    interrupted: str | None = None  # the signal that stopped the checks (SIGINT, SIGTERM)
+
+    @property
+    def ok(self) -> bool:
+        return not self.interrupted and all(r.failed == 0 for r in self.hosts.values())
+
+    def as_dict(self) -> dict:
+        summary = {
+            "hosts": len(self.hosts),
+            "passed": sum(1 for r in self.hosts.values() if not r.failed),
+            "failed": sum(1 for r in self.hosts.values() if r.failed),
+        }
+        return {
+            "command": "verify",
+            "duration_s": round(self.duration_s, 3),
+            "summary": summary,
+            **({"interrupted": self.interrupted} if self.interrupted else {}),
+            "hosts": {name: result.as_dict() for name, result in self.hosts.items()},
+        }
+
+
+def ssh_config_entry(host: Host) -> str:
+    """An OpenSSH config block reproducing how pyinfra connects to ``host``."""
+    fast = host.data.get(FAST_KEX) is True and _offers(SLOW_KEX)
+    return host_block(
+        host.name,
+        {
+            **connection_options(host.name, host.data.dict()),
+            "KexAlgorithms": KEX_FIRST if fast else None,
+            "BatchMode": "yes",
+            "ConnectTimeout": 15,
+            "LogLevel": "ERROR",
+        },
+    )
+
+
+def ssh_config(hosts: list[Host], control_dir: Path) -> str:
+    """One config for all hosts; users' own files (``ssh_config_file``) are included first,
+    so their settings win (OpenSSH takes the first value it reads).
+
+    Connections are multiplexed through one master per host, so each check costs a round trip
+    instead of an SSH handshake. OpenSSH's key exchange default is kept; a host with
+    ``ssh_prefer_curve25519: True`` prefers ``KEX_FIRST`` where the client would pick
+    ``SLOW_KEX``.
+    """
+    includes = sorted(
+        {
+            os.path.expanduser(h.data.get("ssh_config_file"))
+            for h in hosts
+            if h.data.get("ssh_config_file")
+        }
+    )
+    head = "".join(f"Include {quote('Include', path)}\n" for path in includes)
+    shared = host_block(
+        "*",
+        {
+            "ControlMaster": "auto",
+            "ControlPath": Tokens(str(control_dir).replace("%", "%%") + "/%C"),
+            "ControlPersist": "30s",
+        },
+    )
+    return head + "\n".join(ssh_config_entry(host) for host in hosts) + "\n" + shared
+
+
+@functools.cache
+def _offers(kex: str) -> bool:
+    """Whether this machine's OpenSSH client knows key exchange ``kex`` (``ssh -Q kex``; only
+    clients that know it, 8.5 and later, are given ``KEX_FIRST``)."""
+    try:
+        known = subprocess.run(["ssh", "-Q", "kex"], capture_output=True, text=True).stdout
+    except OSError:
+        return False
+    return any(name.startswith(kex) for name in known.split())
+
+
+def verify(
+    fleet: Fleet, parallel: int | None = None, suites: tuple[Path, ...] = (SUITE,)
+) -> VerifyResult:
+    """Run the suite on every selected host; one ``HostChecks`` per host.
+
+    One pytest process checks them all, reading at most ``parallel`` hosts at once (default:
+    all, capped); each host's first read opens the SSH connection its checks then share. A host
+    that cannot be read (no SSH, no passwordless sudo) fails with that one reason.
+    """
+    from provision.core import interrupt
+
+    started = time.monotonic()
+    names = [host.name for host in fleet.hosts]
+    with tempfile.TemporaryDirectory(prefix="provision-verify-") as tmp:
+        work = Path(tmp)
+        config = write_session(fleet.hosts, work)
+        try:
+            results = _verify_hosts(names, work, parallel, suites)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the checks' process is ended
+            stopped = interrupt.received()
+            why = f"interrupted by {stopped} before it was checked."
+            results = {name: HostChecks(error=f"{name}: {why}") for name in names}
+            return VerifyResult(results, time.monotonic() - started, stopped)
+        finally:
+            close_connections(names, config)
+    return VerifyResult({name: results[name] for name in names}, time.monotonic() - started)
+
+
+def write_session(hosts: list[Host], work: Path) -> Path:
+    """What a pytest session needs in ``work`` to check ``hosts`` as the inventory describes
+    them: an OpenSSH config (returned) and each host's settings (``settings.json``)."""
+    config = work / "ssh_config"
+    config.write_text(ssh_config(hosts, work))
+    settings = {h.name: _settings_data(h) for h in hosts}
+    (work / SETTINGS_FILE).write_text(json.dumps(settings, default=str))
+    return config
+
+
+def close_connections(names: list[str], config: Path) -> None:
+    """Close the multiplexed SSH connections of ``names`` (opened through ``config``), all at
+    once."""
+
+    def close(name: str) -> None:
+        subprocess.run(["ssh", "-F", str(config), "-O", "exit", "--", name], capture_output=True)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(len(names), 32))) as pool:
+        list(pool.map(close, names))
+
+
+def _settings_data(host: Host) -> dict:
+    data = host.data.dict().items()
+    return {key: value for key, value in data if key.startswith(SETTING_PREFIXES)}
+
+
+def _verify_hosts(
+    names: list[str], work: Path, parallel: int | None, suites: tuple[Path, ...]
+) -> dict[str, HostChecks]:
+    """One pytest process checking ``names``."""
+    if not names:
+        return {}
+    started = time.monotonic()
+    junit = work / "checks.xml"
+    # the suites need testinfra's plugin alone: others installed beside it (some take half a
+    # second to load) neither slow nor change the checks
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        compat.TESTINFRA_PLUGIN,
+        *map(str, suites),
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--hosts=" + ",".join(f"ssh://{name}" for name in names),
+        f"--ssh-config={work / 'ssh_config'}",
+        f"--junitxml={junit}",
+        "-o",
+        "junit_family=xunit2",
+        "--rootdir",
+        str(work),
+    ]
+    env = dict(os.environ, **{ENV: str(work / SETTINGS_FILE)}, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+    if parallel:
+        env[PARALLEL_ENV] = str(parallel)
+    process = subprocess.run(command, capture_output=True, text=True, env=env, cwd=work)
+    elapsed = time.monotonic() - started
+    results = {}
+    text = junit.read_text() if junit.exists() else ""
+    checks = parse_junit_hosts(text, names) if text else {}
+    for name in names:
+        result = HostChecks(duration_s=elapsed)
+        result.checks = checks.get(name, [])
+        unread = {c.message for c in result.checks if c.message.startswith(f"{name}: {UNREAD}")}
+        if unread and not result.passed:  # every check failed for the one reason: say it once
+            result.checks, result.error = [], sorted(unread)[0]
+        elif not result.checks or process.returncode not in (0, 1):
+            tail = (process.stdout + process.stderr).strip().splitlines()
+            result.error = (
+                f"{name}: the verification could not run: {tail[-1] if tail else 'no output'}"
+            )
+        results[name] = result
+    return results
+
+
+def parse_junit(text: str, host: str) -> list[Check]:
+    """``host``'s checks from pytest's JUnit XML, named without the host
+    (``test_service[docker]``)."""
+    return parse_junit_hosts(text, [host]).get(host, [])
+
+
+def parse_junit_hosts(text: str, hosts: list[str]) -> dict[str, list[Check]]:
+    """Each of ``hosts``' checks from pytest's JUnit XML, read in one pass over it.
+
+    testinfra names a case ``test_x[ssh://HOST]`` or ``test_x[ssh://HOST-param]``; a case goes
+    to the longest of ``hosts`` its parameters start with (``web-1`` before ``web``).
+    """
+    known, found = set(hosts), {host: [] for host in hosts}
+    for case in ET.fromstring(text).iter("testcase"):
+        if case.find("skipped") is not None:
+            continue
+        name, _, params = case.get("name", "").partition("[")
+        params = params.rstrip("]")
+        host = _case_host(params, known)
+        if host is None:
+            continue  # a host not asked for
+        params = params[len(f"ssh://{host}") :].lstrip("-")
+        problem = case.find("failure")
+        if problem is None:
+            problem = case.find("error")
+        message = ""
+        if problem is not None:
+            text = problem.get("message") or problem.text or "failed"
+            _, unread, why = text.partition(f"ProbeError: {host}: {UNREAD}")
+            if unread:  # the host could not be read: its whole sentence, without pytest's quote
+                message = f"{host}: {UNREAD}{why.splitlines()[0].rstrip(chr(34))}"
+            else:
+                text_lines = text.strip().splitlines()
+                message = text_lines[0][:300] if text_lines else "failed"
+        check = Check(f"{name}[{params}]" if params else name, problem is None, message)
+        found[host].append(check)
+    return found
+
+
+def _case_host(params: str, known: set[str]) -> str | None:
+    """The longest host of ``known`` that ``ssh://HOST`` or ``ssh://HOST-...`` names."""
+    if not params.startswith("ssh://"):
+        return None
+    rest = params[len("ssh://") :]
+    ends = [len(rest), *(i for i in range(len(rest) - 1, -1, -1) if rest[i] == "-")]
+    return next((rest[:end] for end in ends if rest[:end] in known), None)
