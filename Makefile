@@ -18,15 +18,15 @@ unit: venv
 	$(BIN)/pytest -m "not lab"
 
 lint: venv
-	$(BIN)/ruff check provision provision_lab tests deploys inventories bench
-	$(BIN)/ruff format --check provision provision_lab tests deploys inventories bench
+	$(BIN)/ruff check provision lab tests deploys inventories bench
+	$(BIN)/ruff format --check provision lab tests deploys inventories bench
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml lab/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e ./lab -e '.[dev]'
 	touch $@
 
 # Debian packages the lab needs (as root); a no-op when they are installed.

@@ -34,6 +34,7 @@ from provision.docker.layout import KEYRING, SOURCES, sources_text
 from provision.orchestrate.exec import run_command
 from provision.orchestrate.inventory import load
 from provision.orchestrate.run import run_deploy
+from provision.profiles import profile
 from provision.verify.run import verify
 from provision_lab.errors import LabError
 from provision_lab.lab import Lab
@@ -94,7 +95,8 @@ def check(hosts: list[str]):
 
 
 def audit_fleet(hosts: list[str]):
-    result = audit(load(INVENTORY, hosts))
+    fleet = load(INVENTORY, hosts)
+    result = audit(fleet, fleet.settings(profile("docker").checks))
     unread = {name: host.error for name, host in result.hosts.items() if host.error}
     if unread:
         raise SystemExit(f"bench: audit could not read {unread}")
@@ -247,7 +249,7 @@ def ssh(lab: Lab, host: str, command: str) -> str:
 # Measurements
 def floor_script(host: str) -> str:
     """The steps of Docker's install guide as one shell script (same packages as the deploy)."""
-    settings = load(INVENTORY, [host]).settings()[host]
+    settings = load(INVENTORY, [host]).settings(profile("docker").checks)[host]
     apt = "DEBIAN_FRONTEND=noninteractive apt-get -q -y"
     codename = '$(. /etc/os-release && echo "$VERSION_CODENAME")'
     sources = sources_text(settings, "debian", codename, "$(dpkg --print-architecture)")

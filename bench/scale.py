@@ -42,6 +42,7 @@ def measure(count: int, kind: str = "apply") -> dict:
     from provision.docker.status import inspect_host
     from provision.orchestrate.inventory import Fleet
     from provision.orchestrate.run import run_deploy
+    from provision.profiles import profile
     from provision.report import tables as report
     from tests.unit.fakes import converged_machine, fake_responses
 
@@ -57,7 +58,7 @@ def measure(count: int, kind: str = "apply") -> dict:
     fleet = Fleet("scale.py", inventory, list(inventory))
     started_cpu, started = cpu_s(), time.perf_counter()
     if kind == "status":
-        settings = fleet.settings()
+        settings = fleet.settings(profile("docker").checks)
         result = run_deploy(
             fleet, install_docker, kind, dry=True, inspect=lambda name: inspect_host(settings[name])
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from . import section1, section2, section3, section5  # noqa: F401 (they register their checks)
 from .model import FAIL, MANUAL, WAIVED, Finding, clip
 from .registry import all_checks
 from .state import HostState

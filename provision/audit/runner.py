@@ -52,11 +52,11 @@ class AuditResult:
         return as_dict(self)
 
 
-def audit(fleet: Fleet, parallel: int | None = None) -> AuditResult:
+def audit(fleet: Fleet, settings: dict, parallel: int | None = None) -> AuditResult:
     """Probe every selected host (``parallel`` at once, default all up to 32) and run the
-    checks on each; a host that cannot be read has that one error."""
+    checks on each, against its ``settings`` (``Fleet.settings``); a host that cannot be read
+    has that one error."""
     started = time.monotonic()
-    settings = fleet.settings()
     waivers = {name: dict(s.docker_audit_waivers) for name, s in settings.items()}
     for name, host_waivers in waivers.items():
         unknown = unknown_waivers(host_waivers)
@@ -75,7 +75,7 @@ def audit(fleet: Fleet, parallel: int | None = None) -> AuditResult:
             options = s.docker_daemon_options
             tls = [str(options[key]) for key in TLS_KEYS if options.get(key)]
             try:
-                sections = read(_testinfra_host(name, config), commands(tls))
+                sections = read(_host(name, config), commands(tls))
             except ProbeError as error:
                 return HostAudit(error=str(error), duration_s=time.monotonic() - begun)
             state = HostState(sections, s.docker_users)
@@ -91,7 +91,7 @@ def audit(fleet: Fleet, parallel: int | None = None) -> AuditResult:
 TLS_KEYS = ("tlscacert", "tlscert", "tlskey")
 
 
-def _testinfra_host(name: str, config: Path):
+def _host(name: str, config: Path):
     import testinfra
 
     return testinfra.get_host(f"ssh://{name}", ssh_config=str(config))

@@ -1,11 +1,10 @@
 """What each operation of a run changes (or would change), in words a user reads.
 
-Descriptions come from the operation's name and arguments (recorded by
-``provision.core.recording``) and the facts the operation itself read to decide what to do
-(``snapshot.last_read``), so describing costs no extra command. After a real run, package
-versions are read once more to say what was installed, and a restarted daemon says how long it
-was down. File contents appear as unified
-diffs; keys only by fingerprint.
+Every operation is declared with its own description (``recording.operation(describe=...)``):
+a function of the call's arguments and the facts the operation itself read to decide what to
+do (``snapshot.last_read``), so describing costs no extra command. After a real run, each
+description's ``settle`` reads what it needs once per host (the versions installed, how long a
+restarted daemon was down). File contents appear as unified diffs.
 """
 
 from __future__ import annotations
@@ -13,70 +12,38 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from provision.core import redact
+from provision.core.compat import operation_data
 from provision.core.recording import Call, calls
-from provision.core.snapshot import last_read
-from provision.docker import daemon, facts, keyring, rootless
-from provision.docker.dpkg import RELEASE_RE, compare_versions, newest_match, version_matches
-from provision.docker.logins import AUTH_DIR
-from provision.docker.operations import (
-    has_changed,
-    installed_engine,
-    pin_setting,
-    sources_removals,
-    takeover_backup,
-    wanted_daemon_config,
-)
 
 
-@dataclass
-class PackageChange:
-    """One package: its version before and after (``None``: not installed)."""
+class Item(Protocol):
+    """One changed thing a change lists before its sentences (a package and its versions)."""
 
     name: str
-    before: str | None
-    after: str | None
-    wanted: str = ""  # what the run asks for when ``after`` is not known yet
 
-    @property
-    def action(self) -> str:
-        if self.after is None and not self.wanted:
-            return "remove"
-        if self.before is None:
-            return "install"
-        if self.after is None:  # a pinned version, before the run
-            target = self.wanted.split()[0]
-            epoch = self.before.partition(":")[0] if ":" in self.before else ""
-            after = f"{epoch}:{target}" if epoch and ":" not in target else target
-        else:
-            after = self.after
-        order = compare_versions(after, self.before)
-        return "upgrade" if order > 0 else "downgrade" if order < 0 else "reinstall"
+    def sentence(self) -> str: ...
 
-    def sentence(self) -> str:
-        before, after = self.before or "not installed", self.after or self.wanted or "removed"
-        return f"{self.action} {self.name}: {before} → {after}"
-
-    def as_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "action": self.action,
-            "from": self.before,
-            "to": self.after or self.wanted or None,
-        }
+    def as_dict(self) -> dict: ...
 
 
 @dataclass
 class Change:
-    """What one operation changes on one host."""
+    """What one operation changes on one host.
+
+    ``settle(host, changes)``, when set, completes the changes of a finished real run on
+    ``host`` from what the host has now; it is called once per host with all of them.
+    """
 
     operation: str
     what: list[str] = field(default_factory=list)
-    packages: list[PackageChange] = field(default_factory=list)
+    packages: list[Item] = field(default_factory=list)
     diff: str = ""
     restarts: str | None = None  # the unit it restarts
     downtime_s: float | None = None  # how long that unit was down, after a real run
+    settle: Callable[[object, list[Change]], None] | None = None
 
     def lines(self) -> list[str]:
         """Sentences, packages first."""
@@ -94,19 +61,9 @@ class Change:
         return redact.redacted(data)
 
 
-Describer = Callable[[dict, Callable[[object], str]], Change]
-DESCRIBERS: dict[str, Describer] = {}
-SILENT = {"versions_available", "data_root_free"}  # operations that only refuse, never change
-
-
-def describes(function: str):
-    """Register the describer of the operation function named ``function``."""
-
-    def register(describer: Describer) -> Describer:
-        DESCRIBERS[function] = describer
-        return describer
-
-    return register
+def refuses_only(kwargs: dict, name_of) -> Change:
+    """The description of an operation that never changes a host, only fails it."""
+    return Change("")
 
 
 def plan(run_state, host_name: str) -> list[tuple[Call, Change]]:
@@ -119,9 +76,9 @@ def plan(run_state, host_name: str) -> list[tuple[Call, Change]]:
 def ran(run_state, host, op_hash) -> tuple[Call, Change] | None:
     """The operation ``op_hash`` that just ran on the current host, with what it did (a real
     run: called as each operation succeeds, while its facts are the last ones read)."""
-    data = run_state.ops.get(host, {}).get(op_hash)
+    meta = operation_data(run_state, host, op_hash)
     recorded = calls(run_state, host.name)
-    call = next((c for c in recorded if data is not None and c.meta is data.operation_meta), None)
+    call = next((c for c in recorded if meta is not None and c.meta is meta), None)
     return (call, describe(call, recorded)) if call else None
 
 
@@ -132,9 +89,8 @@ def describe(call: Call, recorded: list[Call]) -> Change:
     def name_of(meta) -> str:
         return names.get(id(meta), "an earlier operation")
 
-    describer = DESCRIBERS.get(call.function)
     try:
-        change = describer(call.kwargs, name_of) if describer else Change("")
+        change = call.describe(call.kwargs, name_of)
     except (KeyError, TypeError, ValueError, AttributeError):  # a report never fails a run
         change = Change("")
     change.operation = call.name
@@ -156,266 +112,18 @@ def changed(planned: list[tuple[Call, Change]], dry: bool) -> list[Change]:
     return kept
 
 
-def settle(changes: list[Change], installed: dict) -> None:
-    """Fill in the versions packages have after a real run (``installed``: ``Packages`` fact)."""
-    for change in changes:
-        for package in change.packages:
-            state = installed.get(package.name)
-            now = state.version if state is not None and state.installed else None
-            if now is not None or not package.wanted:  # an install that did not happen stays asked
-                package.after, package.wanted = now, ""
-
-
-def settle_downtime(changes: list[Change], read_downtime: Callable[[str], float | None]) -> None:
-    """Say how long each restarted unit was down (``read_downtime``: ``DaemonDowntime``)."""
-    for change in changes:
-        if change.restarts:
-            change.downtime_s = read_downtime(change.restarts)
-            if change.downtime_s is not None:
-                change.what.append(f"{change.restarts} was down {change.downtime_s:.1f} s")
-
-
-def package_names(changes: list[Change]) -> list[str]:
-    return sorted({p.name for change in changes for p in change.packages})
+def settle(host, changes: list[Change]) -> None:
+    """Complete the changes of a finished real run on ``host`` (each ``Change.settle`` once);
+    a host gone away keeps what was asked for."""
+    for settle_with in dict.fromkeys(c.settle for c in changes if c.settle):
+        try:
+            settle_with(host, changes)
+        except Exception:  # the host went away: keep the versions asked for, no downtime
+            pass
 
 
 def as_dicts(changes: list[Change]) -> list[dict]:
     return [change.as_dict() for change in changes]
-
-
-# Describers of provision.docker.operations ---------------------------------------------------
-
-
-def _version(state: dict, name: str) -> str | None:
-    package = state.get(name)
-    return package.version if package is not None and package.installed else None
-
-
-@describes("packages_absent")
-def _packages_absent(kw: dict, _name) -> Change:
-    state = last_read(facts.Packages, packages=kw["packages"])
-    purge = kw.get("purge")
-    found = [n for n in kw["packages"] if _version(state, n) or (purge and n in state)]
-    change = Change("", packages=[PackageChange(n, state[n].version, None) for n in found])
-    if purge and found:
-        change.what.append("purge their configuration too")
-    return change
-
-
-@describes("packages_present")
-def _packages_present(kw: dict, _name) -> Change:
-    state = last_read(facts.Packages, packages=kw["packages"])
-    missing = [n for n in kw["packages"] if _version(state, n) is None]
-    return Change(
-        "",
-        what=["apt-get update (the distribution's lists)"],
-        packages=[PackageChange(n, None, None, "newest in the distribution") for n in missing],
-    )
-
-
-@describes("docker_packages")
-def _docker_packages(kw: dict, _name) -> Change:
-    packages, pins, holds = kw["packages"], kw.get("pins") or {}, set(kw.get("holds") or [])
-    state = last_read(facts.Packages, packages=packages)
-    candidates = last_read(facts.PolicyCandidates, packages=packages) if kw.get("latest") else {}
-    change = Change("")
-    for name in packages:
-        before, pin = _version(state, name), pins.get(name)
-        if before is None:
-            change.packages.append(
-                PackageChange(name, None, None, pin or "newest in the repository")
-            )
-        elif pin and not version_matches(before, pin):
-            change.packages.append(
-                PackageChange(name, before, None, f"{pin} ({pin_setting(name)})")
-            )
-        elif pin and kw.get("latest") and name not in holds and RELEASE_RE.fullmatch(pin):
-            newest = newest_match(last_read(facts.CandidateVersions, package=name), pin)
-            if newest not in (None, before):
-                change.packages.append(PackageChange(name, before, newest))
-        elif name in candidates and name not in pins and name not in holds:
-            if candidates[name] != before:
-                change.packages.append(PackageChange(name, before, candidates[name]))
-    held = {n for n in packages if n in state and state[n].held}
-    if holds - held:
-        change.what.append(f"hold {', '.join(sorted(holds))} (apt-mark hold)")
-    if held - holds:
-        change.what.append(f"release the hold on {', '.join(sorted(held - holds))}")
-    return change
-
-
-@describes("group_members")
-def _group_members(kw: dict, _name) -> Change:
-    group, users = kw["group"], kw["users"]
-    members, missing = last_read(facts.Users, group=group, users=users)
-    change = Change("")
-    if missing:
-        change.what.append(f"refuse: no user {', '.join(missing)} on the host")
-        return change
-    if members is None:
-        change.what.append(f"create group {group}")
-    change.what += [f"add {user} to group {group}" for user in users if user not in (members or ())]
-    return change
-
-
-@describes("user_services_absent")
-def _user_services_absent(kw: dict, _name) -> Change:
-    found, _ = last_read(rootless.RootlessUsers, users=kw["users"])
-    users = [user for user, state in found.items() if state.in_use]
-    return Change("", what=[f"stop and disable {user}'s rootless Docker" for user in users])
-
-
-@describes("service")
-def _service(kw: dict, name_of) -> Change:
-    unit, running, enabled = kw["unit"], kw.get("running", True), kw.get("enabled", True)
-    active, is_enabled = last_read(facts.ServiceState, units=[unit])[unit]
-    change = Change("")
-    if enabled and is_enabled != "enabled":
-        change.what.append(f"enable {unit} at boot")
-    elif not enabled and is_enabled == "enabled":
-        change.what.append(f"disable {unit} at boot")
-    causes = [name_of(meta) for meta in kw.get("restart_after") or () if has_changed(meta)]
-    if running and active != "active":
-        change.what.append(f"start {unit}")
-    elif running and causes:
-        change.what.append(f"restart {unit}: {', '.join(causes)} changed it")
-        change.restarts = unit
-    elif not running and active == "active":
-        change.what.append(f"stop {unit}")
-    return change
-
-
-@describes("file_content")
-def _file_content(kw: dict, _name) -> Change:
-    content = kw["content"]
-    wanted = None if content is None else content.encode()
-    return _file(kw["path"], wanted, kw.get("mode", "0644"), kw.get("takeover"))
-
-
-@describes("daemon_config_file")
-def _daemon_config_file(kw: dict, _name) -> Change:
-    settings = kw["settings"]
-    config = wanted_daemon_config(settings, last_read)
-    wanted = daemon.daemon_json(config).encode()
-    change = _file(daemon.DAEMON_JSON, wanted, daemon.mode(settings, config), kw.get("takeover"))
-    own = daemon.daemon_config(settings, installed_engine(settings, last_read))
-    kept = sorted(set(config) - set(own))
-    if change.what and kept:
-        change.what.append(f"keep {', '.join(kept)}: no setting writes them")
-    return change
-
-
-@describes("proxy_dropin_file")
-def _proxy_dropin_file(kw: dict, _name) -> Change:
-    settings = kw["settings"]
-    content = daemon.proxy_dropin(settings, installed_engine(settings, last_read))
-    wanted = None if content is None else content.encode()
-    return _file(daemon.PROXY_DROPIN, wanted, daemon.mode(settings), kw.get("takeover"))
-
-
-@describes("systemd_reloaded")
-def _systemd_reloaded(kw: dict, name_of) -> Change:
-    causes = ", ".join(name_of(meta) for meta in kw.get("after") or ())
-    return Change("", what=[f"systemctl daemon-reload ({causes} changed)"])
-
-
-@describes("audit_rules_loaded")
-def _audit_rules_loaded(kw: dict, name_of) -> Change:
-    causes = ", ".join(name_of(meta) for meta in kw.get("after") or ())
-    return Change("", what=[f"augenrules --load where auditd runs ({causes} changed)"])
-
-
-@describes("runner_user")
-def _runner_user(kw: dict, _name) -> Change:
-    return Change("", what=[f"create user {kw['user']} with a home and a login shell"])
-
-
-@describes("buildx_builder")
-def _buildx_builder(kw: dict, _name) -> Change:
-    return Change(
-        "", what=[f"create buildx builder {kw['builder']} (docker-container) for {kw['user']}"]
-    )
-
-
-def _file(path: str, wanted: bytes | None, mode: str, takeover: str | None = None) -> Change:
-    """What writing ``wanted`` to ``path`` changes (``None``: removing it), a file this project
-    did not write backed up first (``takeover``: the run's stamp)."""
-    mode = mode.lstrip("0")
-    current = last_read(facts.FileContent, path=path)
-    change = Change("")
-    secret = path.startswith(f"{AUTH_DIR}/")  # a login: its contents are never shown
-    hidden = " (a login: contents not shown)" if secret else ""
-    if wanted is None:
-        change.what = [f"remove {path}"] if current is not None else []
-    elif current is None:
-        change.what.append(f"create {path} (mode {mode}, root:root){hidden}")
-    else:
-        if current.content != wanted:
-            change.what.append(f"rewrite {path}{hidden}")
-        change.what += _mode_and_owner(path, current, mode)
-    if wanted is not None and not secret:
-        change.diff = diff(path, current.content if current else None, wanted)
-    backup = takeover_backup(path, takeover, last_read) if change.what else None
-    if backup:
-        change.what.insert(0, f"back up {path} to {backup} (not written by provision)")
-    return change
-
-
-@describes("file_absent")
-def _file_absent(kw: dict, _name) -> Change:
-    return Change("", what=[f"remove {kw['path']}"])
-
-
-@describes("signing_key")
-def _signing_key(kw: dict, _name) -> Change:
-    path, fingerprint = kw["path"], kw["fingerprint"]
-    current = last_read(facts.FileContent, path=path)
-    found = _fingerprints(current.content) if current else []
-    wanted = f"the key {spaced(fingerprint)} from {kw['url']}"
-    if current is None:
-        return Change("", what=[f"install {wanted} as {path}"])
-    if found != [fingerprint]:
-        shown = ", ".join(map(spaced, found)) or "no key"
-        return Change("", what=[f"replace {path} (now {shown}) with {wanted}"])
-    what = _mode_and_owner(path, current, "644")
-    if not keyring.is_canonical(current.content, fingerprint):
-        what.append(f"rewrite {path} as the checked key alone, in canonical armor")
-    return Change("", what=what)
-
-
-@describes("key_absent_from")
-def _key_absent_from(kw: dict, _name) -> Change:
-    return Change("", what=[f"remove the key {spaced(kw['fingerprint'])} from {kw['path']}"])
-
-
-@describes("paths_absent")
-def _paths_absent(kw: dict, _name) -> Change:
-    found = last_read(facts.Paths, patterns=kw["patterns"])
-    return Change("", what=[f"remove {path}" for path in found])
-
-
-@describes("repository_sources_absent")
-def _repository_sources_absent(kw: dict, _name) -> Change:
-    removals = sources_removals(kw["uris"], kw["components"], kw["keyring"], kw["keep"], last_read)
-    return Change("", what=[line for removal in removals for line in removal.sentences])
-
-
-@describes("apt_update")
-def _apt_update(kw: dict, name_of) -> Change:
-    causes = [name_of(meta) for meta in kw.get("after") or ()]
-    because = f" (one of these changed: {', '.join(causes)})" if causes else ""
-    return Change("", what=["apt-get update" + because])
-
-
-@describes("dpkg_repaired")
-def _dpkg_repaired(kw: dict, _name) -> Change:
-    return Change(
-        "",
-        what=["finish dpkg's interrupted run (dpkg --configure -a, apt-get install --fix-broken)"],
-    )
-
-
-# Helpers -------------------------------------------------------------------------------------
 
 
 def diff(path: str, before: bytes | None, after: bytes) -> str:
@@ -426,24 +134,3 @@ def diff(path: str, before: bytes | None, after: bytes) -> str:
         old, new, "/dev/null" if before is None else f"{path} (now)", f"{path} (wanted)"
     )
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
-
-
-def spaced(fingerprint: str) -> str:
-    """A fingerprint in groups of four, as gpg prints it."""
-    return " ".join(fingerprint[i : i + 4] for i in range(0, len(fingerprint), 4))
-
-
-def _fingerprints(content: bytes) -> list[str]:
-    try:
-        return keyring.primary_fingerprints(content)
-    except keyring.NotAKeyError:
-        return []
-
-
-def _mode_and_owner(path: str, current, mode: str) -> list[str]:
-    what = []
-    if current.mode != mode:
-        what.append(f"mode of {path}: {current.mode} → {mode}")
-    if current.owner != "root:root":
-        what.append(f"owner of {path}: {current.owner} → root:root")
-    return what

@@ -30,10 +30,90 @@ def op_output(state, host, op_hash) -> tuple[list[str], list[str]]:
         return [], []
 
 
+def operation_data(state, host, op_hash):
+    """The ``OperationMeta`` of operation ``op_hash`` on ``host`` in ``state``; ``None`` when
+    the host has no such operation."""
+    data = state.ops.get(host, {}).get(op_hash)
+    return data.operation_meta if data is not None else None
+
+
+def operation_metas(state, host) -> list:
+    """The ``OperationMeta`` of each operation ``host`` has in ``state``, in the host's order
+    (pyinfra's ``op_hash_order``)."""
+    found = [operation_data(state, host, op_hash) for op_hash in host.op_hash_order]
+    return [meta for meta in found if meta is not None]
+
+
+RUN_SLOT = "provision_run"  # what this package keeps on a pyinfra host for one run
+
+
+def fresh_run(host) -> None:
+    """Forget ``host``'s operations of an earlier run (pyinfra's ``op_hash_order``, read by every
+    later run of the inventory) and what this package kept on it for that run."""
+    host.op_hash_order = []
+    vars(host).pop(RUN_SLOT, None)
+
+
+def run_slot(host) -> dict:
+    """What this package keeps on pyinfra ``host`` for the current run (``fresh_run`` clears it)."""
+    return vars(host).setdefault(RUN_SLOT, {})
+
+
+def set_stage(state, stage: str) -> None:
+    """Move ``state`` to pyinfra's stage ``stage`` (``Connect``, ``Prepare``, ``Execute``,
+    ``Disconnect``), as pyinfra's own command line does around each step."""
+    from pyinfra.api.state import StateStage
+
+    state.set_stage(StateStage[stage])
+
+
+@contextmanager
+def interrupts_through_gevent():
+    """Within the block, a ``KeyboardInterrupt`` raised in gevent's loop (a signal taken while
+    it runs) goes on to the waiting code without a traceback; restored afterwards."""
+    import gevent
+
+    hub = gevent.get_hub()
+    before = hub.NOT_ERROR
+    if KeyboardInterrupt not in before:
+        hub.NOT_ERROR = (*before, KeyboardInterrupt)
+    try:
+        yield
+    finally:
+        hub.NOT_ERROR = before
+
+
+def invoke_threads_on_gevent() -> None:
+    """Keep invoke's threads (fabric runs every command with them) on gevent's ``Thread``.
+
+    pyinfra runs on gevent: loading an inventory patches the standard library. invoke is
+    imported earlier (paramiko imports it), so its thread class still derives from the real
+    ``threading.Thread``: started as a greenlet, such a thread never looks finished, and invoke
+    waits for it forever, so every command would hang. Re-parenting the class fixes that at
+    any import order.
+    """
+    import threading
+
+    from gevent import monkey
+    from invoke import util as invoke_util
+
+    if monkey.is_module_patched("threading"):
+        thread = invoke_util.ExceptionHandlingThread
+        if not issubclass(thread, threading.Thread):
+            thread.__bases__ = (threading.Thread,)
+
+
 def ssh_transport(host):
     """The paramiko transport of ``host``'s SSH connection, ``None`` when not connected."""
     client = getattr(host.connector, "client", None)
     return client.get_transport() if client is not None else None
+
+
+def over_ssh(host) -> bool:
+    """Whether pyinfra reaches ``host`` with its SSH connector."""
+    from pyinfra.connectors.ssh import SSHConnector
+
+    return host.connector_cls is SSHConnector
 
 
 def connector_data_types(host) -> dict[str, object]:
@@ -49,6 +129,13 @@ def testinfra_host(item):
     if callspec is None:
         return None
     return callspec.params.get("_testinfra_host")
+
+
+def testinfra_host_id(item) -> str | None:
+    """The pytest id of the testinfra host a collected ``item`` runs against (``ssh://web1``),
+    ``None`` for other tests."""
+    found = testinfra_host(item)
+    return found.backend.get_pytest_id() if found is not None else None
 
 
 def ssh_failure(error: Exception):

@@ -50,10 +50,7 @@ def catching() -> Iterator[None]:
 @contextmanager
 def graceful() -> Iterator[None]:
     """``catching``, with gevent's loop passing the interrupt on without a traceback."""
-    import gevent
+    from provision.core.compat import interrupts_through_gevent
 
-    hub = gevent.get_hub()  # a signal taken while gevent's loop runs is raised there:
-    if KeyboardInterrupt not in hub.NOT_ERROR:  # pass it on without a traceback
-        hub.NOT_ERROR = (*hub.NOT_ERROR, KeyboardInterrupt)
-    with catching():
+    with interrupts_through_gevent(), catching():
         yield

@@ -1,14 +1,16 @@
-"""Operations that remember how they were called, so a run can say what each one changes.
+"""Operations that say what they change: pyinfra's ``@operation`` with a description.
 
-``operation`` is pyinfra's ``@operation`` plus a record, per run and host, of each call's
-function name, keyword arguments and ``OperationMeta``: ``provision.core.changes`` describes
-the changes from them and the facts the deploy read.
+``operation(describe)`` records, per run and host, each call's function name, keyword arguments,
+``OperationMeta`` and the operation's ``describe``; ``provision.core.changes`` turns the
+records into the change report. An operation cannot be declared without its description, so no
+operation that changes a host can be missing from a report.
 """
 
 from __future__ import annotations
 
 import functools
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pyinfra import host, state
@@ -18,6 +20,8 @@ from provision.core.compat import current
 
 _CALLS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # State -> {host: [Call]}
 
+Describe = Callable[[dict, Callable[[object], str]], object]  # (kwargs, name_of) -> Change
+
 
 @dataclass(frozen=True)
 class Call:
@@ -26,14 +30,21 @@ class Call:
     function: str
     kwargs: dict
     meta: object  # pyinfra's OperationMeta
+    describe: Describe
 
     @property
     def name(self) -> str:
         return self.kwargs.get("name") or self.function
 
 
-def operation(**options):
-    """``@operation(**options)`` of pyinfra, recording every call (see ``calls``)."""
+def operation(describe: Describe, **options):
+    """``@operation(**options)`` of pyinfra, recording every call (see ``calls``).
+
+    ``describe(kwargs, name_of)`` says in a ``changes.Change`` what a call changes, from its
+    keyword arguments and the facts the operation read (``snapshot.last_read``); ``name_of(meta)``
+    names an earlier operation the call depends on. ``refuses_only`` describes an operation that
+    never changes a host, only fails it.
+    """
 
     def wrap(func):
         op = pyinfra_operation(**options)(func)
@@ -42,9 +53,10 @@ def operation(**options):
         def call(*args, **kwargs):
             meta = op(*args, **kwargs)
             runs = _CALLS.setdefault(current(state), {})
-            runs.setdefault(host.name, []).append(Call(func.__name__, dict(kwargs), meta))
+            runs.setdefault(host.name, []).append(Call(func.__name__, dict(kwargs), meta, describe))
             return meta
 
+        call.describe = describe
         return call
 
     return wrap

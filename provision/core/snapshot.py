@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pyinfra import host, state
 from pyinfra.api import DeployError, FactBase
 
-from provision.core.compat import current
+from provision.core.compat import current, operation_metas, run_slot
 
 MARK = "=====provision-fact"
 _LAST: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Host -> {key: (State, value)}
@@ -135,7 +135,7 @@ def prefetch(queries: list[tuple[type, dict]]) -> None:
             values[_run_key(cls, kwargs)] = _processed(cls, sections[index])
         for cls, kwargs in queries:
             answers[_key(cls, kwargs)] = _selected(cls, kwargs, values[_run_key(cls, kwargs)])
-    current(host).provision_snapshot = (current(state), answers)
+    run_slot(current(host))["snapshot"] = (current(state), answers)
 
 
 def _processed(cls: type, lines: list[str]):
@@ -153,7 +153,7 @@ def _processed(cls: type, lines: list[str]):
 
 def read(cls: type, **kwargs):
     """A fact, from the snapshot while no operation has changed this host yet."""
-    snapshot = getattr(host, "provision_snapshot", None)
+    snapshot = run_slot(current(host)).get("snapshot")
     key = _key(cls, kwargs)
     if snapshot and snapshot[0] is current(state) and key in snapshot[1] and not _changed_so_far():
         value = snapshot[1][key]
@@ -173,10 +173,5 @@ def last_read(cls: type, **kwargs):
 
 
 def _changed_so_far() -> bool:
-    ops = state.ops.get(current(host), {})
-    for op_hash in host.op_hash_order:
-        data = ops.get(op_hash)
-        meta = data.operation_meta if data else None
-        if meta is not None and meta.is_complete() and meta.did_change():
-            return True
-    return False
+    metas = operation_metas(current(state), current(host))
+    return any(meta.is_complete() and meta.did_change() for meta in metas)

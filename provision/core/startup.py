@@ -1,5 +1,9 @@
 """The ``provision`` command's garbage collection: paused while it starts, and at exit.
 
+``main`` pauses it (``starting``); the command resumes it once its imports are done
+(``started``), and ``main`` calls ``started`` again on the way out, which freezes the heap so
+that the exit does no collection over all of it.
+
 Start-up imports create only lasting objects (modules, classes, functions), so the collections
 they trigger find nothing; nor does the last pass over the whole heap at exit. Both cost tens of
 milliseconds per command. Library use (``import provision``) is not affected.
@@ -17,12 +21,5 @@ def starting() -> None:
 
 def started() -> None:
     """Imports are done: collect from here on, leaving out what start-up made."""
-    gc.freeze()
-    gc.enable()
-
-
-def exiting() -> None:
-    """Leave everything to the exit: no collection over the whole heap on the way out (and
-    collection back on, should the caller go on)."""
     gc.freeze()
     gc.enable()

@@ -7,13 +7,14 @@ import time
 from pyinfra import host
 from pyinfra.api import DeployError, deploy
 
+from provision.core.errors import SettingsError
 from provision.core.snapshot import prefetch, read
 
 from . import operations as ops
 from . import rootless
 from .daemon import apt_proxy_conf, apt_proxy_login
 from .distro import detect
-from .errors import SettingsError, UnsupportedHostError
+from .errors import UnsupportedHostError
 from .facts import (
     AptSources,
     Backup,
@@ -24,10 +25,11 @@ from .facts import (
     ServiceState,
     Users,
 )
-from .hardening import AUDIT_PACKAGES, AUDIT_RULES, audit_rules
+from .hardening import AUDIT_PACKAGES, audit_rules
 from .layout import (  # noqa: F401
     APT_PROXY,
     APT_PROXY_LOGIN,
+    AUDIT_RULES,
     DAEMON_JSON,
     DOCKER_LOGIN,
     KEYRING,

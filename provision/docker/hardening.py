@@ -10,7 +10,6 @@ from .settings import DockerSettings
 # daemon.json options docker_hardening sets (docker_daemon_options wins over each):
 # 2.14, 2.15 and 2.16 of the benchmark
 HARDENED_OPTIONS = {"no-new-privileges": True, "live-restore": True, "userland-proxy": False}
-AUDIT_RULES = "/etc/audit/rules.d/docker.rules"
 AUDIT_PACKAGES = ["auditd"]
 AUDIT_KEY = "docker"
 # 1.1.3 to 1.1.18 on a merged-/usr Debian or Ubuntu host (/etc/sysconfig is Red Hat's, so

@@ -16,7 +16,19 @@ APT_PROXY = "/etc/apt/apt.conf.d/95provision-proxy"
 APT_PROXY_LOGIN = f"{AUTH_DIR}/provision-proxy.conf"
 DOCKER_LOGIN = f"{AUTH_DIR}/docker.conf"
 LEGACY_KEYRING = "/etc/apt/trusted.gpg"
+AUDIT_RULES = "/etc/audit/rules.d/docker.rules"
 DEFAULT_DATA_ROOT = "/var/lib/docker"
+# the files the Docker deploy writes with settings in them, as the checks read them back (the
+# repository's login, a secret, is checked by the deploy alone)
+WRITTEN_FILES = (
+    KEYRING,
+    SOURCES,
+    DAEMON_JSON,
+    PROXY_DROPIN,
+    APT_PROXY,
+    APT_PROXY_LOGIN,
+    AUDIT_RULES,
+)
 
 
 @dataclass(frozen=True)

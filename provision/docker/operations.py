@@ -7,21 +7,29 @@ a converged host costs one short fact command per operation and nothing else.
 from __future__ import annotations
 
 import base64
-import json
 import shlex
 
 from pyinfra import host
 from pyinfra.api import StringCommand
 
-from provision.core.recording import operation  # pyinfra's, recording each call for change reports
+from provision.core.changes import refuses_only
+from provision.core.recording import operation
 from provision.core.snapshot import read
 
 from . import aptsources, daemon, keyring, logins
+from . import descriptions as describe
+from .decisions import (
+    any_changed,
+    installed_engine,
+    json_or_empty,
+    pin_setting,
+    sources_removals,
+    takeover_backup,
+    wanted_daemon_config,
+)
 from .dpkg import RELEASE_RE, newest_match, version_matches  # noqa: F401 (re-exported)
 from .facts import (
-    BACKUP,
     AptSources,
-    Backup,
     CandidateVersions,
     DockerData,
     Download,
@@ -33,8 +41,7 @@ from .facts import (
     Users,
 )
 from .layout import apt_names
-from .settings import PINNED_PACKAGES, DockerSettings
-from .takeover import written_here
+from .settings import DockerSettings
 
 
 def refuse(message: str) -> str:
@@ -82,7 +89,7 @@ def write_file(path: str, content: bytes, mode: str) -> list[StringCommand]:
     return [StringCommand(command, _stdin=base64.encodebytes(content).decode())]
 
 
-@operation()
+@operation(describe=describe.packages_absent)
 def packages_absent(packages: list[str], purge: bool = False, lock_timeout: int = 300):
     """Remove the installed ones among ``packages``; ``purge`` also deletes their configuration.
 
@@ -101,7 +108,7 @@ def packages_absent(packages: list[str], purge: bool = False, lock_timeout: int 
     yield apt_get(lock_timeout, "purge" if purge else "remove", *map(shlex.quote, present))
 
 
-@operation()
+@operation(describe=describe.paths_absent)
 def paths_absent(patterns: list[str]):
     """Remove what matches ``patterns`` (``DIR/NAME-GLOB``, matched by ``find``: stale sources
     and keys, data directories)."""
@@ -114,7 +121,7 @@ def paths_absent(patterns: list[str]):
         yield f"rm -rf {quoted} 2>/dev/null || find {quoted} -mindepth 1 -delete"
 
 
-@operation()
+@operation(describe=describe.repository_sources_absent)
 def repository_sources_absent(uris: list[str], components: list[str], keyring: str, keep: str):
     """Take a repository's entries out of every sources file but ``keep`` (a second entry
     breaks ``Signed-By``; one with ``trusted=yes`` or another key bypasses the pinned key).
@@ -137,20 +144,7 @@ def repository_sources_absent(uris: list[str], components: list[str], keyring: s
             )
 
 
-def sources_removals(uris, components, keyring: str, keep: str, reader) -> list:
-    """What ``repository_sources_absent`` changes, per file, from the sources ``reader``
-    (``snapshot.read``, or ``snapshot.last_read`` for a report) has."""
-    repository = aptsources.Repository(tuple(uris), tuple(components), keyring)
-    found = reader(AptSources)
-    removals = [
-        aptsources.without(repository, path, current.content.decode(errors="surrogateescape"))
-        for path, current in sorted(found.items())
-        if path != keep
-    ]
-    return [removal for removal in removals if removal]
-
-
-@operation()
+@operation(describe=describe.key_absent_from)
 def key_absent_from(path: str, fingerprint: str):
     """Remove key ``fingerprint`` from the legacy keyring ``path`` (apt-key's trusted.gpg)."""
     current = read(FileContent, path=path)
@@ -164,7 +158,7 @@ def key_absent_from(path: str, fingerprint: str):
         yield f"rm -f {shlex.quote(path)}"
 
 
-@operation()
+@operation(describe=describe.dpkg_repaired)
 def dpkg_repaired(package_sets: list[list[str]], lock_timeout: int = 300):
     """Finish what an interrupted dpkg left (a killed run, a host that lost power) before apt
     is used: ``dpkg --configure -a``, then apt reinstalls half-installed packages."""
@@ -188,7 +182,7 @@ def dpkg_configure_pending(lock_timeout: int) -> str:
     )
 
 
-@operation()
+@operation(describe=describe.packages_present)
 def packages_present(packages: list[str], lock_timeout: int = 300):
     """Install missing ``packages`` from the distribution (apt-get update first)."""
     state = read(Packages, packages=packages)
@@ -200,7 +194,7 @@ def packages_present(packages: list[str], lock_timeout: int = 300):
     yield apt_get(lock_timeout, "install", "--no-install-recommends", *map(shlex.quote, missing))
 
 
-@operation()
+@operation(describe=describe.signing_key)
 def signing_key(path: str, url: str, fingerprint: str, proxy: str | None = None):
     """Install the repository key at ``path`` (0644): exactly one public key, ``fingerprint``.
 
@@ -233,16 +227,6 @@ def signing_key(path: str, url: str, fingerprint: str, proxy: str | None = None)
     yield from write_file(path, key.armored(), "0644")
 
 
-def takeover_backup(path: str, stamp: str | None, reader=read) -> str | None:
-    """Where a file at ``path`` that this project did not write is copied before its first
-    change, for ``stamp`` (the run's UTC time); ``None``: no backup (no file, one of this
-    project's form, one taken over before, or ``stamp`` is ``None``)."""
-    current = reader(FileContent, path=path)
-    if stamp is None or current is None or written_here(path, current.content):
-        return None
-    return None if reader(Backup, path=path) else f"{path}{BACKUP}{stamp}"
-
-
 def ensure_file(path: str, wanted: bytes | None, mode: str = "0644", takeover: str | None = None):
     """Commands, or a noop, making ``path`` hold ``wanted`` with ``mode``, owned by root
     (``None``: no file at ``path``). With ``takeover`` (the run's UTC stamp), a file not
@@ -270,20 +254,20 @@ def ensure_file(path: str, wanted: bytes | None, mode: str = "0644", takeover: s
     yield from write_file(path, wanted, mode)
 
 
-@operation()
+@operation(describe=describe.file_content)
 def file_content(path: str, content: str | None, mode: str = "0644", takeover: str | None = None):
     """Ensure ``path`` holds exactly ``content`` with ``mode``, owned by root (``None``: no
     file); with ``takeover``, back up a file this project did not write first."""
     yield from ensure_file(path, None if content is None else content.encode(), mode, takeover)
 
 
-@operation()
+@operation(describe=describe.file_absent)
 def file_absent(path: str):
     """Remove ``path`` if it exists."""
     yield from ensure_file(path, None)
 
 
-@operation()
+@operation(describe=describe.daemon_config_file)
 def daemon_config_file(settings: DockerSettings, takeover: str | None = None):
     """daemon.json for ``settings`` and the engine installed now (read after the install),
     with the keys no setting writes kept from the daemon.json this project took over."""
@@ -296,25 +280,7 @@ def daemon_config_file(settings: DockerSettings, takeover: str | None = None):
     )
 
 
-def wanted_daemon_config(settings: DockerSettings, reader=read) -> dict:
-    """daemon.json's contents: the settings', over the keys kept from the user's own file (the
-    backup of a file taken over, or the file not taken over yet) unless
-    ``docker_daemon_json_keep_unmanaged`` is false."""
-    config = daemon.daemon_config(settings, installed_engine(settings, reader))
-    if not settings.docker_daemon_json_keep_unmanaged:
-        return config
-    backup = reader(Backup, path=daemon.DAEMON_JSON)
-    current = reader(FileContent, path=daemon.DAEMON_JSON)
-    if backup:
-        original = backup[1]
-    elif current and not written_here(daemon.DAEMON_JSON, current.content):
-        original = current.content
-    else:
-        return config
-    return {**daemon.unmanaged(_json_or_empty(original), config), **config}
-
-
-@operation()
+@operation(describe=describe.proxy_dropin_file)
 def proxy_dropin_file(settings: DockerSettings, takeover: str | None = None):
     """The systemd drop-in with ``docker_proxy`` for engines before 23.0 (absent otherwise)."""
     content = daemon.proxy_dropin(settings, installed_engine(settings))
@@ -322,14 +288,7 @@ def proxy_dropin_file(settings: DockerSettings, takeover: str | None = None):
     yield from ensure_file(daemon.PROXY_DROPIN, wanted, daemon.mode(settings), takeover=takeover)
 
 
-def installed_engine(settings: DockerSettings, reader=read) -> str | None:
-    """The installed ``docker-ce`` version (``None`` when it is not installed), as ``reader``
-    (``snapshot.read``, or ``snapshot.last_read`` for what an operation saw) has it."""
-    state = reader(Packages, packages=list(settings.docker_packages)).get("docker-ce")
-    return state.version if state else None
-
-
-@operation(is_idempotent=False)
+@operation(describe=describe.systemd_reloaded, is_idempotent=False)
 def systemd_reloaded(after=()):
     """``systemctl daemon-reload`` when one of the ``after`` operations changed a unit file."""
     if not any_changed(after):
@@ -338,7 +297,7 @@ def systemd_reloaded(after=()):
     yield "systemctl daemon-reload"
 
 
-@operation(is_idempotent=False)
+@operation(describe=describe.audit_rules_loaded, is_idempotent=False)
 def audit_rules_loaded(after=()):
     """``augenrules --load`` when one of the ``after`` operations changed a rules file and
     auditd runs (where it cannot, as in a container, the rules wait on disk for its start)."""
@@ -348,13 +307,13 @@ def audit_rules_loaded(after=()):
     yield "if systemctl is-active --quiet auditd; then augenrules --load; fi"
 
 
-@operation()
+@operation(describe=refuses_only)
 def data_root_free(settings: DockerSettings):
     """Refuse a new data root while the current one holds images, containers or volumes:
     nothing is ever moved or deleted. ``docker_data_root_force`` starts empty anyway."""
     current = read(FileContent, path=daemon.DAEMON_JSON)
     wanted = daemon.data_root(wanted_daemon_config(settings))
-    if current is None or daemon.data_root(_json_or_empty(current.content)) == wanted:
+    if current is None or daemon.data_root(json_or_empty(current.content)) == wanted:
         host.noop(f"Docker's data root stays {wanted}")
         return
     found = read(DockerData)
@@ -371,15 +330,7 @@ def data_root_free(settings: DockerSettings):
     )
 
 
-def _json_or_empty(content: bytes) -> dict:
-    try:
-        found = json.loads(content)
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
-
-
-@operation(is_idempotent=False)
+@operation(describe=describe.apt_update, is_idempotent=False)
 def apt_update(
     lock_timeout: int = 300,
     cleanup_on_failure: list[str] | None = None,
@@ -410,17 +361,7 @@ def apt_update(
     yield command
 
 
-def any_changed(metas) -> bool:
-    """Whether any of these operations changed (or, before they ran, would change)."""
-    return any(map(has_changed, metas))
-
-
-def has_changed(meta) -> bool:
-    """Whether this operation changed (or, before it ran, would change)."""
-    return meta.did_change() if meta.is_complete() else meta.will_change
-
-
-@operation()
+@operation(describe=describe.docker_packages)
 def docker_packages(
     packages: list[str],
     pins: dict[str, str],
@@ -498,7 +439,7 @@ def installs(
     return install
 
 
-@operation()
+@operation(describe=refuses_only)
 def versions_available(pins: dict[str, str], packages: list[str]):
     """Refuse, before any package changes, a pinned version the repository does not have.
 
@@ -537,12 +478,7 @@ def pin_unavailable(name: str, wanted: str, available: list[str]) -> str:
     )
 
 
-def pin_setting(name: str) -> str:
-    """The setting that pins package ``name``."""
-    return "docker_version" if name in PINNED_PACKAGES else f"docker_package_versions[{name!r}]"
-
-
-@operation()
+@operation(describe=describe.group_members)
 def group_members(group: str, users: list[str]):
     """Create ``group`` if needed and add each of ``users`` (which must exist) to it."""
     members, missing = read(Users, group=group, users=users)
@@ -562,7 +498,7 @@ def group_members(group: str, users: list[str]):
         yield f"usermod -aG {shlex.quote(group)} {shlex.quote(user)}"
 
 
-@operation()
+@operation(describe=describe.service)
 def service(unit: str, running: bool = True, enabled: bool = True, restart_after=()):
     """Ensure ``unit`` is running/stopped and enabled/disabled.
 

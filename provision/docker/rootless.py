@@ -14,11 +14,14 @@ import shlex
 from dataclasses import dataclass, replace
 
 from pyinfra import host
-from pyinfra.api import FactBase, operation
+from pyinfra.api import FactBase
 
-from provision.core.snapshot import read
+from provision.core.changes import Change
+from provision.core.recording import operation
+from provision.core.snapshot import last_read, read
 
 from . import operations as ops
+from .decisions import any_changed, has_changed
 from .facts import FileContent, Packages
 from .rootless_layout import SUBID_FILES, UNIT_TEXT, USER_UNIT, as_user
 
@@ -123,7 +126,25 @@ def with_subids(text: str, wanted: dict[str, int]) -> str:
     return text + ("\n" if text and not text.endswith("\n") else "") + "".join(added)
 
 
-@operation()
+def _subordinate_ids_change(kw: dict, _name) -> Change:
+    users = kw["users"]
+    found, missing = last_read(RootlessUsers, users=users)
+    if missing:
+        return Change("", what=[f"refuse: no user {', '.join(missing)} on the host"])
+    wanted = {user: found[user].uid for user in users}
+    change = Change("")
+    for path in SUBID_FILES:
+        current = last_read(FileContent, path=path)
+        text = current.content.decode(errors="surrogateescape") if current else ""
+        lacking = [user for user in users if with_subids(text, {user: wanted[user]}) != text]
+        if lacking:
+            change.what.append(f"add id ranges for {', '.join(lacking)} to {path}")
+        elif current is None:
+            change.what.append(f"create {path}")
+    return change
+
+
+@operation(describe=_subordinate_ids_change)
 def subordinate_ids(users: list[str]):
     """Give each of ``users`` (who must exist) subordinate uid and gid ranges."""
     found, missing = read(RootlessUsers, users=users)
@@ -145,7 +166,26 @@ def subordinate_ids(users: list[str]):
         yield from ops.write_file(path, edited.encode(errors="surrogateescape"), mode)
 
 
-@operation()
+def _user_services_change(kw: dict, name_of) -> Change:
+    found, _ = last_read(RootlessUsers, users=kw["users"])
+    causes = [name_of(meta) for meta in kw.get("restart_after") or () if has_changed(meta)]
+    change = Change("")
+    for user in kw["users"]:
+        state = found.get(user)
+        if state is None:
+            continue
+        if not state.lingering:
+            change.what.append(f"let {user}'s services run without a login (enable-linger)")
+        if state.enabled != "enabled":
+            change.what.append(f"enable {user}'s rootless Docker")
+        if state.active != "active":
+            change.what.append(f"start {user}'s rootless Docker")
+        elif causes:
+            change.what.append(f"restart {user}'s rootless Docker: {', '.join(causes)} changed it")
+    return change
+
+
+@operation(describe=_user_services_change)
 def user_services(users: list[str], restart_after=()):
     """Lingering and a running, enabled ``docker.service`` in each user's systemd manager.
 
@@ -153,7 +193,7 @@ def user_services(users: list[str], restart_after=()):
     unit file, ``docker-ce-rootless-extras``).
     """
     found, _ = read(RootlessUsers, users=users)
-    restart = bool(restart_after) and ops.any_changed(restart_after)
+    restart = bool(restart_after) and any_changed(restart_after)
     for user in users:
         state = found.get(user)
         if state is None:
@@ -172,7 +212,13 @@ def user_services(users: list[str], restart_after=()):
         yield as_user(user, str(state.uid), f"systemctl --user {verb} docker.service")
 
 
-@operation()
+def _user_services_absent_change(kw: dict, _name) -> Change:
+    found, _ = last_read(RootlessUsers, users=kw["users"])
+    users = [user for user, state in found.items() if state.in_use]
+    return Change("", what=[f"stop and disable {user}'s rootless Docker" for user in users])
+
+
+@operation(describe=_user_services_absent_change)
 def user_services_absent(users: list[str]):
     """Stop and disable each user's rootless ``docker.service`` (lingering and the users' id
     ranges stay: other services may use them)."""

@@ -6,20 +6,23 @@ import fnmatch
 import os
 import re
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyinfra.api import Inventory
 from pyinfra.api.exceptions import ConnectorDataTypeError
 from pyinfra.api.host import Host
-from pyinfra.connectors.ssh import SSHConnector
 
 from provision.core import redact
-from provision.core.compat import connector_data_types, make_inventory, raise_if_bad_type
-from provision.core.errors import UsageError
-from provision.docker.errors import SettingsError
-from provision.docker.settings import DockerSettings, from_host_data
+from provision.core.compat import (
+    connector_data_types,
+    fresh_run,
+    make_inventory,
+    over_ssh,
+    raise_if_bad_type,
+)
+from provision.core.errors import SettingsError, UsageError
 from provision.ssh.config import FORBIDDEN_CONTROL, connection_problems
 
 from .hostnames import grouped
@@ -37,20 +40,19 @@ class Fleet:
     def for_run(self) -> Fleet:
         """This fleet with its hosts' per-run pyinfra state cleared, so it can run again."""
         for host in self.hosts:
-            host.op_hash_order = []
-            host.provision_snapshot = None
+            fresh_run(host)
         return self
 
-    def settings(self, extra: Callable | None = None) -> dict[str, DockerSettings]:
-        """Every selected host's validated settings; all problems of all hosts at once.
+    def settings(self, checks: Sequence[Callable[[dict, str], object]]) -> dict[str, object]:
+        """Every selected host's settings as the first of ``checks(data, host_name)`` gives
+        them (a profile's: Docker's, then its own); every problem of every host at once.
 
-        ``extra(data, host_name)`` checks a profile's own settings too.
+        A check raises ``SettingsError``; the settings' ``warnings()`` become the fleet's notes.
         """
         result, problems = {}, []
-        checks = [from_host_data, *([extra] if extra else [])]
         for host in self.hosts:
             data, found = host.data.dict(), []
-            for check in checks:  # the profile's problems do not hide Docker's
+            for check in checks:  # one check's problems do not hide another's
                 try:
                     found.append(check(data, host.name))
                 except SettingsError as error:
@@ -59,9 +61,7 @@ class Fleet:
             if len(found) < len(checks):
                 continue
             result[host.name] = found[0]
-            for warning in result[host.name].warnings():
-                if f"{host.name}: {warning}" not in self.notes:
-                    self.notes.append(f"{host.name}: {warning}")
+            self.notes += [f"{host.name}: {warning}" for warning in found[0].warnings()]
         if problems:  # hosts sharing a problem are named together, the problem said once
             raise UsageError("invalid settings: " + "; ".join(grouped(problems)) + ".")
         return result
@@ -205,7 +205,7 @@ def _check_connections(hosts: list[Host], path: str) -> None:
     problems = []
     for host in hosts:
         data, before = host.data.dict(), len(problems)
-        if host.connector_cls is SSHConnector and "ssh_hostname" in data:
+        if over_ssh(host) and "ssh_hostname" in data:
             address = data["ssh_hostname"]
             if address is None or (isinstance(address, str) and not address.strip()):
                 problems.append(
@@ -232,7 +232,7 @@ def _check_connections(hosts: list[Host], path: str) -> None:
                 )
             except ConnectorDataTypeError as error:
                 problems.append(f"host {host.name}: {error}; fix its value.")
-        if host.connector_cls is SSHConnector and len(problems) == before:
+        if over_ssh(host) and len(problems) == before:
             problems.extend(f"{problem}." for problem in connection_problems(host.name, data))
     if problems:
         raise UsageError(f"{path}: " + " ".join(problems))

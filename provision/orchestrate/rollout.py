@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from provision.core import interrupt
+from provision.core.compat import fresh_run
 from provision.core.errors import UsageError
 from provision.orchestrate.batches import batches
 from provision.orchestrate.run import Locking, run_deploy
@@ -166,7 +167,7 @@ def _applied_and_checked(fleet, deploy, verify, names, locking, apply):
     """Apply to ``names``, then verify while the hosts' locks are still held."""
     part = Fleet(fleet.path, fleet.inventory, [h for h in fleet.hosts if h.name in names])
     for host in fleet.inventory:  # pyinfra reads every host's operations of the last run
-        host.op_hash_order = []
+        fresh_run(host)
     checks: dict = {}
 
     def check(ok_names: list[str]) -> None:

@@ -13,7 +13,7 @@ from pyinfra.api import Config, DeployError, State
 from pyinfra.api.connect import connect_all, disconnect_all
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.operations import run_ops
-from pyinfra.api.state import BaseStateCallback, StateStage
+from pyinfra.api.state import BaseStateCallback
 from pyinfra.context import ctx_host, ctx_state
 
 from provision.core import changes, interrupt
@@ -21,9 +21,10 @@ from provision.core.compat import (
     fresh_host_keys,
     global_arguments_read_once,
     op_output,
+    operation_data,
+    set_stage,
     ssh_transport,
 )
-from provision.docker.facts import DaemonDowntime, Packages
 
 from .inventory import Fleet
 from .lock import HostLock, LockError
@@ -60,8 +61,7 @@ class _Recorder(BaseStateCallback):
         """The run's operation order and each host's steps, once all hosts are prepared."""
         order = state.get_op_order()
         for host in state.inventory:
-            ops = state.ops.get(host, {})
-            mine = [op_hash for op_hash in order if op_hash in ops]
+            mine = [op for op in order if operation_data(state, host, op) is not None]
             self.steps[host.name] = {op_hash: i for i, op_hash in enumerate(mine, 1)}
 
     def name(self, state, op_hash) -> str:
@@ -193,7 +193,7 @@ def run_deploy(
         _report_changes(fleet, planned, results, dry)
         for lock in locks:
             lock.release()
-        state.set_stage(StateStage.Disconnect)
+        set_stage(state, "Disconnect")
         disconnect_all(state)
     return FleetResult(command, results, time.monotonic() - started, dry, notes, facts, interrupted)
 
@@ -204,13 +204,13 @@ def _run(
     """Connect, lock, prepare each host (settings and distro errors fail only that host),
     execute. A dry run's ``recorder.planned`` receives each prepared host's operations with
     what they would change."""
-    state.set_stage(StateStage.Connect)
+    set_stage(state, "Connect")
     connect_all(state)
     for host in state.inventory.get_active_hosts():
         _tune_socket(host)
     if locking:
         _lock(state, locking, locks, results, recorder)
-    state.set_stage(StateStage.Prepare)
+    set_stage(state, "Prepare")
     for host in state.inventory.get_active_hosts():
         try:
             with ctx_host.use(host):
@@ -224,30 +224,20 @@ def _run(
             state.fail_hosts({host})
     recorder.plan(state)
     if not dry:
-        state.set_stage(StateStage.Execute)
+        set_stage(state, "Execute")
         run_ops(state)
 
 
 def _report_changes(fleet: Fleet, planned: dict, results: dict[str, HostResult], dry: bool):
-    """Each host's changes in words; after a real run with the package versions it now has."""
+    """Each host's changes in words; after a real run completed from what the host has now
+    (the package versions it installed, how long a restarted daemon was down)."""
     for host in fleet.hosts:
         if host.name not in planned:
             continue
         with ctx_host.use(host):
             done = changes.changed(planned[host.name], dry)
-            names = changes.package_names(done)
-            if names and not dry and host.connected:
-                try:
-                    changes.settle(done, host.get_fact(Packages, packages=names))
-                except Exception:  # the host went away: keep the versions asked for
-                    pass
             if not dry and host.connected:
-                try:
-                    changes.settle_downtime(
-                        done, lambda unit, host=host: host.get_fact(DaemonDowntime, unit=unit)
-                    )
-                except Exception:  # the host went away: no downtime to tell
-                    pass
+                changes.settle(host, done)
         results[host.name].changes = changes.as_dicts(done)
 
 
@@ -326,8 +316,7 @@ def _count(
     for host in fleet.hosts:
         result = recorder.results[host.name]
         result.current = "done"
-        ops = state.ops.get(host, {})
-        metas = [ops[op_hash].operation_meta for op_hash in recorder.steps.get(host.name, ())]
+        metas = [operation_data(state, host, op) for op in recorder.steps.get(host.name, ())]
         for op_hash, meta in zip(recorder.steps.get(host.name, ()), metas, strict=True):
             result.operations += 1
             changed = meta.will_change if dry else (meta.is_complete() and meta.did_change())

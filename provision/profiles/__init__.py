@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-VERIFY = Path(__file__).with_name("verify")
+VERIFY = Path(__file__).parents[1] / "verify"  # the suites: provision/verify/test_*.py
 
 
 @dataclass(frozen=True)
@@ -16,7 +16,8 @@ class Profile:
     """One kind of Docker host."""
 
     deploy: Callable[[], None]
-    check: Callable[[Mapping[str, Any], str], object]  # raises SettingsError
+    # each raises SettingsError; the first gives the settings the run passes on (Docker's)
+    checks: tuple[Callable[[Mapping[str, Any], str], object], ...]
     suites: tuple[Path, ...]
 
 
@@ -29,12 +30,9 @@ def profile(name: str) -> Profile:
         from provision.profiles.ci_runner.deploy import install_ci_runner
         from provision.profiles.ci_runner.settings import runner_settings
 
-        def check(data: Mapping[str, Any], host: str) -> object:
-            return runner_settings(data, host)
-
         suites = (VERIFY / "test_docker.py", VERIFY / "test_ci_runner.py")
-        return Profile(install_ci_runner, check, suites)
-    return Profile(install_docker, from_host_data, (VERIFY / "test_docker.py",))
+        return Profile(install_ci_runner, (from_host_data, runner_settings), suites)
+    return Profile(install_docker, (from_host_data,), (VERIFY / "test_docker.py",))
 
 
 NAMES = ("docker", "ci-runner")

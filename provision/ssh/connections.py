@@ -16,9 +16,9 @@ from pathlib import Path
 
 import paramiko
 from fabric import Config, Connection
-from gevent import monkey
-from invoke import util as invoke_util
 from pyinfra.api.host import Host
+
+from provision.core.compat import invoke_threads_on_gevent
 
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
 
@@ -70,21 +70,6 @@ class RecordNewKeys(paramiko.MissingHostKeyPolicy):
             self._pending.clear()
 
 
-def _green_threads() -> None:
-    """Keep invoke's threads (fabric runs every command with them) on gevent's ``Thread``.
-
-    pyinfra runs on gevent: loading an inventory patches the standard library. invoke is
-    imported earlier (paramiko imports it), so its thread class still derives from the real
-    ``threading.Thread``: started as a greenlet, such a thread never looks finished, and invoke
-    waits for it forever, so every command would hang. Re-parenting the class fixes that at
-    any import order.
-    """
-    if monkey.is_module_patched("threading"):
-        thread = invoke_util.ExceptionHandlingThread
-        if not issubclass(thread, threading.Thread):
-            thread.__bases__ = (threading.Thread,)
-
-
 def connection(
     host: Host,
     user: str | None = None,
@@ -94,7 +79,7 @@ def connection(
 ) -> Connection:
     """A fabric ``Connection`` to ``host`` as its ``ssh_user`` (or ``user``, e.g. with a
     ``password``); host keys checked against its known_hosts file (``policy`` for new ones)."""
-    _green_threads()
+    invoke_threads_on_gevent()
     data = host.data
     ssh_config = data.get("ssh_config_file")
     config = Config(runtime_ssh_path=os.path.expanduser(ssh_config)) if ssh_config else Config()

@@ -46,16 +46,16 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             "--inventory names the hosts and how to reach them; drop --hosts and --ssh-config."
         )
-    from provision.core.errors import UsageError
-    from provision.docker.errors import SettingsError
+    from provision.core.errors import SettingsError, UsageError
     from provision.orchestrate.inventory import load
+    from provision.profiles import choose, profile
     from provision.verify.run import SETTINGS_FILE, write_session
 
     from .settings import ENV
 
     try:
         fleet = load(path, config.getoption("limit"))
-        fleet.settings()
+        fleet.settings(profile(choose(fleet.hosts, None)).checks)
     except (UsageError, SettingsError) as error:
         raise pytest.UsageError(str(error)) from None
     work = Path(tempfile.mkdtemp(prefix="provision-pytest-"))

@@ -21,15 +21,7 @@ from dataclasses import dataclass
 from provision.core import compat
 from provision.docker import systemd
 from provision.docker.dpkg import query_command
-from provision.docker.hardening import AUDIT_RULES
-from provision.docker.layout import (
-    APT_PROXY,
-    APT_PROXY_LOGIN,
-    DAEMON_JSON,
-    KEYRING,
-    PROXY_DROPIN,
-    SOURCES,
-)
+from provision.docker.layout import DAEMON_JSON, KEYRING, SOURCES, WRITTEN_FILES
 from provision.docker.rootless_layout import as_user, docker_host
 from provision.docker.settings import DockerSettings
 
@@ -42,16 +34,7 @@ PLUGINS = ("compose", "buildx")
 CONTAINER_TIMEOUT_S = 120
 MAX_PARALLEL = 32  # hosts probed at once
 # the files the deploy writes (and the keyrings directory): owner, mode and content in one tar
-FILES = (
-    posixpath.dirname(KEYRING),
-    KEYRING,
-    SOURCES,
-    DAEMON_JSON,
-    PROXY_DROPIN,
-    APT_PROXY,
-    APT_PROXY_LOGIN,
-    AUDIT_RULES,
-)
+FILES = (posixpath.dirname(KEYRING), *WRITTEN_FILES)
 UNREAD = "the checks could not read the host"  # how a ProbeError's sentence goes on
 LOG_CONFIG = "log-config"  # the verification container's log configuration, beside the sections
 

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,9 @@ from provision.core import compat
 from provision.orchestrate.inventory import Fleet
 from provision.ssh.config import FAST_KEX, Tokens, connection_options, host_block, quote
 
+from . import results
 from .probe import UNREAD
+from .results import Check
 from .settings import ENV, PARALLEL_ENV
 
 SUITE = Path(__file__).with_name("test_docker.py")
@@ -32,15 +33,6 @@ SETTING_PREFIXES = ("docker_", "apt_", "ci_runner_")  # what the checks may read
 # controller CPU per connection. The rest of OpenSSH's defaults follow.
 KEX_FIRST = "^curve25519-sha256,curve25519-sha256@libssh.org"
 SLOW_KEX = "sntrup761x25519-sha512"
-
-
-@dataclass
-class Check:
-    """One check on one host."""
-
-    id: str
-    passed: bool
-    message: str = ""
 
 
 @dataclass
@@ -214,35 +206,38 @@ def _verify_hosts(
     if not names:
         return {}
     started = time.monotonic()
-    junit = work / "checks.xml"
-    # the suites need testinfra's plugin alone: others installed beside it (some take half a
-    # second to load) neither slow nor change the checks
+    found = work / "checks.jsonl"
+    found.unlink(missing_ok=True)
+    # the suites need testinfra's plugin and the one recording results alone: others installed
+    # beside them (some take half a second to load) neither slow nor change the checks
     command = [
         sys.executable,
         "-m",
         "pytest",
         "-p",
         compat.TESTINFRA_PLUGIN,
+        "-p",
+        results.__name__,
         *map(str, suites),
         "-q",
         "-p",
         "no:cacheprovider",
         "--hosts=" + ",".join(f"ssh://{name}" for name in names),
         f"--ssh-config={work / 'ssh_config'}",
-        f"--junitxml={junit}",
-        "-o",
-        "junit_family=xunit2",
         "--rootdir",
         str(work),
     ]
-    env = dict(os.environ, **{ENV: str(work / SETTINGS_FILE)}, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+    env = dict(
+        os.environ,
+        **{ENV: str(work / SETTINGS_FILE), results.ENV: str(found)},
+        PYTEST_DISABLE_PLUGIN_AUTOLOAD="1",
+    )
     if parallel:
         env[PARALLEL_ENV] = str(parallel)
     process = subprocess.run(command, capture_output=True, text=True, env=env, cwd=work)
     elapsed = time.monotonic() - started
-    results = {}
-    text = junit.read_text() if junit.exists() else ""
-    checks = parse_junit_hosts(text, names) if text else {}
+    by_host = {}
+    checks = results.read(found, names)
     for name in names:
         result = HostChecks(duration_s=elapsed)
         result.checks = checks.get(name, [])
@@ -254,53 +249,5 @@ def _verify_hosts(
             result.error = (
                 f"{name}: the verification could not run: {tail[-1] if tail else 'no output'}"
             )
-        results[name] = result
-    return results
-
-
-def parse_junit(text: str, host: str) -> list[Check]:
-    """``host``'s checks from pytest's JUnit XML, named without the host
-    (``test_service[docker]``)."""
-    return parse_junit_hosts(text, [host]).get(host, [])
-
-
-def parse_junit_hosts(text: str, hosts: list[str]) -> dict[str, list[Check]]:
-    """Each of ``hosts``' checks from pytest's JUnit XML, read in one pass over it.
-
-    testinfra names a case ``test_x[ssh://HOST]`` or ``test_x[ssh://HOST-param]``; a case goes
-    to the longest of ``hosts`` its parameters start with (``web-1`` before ``web``).
-    """
-    known, found = set(hosts), {host: [] for host in hosts}
-    for case in ET.fromstring(text).iter("testcase"):
-        if case.find("skipped") is not None:
-            continue
-        name, _, params = case.get("name", "").partition("[")
-        params = params.rstrip("]")
-        host = _case_host(params, known)
-        if host is None:
-            continue  # a host not asked for
-        params = params[len(f"ssh://{host}") :].lstrip("-")
-        problem = case.find("failure")
-        if problem is None:
-            problem = case.find("error")
-        message = ""
-        if problem is not None:
-            text = problem.get("message") or problem.text or "failed"
-            _, unread, why = text.partition(f"ProbeError: {host}: {UNREAD}")
-            if unread:  # the host could not be read: its whole sentence, without pytest's quote
-                message = f"{host}: {UNREAD}{why.splitlines()[0].rstrip(chr(34))}"
-            else:
-                text_lines = text.strip().splitlines()
-                message = text_lines[0][:300] if text_lines else "failed"
-        check = Check(f"{name}[{params}]" if params else name, problem is None, message)
-        found[host].append(check)
-    return found
-
-
-def _case_host(params: str, known: set[str]) -> str | None:
-    """The longest host of ``known`` that ``ssh://HOST`` or ``ssh://HOST-...`` names."""
-    if not params.startswith("ssh://"):
-        return None
-    rest = params[len("ssh://") :]
-    ends = [len(rest), *(i for i in range(len(rest) - 1, -1, -1) if rest[i] == "-")]
-    return next((rest[:end] for end in ends if rest[:end] in known), None)
+        by_host[name] = result
+    return by_host

@@ -24,6 +24,7 @@ from provision.docker.dpkg import parse_query, version_matches
 from provision.docker.layout import (
     APT_PROXY,
     APT_PROXY_LOGIN,
+    AUDIT_RULES,
     DAEMON_JSON,
     KEYRING,
     SOURCES,
@@ -243,12 +244,12 @@ def test_proxy_dropin(files, packages, settings):
 def test_audit_rules(files, settings):
     """docker_audit_rules' rules file, root's, mode 640; none without it."""
     expected = hardening.audit_rules(settings)
-    rules = files.get(hardening.AUDIT_RULES)
+    rules = files.get(AUDIT_RULES)
     if expected is None:
-        assert rules is None, f"{hardening.AUDIT_RULES} is left over"
+        assert rules is None, f"{AUDIT_RULES} is left over"
     else:
-        assert rules is not None, f"{hardening.AUDIT_RULES} is missing"
-        assert rules.owner == "root root 640", f"{hardening.AUDIT_RULES} owner, mode: {rules.owner}"
+        assert rules is not None, f"{AUDIT_RULES} is missing"
+        assert rules.owner == "root root 640", f"{AUDIT_RULES} owner, mode: {rules.owner}"
         assert rules.content.decode(errors="replace") == expected, "audit rules differ"
 
 

@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from provision.audit.model import FAIL, MANUAL, NOT_APPLICABLE, PASS, WAIVED
 from provision.audit.runner import audit
+from provision.profiles import profile
 from provision_lab.lab import Lab
 
 from .conftest import INVENTORY, _lab_unavailable, apply, check, failures, fleet, provision, sh
@@ -61,7 +62,8 @@ def _clean(lab: Lab) -> None:
 
 
 def findings(**data) -> dict:
-    result = audit(fleet(HOST, **data))
+    hosts = fleet(HOST, **data)
+    result = audit(hosts, hosts.settings(profile("docker").checks))
     host = result.hosts[HOST]
     assert host.error is None, host.error
     return {f.check.id: f for f in host.findings}

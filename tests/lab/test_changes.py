@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from provision.core.changes import spaced
+from provision.docker.descriptions import spaced
+from provision.profiles import profile
 
 from .conftest import INVENTORY, fleet, provision, sh
 
@@ -57,8 +58,9 @@ def test_dry_run_on_a_fresh_host_lists_the_install_plan(fresh_lab2):
         "docker service",
     } <= set(plan)
     packages = {p["name"]: p["action"] for p in plan["Install Docker packages"]["packages"]}
-    assert packages == dict.fromkeys(fleet("lab2").settings()["lab2"].docker_packages, "install")
-    fingerprint = fleet("lab2").settings()["lab2"].docker_gpg_fingerprint
+    settings = fleet("lab2").settings(profile("docker").checks)["lab2"]
+    assert packages == dict.fromkeys(settings.docker_packages, "install")
+    fingerprint = settings.docker_gpg_fingerprint
     assert spaced(fingerprint) in plan["Install Docker's signing key"]["changes"][0]
     assert "+Suites: trixie\n" in plan["Add Docker's apt repository"]["diff"]
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from provision.docker.deploy import install_docker, uninstall_docker
 from provision.docker.rootless_layout import USER_UNIT
+from provision.orchestrate.run import run_deploy
 
-from .conftest import SUITES, apply, check, failures, sh, uninstall
+from .conftest import SUITES, apply, check, failures, fleet, sh, uninstall
 
 HOSTS = sorted(SUITES)
 USER = "builder"
@@ -35,6 +37,32 @@ def runs_the_lab_image(lab, host: str) -> None:
     ran = as_builder(lab, host, f"docker run --rm {reference}")
     assert ran.returncode == 0, (host, ran.stderr)
     assert lab.state["image"]["output"] in ran.stdout
+
+
+def reported(result, host: str) -> dict[str, list[str]]:
+    """What the change report says of each operation of ``host``, which must name every
+    operation that changed (or would change), in order."""
+    found = result.hosts[host]
+    assert [change["operation"] for change in found.changes] == found.changed
+    assert all(change["changes"] != ["changed"] for change in found.changes), found.changes
+    return {change["operation"]: change["changes"] for change in found.changes}
+
+
+def test_a_dry_run_with_rootless_users_reports_every_operation_that_would_change(lab):
+    fresh_with_user(lab, "lab2")
+    result = run_deploy(fleet("lab2", **ROOTLESS), install_docker, "apply", dry=True)
+    assert result.ok, result.hosts["lab2"].error
+    said = reported(result, "lab2")
+    assert said["Subordinate ids for rootless Docker"] == [
+        f"add id ranges for {USER} to /etc/subuid",
+        f"add id ranges for {USER} to /etc/subgid",
+    ]
+    assert said["Rootless Docker services"] == [
+        f"let {USER}'s services run without a login (enable-linger)",
+        f"enable {USER}'s rootless Docker",
+        f"start {USER}'s rootless Docker",
+    ]
+    assert sh(lab, "lab2", f"grep -c ^{USER}: /etc/subuid", check=False).stdout.strip() == "0"
 
 
 @pytest.fixture(scope="module")
@@ -120,9 +148,14 @@ def test_uninstall_stops_and_disables_the_users_daemon(lab):
     assert apply("lab1", **pinned).ok
     active = "systemctl --user is-active docker.service"
     assert as_builder(lab, "lab1", active).stdout.strip() == "active"
+    planned = run_deploy(fleet("lab1", **pinned), uninstall_docker, "uninstall", dry=True)
+    stop = reported(planned, "lab1")["Stop rootless Docker services"]
+    assert stop == [f"stop and disable {USER}'s rootless Docker"]
+    assert as_builder(lab, "lab1", active).stdout.strip() == "active"  # a dry run stops nothing
     result = uninstall("lab1", **pinned)
     assert result.ok, result.hosts["lab1"].error
-    assert "Stop rootless Docker services" in result.hosts["lab1"].changed
+    assert reported(result, "lab1")["Stop rootless Docker services"] == stop
+    assert list(reported(result, "lab1")) == list(reported(planned, "lab1"))
     assert as_builder(lab, "lab1", active).stdout.strip() != "active"
     enabled = as_builder(lab, "lab1", "systemctl --user is-enabled docker.service").stdout
     assert enabled.strip() != "enabled"

@@ -19,7 +19,6 @@ from pyinfra.connectors.util import CommandOutput, OutputLine
 from provision.docker.daemon import daemon_config, daemon_json
 from provision.docker.deploy import (
     APT_PROXY,
-    APT_PROXY_LOGIN,
     DAEMON_JSON,
     DOCKER_LOGIN,
     KEYRING,
@@ -47,7 +46,8 @@ from provision.docker.facts import (
     Users,
     is_source_path,
 )
-from provision.docker.hardening import AUDIT_PACKAGES, AUDIT_RULES
+from provision.docker.hardening import AUDIT_PACKAGES
+from provision.docker.layout import WRITTEN_FILES
 from provision.docker.preflight import MARK as PREFLIGHT
 from provision.docker.preflight import AptDownload, RepositoryOffer
 from provision.docker.rootless import EXTRAS, HOST_PACKAGES, RootlessUsers
@@ -338,20 +338,7 @@ def fake_responses(
         (Paths, {"patterns": STALE_PATHS}),
         (Paths, {"patterns": DATA_DIRS}),
         (Users, {"group": "docker", "users": list(settings.docker_users)}),
-        *[
-            (FileContent, {"path": path})
-            for path in (
-                KEYRING,
-                SOURCES,
-                DAEMON_JSON,
-                PROXY_DROPIN,
-                APT_PROXY,
-                APT_PROXY_LOGIN,
-                DOCKER_LOGIN,
-                LEGACY_KEYRING,
-                AUDIT_RULES,
-            )
-        ],
+        *[(FileContent, {"path": path}) for path in (*WRITTEN_FILES, DOCKER_LOGIN, LEGACY_KEYRING)],
         (Packages, {"packages": AUDIT_PACKAGES}),
         *[(ServiceState, {"units": [unit]}) for unit in ("containerd", "docker", "docker.socket")],
         *[(Backup, {"path": path}) for path in (DAEMON_JSON, PROXY_DROPIN, APT_PROXY)],

@@ -6,15 +6,15 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("provision", "provision_lab")
+PACKAGES = {"provision": ROOT / "provision", "provision_lab": ROOT / "lab" / "provision_lab"}
 
 
 def modules() -> dict[str, Path]:
     """Every module of the shipped packages by dotted name."""
     found = {}
-    for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            parts = path.relative_to(ROOT).with_suffix("").parts
+    for where in PACKAGES.values():
+        for path in sorted(where.rglob("*.py")):
+            parts = path.relative_to(where.parent).with_suffix("").parts
             name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
             found[name] = path
     return found

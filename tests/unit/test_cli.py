@@ -108,7 +108,7 @@ def test_invalid_settings_of_two_hosts_in_one_message(monkeypatch, capsys, tmp_p
 
 
 def test_uninstall_asks_first(monkeypatch, unreachable):
-    monkeypatch.setattr("provision.cli.interactive", lambda: True)
+    monkeypatch.setattr("provision.cli.runs.interactive", lambda: True)
     result = CliRunner().invoke(cli, ["uninstall", "-i", unreachable], input="n\n")
     assert "Remove Docker from web1.invalid–web2.invalid?" in result.output
     assert result.exit_code == 1 and "Nothing removed." in result.output
@@ -178,10 +178,18 @@ def test_apply_exits_1_when_a_host_fails(tmp_path):
 
 
 def test_dry_apply_changes_nothing(tmp_path):
-    inventory = fake_inventory(tmp_path, fresh_machine(urls=converged_machine().urls))
-    result = CliRunner().invoke(cli, ["apply", "-i", inventory, "--dry"])
-    assert result.exit_code == 0, result.output
-    assert "dry run: nothing was changed" in result.output
+    from .test_deploy import run
+
+    machine = fresh_machine(urls=converged_machine().urls)
+    result, commands = run({"web1": (machine, {})}, dry=True)
+    host = result.hosts["@fake/web1"]
+    assert host.status == "changed" and host.changed_operations > 5  # the whole install...
+    assert commands["web1"] == []  # ...planned, and no command but the reading of facts ran
+    real, commands = run({"web1": (machine, {})})
+    assert real.hosts["@fake/web1"].changed == host.changed and commands["web1"]
+    inventory = fake_inventory(tmp_path, machine)
+    output = CliRunner().invoke(cli, ["apply", "-i", inventory, "--dry"]).output
+    assert f"@fake/web1: {host.changed_operations} operations would change" in output
 
 
 def test_status_shows_versions(tmp_path):

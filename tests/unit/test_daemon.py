@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from provision.core.errors import SettingsError
 from provision.docker import daemon
 from provision.docker import operations as ops
-from provision.docker.errors import SettingsError
 from provision.docker.layout import APT_PROXY, DAEMON_JSON, PROXY_DROPIN
 from provision.docker.settings import from_host_data
 

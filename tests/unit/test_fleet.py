@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from provision.core.errors import UsageError
+from provision.docker.settings import from_host_data
 from provision.orchestrate.inventory import load, parse_data
 from provision.orchestrate.results import FleetResult, HostResult
 from provision.report import tables as report
@@ -19,11 +20,11 @@ from provision.verify.run import (
     Check,
     HostChecks,
     VerifyResult,
-    parse_junit,
-    parse_junit_hosts,
 )
 
 # parse_data ---------------------------------------------------------------------------------
+
+DOCKER_CHECKS = (from_host_data,)
 
 
 @pytest.mark.parametrize(
@@ -238,73 +239,13 @@ def test_settings_of_every_bad_host_in_one_message(tmp_path):
     )
     fleet = load(inventory_file(tmp_path, text))
     with pytest.raises(UsageError) as raised:
-        fleet.settings()
+        fleet.settings(DOCKER_CHECKS)
     message = str(raised.value)
     assert message.startswith("invalid settings: bad1: docker_channel must be one of")
     assert "bad2: docker_hold must be true or false" in message
     assert "docker_users has invalid user names: 'Bad User'" in message
-    good = load(inventory_file(tmp_path, INVENTORY, "good.py")).settings()
+    good = load(inventory_file(tmp_path, INVENTORY, "good.py")).settings(DOCKER_CHECKS)
     assert good["db1"].docker_channel == "test" and good["web2"].docker_users == ("alice",)
-
-
-# parse_junit --------------------------------------------------------------------------------
-
-JUNIT = """\
-<?xml version="1.0" encoding="utf-8"?>
-<testsuites>
-  <testsuite name="pytest" errors="1" failures="1" skipped="1" tests="6" time="2.1">
-    <testcase classname="test_docker" name="test_packages_installed[ssh://lab1-docker]"
-              time="0.4"/>
-    <testcase classname="test_docker" name="test_service[ssh://lab1-docker]" time="0.1">
-      <failure message="AssertionError: docker is inactive&#10;assert 'inactive' == 'active'">
-        long traceback
-      </failure>
-    </testcase>
-    <testcase classname="test_docker" name="test_service[ssh://lab1-containerd]" time="0.1"/>
-    <testcase classname="test_docker" name="test_holds[ssh://lab1]" time="0.1"/>
-    <testcase classname="test_docker" name="test_hello_world[ssh://lab1]" time="0.0">
-      <skipped type="pytest.skip" message="docker_service_state is stopped"/>
-    </testcase>
-    <testcase classname="test_docker" name="test_signing_key[ssh://lab1]" time="0.0">
-      <error message="">Connection closed by 10.0.0.5 port 22
-second line</error>
-    </testcase>
-  </testsuite>
-</testsuites>
-"""
-
-
-def test_parse_junit_names_checks_without_the_host():
-    assert parse_junit(JUNIT, "lab1") == [
-        Check("test_packages_installed[docker]", True, ""),
-        Check("test_service[docker]", False, "AssertionError: docker is inactive"),
-        Check("test_service[containerd]", True, ""),
-        Check("test_holds", True, ""),
-        Check("test_signing_key", False, "Connection closed by 10.0.0.5 port 22"),
-    ]
-
-
-def test_parse_junit_shortens_long_messages():
-    text = (
-        '<testsuite><testcase name="test_x[ssh://h]">'
-        f'<failure message="{"x" * 1000}"/></testcase></testsuite>'
-    )
-    [check] = parse_junit(text, "h")
-    assert check == Check("test_x", False, "x" * 300)
-
-
-def test_parse_junit_gives_an_unreadable_hosts_whole_sentence():
-    why = (
-        "web2: the checks could not read the host (ssh: connect to host 10.0.0.9 port 22: "
-        + "Connection timed out" * 20
-        + "); they need SSH access and passwordless sudo."
-    )
-    text = (
-        '<testsuite><testcase name="test_x[ssh://web2]">'
-        f'<error message="failed on setup with &quot;provision.verify.probe.ProbeError: {why}'
-        '&quot;">traceback</error></testcase></testsuite>'
-    )
-    assert parse_junit(text, "web2") == [Check("test_x", False, why)]  # not cut at 300
 
 
 # reports ------------------------------------------------------------------------------------
@@ -339,50 +280,6 @@ def test_apply_junit_has_a_failure_per_failed_host(tmp_path):
     )
     assert cases["web1"].find("failure") is None
     assert cases["web1"].find("system-out").text == "changed: 6/11 operations changed"
-
-
-def test_parse_junit_keeps_only_the_named_hosts_checks():
-    text = (
-        '<testsuites><testsuite name="pytest">'
-        '<testcase name="test_a[ssh://lab1]"/>'
-        '<testcase name="test_a[ssh://lab10]"><failure message="boom"/></testcase>'
-        '<testcase name="test_service[ssh://lab1-docker]"/>'
-        '<testcase name="test_service[ssh://lab10-docker]"/>'
-        "</testsuite></testsuites>"
-    )
-    assert parse_junit(text, "lab1") == [
-        Check("test_a", True, ""),
-        Check("test_service[docker]", True, ""),
-    ]
-    assert parse_junit(text, "lab10") == [
-        Check("test_a", False, "boom"),
-        Check("test_service[docker]", True, ""),
-    ]
-
-
-def test_a_fleets_junit_is_read_once_and_each_case_goes_to_the_longest_host_it_names(
-    monkeypatch,
-):
-    from provision.verify import run as runner
-
-    names = ["web", "web-1", *[f"lab{i}" for i in range(50)]]
-    cases = "".join(
-        f'<testcase name="test_a[ssh://{name}]"/><testcase name="test_s[ssh://{name}-docker]"/>'
-        for name in names
-    )
-    text = f"<testsuites><testsuite>{cases}<testcase name='test_a[ssh://other]'/></testsuite></testsuites>"
-    reads = []
-    original = runner.ET.fromstring
-    monkeypatch.setattr(runner.ET, "fromstring", lambda t: reads.append(1) or original(t))
-    found = parse_junit_hosts(text, names)
-    assert reads == [1]
-    assert set(found) == set(names)
-    for name in names:
-        assert found[name] == [Check("test_a", True, ""), Check("test_s[docker]", True, "")]
-    assert parse_junit(text, "web") == found["web"] + [
-        Check("test_a[1]", True, ""),
-        Check("test_s[1-docker]", True, ""),
-    ]
 
 
 def verify_result() -> VerifyResult:
@@ -552,5 +449,5 @@ def test_a_profiles_problems_and_dockers_are_reported_together(tmp_path):
     text = 'hosts = [("web1", {"docker_channel": "nightly", "ci_runner_user": "root"})]\n'
     fleet = load(inventory_file(tmp_path, text))
     with pytest.raises(UsageError) as raised:
-        fleet.settings(runner_settings)
+        fleet.settings((from_host_data, runner_settings))
     assert "docker_channel" in str(raised.value) and "ci_runner_user" in str(raised.value)

@@ -480,9 +480,9 @@ import paramiko  # imports invoke before gevent's patches, as pyinfra's API does
 from gevent import monkey
 monkey.patch_all()
 from invoke.util import ExceptionHandlingThread
-from provision.ssh.connections import _green_threads
+from provision.core.compat import invoke_threads_on_gevent
 if sys.argv[1] == "fixed":
-    _green_threads()
+    invoke_threads_on_gevent()
 thread = ExceptionHandlingThread(target=time.sleep, args=(0.1,))  # as fabric's I/O threads
 thread.start()
 for _ in range(30):  # how invoke waits for them

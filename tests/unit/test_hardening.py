@@ -8,11 +8,11 @@ import json
 import pytest
 
 from provision.audit.state import _watched, canonical
+from provision.core.errors import SettingsError
 from provision.docker.daemon import daemon_config
 from provision.docker.deploy import uninstall_docker
-from provision.docker.errors import SettingsError
-from provision.docker.hardening import AUDIT_RULES, HARDENED_OPTIONS, WATCHED, audit_rules
-from provision.docker.layout import DAEMON_JSON
+from provision.docker.hardening import HARDENED_OPTIONS, WATCHED, audit_rules
+from provision.docker.layout import AUDIT_RULES, DAEMON_JSON
 from provision.docker.settings import DockerSettings, from_host_data
 
 from .fakes import DOCKER_KEY, converged_machine, fresh_machine

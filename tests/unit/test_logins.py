@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provision.core.changes import _file
 from provision.docker import daemon, logins
 from provision.docker import operations as ops
 from provision.docker.deploy import APT_PROXY_LOGIN, DOCKER_LOGIN, KEYRING
+from provision.docker.descriptions import _file
 from provision.docker.layout import docker_repository
 from provision.docker.settings import from_host_data
 
@@ -100,7 +100,7 @@ def test_login_files_are_root_only_and_fixed_on_rerun(run_op):
 
 
 def test_a_logins_change_is_reported_without_its_contents(run_op, monkeypatch):
-    monkeypatch.setattr("provision.core.changes.last_read", lambda cls, path: None)
+    monkeypatch.setattr("provision.docker.descriptions.last_read", lambda cls, path: None)
     change = _file(APT_PROXY_LOGIN, b"machine h\nlogin u\npassword s3cret\n", "0600")
     assert change.diff == "" and "s3cret" not in " ".join(change.what)
     assert change.what == [

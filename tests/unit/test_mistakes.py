@@ -176,7 +176,7 @@ def test_the_limit_error_does_not_list_every_host(monkeypatch, capsys, server, t
 def test_uninstall_in_a_pipeline_refuses_without_yes(monkeypatch, capsys, server, tmp_path):
     path = tmp_path / "inventory.py"
     path.write_text(server.inventory(20))
-    monkeypatch.setattr("provision.cli.interactive", lambda: False)
+    monkeypatch.setattr("provision.cli.runs.interactive", lambda: False)
     line = one_line(monkeypatch, capsys, server, "uninstall", "-i", str(path))
     assert line == (
         "error: uninstall removes Docker from web1–web20; no terminal to ask on, so pass --yes "
@@ -288,11 +288,11 @@ def test_a_signal_before_any_host_is_one_line(monkeypatch, capsys, server, inven
 
 def profile_of(tmp_path, text: str, *args: str):
     """The profile ``load_fleet`` chooses for inventory ``text`` and ``--profile ARGS[0]``."""
-    from provision import cli
+    from provision.cli.common import load_fleet
 
     path = tmp_path / f"inventory{len(list(tmp_path.iterdir()))}.py"  # pyinfra caches by path
     path.write_text(text)
-    return cli.load_fleet(str(path), (), (), args[0] if args else None)[1]
+    return load_fleet(str(path), (), profile=args[0] if args else None).profile
 
 
 RUNNERS = """\

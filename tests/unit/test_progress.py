@@ -37,11 +37,16 @@ def test_logs_get_a_plain_line_every_few_seconds():
     assert "\x1b" not in text  # no terminal control codes in logs
 
 
-def test_quick_work_prints_nothing_into_logs():
+def test_quick_work_prints_nothing_into_logs_and_long_work_does():
     log = io.StringIO()
-    with Board("provision apply", every=5.0, stream=log) as board:
+    with Board("provision apply", every=0.3, stream=log) as board:
         board.set("web1", "Install Docker packages (11/16)")
-    assert log.getvalue() == ""
+        assert log.getvalue() == ""  # done within the first interval: nothing to say
+        wait_for(lambda: "web1: Install Docker packages (11/16)" in log.getvalue())
+    quick = io.StringIO()
+    with Board("provision apply", every=5.0, stream=quick) as board:
+        board.set("web1", "Install Docker packages (11/16)")
+    assert quick.getvalue() == ""
 
 
 def test_terminals_get_a_live_display():

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
+from provision.core.errors import SettingsError
 from provision.docker import rootless
 from provision.docker.deploy import uninstall_docker
-from provision.docker.errors import SettingsError
 from provision.docker.rootless_layout import UNIT_TEXT, USER_UNIT
 from provision.docker.settings import from_host_data
 from provision.verify import probe

@@ -13,9 +13,9 @@ import subprocess
 import pytest
 from pyinfra.api import Inventory
 
+from provision.core.errors import SettingsError
 from provision.core.snapshot import MARK
 from provision.docker import keyring
-from provision.docker.errors import SettingsError
 from provision.docker.settings import DockerSettings, from_host_data
 from provision.orchestrate.inventory import Fleet
 from provision.orchestrate.run import run_deploy

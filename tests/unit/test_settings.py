@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from provision.docker.errors import SettingsError
+from provision.core.errors import SettingsError
 from provision.docker.settings import (
     DOCKER_FINGERPRINT,
     SETTING_NAMES,

@@ -72,7 +72,7 @@ def test_collection_resumes_once_the_inventory_is_loaded(tmp_path, monkeypatch):
     """What ``load_fleet`` loaded stays out of later collections; collection is on for the run."""
     import gc
 
-    from provision import cli
+    from provision.cli.common import load_fleet
     from provision.core import startup
 
     inventory = tmp_path / "inventory.py"
@@ -80,7 +80,7 @@ def test_collection_resumes_once_the_inventory_is_loaded(tmp_path, monkeypatch):
     frozen = gc.get_freeze_count()
     startup.starting()
     try:
-        fleet, _ = cli.load_fleet(str(inventory), (), ())
+        fleet = load_fleet(str(inventory), ()).fleet
         assert gc.isenabled() and gc.get_freeze_count() > frozen
     finally:
         gc.unfreeze()

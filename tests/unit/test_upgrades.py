@@ -7,9 +7,9 @@ import json
 
 import pytest
 
+from provision.core.errors import SettingsError
 from provision.docker.daemon import daemon_config
 from provision.docker.deploy import DAEMON_JSON, restart_causes
-from provision.docker.errors import SettingsError
 from provision.docker.facts import DaemonDowntime
 from provision.docker.settings import from_host_data
 

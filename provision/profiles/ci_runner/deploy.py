@@ -9,12 +9,13 @@ import shlex
 from pyinfra import host
 from pyinfra.api import DeployError, FactBase, deploy
 
+from provision.core.changes import Change
+from provision.core.errors import SettingsError
 from provision.core.recording import operation
-from provision.core.snapshot import read
+from provision.core.snapshot import last_read, read
 from provision.docker import operations as ops
 from provision.docker.deploy import host_settings, host_target, install_docker
 from provision.docker.distro import REPOSITORIES
-from provision.docker.errors import SettingsError
 from provision.docker.facts import AptSources, FileContent, Packages, ServiceState
 from provision.docker.layout import PinnedRepository
 from provision.docker.repository import add_repository, other_sources_absent
@@ -56,7 +57,14 @@ class Builder(FactBase):
         return None
 
 
-@operation()
+def _runner_user_change(kw: dict, _name) -> Change:
+    account = last_read(Account, user=kw["user"])
+    if account is not None and account[0] == 0:
+        return Change("", what=[f"refuse: {kw['user']} has uid 0"])
+    return Change("", what=[f"create user {kw['user']} with a home and a login shell"])
+
+
+@operation(describe=_runner_user_change)
 def runner_user(user: str):
     """Create ``user`` with a home and a login shell; refuse a user whose uid is 0."""
     account = read(Account, user=user)
@@ -72,7 +80,16 @@ def runner_user(user: str):
     host.noop(f"user {user} exists")
 
 
-@operation()
+def _buildx_builder_change(kw: dict, _name) -> Change:
+    user, builder = kw["user"], kw["builder"]
+    driver = last_read(Builder, user=user, builder=builder, rootless=kw.get("rootless", False))
+    replace = f" in place of its {driver} builder of that name" if driver else ""
+    return Change(
+        "", what=[f"create buildx builder {builder} (docker-container) for {user}{replace}"]
+    )
+
+
+@operation(describe=_buildx_builder_change)
 def buildx_builder(user: str, builder: str, rootless: bool = False):
     """A docker-container buildx builder ``builder``, the default of ``user`` (on the user's
     own daemon when ``rootless``)."""

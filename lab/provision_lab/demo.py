@@ -10,9 +10,9 @@ from provision.orchestrate.progress import Board
 from provision.orchestrate.run import run_deploy
 from provision.report import tables as report
 from provision.verify.run import verify
-from provision_lab.cli import print_status
 from provision_lab.config import project_root
 from provision_lab.lab import Lab
+from provision_lab.show import print_status
 
 
 def run_demo(keep: bool = True) -> int:

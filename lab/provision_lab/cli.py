@@ -1,4 +1,4 @@
-"""``provision lab``: throwaway Debian hosts for rehearsals and tests."""
+"""``provision lab`` (throwaway Debian hosts for rehearsals and tests) and ``provision demo``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import time
 import click
 
 from provision.orchestrate.progress import Board
+
+from .show import print_status
 
 # The lab's machinery loads inside each command: `provision --help` stays fast.
 
@@ -84,15 +86,21 @@ def _shown(path) -> str:
         return str(path)
 
 
-def print_status(rows) -> None:
-    if not rows:
-        click.echo("no lab hosts; start them with `provision lab up`.")
-        return
-    from rich.console import Console
-    from rich.table import Table
+@click.command()
+@click.option(
+    "--keep/--down",
+    default=True,
+    show_default=True,
+    help="Leave the lab running afterwards (or tear it down).",
+)
+def demo(keep):
+    """Bring up the lab (bookworm + trixie), apply, verify, and show both tables."""
+    from provision.core import startup
 
-    table = Table("host", "suite", "address", "state")
-    for row in rows:
-        colour = "green" if row.state == "running" else "red"
-        table.add_row(row.name, row.suite, row.address, f"[{colour}]{row.state}[/]")
-    Console().print(table)
+    from .demo import run_demo
+
+    startup.started()
+    click.get_current_context().exit(run_demo(keep))
+
+
+COMMANDS = (lab_group, demo)

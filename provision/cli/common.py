@@ -1,0 +1,81 @@
+"""What every command of ``provision`` does the same way: load the fleet, and finish."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NoReturn
+
+import click
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The selected hosts, the profile they run and their settings, checked once."""
+
+    fleet: object  # orchestrate.inventory.Fleet
+    profile: object | None  # profiles.Profile
+    settings: dict | None  # host name -> the profile's settings
+
+
+def load_fleet(
+    path: str,
+    limit,
+    exclude=(),
+    shard_spec: str | None = None,
+    as_json: bool = False,
+    data=(),
+    profile: str | None | bool = False,
+    settings: bool = True,
+    **outputs: str | None,
+) -> Loaded:
+    """The selected hosts, once everything typed or pointed at is checked: the files named in
+    ``outputs`` (``report_file=...``), the inventory and, with ``settings``, every host's
+    settings (all problems of all hosts at once, before any host is contacted).
+
+    ``profile``: ``--profile`` (``None``: the inventory's choice; ``False``: a command without
+    profiles, which checks Docker's settings).
+    """
+    from provision import profiles
+    from provision.core import startup
+    from provision.orchestrate import inventory, shard
+    from provision.report.outputs import check_all
+
+    check_all(**outputs)
+    fleet = inventory.load(path, limit, inventory.parse_data(data), exclude)
+    startup.started()
+    chosen, checked = None, None
+    if settings:
+        name = "docker" if profile is False else profiles.choose(fleet.hosts, profile)
+        chosen = profiles.profile(name)
+        checked = fleet.settings(chosen.checks)
+    return Loaded(shard.slice_or_exit(fleet, shard_spec, as_json), chosen, checked)
+
+
+def finish(result, as_json: bool, show, report_path=None, junit_path=None, junit=None) -> NoReturn:
+    """Print ``show(result)`` (with ``--json`` only the JSON document), write the reports, and
+    end the command with its exit code: 0 all fine, 1 a host or check failed, 130/143 when a
+    signal stopped the run.
+
+    Every command with a result ends here, so ``--json`` and exit codes mean the same everywhere.
+    """
+    from provision.core import interrupt
+    from provision.report import tables as report
+
+    if as_json:
+        click.echo(report.json_text(result.as_dict()))
+    else:
+        show(result)
+    if report_path:
+        report.write_json(report_path, result.as_dict())
+    if junit_path:
+        report.write_junit(junit_path, junit(result))
+    if getattr(result, "interrupted", None):
+        click.get_current_context().exit(interrupt.exit_code())
+    click.get_current_context().exit(0 if result.ok else 1)
+
+
+def table(make):
+    """A ``show`` for ``finish``: print the table ``make(result)``."""
+    from provision.report import tables as report
+
+    return lambda result: report.print_table(make(result))
