@@ -9,16 +9,13 @@ operation that changes a host can be missing from a report.
 from __future__ import annotations
 
 import functools
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from pyinfra import host, state
 from pyinfra.api import operation as pyinfra_operation
 
-from provision.core.compat import current
-
-_CALLS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # State -> {host: [Call]}
+from provision.core.compat import current, run_slot
 
 Describe = Callable[[dict, Callable[[object], str]], object]  # (kwargs, name_of) -> Change
 
@@ -52,8 +49,8 @@ def operation(describe: Describe, **options):
         @functools.wraps(op)
         def call(*args, **kwargs):
             meta = op(*args, **kwargs)
-            runs = _CALLS.setdefault(current(state), {})
-            runs.setdefault(host.name, []).append(Call(func.__name__, dict(kwargs), meta, describe))
+            recorded = run_slot(current(host)).setdefault("calls", [])
+            recorded.append((current(state), Call(func.__name__, dict(kwargs), meta, describe)))
             return meta
 
         call.describe = describe
@@ -63,5 +60,7 @@ def operation(describe: Describe, **options):
 
 
 def calls(run_state, host_name: str) -> list[Call]:
-    """The recorded calls on ``host_name`` in the run of ``run_state``, in call order."""
-    return list(_CALLS.get(run_state, {}).get(host_name, []))
+    """The recorded calls on ``host_name`` in the run of ``run_state``, in call order (kept on
+    the host for its run: ``compat.fresh_run`` forgets them)."""
+    recorded = run_slot(run_state.inventory.get_host(host_name)).get("calls", [])
+    return [call for in_state, call in recorded if in_state is run_state]

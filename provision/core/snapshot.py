@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import binascii
 import sys
-import weakref
 from dataclasses import dataclass
 
 from pyinfra import host, state
@@ -26,7 +25,6 @@ from pyinfra.api import DeployError, FactBase
 from provision.core.compat import current, operation_metas, run_slot
 
 MARK = "=====provision-fact"
-_LAST: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Host -> {key: (State, value)}
 
 
 def _key(cls: type, kwargs: dict) -> tuple:
@@ -159,14 +157,14 @@ def read(cls: type, **kwargs):
         value = snapshot[1][key]
     else:
         value = _selected(cls, kwargs, host.get_fact(cls, **kwargs))
-    _LAST.setdefault(current(host), {})[key] = (current(state), value)
+    run_slot(current(host)).setdefault("last", {})[key] = (current(state), value)
     return value
 
 
 def last_read(cls: type, **kwargs):
     """What ``read`` last answered on this host in this run (what an operation that just ran
     saw); ``read`` now if nothing did."""
-    seen = _LAST.get(current(host), {}).get(_key(cls, kwargs))
+    seen = run_slot(current(host)).get("last", {}).get(_key(cls, kwargs))
     if seen is not None and seen[0] is current(state):
         return seen[1]
     return read(cls, **kwargs)

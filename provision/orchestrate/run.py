@@ -160,8 +160,10 @@ def run_deploy(
     started = time.monotonic()
     fleet = fleet.for_run()  # pyinfra hosts carry the state of one run
     fresh_host_keys()  # known_hosts as it is now, once per run
-    if not logging.getLogger("pyinfra").handlers:  # `provision -v` chose where it goes
-        logging.getLogger("pyinfra").setLevel(logging.CRITICAL)
+    logger = logging.getLogger("pyinfra")
+    level = logger.level  # restored after the run: the caller's logging stays as it was
+    if not logger.handlers:  # `provision -v` chose where it goes
+        logger.setLevel(logging.CRITICAL)
     results = {host.name: HostResult() for host in fleet.hosts}
     facts: dict[str, dict] = {}
     config = Config(PARALLEL=parallel or len(fleet.hosts), FAIL_PERCENT=fail_percent)
@@ -195,6 +197,7 @@ def run_deploy(
             lock.release()
         set_stage(state, "Disconnect")
         disconnect_all(state)
+        logger.setLevel(level)
     return FleetResult(command, results, time.monotonic() - started, dry, notes, facts, interrupted)
 
 
