@@ -13,10 +13,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
 from provision_lab import debian, image, repo
 from provision_lab.debian import Archive, DebianPackage, compare_versions
 from provision_lab.errors import LabError
+from provision_lab.repo import archive, control, planning, repackaging, specs
 
 DOCKER_IO_26 = {
     "Package": "docker.io",
@@ -38,12 +38,12 @@ def package(name: str, version: str, sha: str = "0" * 64) -> DebianPackage:
     return DebianPackage(name, version, f"pool/main/x/{name}/{name}_{version}_amd64.deb", sha, 1)
 
 
-def spec(name: str, source_suite: str | None = None) -> repo.PackageSpec:
-    return next(s for s in repo.SPECS if s.name == name and s.source_suite == source_suite)
+def spec(name: str, source_suite: str | None = None) -> specs.PackageSpec:
+    return next(s for s in specs.SPECS if s.name == name and s.source_suite == source_suite)
 
 
-def target(spec_: repo.PackageSpec, suite: str, *sources: DebianPackage) -> repo.Target:
-    return repo.Target(spec_, suite, sources, glibc="2.36" if suite == "bookworm" else "2.41")
+def target(spec_: specs.PackageSpec, suite: str, *sources: DebianPackage) -> specs.Target:
+    return specs.Target(spec_, suite, sources, glibc="2.36" if suite == "bookworm" else "2.41")
 
 
 # Debian versions and indexes
@@ -156,16 +156,16 @@ def test_cached_indexes_answer_without_network(tmp_path: Path) -> None:
     ],
 )
 def test_upstream_version(debian_version: str, upstream: str) -> None:
-    assert repo.upstream_version(debian_version) == upstream
+    assert specs.upstream_version(debian_version) == upstream
 
 
 def test_docker_versions_look_like_dockers() -> None:
-    assert repo.docker_version("26.1.5", "bookworm", epoch="5") == "5:26.1.5-1~debian.12~bookworm"
-    assert repo.docker_version("26.1.5", "trixie", epoch="5") == "5:26.1.5-1~debian.13~trixie"
-    assert repo.docker_version("0.13.1", "trixie") == "0.13.1-1~debian.13~trixie"
-    assert repo.docker_version("1.7.24", "trixie", distro_suffix=False) == "1.7.24-1"
+    assert specs.docker_version("26.1.5", "bookworm", epoch="5") == "5:26.1.5-1~debian.12~bookworm"
+    assert specs.docker_version("26.1.5", "trixie", epoch="5") == "5:26.1.5-1~debian.13~trixie"
+    assert specs.docker_version("0.13.1", "trixie") == "0.13.1-1~debian.13~trixie"
+    assert specs.docker_version("1.7.24", "trixie", distro_suffix=False) == "1.7.24-1"
     with pytest.raises(LabError, match="unknown Debian suite 'sid'"):
-        repo.docker_version("1", "sid")
+        specs.docker_version("1", "sid")
 
 
 def test_pool_file_names_drop_the_epoch() -> None:
@@ -176,7 +176,7 @@ def test_pool_file_names_drop_the_epoch() -> None:
 
 
 def test_merge_relations_keeps_first_place_and_strictest_bound() -> None:
-    merged = repo.merge_relations(
+    merged = control.merge_relations(
         [
             "iptables",
             "libc6 (>= 2.34)",
@@ -193,9 +193,9 @@ def test_merge_relations_keeps_first_place_and_strictest_bound() -> None:
 
 
 def test_engine_depends_use_dockers_names() -> None:
-    clauses = repo.parse_relations(DOCKER_IO_26["Depends"])
+    clauses = control.parse_relations(DOCKER_IO_26["Depends"])
     engine = spec("docker-ce", "trixie")
-    assert repo.rewrite_depends(clauses, engine.sources, engine.depends) == [
+    assert control.rewrite_depends(clauses, engine.sources, engine.depends) == [
         "containerd.io (>= 1.6)",
         "docker-ce-cli",
         "iptables",
@@ -211,7 +211,9 @@ def test_the_28_5_engine_runs_on_the_suites_tini_and_containerd_1_7_27() -> None
     """sid's docker.io asks for tini-static, which bookworm and trixie ship inside tini."""
     sid = "debconf (>= 0.5) | debconf-2.0, libc6 (>= 2.34), containerd (>= 1.4~), tini-static"
     engine = spec("docker-ce", "sid")
-    assert repo.rewrite_depends(repo.parse_relations(sid), engine.sources, engine.depends) == [
+    assert control.rewrite_depends(
+        control.parse_relations(sid), engine.sources, engine.depends
+    ) == [
         "containerd.io (>= 1.7.27)",
         "docker-ce-cli",
         "iptables",
@@ -222,17 +224,17 @@ def test_the_28_5_engine_runs_on_the_suites_tini_and_containerd_1_7_27() -> None
 
 
 def test_containerd_io_does_not_depend_on_what_it_contains() -> None:
-    containerd = repo.parse_relations("runc (>= 0.1.0~), libc6 (>= 2.34)")
-    runc = repo.parse_relations("libc6 (>= 2.38), libseccomp2 (>= 2.5.0)")
-    depends = repo.rewrite_depends([*containerd, *runc], ("containerd", "runc"))
+    containerd = control.parse_relations("runc (>= 0.1.0~), libc6 (>= 2.34)")
+    runc = control.parse_relations("libc6 (>= 2.38), libseccomp2 (>= 2.5.0)")
+    depends = control.rewrite_depends([*containerd, *runc], ("containerd", "runc"))
     assert depends == ["libc6 (>= 2.38)", "libseccomp2 (>= 2.5.0)"]
 
 
 def test_libc_bound_and_relax() -> None:
     clauses = ["tini", "libc6 (>= 2.38)"]
-    assert repo.libc_bound(clauses) == "2.38"
-    assert repo.libc_bound(["tini"]) is None
-    assert repo.relax_libc(clauses, "2.34") == ["tini", "libc6 (>= 2.34)"]
+    assert control.libc_bound(clauses) == "2.38"
+    assert control.libc_bound(["tini"]) is None
+    assert control.relax_libc(clauses, "2.34") == ["tini", "libc6 (>= 2.34)"]
 
 
 # Control files
@@ -240,7 +242,7 @@ def test_libc_bound_and_relax() -> None:
 
 def test_engine_control_fields() -> None:
     engine = target(spec("docker-ce", "trixie"), "bookworm", package("docker.io", "26.1.5-9"))
-    fields = repo.control_fields(engine, [DOCKER_IO_26], "amd64")
+    fields = control.control_fields(engine, [DOCKER_IO_26], "amd64")
     assert list(fields) == [
         "Package",
         "Version",
@@ -269,7 +271,7 @@ def test_engine_control_fields() -> None:
 
 def test_cli_split_from_docker_io_keeps_only_libc() -> None:
     cli = target(spec("docker-ce-cli", "bookworm"), "trixie", package("docker.io", "20.10.24-1"))
-    fields = repo.control_fields(cli, [DOCKER_IO_26], "amd64")
+    fields = control.control_fields(cli, [DOCKER_IO_26], "amd64")
     assert fields["Depends"] == "libc6 (>= 2.34)"
     assert "Pre-Depends" not in fields
     assert "docker.io" in fields["Conflicts"]
@@ -294,9 +296,9 @@ def test_cli_split_from_docker_io_keeps_only_libc() -> None:
 def test_cli_relationships_follow_dockers_release(suite, conflicts, recommends) -> None:
     """Neither release conflicts with Debian's docker-cli: Docker added that in June 2026."""
     cli = target(spec("docker-ce-cli", suite), "bookworm", package("docker-cli", "26.1.5-9"))
-    fields = repo.control_fields(cli, [{"Depends": "libc6 (>= 2.34), docker.io"}], "amd64")
+    fields = control.control_fields(cli, [{"Depends": "libc6 (>= 2.34), docker.io"}], "amd64")
     assert fields["Conflicts"] == conflicts
-    assert "docker-cli" not in repo.parse_relations(fields["Conflicts"])
+    assert "docker-cli" not in control.parse_relations(fields["Conflicts"])
     assert fields.get("Recommends") == recommends
     assert fields["Breaks"] == fields["Replaces"] == "docker-ce (<< 5:0)"
     assert fields["Depends"] == "libc6 (>= 2.34)"
@@ -305,9 +307,9 @@ def test_cli_relationships_follow_dockers_release(suite, conflicts, recommends) 
 @pytest.mark.parametrize("suite", ["bookworm", "trixie"])
 def test_engine_recommends_rootless_extras(suite) -> None:
     engine = target(spec("docker-ce", suite), "trixie", package("docker.io", "26.1.5-9"))
-    fields = repo.control_fields(engine, [DOCKER_IO_26], "amd64")
-    assert "docker-ce-rootless-extras" in repo.parse_relations(fields["Recommends"])
-    assert repo.parse_relations(fields["Conflicts"])[:2] == ["docker (<< 1.5~)", "docker-engine"]
+    fields = control.control_fields(engine, [DOCKER_IO_26], "amd64")
+    assert "docker-ce-rootless-extras" in control.parse_relations(fields["Recommends"])
+    assert control.parse_relations(fields["Conflicts"])[:2] == ["docker (<< 1.5~)", "docker-engine"]
 
 
 ROOTLESSKIT = {
@@ -327,7 +329,7 @@ def test_rootless_extras_control_fields(suite) -> None:
         package("docker.io", "26.1.5+dfsg1-9+deb13u1+b1"),
         package("rootlesskit", "2.0.2-2+b9"),
     )
-    fields = repo.control_fields(extras, [DOCKER_IO_26, ROOTLESSKIT], "amd64")
+    fields = control.control_fields(extras, [DOCKER_IO_26, ROOTLESSKIT], "amd64")
     assert fields["Package"] == "docker-ce-rootless-extras"
     assert fields["Version"] == "5:26.1.5-1~debian.12~bookworm"  # the engine's version
     assert fields["Depends"] == "dbus-user-session, libc6 (>= 2.34)"  # no uidmap, as Docker's
@@ -346,7 +348,7 @@ def test_containerd_io_provides_what_it_replaces() -> None:
         package("containerd", "1.6.20~ds1-1"),
         package("runc", "1"),
     )
-    fields = repo.control_fields(
+    fields = control.control_fields(
         runtime,
         [{"Depends": "runc (>= 0.1.0~), libc6 (>= 2.34)"}, {"Depends": "libseccomp2 (>= 2.5.0)"}],
         "amd64",
@@ -387,8 +389,8 @@ def test_select_files_splits_the_cli_out_of_the_engine(tmp_path: Path) -> None:
     engine, cli = tmp_path / "engine", tmp_path / "cli"
     make_tree(engine)
     make_tree(cli)
-    repo.select_files(engine, spec("docker-ce", "bookworm"))
-    repo.select_files(cli, spec("docker-ce-cli", "bookworm"))
+    repackaging.select_files(engine, spec("docker-ce", "bookworm"))
+    repackaging.select_files(cli, spec("docker-ce-cli", "bookworm"))
     engine_files, cli_files = tree(engine), tree(cli)
     assert "usr/bin/docker" not in engine_files and "usr/bin/docker" in cli_files
     assert "usr/sbin/dockerd" in engine_files and "usr/sbin/" not in cli_files
@@ -410,7 +412,7 @@ def test_installed_size_counts_kib_and_entries(tmp_path: Path) -> None:
     (tmp_path / "usr/b").symlink_to("a")
     (tmp_path / "DEBIAN").mkdir()
     (tmp_path / "DEBIAN/control").write_bytes(b"x" * 5000)
-    assert repo.installed_size(tmp_path) == 1 + 2 + 1
+    assert control.installed_size(tmp_path) == 1 + 2 + 1
 
 
 @pytest.mark.skipif(not shutil.which("dpkg-deb"), reason="needs dpkg-deb")
@@ -429,7 +431,7 @@ def test_repack_renames_splits_and_rewrites(tmp_path: Path) -> None:
     work.mkdir()
     sources = package("docker.io", control["Version"])
     for spec_ in (spec("docker-ce", "bookworm"), spec("docker-ce-cli", "bookworm")):
-        fields = repo.repack(target(spec_, "trixie", sources), [deb], pool, work, "amd64")
+        fields = repackaging.repack(target(spec_, "trixie", sources), [deb], pool, work, "amd64")
         built = pool / fields["Filename"]
         info = subprocess.run(["dpkg-deb", "-f", str(built)], capture_output=True, text=True)
         assert f"Package: {spec_.name}\n" in info.stdout
@@ -480,7 +482,7 @@ def test_repack_rootless_extras_has_dockers_file_list(tmp_path: Path) -> None:
     work.mkdir()
     sources = (package("docker.io", DOCKER_IO_26["Version"]), package("rootlesskit", "2.0.2-2"))
     extras = target(spec("docker-ce-rootless-extras", "trixie"), "bookworm", *sources)
-    fields = repo.repack(extras, [docker_io, kit], pool, work, "amd64")
+    fields = repackaging.repack(extras, [docker_io, kit], pool, work, "amd64")
     built = pool / fields["Filename"]
     assert built.name == "docker-ce-rootless-extras_26.1.5-1~debian.12~bookworm_amd64.deb"
     listing = subprocess.run(["dpkg-deb", "-c", str(built)], capture_output=True, text=True)
@@ -504,13 +506,13 @@ def test_the_engine_leaves_the_rootless_scripts_to_the_extras(tmp_path: Path) ->
     contrib.mkdir(parents=True)
     for name in ("dockerd-rootless.sh", "dockerd-rootless-setuptool.sh", "check-config.sh"):
         (contrib / name).write_text(name)
-    repo.select_files(tmp_path, spec("docker-ce", "trixie"))
+    repackaging.select_files(tmp_path, spec("docker-ce", "trixie"))
     assert sorted(p.name for p in contrib.iterdir()) == ["check-config.sh"]
 
 
 def test_a_missing_file_to_move_stops_the_build(tmp_path: Path) -> None:
     with pytest.raises(LabError, match="dockerd-rootless.sh is missing"):
-        repo.move_files(tmp_path, spec("docker-ce-rootless-extras", "bookworm"))
+        repackaging.move_files(tmp_path, spec("docker-ce-rootless-extras", "bookworm"))
 
 
 # Planning, indexes, cache key
@@ -547,7 +549,7 @@ def selections() -> dict[str, dict[str, DebianPackage]]:
 
 
 def test_needed_packages_per_suite() -> None:
-    needs = repo.needed_packages(["bookworm"])
+    needs = planning.needed_packages(["bookworm"])
     assert needs["bookworm"] == {"docker.io", "rootlesskit", "containerd", "runc", "libc6"}
     assert needs["trixie"] == {
         "docker.io",
@@ -564,7 +566,7 @@ def test_a_moved_on_sid_stops_the_plan_with_a_sentence() -> None:
     moved = selections()
     moved["sid"]["docker.io"] = package("docker.io", "29.1.0+dfsg1-1")
     with pytest.raises(LabError, match="sid now carries docker.io 29.1.0.*needs updating"):
-        repo.plan(["trixie"], moved)
+        planning.plan(["trixie"], moved)
 
 
 ENGINES = ("20.10.24", "26.1.5", "28.5.2")
@@ -572,8 +574,8 @@ ROOTLESSKITS = ("1.1.0-1+b4", "2.0.2-2+b9", "2.0.2-2+b11")
 
 
 def test_plan_puts_the_three_engines_in_every_suite() -> None:
-    targets = repo.plan(["bookworm", "trixie"], selections())
-    assert repo.engine_versions(targets) == {
+    targets = planning.plan(["bookworm", "trixie"], selections())
+    assert planning.engine_versions(targets) == {
         suite: [f"5:{engine}-1~debian.{number}~{suite}" for engine in ENGINES]
         for suite, number in (("bookworm", 12), ("trixie", 13))
     }
@@ -606,19 +608,19 @@ def test_plan_puts_the_three_engines_in_every_suite() -> None:
 
 def test_cache_key_follows_every_input() -> None:
     suites = ("bookworm", "trixie")
-    targets = repo.plan(suites, selections())
-    key = repo.cache_key(targets, "F" * 40, suites, "amd64")
-    assert key == repo.cache_key(repo.plan(suites, selections()), "F" * 40, suites, "amd64")
+    targets = planning.plan(suites, selections())
+    key = planning.cache_key(targets, "F" * 40, suites, "amd64")
+    assert key == planning.cache_key(planning.plan(suites, selections()), "F" * 40, suites, "amd64")
     rebuilt_source = [
         replace(t, sources=(replace(t.sources[0], sha256="9" * 64), *t.sources[1:]))
         if t.spec.name == "docker-ce-cli"
         else t
         for t in targets
     ]
-    assert key != repo.cache_key(rebuilt_source, "F" * 40, suites, "amd64")
-    assert key != repo.cache_key(targets, "E" * 40, suites, "amd64")
-    assert key != repo.cache_key(targets, "F" * 40, ("trixie", "bookworm"), "amd64")
-    assert key != repo.cache_key(
+    assert key != planning.cache_key(rebuilt_source, "F" * 40, suites, "amd64")
+    assert key != planning.cache_key(targets, "E" * 40, suites, "amd64")
+    assert key != planning.cache_key(targets, "F" * 40, ("trixie", "bookworm"), "amd64")
+    assert key != planning.cache_key(
         [replace(t, glibc="2.37") for t in targets], "F" * 40, suites, "amd64"
     )
 
@@ -627,19 +629,19 @@ def test_a_changed_recipe_has_its_own_key_and_directory(tmp_path: Path, monkeypa
     """Checkouts with different recipes share the cache without building over each other."""
     changed = tuple(
         replace(s, conflicts=(*s.conflicts, "docker-cli")) if s.name == "docker-ce-cli" else s
-        for s in repo.SPECS
+        for s in specs.SPECS
     )
-    assert repo.recipe_digest(changed) != repo.recipe_digest()
-    assert repo.recipe_digest() == repo.recipe_digest(tuple(repo.SPECS))
-    assert repo.repository_dir(tmp_path).parent == tmp_path
-    assert repo.repository_dir(tmp_path).name == f"repo-{repo.recipe_digest()[:12]}"
+    assert planning.recipe_digest(changed) != planning.recipe_digest()
+    assert planning.recipe_digest() == planning.recipe_digest(tuple(specs.SPECS))
+    assert planning.repository_dir(tmp_path).parent == tmp_path
+    assert planning.repository_dir(tmp_path).name == f"repo-{planning.recipe_digest()[:12]}"
     suites = ("bookworm", "trixie")
-    targets = repo.plan(suites, selections())
-    key = repo.cache_key(targets, "F" * 40, suites, "amd64")
-    directory = repo.repository_dir(tmp_path)
-    monkeypatch.setattr(repo, "SPECS", changed)
-    assert repo.repository_dir(tmp_path) != directory
-    assert repo.cache_key(targets, "F" * 40, suites, "amd64") != key
+    targets = planning.plan(suites, selections())
+    key = planning.cache_key(targets, "F" * 40, suites, "amd64")
+    directory = planning.repository_dir(tmp_path)
+    monkeypatch.setattr(planning, "SPECS", changed)
+    assert planning.repository_dir(tmp_path) != directory
+    assert planning.cache_key(targets, "F" * 40, suites, "amd64") != key
 
 
 def test_packages_index_and_release(tmp_path: Path) -> None:
@@ -654,14 +656,14 @@ def test_packages_index_and_release(tmp_path: Path) -> None:
             ("a", "2", "a_2_amd64.deb"),
         ]
     ]
-    text = repo.packages_index(records, tmp_path, "dists/x/pool/stable/amd64")
+    text = archive.packages_index(records, tmp_path, "dists/x/pool/stable/amd64")
     stanzas = list(debian.parse_stanzas(text))
     assert [(s["Package"], s["Version"]) for s in stanzas] == [("a", "2"), ("a", "10"), ("b", "1")]
     assert stanzas[0]["Filename"] == "dists/x/pool/stable/amd64/a_2_amd64.deb"
     assert stanzas[0]["SHA256"] == hashlib.sha256(b"deb a2").hexdigest()
     assert stanzas[0]["Size"] == "6"
     assert list(stanzas[0])[-1] == "Description"
-    release = repo.release_file("bookworm", "amd64", {"stable/binary-amd64/Packages": b"P"})
+    release = archive.release_file("bookworm", "amd64", {"stable/binary-amd64/Packages": b"P"})
     fields = next(debian.parse_stanzas(release))
     assert (fields["Origin"], fields["Label"], fields["Codename"]) == (
         "Docker",
@@ -749,10 +751,10 @@ def test_only_known_debconf_questions_are_dropped(tmp_path: Path, templates, kep
     engine = spec("docker-ce", "sid")
     if kept:
         with pytest.raises(LabError, match="docker.io now uses debconf"):
-            repo._prepare_debian_dir(tmp_path, engine, [])
+            repackaging._prepare_debian_dir(tmp_path, engine, [])
         return
-    repo._prepare_debian_dir(tmp_path, engine, [])
+    repackaging._prepare_debian_dir(tmp_path, engine, [])
     assert not (control / "config").exists() and not (control / "templates").exists()
     with pytest.raises(LabError, match="docker.io now uses debconf"):
         (control / "config").write_text("#!/bin/sh\n")
-        repo._prepare_debian_dir(tmp_path, spec("docker-ce", "trixie"), [])
+        repackaging._prepare_debian_dir(tmp_path, spec("docker-ce", "trixie"), [])
