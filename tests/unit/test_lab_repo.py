@@ -13,7 +13,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from provision_lab import debian, image, repo
+
+from provision_lab import debian, image
 from provision_lab.debian import Archive, DebianPackage, compare_versions
 from provision_lab.errors import LabError
 from provision_lab.repo import archive, control, planning, repackaging, specs
