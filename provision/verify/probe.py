@@ -292,12 +292,23 @@ def _remedy(stderr: list[str]) -> str:
     return "they need SSH access and passwordless sudo."
 
 
-def probe_all(hosts: dict, settings_of, parallel: int | None = None) -> dict:
-    """``{name: sections or ProbeError}`` for testinfra ``hosts`` (``{name: host}``), at once."""
+def session_hosts(session) -> dict:
+    """``{name: testinfra host}`` of every check a pytest ``session`` collected."""
+    hosts = {}
+    for item in session.items:
+        host = compat.testinfra_host(item)
+        if host is not None:
+            hosts[host.backend.get_hostname()] = host
+    return hosts
+
+
+def probe_all(hosts: dict, commands_of, parallel: int | None = None) -> dict:
+    """``{name: sections or ProbeError}`` for testinfra ``hosts`` (``{name: host}``), all read
+    at once (``parallel`` at a time), each with one command: ``commands_of(name)``'s sections."""
 
     def one(name):
         try:
-            return probe(hosts[name], settings_of(name))
+            return read(hosts[name], commands_of(name))
         except ProbeError as error:
             return error
 

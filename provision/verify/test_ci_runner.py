@@ -12,7 +12,7 @@ from provision.profiles.ci_runner import prune
 from provision.profiles.ci_runner.settings import runner_settings
 from provision.profiles.ci_runner.shell import as_runner
 from provision.verify import probe
-from provision.verify.settings import host_data, settings_for
+from provision.verify.settings import host_data, parallel, settings_for
 
 
 def commands(name: str) -> dict[str, str]:
@@ -40,14 +40,19 @@ def runner(host):
     return runner_settings(host_data(name), name)
 
 
+@pytest.fixture(scope="session")
+def runner_probes(request):
+    """Every host of the session read at once for the runner checks, on first use."""
+    return probe.probe_all(probe.session_hosts(request.session), commands, parallel())
+
+
 @pytest.fixture(scope="module")
-def seen(host):
+def seen(host, runner_probes):
+    """This host's sections; a host that could not be read fails each check with why."""
     name = host.backend.get_hostname()
-    wanted = commands(name)
-    result = host.run("sudo -n sh -c %s", probe.render(wanted))
-    sections = probe.parse(result.stdout, list(wanted))
-    if not sections:
-        raise probe.ProbeError(f"{name}: the runner checks could not read the host.")
+    sections = runner_probes.get(name) or probe.read(host, commands(name))
+    if isinstance(sections, probe.ProbeError):
+        raise sections
     return sections
 
 

@@ -17,7 +17,6 @@ import re
 
 import pytest
 
-from provision.core import compat
 from provision.docker import daemon, hardening, keyring, systemd
 from provision.docker.distro import detect, parse_os_release
 from provision.docker.dpkg import parse_query, version_matches
@@ -39,12 +38,8 @@ DOCKER_PORTS = (2375, 2376)
 @pytest.fixture(scope="session")
 def probes(request):
     """Every host of the session probed at once, on first use."""
-    hosts = {}
-    for item in request.session.items:
-        host = compat.testinfra_host(item)
-        if host is not None:
-            hosts[host.backend.get_hostname()] = host
-    return probe.probe_all(hosts, settings_for, parallel())
+    hosts = probe.session_hosts(request.session)
+    return probe.probe_all(hosts, lambda name: probe.commands(settings_for(name)), parallel())
 
 
 @pytest.fixture(scope="module")

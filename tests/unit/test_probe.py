@@ -120,10 +120,9 @@ class FakeHost:
         return subprocess.run(["sh", "-c", args[0]], capture_output=True, text=True)
 
 
-def test_probe_all_reads_every_host_and_names_the_one_that_failed(monkeypatch):
-    monkeypatch.setattr(probe, "commands", lambda settings: {"hello": "echo hi"})
+def test_probe_all_reads_every_host_and_names_the_one_that_failed():
     hosts = {"web1": FakeHost("web1"), "web2": FakeHost("web2", fail=True)}
-    results = probe.probe_all(hosts, lambda name: DockerSettings(), parallel=2)
+    results = probe.probe_all(hosts, lambda name: {"hello": "echo hi"}, parallel=2)
     assert results["web1"]["hello"] == probe.Section(0, b"hi\n")
     assert isinstance(results["web2"], probe.ProbeError)
     assert str(results["web2"]).startswith("web2: the checks could not read the host")
@@ -138,10 +137,9 @@ def test_probe_all_reads_every_host_and_names_the_one_that_failed(monkeypatch):
         "@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@\nHost key verification failed.",
     ],
 )
-def test_a_host_key_problem_is_not_blamed_on_sudo(monkeypatch, stderr):
-    monkeypatch.setattr(probe, "commands", lambda settings: {"hello": "echo hi"})
+def test_a_host_key_problem_is_not_blamed_on_sudo(stderr):
     hosts = {"web1": FakeHost("web1", fail=True, stderr=stderr)}
-    said = str(probe.probe_all(hosts, lambda name: DockerSettings())["web1"])
+    said = str(probe.probe_all(hosts, lambda name: {"hello": "echo hi"})["web1"])
     assert said.endswith(
         "its SSH host key is unknown or changed: check it and update ssh_known_hosts_file."
     )
