@@ -60,12 +60,17 @@ class PackageChange:
         }
 
 
-def settle(host, changes: list[Change]) -> None:
+def settle_versions(host, changes: list[Change]) -> None:
     """After a real run on ``host``: the versions its packages have now (one ``Packages``
-    read for all) and how long each restarted unit was down (``DaemonDowntime``)."""
+    read for all)."""
     names = sorted({p.name for change in changes for p in change.packages})
     if names:
         settle_packages(changes, host.get_fact(facts.Packages, packages=names))
+
+
+def settle_downtime(host, changes: list[Change]) -> None:
+    """After a real run on ``host``: how long each restarted unit was down
+    (``DaemonDowntime``)."""
     for change in changes:
         if change.restarts:
             change.downtime_s = host.get_fact(facts.DaemonDowntime, unit=change.restarts)
@@ -93,7 +98,9 @@ def packages_absent(kw: dict, _name) -> Change:
     purge = kw.get("purge")
     found = [n for n in kw["packages"] if _version(state, n) or (purge and n in state)]
     change = Change(
-        "", packages=[PackageChange(n, state[n].version, None) for n in found], settle=settle
+        "",
+        packages=[PackageChange(n, state[n].version, None) for n in found],
+        settle=settle_versions,
     )
     if purge and found:
         change.what.append("purge their configuration too")
@@ -107,7 +114,7 @@ def packages_present(kw: dict, _name) -> Change:
         "",
         what=["apt-get update (the distribution's lists)"],
         packages=[PackageChange(n, None, None, "newest in the distribution") for n in missing],
-        settle=settle,
+        settle=settle_versions,
     )
 
 
@@ -115,7 +122,7 @@ def docker_packages(kw: dict, _name) -> Change:
     packages, pins, holds = kw["packages"], kw.get("pins") or {}, set(kw.get("holds") or [])
     state = last_read(facts.Packages, packages=packages)
     candidates = last_read(facts.PolicyCandidates, packages=packages) if kw.get("latest") else {}
-    change = Change("", settle=settle)
+    change = Change("", settle=settle_versions)
     for name in packages:
         before, pin = _version(state, name), pins.get(name)
         if before is None:
@@ -167,7 +174,7 @@ def service(kw: dict, name_of) -> Change:
         change.what.append(f"start {unit}")
     elif running and causes:
         change.what.append(f"restart {unit}: {', '.join(causes)} changed it")
-        change.restarts, change.settle = unit, settle
+        change.restarts, change.settle = unit, settle_downtime
     elif not running and active == "active":
         change.what.append(f"stop {unit}")
     return change
