@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from provision.report.tables import host_suite
+from provision.report.documents import host_suite
 from provision.report.tables import shown as escape  # literal, secrets redacted
 
 from .model import FAIL, MANUAL, NOT_APPLICABLE, PASS, RESULTS, WAIVED

@@ -46,6 +46,7 @@ def verify(
 ):
     """Run the verification suite (testinfra) on every selected host."""
     from provision.core import interrupt
+    from provision.report import documents
     from provision.report import tables as report
     from provision.verify.run import verify as run_verify
 
@@ -68,7 +69,7 @@ def verify(
             table(report.verify_table),
             report_file,
             junit_file,
-            report.verify_junit,
+            documents.verify_junit,
         )
 
 

@@ -59,16 +59,16 @@ def finish(result, as_json: bool, show, report_path=None, junit_path=None, junit
     Every command with a result ends here, so ``--json`` and exit codes mean the same everywhere.
     """
     from provision.core import interrupt
-    from provision.report import tables as report
+    from provision.report import documents
 
     if as_json:
-        click.echo(report.json_text(result.as_dict()))
+        click.echo(documents.json_text(result.as_dict()))
     else:
         show(result)
     if report_path:
-        report.write_json(report_path, result.as_dict())
+        documents.write_json(report_path, result.as_dict())
     if junit_path:
-        report.write_junit(junit_path, junit(result))
+        documents.write_junit(junit_path, junit(result))
     if getattr(result, "interrupted", None):
         click.get_current_context().exit(interrupt.exit_code())
     click.get_current_context().exit(0 if result.ok else 1)

@@ -30,7 +30,7 @@ def exec_command(
     """
     from provision.core import interrupt
     from provision.orchestrate.exec import run_command
-    from provision.report.fleet import exec_table
+    from provision.report.tables import exec_table
 
     loaded = load_fleet(
         inventory, limit, exclude, shard_spec, as_json, settings=False, report_file=report_file
@@ -81,7 +81,7 @@ def bootstrap_command(
     inventory's known_hosts file (trust on first use) once a login has succeeded.
     """
     from provision.orchestrate.bootstrap import bootstrap as run_bootstrap
-    from provision.report.fleet import bootstrap_table
+    from provision.report.tables import bootstrap_table
 
     loaded = load_fleet(
         inventory, limit, exclude, shard_spec, as_json, settings=False, report_file=report_file

@@ -117,7 +117,7 @@ def apply(
     from provision.core import interrupt
     from provision.orchestrate.batches import batch_size
     from provision.orchestrate.rollout import resumed
-    from provision.report import tables as report
+    from provision.report import documents
 
     if dry and (batch or resume_file):
         raise UsageError("--dry cannot be combined with --batch or --resume; drop one.")
@@ -152,7 +152,7 @@ def apply(
             fail_percent=fail_percent,
             locking=None if dry else locking(lock_wait),
         )
-        finish(result, as_json, show_run(diff), report_file, junit_file, report.apply_junit)
+        finish(result, as_json, show_run(diff), report_file, junit_file, documents.apply_junit)
 
 
 def roll_out(loaded, batch, resume, fail_percent, lock_wait, report_file, rollback):
@@ -163,7 +163,7 @@ def roll_out(loaded, batch, resume, fail_percent, lock_wait, report_file, rollba
 
     from provision.orchestrate.batches import batch_size
     from provision.orchestrate.rollout import roll_out as run_rollout
-    from provision.report import tables as report
+    from provision.report import documents
     from provision.verify.run import verify
 
     done, resumed_batch = resume or ([], None)
@@ -173,7 +173,7 @@ def roll_out(loaded, batch, resume, fail_percent, lock_wait, report_file, rollba
     def write(rollout) -> None:
         rollout.batch = batch
         if report_file:
-            report.write_json(report_file, rollout.as_dict())
+            documents.write_json(report_file, rollout.as_dict())
 
     rollout = run_rollout(
         loaded.fleet,
@@ -193,7 +193,8 @@ def roll_out(loaded, batch, resume, fail_percent, lock_wait, report_file, rollba
 
 def finish_rollout(rollout, as_json: bool, junit_file) -> None:
     """The end of ``apply --batch``: its table (or JSON document) and JUnit XML."""
-    from provision.report.fleet import rollout_junit, rollout_table
+    from provision.report.documents import rollout_junit
+    from provision.report.tables import rollout_table
 
     finish(rollout, as_json, table(rollout_table), None, junit_file, rollout_junit)
 
@@ -248,7 +249,7 @@ def uninstall(
     """Remove Docker Engine, its repository and key from every selected host."""
     from provision.core import interrupt
     from provision.docker.deploy import uninstall_docker
-    from provision.report import tables as report
+    from provision.report import documents
 
     data = (*data, "docker_purge_data=true") if purge_data else data
     loaded = load_fleet(
@@ -270,7 +271,7 @@ def uninstall(
             dry=dry,
             locking=None if dry else locking(300),
         )
-        finish(result, as_json, show_run(False), report_file, junit_file, report.apply_junit)
+        finish(result, as_json, show_run(False), report_file, junit_file, documents.apply_junit)
 
 
 def interactive() -> bool:

@@ -15,6 +15,7 @@ from provision.core.errors import UsageError
 from provision.docker.settings import from_host_data
 from provision.orchestrate.inventory import load, parse_data
 from provision.orchestrate.results import FleetResult, HostResult
+from provision.report import documents
 from provision.report import tables as report
 from provision.verify.run import (
     Check,
@@ -267,7 +268,7 @@ def fleet_result() -> FleetResult:
 
 def test_apply_junit_has_a_failure_per_failed_host(tmp_path):
     path = tmp_path / "apply.xml"
-    report.write_junit(path, report.apply_junit(fleet_result()))
+    documents.write_junit(path, documents.apply_junit(fleet_result()))
     root = ET.parse(path).getroot()
     assert root.tag == "testsuites"
     [suite] = root
@@ -301,7 +302,7 @@ def verify_result() -> VerifyResult:
 
 def test_verify_junit_has_a_suite_per_host(tmp_path):
     path = tmp_path / "verify.xml"
-    report.write_junit(path, report.verify_junit(verify_result()))
+    documents.write_junit(path, documents.verify_junit(verify_result()))
     suites = {s.get("name"): s for s in ET.parse(path).getroot().iter("testsuite")}
     assert list(suites) == [
         "provision.verify.lab1",
@@ -322,7 +323,7 @@ def test_verify_junit_has_a_suite_per_host(tmp_path):
 
 def test_json_reports(tmp_path):
     path = tmp_path / "report.json"
-    report.write_json(path, fleet_result().as_dict())
+    documents.write_json(path, fleet_result().as_dict())
     data = json.loads(path.read_text())
     assert data["summary"] == {"hosts": 3, "changed": 1, "unchanged": 1, "failed": 1}
     assert data["hosts"]["web3"]["duration_s"] == 1.25
@@ -425,12 +426,12 @@ def test_reports_stay_valid_with_any_characters_in_messages(tmp_path_factory, me
     result = fleet_result()
     result.hosts["web2"].error = message
     path = tmp_path_factory.mktemp("junit") / "apply.xml"
-    report.write_junit(path, report.apply_junit(result))
+    documents.write_junit(path, documents.apply_junit(result))
     failure = ET.parse(path).getroot().find(".//testcase[@name='web2']/failure")
-    escaped = report.NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", message)
+    escaped = documents.NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", message)
     assert failure.get("message").replace("\r", "\n") == (escaped or "failed").replace("\r", "\n")
     json_path = path.with_suffix(".json")
-    report.write_json(json_path, result.as_dict())
+    documents.write_json(json_path, result.as_dict())
     assert json.loads(json_path.read_text())["hosts"]["web2"]["error"] == message
 
 
@@ -438,7 +439,7 @@ def test_a_control_character_in_a_message_is_written_as_an_escape(tmp_path):
     result = fleet_result()
     result.hosts["web2"].error = "web2: apt said \x1b[31mE: broken\x1b[0m\x00."
     path = tmp_path / "apply.xml"
-    report.write_junit(path, report.apply_junit(result))
+    documents.write_junit(path, documents.apply_junit(result))
     failure = ET.parse(path).getroot().find(".//testcase[@name='web2']/failure")
     assert failure.get("message") == "web2: apt said \\x1b[31mE: broken\\x1b[0m\\x00."
 

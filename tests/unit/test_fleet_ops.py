@@ -22,7 +22,7 @@ from provision.orchestrate.inventory import Fleet
 from provision.orchestrate.results import FleetResult, HostResult
 from provision.orchestrate.rollout import resumed, roll_out
 from provision.orchestrate.shard import Shard, parse
-from provision.report.fleet import exec_table
+from provision.report.tables import exec_table
 from provision.verify.run import Check, HostChecks
 
 # shards -------------------------------------------------------------------------------------
@@ -354,7 +354,7 @@ def test_inotify_limits_are_raised_never_lowered(tmp_path):
 
 
 def test_rollout_junit_fails_failed_hosts_and_skips_the_rest():
-    from provision.report.fleet import rollout_junit
+    from provision.report.documents import rollout_junit
 
     run = FakeRun(failed={"b"})
     rollout = roll_out(fleet_of(*"abc"), None, run.verify, 1, 0, apply=run.apply)
@@ -526,7 +526,7 @@ def test_a_deferred_new_host_key_is_recorded_only_on_commit(tmp_path, deploy_key
 
 def test_the_bootstrap_table_says_which_keys_were_recorded_seen_or_not_confirmed():
     from provision.orchestrate.bootstrap import BootstrapResult, FleetBootstrap
-    from provision.report.fleet import bootstrap_table
+    from provision.report.tables import bootstrap_table
 
     def caption(**hosts: str) -> str:
         results = {name: BootstrapResult(host_key=key) for name, key in hosts.items()}

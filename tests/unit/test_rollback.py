@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from provision.orchestrate.results import FleetResult, HostResult
 from provision.orchestrate.rollout import engine_change, roll_out
-from provision.report.fleet import _engine
+from provision.report.tables import _engine
 from provision.verify.run import Check, HostChecks
 
 from .fakes import converged_machine
