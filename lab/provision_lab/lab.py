@@ -198,7 +198,8 @@ class Lab:
 
     def _build_inputs(self, suites: set[str], board):
         from .image import build_image
-        from .repo import build_repository, repository_dir
+        from .repo import build_repository
+        from .repo.planning import repository_dir
 
         cache = self.config.cache_dir
 
