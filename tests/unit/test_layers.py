@@ -205,3 +205,36 @@ def test_the_tool_ships_without_the_lab():
     assert done.returncode == 0, done.stderr
     commands = {line.split()[0] for line in done.stdout.split("Commands:")[1].splitlines() if line}
     assert commands == {"apply", "audit", "bootstrap", "exec", "status", "uninstall", "verify"}
+
+
+def test_every_import_of_the_packages_own_names_resolves():
+    """Imports inside functions run late: each one that names this package's modules must find
+    what it names (a module moved or split fails here, not in the middle of a run)."""
+    import importlib
+
+    from .imports import PACKAGES
+
+    missing = []
+    for name, path in modules().items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parts, base] if base else parts)
+            if base.split(".")[0] not in PACKAGES:
+                continue
+            module = importlib.import_module(base)
+            for alias in node.names:
+                found = hasattr(module, alias.name)
+                if not found:
+                    try:
+                        importlib.import_module(f"{base}.{alias.name}")
+                        found = True
+                    except ImportError:
+                        pass
+                if not found:
+                    missing.append(f"{name}: from {base} import {alias.name}")
+    assert not missing, "\n".join(missing)
