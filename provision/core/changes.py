@@ -61,8 +61,9 @@ class Change:
         return redact.redacted(data)
 
 
-def refuses_only(kwargs: dict, name_of) -> Change:
-    """The description of an operation that never changes a host, only fails it."""
+def changes_nothing(kwargs: dict, name_of) -> Change:
+    """The description of an operation that never changes a host (it only refuses one, or
+    says what it found)."""
     return Change("")
 
 

@@ -39,8 +39,8 @@ def operation(describe: Describe, **options):
 
     ``describe(kwargs, name_of)`` says in a ``changes.Change`` what a call changes, from its
     keyword arguments and the facts the operation read (``snapshot.last_read``); ``name_of(meta)``
-    names an earlier operation the call depends on. ``changes.refuses_only`` describes one that
-    never changes a host, only fails it.
+    names an earlier operation the call depends on. ``changes.changes_nothing`` describes one that
+    never changes a host.
     """
 
     def wrap(func):

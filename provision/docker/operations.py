@@ -12,7 +12,7 @@ import shlex
 from pyinfra import host
 from pyinfra.api import StringCommand
 
-from provision.core.changes import refuses_only
+from provision.core.changes import changes_nothing
 from provision.core.recording import operation
 from provision.core.snapshot import read
 
@@ -307,7 +307,7 @@ def audit_rules_loaded(after=()):
     yield "if systemctl is-active --quiet auditd; then augenrules --load; fi"
 
 
-@operation(describe=refuses_only)
+@operation(describe=changes_nothing)
 def data_root_free(settings: DockerSettings):
     """Refuse a new data root while the current one holds images, containers or volumes:
     nothing is ever moved or deleted. ``docker_data_root_force`` starts empty anyway."""
@@ -439,7 +439,7 @@ def installs(
     return install
 
 
-@operation(describe=refuses_only)
+@operation(describe=changes_nothing)
 def versions_available(pins: dict[str, str], packages: list[str]):
     """Refuse, before any package changes, a pinned version the repository does not have.
 
