@@ -8,6 +8,7 @@ the changes from them and the facts the deploy read.
 from __future__ import annotations
 
 import functools
+import shlex
 import weakref
 from dataclasses import dataclass
 
@@ -15,6 +16,8 @@ from pyinfra import host, state
 from pyinfra.api import operation as pyinfra_operation
 
 from provision.compat import current
+
+from .snapshot import MalformedFact
 
 _CALLS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # State -> {host: [Call]}
 
@@ -33,10 +36,11 @@ class Call:
 
 
 def operation(**options):
-    """``@operation(**options)`` of pyinfra, recording every call (see ``calls``)."""
+    """``@operation(**options)`` of pyinfra, recording every call (see ``calls``); a fact that
+    comes back malformed while it runs fails this host with one sentence."""
 
     def wrap(func):
-        op = pyinfra_operation(**options)(func)
+        op = pyinfra_operation(**options)(guarded(func))
 
         @functools.wraps(op)
         def call(*args, **kwargs):
@@ -48,6 +52,26 @@ def operation(**options):
         return call
 
     return wrap
+
+
+def refuse(message: str) -> str:
+    """A command that fails this host with ``message`` (a sentence that starts with the host's
+    name) on stderr and changes nothing; pyinfra and the fleet runner both show it."""
+    return f"echo {shlex.quote(message)} >&2; exit 1"
+
+
+def guarded(func):
+    """``func``'s commands, or, when a fact it reads is malformed, one that fails the host
+    with that sentence (pyinfra would let the error out of the whole run)."""
+
+    @functools.wraps(func)
+    def commands(*args, **kwargs):
+        try:
+            yield from func(*args, **kwargs)
+        except MalformedFact as error:
+            yield refuse(str(error))
+
+    return commands
 
 
 def calls(run_state, host_name: str) -> list[Call]:

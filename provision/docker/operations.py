@@ -14,7 +14,7 @@ from pyinfra import host
 from pyinfra.api import StringCommand
 
 from . import aptsources, daemon, keyring, logins
-from .calls import operation  # pyinfra's, recording each call for change reports
+from .calls import operation, refuse  # pyinfra's, recording each call for change reports
 from .dpkg import RELEASE_RE, newest_match, version_matches  # noqa: F401 (re-exported)
 from .facts import (
     BACKUP,
@@ -32,14 +32,8 @@ from .facts import (
 )
 from .layout import apt_names
 from .settings import PINNED_PACKAGES, DockerSettings
-from .snapshot import read
+from .snapshot import fresh, read
 from .takeover import written_here
-
-
-def refuse(message: str) -> str:
-    """A command that fails this host with ``message`` (a sentence that starts with the host's
-    name) on stderr and changes nothing; pyinfra and the fleet runner both show it."""
-    return f"echo {shlex.quote(message)} >&2; exit 1"
 
 
 def apt_get(lock_timeout: int, *args: str) -> str:
@@ -212,7 +206,7 @@ def signing_key(path: str, url: str, fingerprint: str, proxy: str | None = None)
         if keyring.is_canonical(current.content, fingerprint):
             host.noop(f"{path} holds only key {fingerprint}")
             return
-    data, error = host.get_fact(Download, url=url, _stdin=logins.curl_config(url, proxy))
+    data, error = fresh(Download, url=url, _stdin=logins.curl_config(url, proxy))
     if data is None:
         yield refuse(
             f"{host.name}: cannot download the Docker signing key from "

@@ -26,7 +26,7 @@ from .layout import KEYRING, PinnedRepository, apt_names, docker_repository
 from .logins import AUTH_DIR, without_login
 from .rootless import EXTRAS
 from .settings import DockerSettings
-from .snapshot import read
+from .snapshot import fresh, read
 
 MARK = "=====provision-preflight-"
 APT_OPTIONS = (  # the temporary state ("$t"): Docker's sources only, their lists and cache
@@ -222,7 +222,7 @@ def check_repository(settings: DockerSettings, target: Target) -> None:
     repository = docker_repository(settings, target.distro, target.codename, target.arch)
     where = f"Docker's repository {repository.uri} {target.codename} for {target.arch}"
     key = _key(settings, repository)
-    offer = host.get_fact(
+    offer = fresh(
         RepositoryOffer,
         sources=repository.entry(),
         key=key,
@@ -255,7 +255,7 @@ def _key(settings: DockerSettings, repository: PinnedRepository) -> bytes:
     current = read(FileContent, path=KEYRING)
     if current and keyring.is_canonical(current.content, repository.fingerprint):
         return current.content
-    data, error = host.get_fact(
+    data, error = fresh(
         AptDownload,
         url=repository.key_url,
         config=apt_proxy_conf(settings),

@@ -17,6 +17,7 @@ from pyinfra import host
 from pyinfra.api import FactBase, operation
 
 from . import operations as ops
+from .calls import guarded
 from .facts import FileContent, Packages
 from .rootless_layout import SUBID_FILES, UNIT_TEXT, USER_UNIT, as_user
 from .snapshot import read
@@ -123,6 +124,7 @@ def with_subids(text: str, wanted: dict[str, int]) -> str:
 
 
 @operation()
+@guarded
 def subordinate_ids(users: list[str]):
     """Give each of ``users`` (who must exist) subordinate uid and gid ranges."""
     found, missing = read(RootlessUsers, users=users)
@@ -145,6 +147,7 @@ def subordinate_ids(users: list[str]):
 
 
 @operation()
+@guarded
 def user_services(users: list[str], restart_after=()):
     """Lingering and a running, enabled ``docker.service`` in each user's systemd manager.
 
@@ -172,6 +175,7 @@ def user_services(users: list[str], restart_after=()):
 
 
 @operation()
+@guarded
 def user_services_absent(users: list[str]):
     """Stop and disable each user's rootless ``docker.service`` (lingering and the users' id
     ranges stay: other services may use them)."""

@@ -15,6 +15,7 @@ from .errors import SettingsError
 from .logins import auth_conf
 
 DOCKER_FINGERPRINT = "9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
+DOCKER_UPSTREAM = "https://download.docker.com/linux"  # Docker's own repositories, one per distro
 DEFAULT_PACKAGES = (
     "docker-ce",
     "docker-ce-cli",
@@ -139,7 +140,7 @@ class DockerSettings:
     docker_package_versions: Mapping[str, str] = field(default_factory=dict)
     docker_hold: bool = False
     docker_channel: str = "stable"
-    docker_repo_url: str = "https://download.docker.com/linux"
+    docker_repo_url: str = DOCKER_UPSTREAM
     docker_gpg_key_url: str | None = None
     docker_gpg_fingerprint: str = DOCKER_FINGERPRINT
     docker_distro: str | None = None

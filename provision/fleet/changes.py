@@ -27,7 +27,7 @@ from provision.docker.operations import (
     takeover_backup,
     wanted_daemon_config,
 )
-from provision.docker.snapshot import last_read
+from provision.docker.snapshot import MalformedFact, last_read
 
 
 @dataclass
@@ -135,7 +135,7 @@ def describe(call: Call, recorded: list[Call]) -> Change:
     describer = DESCRIBERS.get(call.function)
     try:
         change = describer(call.kwargs, name_of) if describer else Change("")
-    except (KeyError, TypeError, ValueError, AttributeError):  # a report never fails a run
+    except (KeyError, TypeError, ValueError, AttributeError, MalformedFact):  # never fails a run
         change = Change("")
     change.operation = call.name
     return change

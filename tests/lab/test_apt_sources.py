@@ -1,9 +1,10 @@
 """Other people's apt sources and the logins of a proxy, on a real host with real apt.
 
 Sources that share the stand-in Docker repository's host name but not its path stay as they
-are; a ``[trusted=yes]`` Docker entry, in whatever spelling, goes and is reported. A proxy that
-wants a password gets it from root-only files: no command line on the host and no output of
-the run shows it."""
+are; a ``[trusted=yes]`` Docker entry, in whatever spelling, goes and is reported, and so do
+entries of ``download.docker.com`` itself while ``docker_repo_url`` names the lab's mirror.
+A proxy that wants a password gets it from root-only files: no command line on the host and no
+output of the run shows it."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def lab1(lab):
     sh(
         lab,
         "lab1",
-        "sudo rm -f /etc/apt/sources.list.d/mirror.list /etc/apt/sources.list.d/mirror.sources",
+        "sudo rm -f /etc/apt/sources.list.d/mirror.list /etc/apt/sources.list.d/mirror.sources"
+        " /etc/apt/sources.list.d/docker-upstream.sources",
     )
     for name in MIRRORS:
         (lab.config.www_dir / name).unlink(missing_ok=True)
@@ -51,9 +53,18 @@ def test_others_sources_on_the_same_host_stay_and_a_trusted_docker_entry_goes(la
         f"Types: deb\nURIs: {base}/linux//debian\nSuites: bookworm\nComponents: stable\n"
         "Trusted: yes\n"
     )
+    # docker_repo_url is the lab's mirror: Docker's own address is Docker's repository still
+    upstream_line = (
+        "deb [trusted=yes] HTTPS://Download.Docker.com:443//linux/debian/ bookworm stable\n"
+    )
+    upstream_stanza = (
+        "Types: deb\nURIs: http://download.docker.com/linux/./debian\nSuites: bookworm\n"
+        "Components: stable test\nSigned-By: /usr/share/keyrings/docker-old.gpg\n"
+    )
     files = {
-        "/etc/apt/sources.list.d/mirror.list": theirs_list + planted_line,
+        "/etc/apt/sources.list.d/mirror.list": theirs_list + planted_line + upstream_line,
         "/etc/apt/sources.list.d/mirror.sources": theirs_sources + "\n" + planted_stanza,
+        "/etc/apt/sources.list.d/docker-upstream.sources": upstream_stanza,
     }
     for path, text in files.items():
         sh(lab1, "lab1", f"printf %s {shlex.quote(text)} | sudo tee {path} >/dev/null")
@@ -64,10 +75,14 @@ def test_others_sources_on_the_same_host_stay_and_a_trusted_docker_entry_goes(la
     assert result.ok, result.hosts["lab1"].error
     changes = {c["operation"]: c["changes"] for c in result.hosts["lab1"].changes}
     reported = changes["Remove other sources of Docker's repository"]
-    assert len(reported) == 2 and all("trusted=yes" in line for line in reported)
+    assert len(reported) == 5, reported  # the upstream file holds nothing else: removed
+    assert sum("trusted=yes" in line for line in reported) == 3
+    assert any("signed-by /usr/share/keyrings/docker-old.gpg" in line for line in reported)
     assert sh(lab1, "lab1", "cat /etc/apt/sources.list.d/mirror.list").stdout == (
-        theirs_list + "# " + planted_line
+        theirs_list + "# " + planted_line + "# " + upstream_line
     )
+    gone = sh(lab1, "lab1", "ls /etc/apt/sources.list.d/docker-upstream.sources", check=False)
+    assert gone.returncode != 0
     commented = "".join(f"# {line}\n" for line in planted_stanza.splitlines())
     assert sh(lab1, "lab1", "cat /etc/apt/sources.list.d/mirror.sources").stdout == (
         theirs_sources + "\n" + commented
