@@ -13,7 +13,9 @@ import shlex
 
 import pytest
 
-from provision.docker.deploy import APT_PROXY, APT_PROXY_LOGIN, KEYRING
+from provision.docker.deploy import APT_PROXY, APT_PROXY_LOGIN, KEYRING, SOURCES
+from provision.docker.layout import DOCKER_LOGIN
+from provision.lab.server import serving_with_login
 
 from .conftest import apply, check, failures, sh, tinyproxy
 
@@ -154,3 +156,69 @@ def test_a_proxys_password_is_on_no_command_line_and_in_no_output(lab1, tmp_path
         assert sh(lab1, "lab1", f"sudo stat -c %a {APT_PROXY_LOGIN}").stdout == "600\n"
     assert apply("lab1").ok  # no proxy: its files go
     assert sh(lab1, "lab1", f"ls {APT_PROXY} {APT_PROXY_LOGIN}", check=False).returncode != 0
+
+
+REPO_SECRET = "r3po-Secret-0815"
+# every regular file a local user may read, in the places a run writes to
+READABLE = (
+    "find /etc /tmp /run /root /home /var/lib/apt /var/cache/apt /var/log /var/tmp -xdev "
+    "-type f -perm -004 -size -20M -print0"
+)
+
+
+def test_the_repositorys_login_reaches_apt_from_a_root_only_file_and_nothing_else(lab1, capfd):
+    """The stand-in repository behind HTTP basic auth, as a private mirror serves it:
+    ``docker_repo_url`` with ``user:password@`` converges with apt reading the login from
+    ``auth.conf.d`` (0600) and curl from its standard input; the password is on no command
+    line on the host, in no file other users can read, and in nothing the run shows."""
+    with serving_with_login(lab1.config, ("pull", REPO_SECRET)) as server:
+        port = server.server_address[1]
+        repo = f"http://pull:{REPO_SECRET}@{lab1.config.gateway}:{port}/linux"
+        sh(lab1, "lab1", f"sudo rm -f {KEYRING}")  # the key is fetched again, with the login
+        sh(lab1, "lab1", f"sudo nohup sh -c {shlex.quote(WATCH)} >/dev/null 2>&1 &")
+        sh(
+            lab1,
+            "lab1",
+            "sudo rm -f /root/curl-argv && sudo mv /usr/bin/curl /usr/bin/curl.real && "
+            f"printf %s {shlex.quote(CURL_LOGGER)} | sudo tee /usr/bin/curl >/dev/null && "
+            "sudo chmod 755 /usr/bin/curl",
+        )
+        try:
+            result = apply("lab1", docker_repo_url=repo)
+        finally:
+            sh(lab1, "lab1", "sudo mv /usr/bin/curl.real /usr/bin/curl")
+        sh(lab1, "lab1", "sudo rm -f /root/watching; sleep 1")
+        seen = sh(lab1, "lab1", "sudo cat /root/cmdlines").stdout
+        curls = sh(lab1, "lab1", "sudo cat /root/curl-argv").stdout
+        printed = capfd.readouterr()
+
+        assert result.ok, result.hosts["lab1"].error
+        asked = server.requests
+        assert ("GET", "/linux/debian/gpg", True) in asked  # curl sent the login
+        assert ("GET", "/linux/debian/dists/bookworm/InRelease", True) in asked  # and apt did
+        assert not any(path.startswith("/linux/debian/dists/") and not ok for _, path, ok in asked)
+        assert "apt-get" in seen  # the watcher saw the run's apt
+        lines = curls.splitlines()
+        assert lines and all(line.startswith("-K - --globoff ") for line in lines), lines
+        assert REPO_SECRET not in seen and REPO_SECRET not in curls
+        assert REPO_SECRET not in printed.out + printed.err
+        assert REPO_SECRET not in json.dumps(result.as_dict())
+        login = sh(lab1, "lab1", f"sudo stat -c '%a %U:%G' {DOCKER_LOGIN}").stdout
+        assert login == "600 root:root\n"
+        written = sh(lab1, "lab1", f"sudo cat {DOCKER_LOGIN}").stdout
+        assert written == (
+            f"machine http://{lab1.config.gateway}:{port}/linux/debian\nlogin pull\n"
+            f"password {REPO_SECRET}\n"
+        )
+        assert REPO_SECRET not in sh(lab1, "lab1", f"cat {SOURCES}").stdout
+        readable = sh(
+            lab1,
+            "lab1",
+            f"sudo {READABLE} | sudo xargs -0 grep -lF -e {shlex.quote(REPO_SECRET)} || true",
+        ).stdout
+        assert readable == "", readable
+        assert sh(lab1, "lab1", "sudo apt-get update 2>&1").stdout.count("401") == 0
+        again = apply("lab1", docker_repo_url=repo)
+        assert again.ok and again.hosts["lab1"].status == "unchanged"
+    assert apply("lab1").ok  # the repository without a login: its login file goes
+    assert sh(lab1, "lab1", f"sudo ls {DOCKER_LOGIN}", check=False).returncode != 0
