@@ -40,8 +40,8 @@ def auth_conf(url: str | None) -> str | None:
     if found is None:
         return None
     user, password = found
-    if any(char.isspace() for char in user + password) or not user:
-        raise ValueError("a login for apt holds no white space and names a user")
+    if any(char.isspace() or _control(char) for char in user + password) or not user:
+        raise ValueError("a login for apt holds no white space or control character")
     return f"machine {without_login(url).rstrip('/')}\nlogin {user}\npassword {password}\n"
 
 
@@ -57,8 +57,14 @@ def curl_config(url: str, proxy: str | None = None) -> str:
     return "".join(f"{line}\n" for line in lines)
 
 
+def _control(char: str) -> bool:
+    """A C0 or C1 control character (NUL, CR, DEL, NEL ...): apt's and curl's files end a
+    value or a line there, or cut it short."""
+    return ord(char) < 32 or 127 <= ord(char) < 160
+
+
 def _quoted(value: str) -> str:
     """A double-quoted curl config value (curl unescapes ``\\\\`` and ``\\"``)."""
-    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+    if any(map(_control, value)):
         raise ValueError("a URL for curl holds no control characters")
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

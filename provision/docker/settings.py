@@ -283,7 +283,8 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
         except ValueError:
             problems.append(
                 f"{name} carries a login apt cannot use: it must name a user, and neither "
-                "user nor password may hold white space (also not as %20)"
+                "user nor password may hold white space or control characters (also not as "
+                "%20 or %00)"
             )
     for url in values.get("docker_registry_mirrors", ()):
         _check_url("docker_registry_mirrors", url, problems, web_only=True)
