@@ -291,7 +291,7 @@ def audit(
     from . import redact
     from .audit import report as audit_report
     from .audit.runner import audit as run_audit
-    from .fleet import report
+    from .fleet import interrupt, report
 
     fleet, _ = load_fleet(
         inventory,
@@ -303,16 +303,17 @@ def audit(
         junit_file=junit_file,
         prometheus_file=prometheus_file,
     )
-    result = run_audit(fleet, parallel)
-    if prometheus_file:
-        audit_report.write_prometheus(prometheus_file, result)
 
     def show(result):
         report.print_table(audit_report.table(result))
         for line in audit_report.summary(result):
             click.echo(redact.text(line))
 
-    finish(result, as_json, show, report_file, junit_file, audit_report.junit)
+    with interrupt.graceful():
+        result = run_audit(fleet, parallel)
+        if prometheus_file:
+            audit_report.write_prometheus(prometheus_file, result)
+        finish(result, as_json, show, report_file, junit_file, audit_report.junit)
 
 
 @cli.command()

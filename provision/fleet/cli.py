@@ -246,8 +246,9 @@ def bootstrap_command(
 
     outputs.check_all(report_file=report_file)
     fleet = _load(inventory, limit, exclude, shard_spec, as_json)
-    result = run_bootstrap(fleet, initial_user, password_env, key_logins_only)
-    finish(result, as_json, table(bootstrap_table), report_file)
+    with interrupt.graceful():
+        result = run_bootstrap(fleet, initial_user, password_env, key_logins_only)
+        finish(result, as_json, table(bootstrap_table), report_file)
 
 
 FLEET_COMMANDS = (exec_command, bootstrap_command)

@@ -241,26 +241,117 @@ def signal_in(seconds: float, name: str):
     return subprocess.Popen(["sh", "-c", f"sleep {seconds}; kill -{name} {os.getpid()}"])
 
 
-@pytest.mark.parametrize(("name", "code"), [("TERM", 143), ("INT", 130)])
-@pytest.mark.parametrize("command_name", ["apply", "status", "exec"])
-def test_a_signal_while_connecting_ends_the_run_with_its_report(
-    monkeypatch, capsys, silent, tmp_path, name, code, command_name
-):
+# every command that reports, in every mode: ARGS after `-i INVENTORY`, and its report files
+MODES = {
+    "apply": ["apply", "--junit", "{junit}"],
+    "apply --dry": ["apply", "--dry", "--junit", "{junit}"],
+    "apply --batch": ["apply", "--batch", "1", "--junit", "{junit}"],
+    "apply --resume": ["apply", "--resume", "{resume}", "--junit", "{junit}"],
+    "verify": ["verify", "--junit", "{junit}"],
+    "status": ["status"],
+    "uninstall": ["uninstall", "--yes", "--junit", "{junit}"],
+    "uninstall --dry": ["uninstall", "--dry", "--junit", "{junit}"],
+    "exec": ["exec", "--", "true"],
+    "bootstrap": ["bootstrap", "--initial-user", "root"],
+    "audit": ["audit", "--junit", "{junit}", "--prometheus", "{prometheus}"],
+}
+
+
+def mode_args(mode: str, inventory: str, tmp_path) -> list[str]:
+    """``provision MODE -i inventory --json --report FILE`` with the mode's other outputs."""
+    resume = tmp_path / "rollout.json"
+    resume.write_text('{"rollout": {"batch": "1"}, "hosts": {"web1": {"state": "failed"}}}')
+    files = {
+        "junit": str(tmp_path / "junit.xml"),
+        "prometheus": str(tmp_path / "audit.prom"),
+        "resume": str(resume),
+    }
+    name, *rest = (arg.format(**files) for arg in MODES[mode])
+    extra = rest[rest.index("--") :] if "--" in rest else []
+    options = rest[: len(rest) - len(extra)]
+    return [name, "-i", inventory, *options, "--json", "--report", str(tmp_path / "r.json"), *extra]
+
+
+@pytest.fixture
+def deploy_key(tmp_path):
+    import subprocess
+
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    return str(key)
+
+
+def interrupted_run(monkeypatch, capsys, server, tmp_path, mode, key, name, sender=None):
+    """Run ``mode`` against 3 hosts of ``server`` until signal ``name`` stops it: its code,
+    JSON document and how long it took; its report files are checked against the document."""
     import time
 
     path = tmp_path / "inventory.py"
-    path.write_text(silent.inventory(3, ssh_connect_timeout=60))
-    report = tmp_path / "report.json"
-    args = command(command_name, str(path), "--json", "--report", str(report))
+    path.write_text(server.inventory(3, ssh_connect_timeout=60, ssh_key=key))
+    args = mode_args(mode, str(path), tmp_path)
     started = time.monotonic()
-    sender = signal_in(1, name)
     exit_code, out, err = run_main(monkeypatch, capsys, *args)
-    sender.wait()
-    assert exit_code == code and time.monotonic() - started < 20  # not the 60 s timeout
-    document = json.loads(out)
-    assert document == json.loads(report.read_text())
+    took = time.monotonic() - started
+    if sender:
+        sender.wait()
+    document = json.loads(out)  # one JSON document on stdout, and nothing else
+    assert document == json.loads((tmp_path / "r.json").read_text())
     assert document["interrupted"] == f"SIG{name}"
-    assert silent.accepted == 3
+    if "{junit}" in MODES[mode]:
+        import xml.etree.ElementTree as ET
+
+        assert ET.parse(tmp_path / "junit.xml").getroot().tag == "testsuites"
+    if mode == "audit":
+        prometheus = (tmp_path / "audit.prom").read_text()
+        assert 'provision_docker_audit_host_read{host="web1"} 0' in prometheus
+    return exit_code, document, took
+
+
+def unfinished(document: dict) -> list[str]:
+    """The hosts a report (of any command) says were stopped or not run."""
+    hosts = document["hosts"]
+    return sorted(
+        name
+        for name, host in hosts.items()
+        if host.get("status") == "interrupted"
+        or host.get("state") in ("interrupted", "not attempted")
+        or "interrupted" in (host.get("error") or "")
+    )
+
+
+SIGNALS = [("TERM", 143), ("INT", 130)]
+
+
+@pytest.mark.parametrize(("name", "code"), SIGNALS)
+@pytest.mark.parametrize("mode", MODES)
+def test_a_signal_while_connecting_ends_the_run_with_its_reports(
+    monkeypatch, capsys, silent, tmp_path, deploy_key, name, code, mode
+):
+    sender = signal_in(1, name)
+    exit_code, document, took = interrupted_run(
+        monkeypatch, capsys, silent, tmp_path, mode, deploy_key, name, sender
+    )
+    assert exit_code == code and took < 10  # not the 60 s (or ssh's 15 s) connect timeout
+    assert unfinished(document) == ["web1", "web2", "web3"][: len(unfinished(document))]
+    assert unfinished(document)
+
+
+@pytest.mark.parametrize(("name", "code"), SIGNALS)
+@pytest.mark.parametrize("mode", MODES)
+def test_a_signal_at_first_contact_ends_the_run_with_its_reports(
+    monkeypatch, capsys, tmp_path, deploy_key, name, code, mode
+):
+    import signal
+
+    server = FakeServer("silent", tmp_path, signal_on_accept=getattr(signal, f"SIG{name}"))
+    try:
+        exit_code, document, took = interrupted_run(
+            monkeypatch, capsys, server, tmp_path, mode, deploy_key, name
+        )
+    finally:
+        server.close()
+    assert exit_code == code and took < 10
+    assert unfinished(document)
 
 
 @pytest.mark.parametrize(("name", "code"), [("TERM", 143), ("INT", 130)])
