@@ -130,12 +130,12 @@ def apply_in_batches(
     as_json=False,
     rollback=False,
 ):
-    """``apply --batch``: roll out ``profile`` (default: Docker), print the table (or the JSON
-    document), write the report after every batch. ``resume``: ``batches.resumed`` of the
-    report of the rollout to carry on."""
+    """``apply --batch``: roll out each host's profile (``profiles.Chosen``; default: Docker),
+    print the table (or the JSON document), write the report after every batch. ``resume``:
+    ``batches.resumed`` of the report of the rollout to carry on."""
     import functools
 
-    from provision.profiles import profile as profile_named
+    from provision.profiles import Chosen
     from provision.verify.runner import verify
 
     from . import report
@@ -143,7 +143,7 @@ def apply_in_batches(
     from .rollout import batch_size
     from .tables import rollout_junit, rollout_table
 
-    profile = profile or profile_named("docker")
+    profile = profile or Chosen(dict.fromkeys((host.name for host in fleet.hosts), "docker"))
     done, resumed_batch = resume or ([], None)
     batch = batch or resumed_batch  # the batch size of the rollout being resumed
     size = batch_size(batch, len(fleet.hosts))

@@ -377,13 +377,13 @@ def test_a_signal_before_any_host_is_one_line(monkeypatch, capsys, server, inven
 # the profile: chosen in the inventory or on the command line --------------------------------
 
 
-def profile_of(tmp_path, text: str, *args: str):
-    """The profile ``load_fleet`` chooses for inventory ``text`` and ``--profile ARGS[0]``."""
+def profile_of(tmp_path, text: str, *args: str, limit=()):
+    """The profiles ``load_fleet`` chooses for inventory ``text`` and ``--profile ARGS[0]``."""
     from provision import cli
 
     path = tmp_path / f"inventory{len(list(tmp_path.iterdir()))}.py"  # pyinfra caches by path
     path.write_text(text)
-    return cli.load_fleet(str(path), (), (), args[0] if args else None)[1]
+    return cli.load_fleet(str(path), limit, (), args[0] if args else None)[1]
 
 
 RUNNERS = """\
@@ -394,11 +394,28 @@ runners = (["r1", "r2"], {"provision_profile": "ci-runner", "ci_runner_user": "c
 def test_a_group_chooses_the_ci_runner_profile(tmp_path):
     from provision import profiles
 
-    assert profile_of(tmp_path, RUNNERS).suites == profiles.profile("ci-runner").suites
-    assert profile_of(tmp_path, "hosts = ['a']\n").suites == profiles.profile("docker").suites
-    assert profile_of(tmp_path, "hosts = ['a']\n", "ci-runner").deploy.__name__ == (
-        "install_ci_runner"
-    )
+    runner, docker = profiles.profile("ci-runner"), profiles.profile("docker")
+    assert profile_of(tmp_path, RUNNERS).suites == {"r1": runner.suites, "r2": runner.suites}
+    assert profile_of(tmp_path, "hosts = ['a']\n").suites == {"a": docker.suites}
+    assert profile_of(tmp_path, "hosts = ['a']\n", "ci-runner").of("a") == runner
+
+
+MIXED = RUNNERS + "web = ['web1', 'web2']\n"
+
+
+@pytest.mark.parametrize(
+    ("limit", "args", "expected"),
+    [
+        ((), (), {"r1": "ci-runner", "r2": "ci-runner", "web1": "docker", "web2": "docker"}),
+        (("r1,web2",), (), {"r1": "ci-runner", "web2": "docker"}),
+        (("runners",), (), {"r1": "ci-runner", "r2": "ci-runner"}),
+        (("web",), (), {"web1": "docker", "web2": "docker"}),
+        (("web",), ("ci-runner",), {"web1": "ci-runner", "web2": "ci-runner"}),
+    ],
+    ids=["all", "limit mixed", "limit runners", "limit web", "--profile wins"],
+)
+def test_each_host_runs_the_profile_its_inventory_chooses(tmp_path, limit, args, expected):
+    assert dict(profile_of(tmp_path, MIXED, *args, limit=limit).names) == expected
 
 
 @pytest.mark.parametrize(
@@ -409,12 +426,6 @@ def test_a_group_chooses_the_ci_runner_profile(tmp_path):
             (),
             "invalid settings: a, b: ci_runner_user is a setting of the ci-runner profile; set "
             "provision_profile: ci-runner or pass --profile ci-runner.",
-        ),
-        (
-            RUNNERS + "web = ['web1', 'web2']\n",
-            (),
-            "the selected hosts choose different profiles (r1–r2: ci-runner; web1–web2: "
-            "docker; provision_profile); run each profile's hosts on their own with --limit.",
         ),
         (
             "hosts = [('a', {'provision_profile': 'runner'})]\n",
@@ -428,7 +439,7 @@ def test_a_group_chooses_the_ci_runner_profile(tmp_path):
             "invalid settings: r1–r2: ci_runner_user is a setting of the ci-runner profile",
         ),
     ],
-    ids=["settings without it", "mixed", "unknown", "overridden"],
+    ids=["settings without it", "unknown", "overridden"],
 )
 def test_profiles_refused(tmp_path, text, args, message):
     from provision.fleet.errors import UsageError
@@ -438,7 +449,8 @@ def test_profiles_refused(tmp_path, text, args, message):
     assert str(raised.value).startswith(message)
 
 
-def test_verify_uses_the_profile_the_inventory_chooses(monkeypatch, capsys, tmp_path):
+@pytest.mark.parametrize("limit", [(), ("--limit", "r2,web1")])
+def test_verify_uses_the_profile_the_inventory_chooses(monkeypatch, capsys, tmp_path, limit):
     from provision import profiles
     from provision.verify import runner
 
@@ -450,9 +462,39 @@ def test_verify_uses_the_profile_the_inventory_chooses(monkeypatch, capsys, tmp_
 
     monkeypatch.setattr(runner, "verify", fake_verify)
     path = tmp_path / "inventory.py"
-    path.write_text(RUNNERS)
-    code, _, _ = run_main(monkeypatch, capsys, "verify", "-i", str(path), "--json")
-    assert code == 0 and seen == [profiles.profile("ci-runner").suites]
+    path.write_text(MIXED)
+    code, _, _ = run_main(monkeypatch, capsys, "verify", "-i", str(path), *limit, "--json")
+    runner_suites, docker_suites = (profiles.profile(n).suites for n in ("ci-runner", "docker"))
+    expected = {"r1": runner_suites, "r2": runner_suites, "web1": docker_suites}
+    expected["web2"] = docker_suites
+    if limit:
+        expected = {"r2": runner_suites, "web1": docker_suites}
+    assert code == 0 and seen == [expected]
+
+
+def test_verify_runs_one_pytest_per_set_of_suites(monkeypatch, tmp_path):
+    """A mixed fleet's hosts are checked by one pytest each for the Docker and the runner
+    checks, at once: each host's checks come only from its own profile's suites."""
+    from provision import cli, profiles
+    from provision.verify import runner
+
+    started = []
+    real_start = runner._start
+
+    def start(names, work, parallel, suites, junit):
+        started.append((names, suites))
+        return real_start(names, work, parallel, suites, junit)
+
+    monkeypatch.setattr(runner, "_start", start)
+    path = tmp_path / "inventory.py"
+    path.write_text(MIXED.replace("'web1', 'web2'", "('web1', {'ssh_port': 1})"))
+    fleet, chosen = cli.load_fleet(str(path), ("r1,web1",), (), None)
+    result = runner.verify(fleet, None, chosen.suites)
+    assert started == [
+        (["r1"], profiles.profile("ci-runner").suites),
+        (["web1"], profiles.profile("docker").suites),
+    ]
+    assert sorted(result.hosts) == ["r1", "web1"] and not result.ok
 
 
 @pytest.mark.parametrize(("name", "code"), [("TERM", 143), ("INT", 130)])
