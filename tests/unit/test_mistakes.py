@@ -19,6 +19,7 @@ COMMANDS = {
     "uninstall": ["--yes"],
     "exec": ["--", "true"],
     "bootstrap": ["--initial-user", "root"],
+    "audit": [],
 }
 
 
@@ -30,9 +31,18 @@ def server(tmp_path):
 
 
 @pytest.fixture
-def inventory(tmp_path, server):
+def deploy_key(tmp_path):
+    import subprocess
+
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    return str(key)
+
+
+@pytest.fixture
+def inventory(tmp_path, server, deploy_key):
     path = tmp_path / "inventory.py"
-    path.write_text(server.inventory(2, ssh_connect_timeout=5))
+    path.write_text(server.inventory(2, ssh_connect_timeout=5, ssh_key=deploy_key))
     return str(path)
 
 
@@ -66,8 +76,10 @@ def command(name: str, inventory: str, *args: str) -> list[str]:
 OUTPUTS = [
     (name, option)
     for name in COMMANDS
-    for option in ("--report", "--junit")
-    if option == "--report" or name in ("apply", "verify", "uninstall")
+    for option in ("--report", "--junit", "--prometheus")
+    if option == "--report"
+    or (option == "--junit" and name in ("apply", "verify", "uninstall", "audit"))
+    or name == "audit"
 ]
 
 
@@ -202,7 +214,7 @@ def test_no_color_keeps_the_error_line_plain(monkeypatch, capsys, server, invent
 # a host that drops the SSH handshake is a row ----------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["apply", "status", "exec"])
+@pytest.mark.parametrize("name", COMMANDS)
 def test_a_dropped_handshake_is_a_row_not_a_traceback(monkeypatch, capsys, server, inventory, name):
     code, out, err = run_main(monkeypatch, capsys, *command(name, inventory, "--json"))
     assert code == 1 and server.accepted >= 2
@@ -270,15 +282,6 @@ def mode_args(mode: str, inventory: str, tmp_path) -> list[str]:
     extra = rest[rest.index("--") :] if "--" in rest else []
     options = rest[: len(rest) - len(extra)]
     return [name, "-i", inventory, *options, "--json", "--report", str(tmp_path / "r.json"), *extra]
-
-
-@pytest.fixture
-def deploy_key(tmp_path):
-    import subprocess
-
-    key = tmp_path / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    return str(key)
 
 
 def interrupted_run(monkeypatch, capsys, server, tmp_path, mode, key, name, sender=None):
@@ -355,7 +358,10 @@ def test_a_signal_at_first_contact_ends_the_run_with_its_reports(
 
 
 @pytest.mark.parametrize(("name", "code"), [("TERM", 143), ("INT", 130)])
-def test_a_signal_before_any_host_is_one_line(monkeypatch, capsys, server, inventory, name, code):
+@pytest.mark.parametrize("mode", MODES)
+def test_a_signal_before_any_host_is_one_line(
+    monkeypatch, capsys, server, inventory, tmp_path, name, code, mode
+):
     import os
     import signal
 
@@ -368,9 +374,10 @@ def test_a_signal_before_any_host_is_one_line(monkeypatch, capsys, server, inven
         return load(*args, **kwargs)
 
     monkeypatch.setattr(fleet_inventory, "load", interrupted_load)
-    exit_code, out, err = run_main(monkeypatch, capsys, "apply", "-i", inventory)
+    exit_code, out, err = run_main(monkeypatch, capsys, *mode_args(mode, inventory, tmp_path))
     assert (exit_code, out) == (code, "")
     assert err.strip() == f"error: interrupted by SIG{name}."
+    assert not (tmp_path / "r.json").exists()  # nothing was done, so no report either
     assert server.accepted == 0
 
 
