@@ -309,11 +309,13 @@ def audit(
         for line in audit_report.summary(result):
             click.echo(redact.text(line))
 
-    with interrupt.graceful():
-        result = run_audit(fleet, parallel)
+    def prometheus(result):
         if prometheus_file:
             audit_report.write_prometheus(prometheus_file, result)
-        finish(result, as_json, show, report_file, junit_file, audit_report.junit)
+
+    with interrupt.graceful():
+        result = run_audit(fleet, parallel)
+        finish(result, as_json, show, report_file, junit_file, audit_report.junit, prometheus)
 
 
 @cli.command()

@@ -72,21 +72,25 @@ VERBOSE = click.option(
 )
 
 
-def finish(result, as_json: bool, show, report_path=None, junit_path=None, junit=None):
-    """Print ``show(result)`` (with ``--json`` only the JSON document), write reports, exit.
+def finish(result, as_json: bool, show, report_path=None, junit_path=None, junit=None, also=None):
+    """Print ``show(result)`` (with ``--json`` only the JSON document), write reports (and
+    ``also(result)``, another file), exit. A signal meanwhile waits until all is written.
 
     Every command with a result ends here, so ``--json`` means the same everywhere.
     """
     from . import report
 
-    if as_json:
-        click.echo(report.json_text(result.as_dict()))
-    else:
-        show(result)
-    if report_path:
-        report.write_json(report_path, result.as_dict())
-    if junit_path:
-        report.write_junit(junit_path, junit(result))
+    with interrupt.held():  # a signal now waits until everything is written
+        if as_json:
+            click.echo(report.json_text(result.as_dict()))
+        else:
+            show(result)
+        if report_path:
+            report.write_json(report_path, result.as_dict())
+        if junit_path:
+            report.write_junit(junit_path, junit(result))
+        if also:
+            also(result)
     if getattr(result, "interrupted", None):
         sys.exit(interrupt.exit_code())
     sys.exit(0 if result.ok else 1)
@@ -151,7 +155,8 @@ def apply_in_batches(
     def write(rollout) -> None:
         rollout.batch = batch
         if report_file:
-            report.write_json(report_file, rollout.as_dict())
+            with interrupt.held():  # written whole; the rollout stops at its next step
+                report.write_json(report_file, rollout.as_dict())
 
     rollout = roll_out(
         fleet,

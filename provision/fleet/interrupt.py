@@ -66,6 +66,23 @@ def catching() -> Iterator[None]:
 
 
 @contextmanager
+def held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block has run (a report is written whole), then take
+    effect as they would have."""
+    previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
+    came: list[int] = []
+    for sig in SIGNALS:
+        signal.signal(sig, lambda signum, frame: came.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if came and callable(previous[signal.Signals(came[0])]):
+        previous[signal.Signals(came[0])](came[0], None)
+
+
+@contextmanager
 def graceful() -> Iterator[None]:
     """``catching``, with gevent's loop passing the interrupt on without a traceback."""
     import gevent

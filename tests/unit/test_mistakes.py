@@ -141,7 +141,7 @@ INVENTORIES = {
 
 
 @pytest.mark.parametrize("shape", INVENTORIES)
-@pytest.mark.parametrize("name", ["apply", "exec"])
+@pytest.mark.parametrize("name", COMMANDS)
 def test_inventories_of_odd_shapes(monkeypatch, capsys, server, tmp_path, shape, name):
     text, expected = INVENTORIES[shape]
     path = tmp_path / "inventory.py"
@@ -150,6 +150,57 @@ def test_inventories_of_odd_shapes(monkeypatch, capsys, server, tmp_path, shape,
     else:
         path.write_bytes(text)
     assert expected in one_line(monkeypatch, capsys, server, *command(name, str(path)))
+
+
+SHARDED = ("apply", "verify", "status", "exec", "bootstrap")
+TYPED = [
+    (name, args, said)
+    for name in COMMANDS
+    for args, said in [
+        (("--limit", "nothere"), "--limit nothere matches no host"),
+        (("--exclude", "web1,web2"), "--exclude leaves no host"),
+        (("--data", "docker_version"), "--data 'docker_version' must look like KEY=VALUE"),
+        (("--data", "docker_versions=1"), "docker_versions is not a setting"),
+        (("--parallel", "0"), "--parallel"),
+        (("--shard", "3/2"), "--shard"),
+        (("--profile", "runner"), "--profile"),
+        (("--bogus",), "No such option '--bogus'"),
+    ]
+    if not (args[0] == "--shard" and name not in SHARDED)
+    and not (args[0] == "--parallel" and name in ("status", "uninstall", "bootstrap"))
+    and not (args[0] == "--profile" and name not in ("apply", "verify", "status"))
+    and not (args[0] == "--data" and name in ("exec", "bootstrap"))
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "said"), TYPED, ids=[" ".join(t[:1] + t[1]) for t in TYPED]
+)
+def test_what_a_user_types_wrong_is_one_line_for_every_command(
+    monkeypatch, capsys, server, inventory, name, args, said
+):
+    line = one_line(monkeypatch, capsys, server, *command(name, inventory, *args))
+    assert said in line
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "data", "said"),
+    [
+        ("audit", (), {"docker_audit_waivers": {"9.9": "no such check"}}, "names 9.9, which"),
+        ("audit", (), {"docker_audit_waivers": ["2.1"]}, "docker_audit_waivers must map"),
+        ("bootstrap", ("--password-env", "PROVISION_NO_SUCH_VARIABLE"), {}, "is not set"),
+        ("bootstrap", (), {"ssh_user": "root"}, "cannot be the deploy user"),
+        ("verify", ("--profile", "docker"), {"ci_runner_user": "ci"}, "ci_runner_user is a"),
+        ("status", (), {"ci_runner_user": "ci"}, "set provision_profile: ci-runner"),
+    ],
+    ids=["unknown waiver", "waivers a list", "no password", "root", "profile", "status profile"],
+)
+def test_settings_of_one_command_are_checked_before_any_host(
+    monkeypatch, capsys, server, tmp_path, deploy_key, name, args, data, said
+):
+    path = tmp_path / "inventory.py"
+    path.write_text(server.inventory(2, ssh_key=deploy_key, **data))
+    assert said in one_line(monkeypatch, capsys, server, *command(name, str(path), *args))
 
 
 def test_an_inventory_directory(monkeypatch, capsys, server, tmp_path):
@@ -523,3 +574,34 @@ def test_a_signal_during_verify_ends_it_with_its_report(
         document["hosts"]["web1"]["error"]
         == f"web1: interrupted by SIG{name} before it was checked."
     )
+
+
+@pytest.mark.parametrize(("name", "code"), SIGNALS)
+@pytest.mark.parametrize("mode", ["apply", "apply --batch", "audit", "exec"])
+def test_a_signal_while_the_reports_are_written_waits_for_them(
+    monkeypatch, capsys, server, inventory, tmp_path, name, code, mode
+):
+    import os
+    import signal
+
+    from provision.fleet import report
+
+    write = report.write_json
+
+    def interrupted_write(path, data):
+        os.kill(os.getpid(), getattr(signal, f"SIG{name}"))
+        write(path, data)
+
+    monkeypatch.setattr(report, "write_json", interrupted_write)
+    exit_code, out, err = run_main(monkeypatch, capsys, *mode_args(mode, inventory, tmp_path))
+    assert exit_code == code
+    document = json.loads(out)
+    assert document == json.loads((tmp_path / "r.json").read_text())  # written whole
+    if "{junit}" in MODES[mode]:  # and the files after it too
+        assert (tmp_path / "junit.xml").read_text().startswith("<?xml")
+    if mode == "audit":
+        assert (tmp_path / "audit.prom").exists()
+    if mode == "apply --batch":  # written after a batch: the rollout stops there
+        assert document["interrupted"] == f"SIG{name}"
+    else:  # written at the end: the run had finished
+        assert err.strip().splitlines()[-1] == f"error: interrupted by SIG{name}."
