@@ -21,7 +21,9 @@ while True:
     conn, _ = server.accept()
     with open(sys.argv[2], "a") as count:
         count.write("x")
-    if len(sys.argv) > 3:  # the controller's pid and a signal, sent once
+    if len(sys.argv) > 3:  # the controller's pid and a signal, sent once, and when
+        with open(sys.argv[2] + ".signalled", "w") as sent:
+            sent.write(repr(time.time()))
         os.kill(int(sys.argv[3]), int(sys.argv.pop(4)))
         sys.argv.pop(3)
     if sys.argv[1] == "drop":
@@ -48,6 +50,11 @@ class FakeServer:
     @property
     def accepted(self) -> int:
         return len(self.count.read_text())
+
+    @property
+    def signalled(self) -> float:
+        """When it sent its signal (``time.time()``)."""
+        return float(Path(f"{self.count}.signalled").read_text())
 
     def close(self) -> None:
         self.process.kill()

@@ -396,15 +396,18 @@ def test_a_signal_at_first_contact_ends_the_run_with_its_reports(
     monkeypatch, capsys, tmp_path, deploy_key, name, code, mode
 ):
     import signal
+    import time
 
     server = FakeServer("silent", tmp_path, signal_on_accept=getattr(signal, f"SIG{name}"))
     try:
         exit_code, document, took = interrupted_run(
             monkeypatch, capsys, server, tmp_path, mode, deploy_key, name
         )
+        stopped_in = time.time() - server.signalled  # the reports written, too
     finally:
         server.close()
     assert exit_code == code and took < 10
+    assert stopped_in < 1.5, stopped_in  # within a second (and some for a loaded machine)
     assert unfinished(document)
 
 
