@@ -41,7 +41,8 @@ def mixed(lab, tmp_path_factory):
     inventory = folder / "fleet.py"
     inventory.write_text(INVENTORY)
     applied = run("apply", inventory, folder / "apply.json", "--limit", "lab1,lab2")
-    return lab, inventory, applied
+    yield lab, inventory, applied
+    lab.reset("lab2")  # no runner left behind for the tests after these
 
 
 def test_apply_gives_each_host_its_own_profile(mixed):
