@@ -70,8 +70,9 @@ def held() -> Iterator[None]:
     """Ctrl-C and SIGTERM wait until the block has run (a report is written whole), then take
     effect as they would have."""
     previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
+    previous = {sig: handler for sig, handler in previous.items() if handler is not None}
     came: list[int] = []
-    for sig in SIGNALS:
+    for sig in previous:  # (a handler set outside Python is left alone)
         signal.signal(sig, lambda signum, frame: came.append(signum))
     try:
         yield
