@@ -48,7 +48,7 @@ PROFILE = click.option(
     "--profile",
     type=click.Choice(profiles.NAMES),
     help="docker: Docker Engine; ci-runner: plus a runner user, pruning and buildx. Default: "
-    f"the hosts' {profiles.SETTING} setting, else docker.",
+    f"each host's {profiles.SETTING} setting, else docker.",
 )
 
 
@@ -76,17 +76,17 @@ def load_fleet(
     as_json: bool = False,
     **outputs: str | None,
 ):
-    """The selected hosts and their profile, once everything typed or pointed at is checked:
-    the inventory, every host's settings and the files named in ``outputs``
-    (``report_file=...``). ``profile``: ``--profile`` (``None``: the inventory's choice;
-    ``False``: a command without profiles)."""
+    """The selected hosts and each one's profile (``profiles.Chosen``), once everything typed or
+    pointed at is checked: the inventory, every host's settings and the files named in
+    ``outputs`` (``report_file=...``). ``profile``: ``--profile`` (``None``: each host's choice
+    in the inventory; ``False``: a command without profiles)."""
     from .fleet import inventory, shard
     from .fleet.outputs import check_all
 
     check_all(**outputs)
     fleet = inventory.load(path, limit, inventory.parse_data(data), exclude)
     startup.started()
-    chosen = None if profile is False else profiles.profile(profiles.choose(fleet.hosts, profile))
+    chosen = None if profile is False else profiles.choose(fleet.hosts, profile)
     # every settings problem of every host, before anything is touched
     fleet.settings(chosen.check if chosen else None)
     return shard.slice_or_exit(fleet, shard_spec, as_json), chosen
@@ -291,7 +291,7 @@ def audit(
     from . import redact
     from .audit import report as audit_report
     from .audit.runner import audit as run_audit
-    from .fleet import report
+    from .fleet import interrupt, report
 
     fleet, _ = load_fleet(
         inventory,
@@ -303,16 +303,19 @@ def audit(
         junit_file=junit_file,
         prometheus_file=prometheus_file,
     )
-    result = run_audit(fleet, parallel)
-    if prometheus_file:
-        audit_report.write_prometheus(prometheus_file, result)
 
     def show(result):
         report.print_table(audit_report.table(result))
         for line in audit_report.summary(result):
             click.echo(redact.text(line))
 
-    finish(result, as_json, show, report_file, junit_file, audit_report.junit)
+    def prometheus(result):
+        if prometheus_file:
+            audit_report.write_prometheus(prometheus_file, result)
+
+    with interrupt.graceful():
+        result = run_audit(fleet, parallel)
+        finish(result, as_json, show, report_file, junit_file, audit_report.junit, prometheus)
 
 
 @cli.command()
@@ -321,24 +324,24 @@ def audit(
 @EXCLUDE
 @SHARD
 @DATA
+@PROFILE
 @REPORT
 @JSON
 @VERBOSE
-def status(inventory, limit, exclude, shard_spec, data, report_file, as_json):
+def status(inventory, limit, exclude, shard_spec, data, profile, report_file, as_json):
     """Show OS, Docker and compose versions, services and drift; changes nothing."""
-    from .docker.deploy import install_docker
     from .fleet import interrupt, report
     from .fleet.runner import run_deploy
     from .fleet.status import inspect_host
 
-    fleet, _ = load_fleet(
-        inventory, limit, data, False, shard_spec, exclude, as_json, report_file=report_file
+    fleet, chosen = load_fleet(
+        inventory, limit, data, profile, shard_spec, exclude, as_json, report_file=report_file
     )
     settings = fleet.settings()
     with interrupt.graceful():
         result = run_deploy(
             fleet,
-            install_docker,
+            chosen.deploy,
             "status",
             dry=True,
             inspect=lambda name: inspect_host(settings[name]),

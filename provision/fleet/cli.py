@@ -72,21 +72,25 @@ VERBOSE = click.option(
 )
 
 
-def finish(result, as_json: bool, show, report_path=None, junit_path=None, junit=None):
-    """Print ``show(result)`` (with ``--json`` only the JSON document), write reports, exit.
+def finish(result, as_json: bool, show, report_path=None, junit_path=None, junit=None, also=None):
+    """Print ``show(result)`` (with ``--json`` only the JSON document), write reports (and
+    ``also(result)``, another file), exit. A signal meanwhile waits until all is written.
 
     Every command with a result ends here, so ``--json`` means the same everywhere.
     """
     from . import report
 
-    if as_json:
-        click.echo(report.json_text(result.as_dict()))
-    else:
-        show(result)
-    if report_path:
-        report.write_json(report_path, result.as_dict())
-    if junit_path:
-        report.write_junit(junit_path, junit(result))
+    with interrupt.held():  # a signal now waits until everything is written
+        if as_json:
+            click.echo(report.json_text(result.as_dict()))
+        else:
+            show(result)
+        if report_path:
+            report.write_json(report_path, result.as_dict())
+        if junit_path:
+            report.write_junit(junit_path, junit(result))
+        if also:
+            also(result)
     if getattr(result, "interrupted", None):
         sys.exit(interrupt.exit_code())
     sys.exit(0 if result.ok else 1)
@@ -130,12 +134,12 @@ def apply_in_batches(
     as_json=False,
     rollback=False,
 ):
-    """``apply --batch``: roll out ``profile`` (default: Docker), print the table (or the JSON
-    document), write the report after every batch. ``resume``: ``batches.resumed`` of the
-    report of the rollout to carry on."""
+    """``apply --batch``: roll out each host's profile (``profiles.Chosen``; default: Docker),
+    print the table (or the JSON document), write the report after every batch. ``resume``:
+    ``batches.resumed`` of the report of the rollout to carry on."""
     import functools
 
-    from provision.profiles import profile as profile_named
+    from provision.profiles import Chosen
     from provision.verify.runner import verify
 
     from . import report
@@ -143,7 +147,7 @@ def apply_in_batches(
     from .rollout import batch_size
     from .tables import rollout_junit, rollout_table
 
-    profile = profile or profile_named("docker")
+    profile = profile or Chosen(dict.fromkeys((host.name for host in fleet.hosts), "docker"))
     done, resumed_batch = resume or ([], None)
     batch = batch or resumed_batch  # the batch size of the rollout being resumed
     size = batch_size(batch, len(fleet.hosts))
@@ -151,7 +155,8 @@ def apply_in_batches(
     def write(rollout) -> None:
         rollout.batch = batch
         if report_file:
-            report.write_json(report_file, rollout.as_dict())
+            with interrupt.held():  # written whole; the rollout stops at its next step
+                report.write_json(report_file, rollout.as_dict())
 
     rollout = roll_out(
         fleet,
@@ -246,8 +251,9 @@ def bootstrap_command(
 
     outputs.check_all(report_file=report_file)
     fleet = _load(inventory, limit, exclude, shard_spec, as_json)
-    result = run_bootstrap(fleet, initial_user, password_env, key_logins_only)
-    finish(result, as_json, table(bootstrap_table), report_file)
+    with interrupt.graceful():
+        result = run_bootstrap(fleet, initial_user, password_env, key_logins_only)
+        finish(result, as_json, table(bootstrap_table), report_file)
 
 
 FLEET_COMMANDS = (exec_command, bootstrap_command)

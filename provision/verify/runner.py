@@ -1,5 +1,6 @@
-"""Running the shipped testinfra suite against a fleet: one pytest process, which reads the
-hosts in parallel (``--parallel`` at once, default all up to ``probe.MAX_PARALLEL``)."""
+"""Running the shipped testinfra suites against a fleet: one pytest process per set of suites
+(one for a fleet of one profile), each reading its hosts in parallel (``--parallel`` at once,
+default all up to ``probe.MAX_PARALLEL``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,13 +156,17 @@ def _offers(kex: str) -> bool:
 
 
 def verify(
-    fleet: Fleet, parallel: int | None = None, suites: tuple[Path, ...] = (SUITE,)
+    fleet: Fleet,
+    parallel: int | None = None,
+    suites: tuple[Path, ...] | Mapping[str, tuple[Path, ...]] = (SUITE,),
 ) -> VerifyResult:
-    """Run the suite on every selected host; one ``HostChecks`` per host.
+    """Run ``suites`` (the same for every host, or ``{host: suites}``) on every selected host;
+    one ``HostChecks`` per host.
 
-    One pytest process checks them all, reading at most ``parallel`` hosts at once (default:
-    all, capped); each host's first read opens the SSH connection its checks then share. A host
-    that cannot be read (no SSH, no passwordless sudo) fails with that one reason.
+    One pytest process checks all hosts of the same suites, reading at most ``parallel`` hosts
+    at once (default: all, capped); each host's first read opens the SSH connection its checks
+    then share. A host that cannot be read (no SSH, no passwordless sudo) fails with that one
+    reason.
     """
     from provision.fleet import interrupt
 
@@ -170,7 +176,11 @@ def verify(
         work = Path(tmp)
         config = write_session(fleet.hosts, work)
         try:
-            results = _verify_hosts(names, work, parallel, suites)
+            each = suites if isinstance(suites, Mapping) else dict.fromkeys(names, suites)
+            groups: dict[tuple[Path, ...], list[str]] = {}
+            for name in names:
+                groups.setdefault(tuple(each[name]), []).append(name)
+            results = _verify_groups(groups, work, parallel)
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the checks' process is ended
             stopped = interrupt.received()
             why = f"interrupted by {stopped} before it was checked."
@@ -207,14 +217,36 @@ def _settings_data(host: Host) -> dict:
     return {key: value for key, value in data if key.startswith(SETTING_PREFIXES)}
 
 
-def _verify_hosts(
-    names: list[str], work: Path, parallel: int | None, suites: tuple[Path, ...]
+def _verify_groups(
+    groups: dict[tuple[Path, ...], list[str]], work: Path, parallel: int | None
 ) -> dict[str, HostChecks]:
-    """One pytest process checking ``names``."""
-    if not names:
-        return {}
+    """``{suites: host names}``: one pytest process per group, all at once."""
     started = time.monotonic()
-    junit = work / "checks.xml"
+    running = []
+    try:
+        for number, (suites, names) in enumerate(groups.items()):
+            junit, output = work / f"checks{number}.xml", work / f"checks{number}.out"
+            running.append((names, junit, output, _start(names, work, parallel, suites, junit)))
+        results = {}
+        for names, junit, output, process in running:
+            process.wait()
+            text = junit.read_text() if junit.exists() else ""
+            said = output.read_text(errors="replace")
+            elapsed = time.monotonic() - started
+            results.update(_host_checks(names, text, process.returncode, said, elapsed))
+        return results
+    finally:  # interrupted: no check goes on
+        for *_, process in running:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def _start(
+    names: list[str], work: Path, parallel: int | None, suites: tuple[Path, ...], junit: Path
+) -> subprocess.Popen:
+    """The pytest process checking ``names`` with ``suites``, its output in ``junit``'s
+    ``.out`` sibling."""
     # the suites need testinfra's plugin alone: others installed beside it (some take half a
     # second to load) neither slow nor change the checks
     command = [
@@ -238,10 +270,22 @@ def _verify_hosts(
     env = dict(os.environ, **{ENV: str(work / SETTINGS_FILE)}, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
     if parallel:
         env[PARALLEL_ENV] = str(parallel)
-    process = subprocess.run(command, capture_output=True, text=True, env=env, cwd=work)
-    elapsed = time.monotonic() - started
+    with open(junit.with_suffix(".out"), "w") as output:
+        return subprocess.Popen(
+            command,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=work,
+        )
+
+
+def _host_checks(
+    names: list[str], text: str, returncode: int, said: str, elapsed: float
+) -> dict[str, HostChecks]:
+    """Each host's checks from one pytest process's JUnit XML ``text``, exit code and output."""
     results = {}
-    text = junit.read_text() if junit.exists() else ""
     checks = parse_junit_hosts(text, names) if text else {}
     for name in names:
         result = HostChecks(duration_s=elapsed)
@@ -249,8 +293,8 @@ def _verify_hosts(
         unread = {c.message for c in result.checks if c.message.startswith(f"{name}: {UNREAD}")}
         if unread and not result.passed:  # every check failed for the one reason: say it once
             result.checks, result.error = [], sorted(unread)[0]
-        elif not result.checks or process.returncode not in (0, 1):
-            tail = (process.stdout + process.stderr).strip().splitlines()
+        elif not result.checks or returncode not in (0, 1):
+            tail = said.strip().splitlines()
             result.error = (
                 f"{name}: the verification could not run: {tail[-1] if tail else 'no output'}"
             )
