@@ -1,0 +1,83 @@
+"""Hosts the field has now, as extra lab hosts made only here: Debian testing (forky), which
+Docker's repository does not carry, and a Debian 13 host whose ``sudo`` is sudo-rs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .conftest import INVENTORY, apply, check, provision, sh
+
+FORKY, SUDO_RS = "forky", "sudors"
+# what an apply writes before it installs anything
+WRITTEN = ("/etc/apt/keyrings/docker.asc", "/etc/apt/sources.list.d/docker.sources")
+
+
+@pytest.fixture(scope="module")
+def extras(lab):
+    """The forky and sudo-rs hosts, fresh; removed again so later runs see the default lab."""
+    lab.up(2, ["bookworm", "trixie"], extras=[FORKY, SUDO_RS])
+    for name in (FORKY, SUDO_RS):
+        lab.reset(name)
+    yield lab
+    for name in (FORKY, SUDO_RS):
+        lab.remove(name)
+
+
+def test_forky_is_refused_before_any_change_then_converges_as_trixie(extras):
+    release = sh(extras, FORKY, ". /etc/os-release && echo $ID $VERSION_CODENAME").stdout
+    assert release.split() == ["debian", "forky"]
+    before = sh(extras, FORKY, "stat -c %Y /var/lib/dpkg/status").stdout
+
+    refused = apply(FORKY)
+    error = refused.hosts[FORKY].error or ""
+    assert not refused.ok
+    assert error.startswith(f"{FORKY}: ") and error.count(". ") == 0, error
+    for word in ("forky", "amd64", "docker_codename", "nothing was changed"):
+        assert word in error, error
+    for path in WRITTEN:
+        assert sh(extras, FORKY, f"test -e {path}", check=False).returncode == 1, path
+    assert sh(extras, FORKY, "stat -c %Y /var/lib/dpkg/status").stdout == before
+
+    converged = apply(FORKY, docker_codename="trixie")
+    assert converged.ok, converged.hosts[FORKY].error
+    sources = sh(extras, FORKY, f"cat {WRITTEN[1]}").stdout
+    assert "Suites: trixie" in sources
+    verified = check(FORKY, docker_codename="trixie")
+    assert verified.ok, [c.message for c in verified.hosts[FORKY].checks if not c.passed]
+    again = apply(FORKY, docker_codename="trixie")
+    assert again.ok and again.hosts[FORKY].status == "unchanged"
+
+
+def test_sudo_rs_host_is_applied_verified_and_uninstalled_through_sudo_rs(extras, tmp_path):
+    sudo = sh(extras, SUDO_RS, "command -v sudo; sudo --version; id -un").stdout.splitlines()
+    assert sudo[0] == "/usr/bin/sudo" and sudo[1].startswith("sudo-rs "), sudo
+    assert sudo[-1] == extras.config.user != "root"
+    target = sh(extras, SUDO_RS, "readlink -f /usr/bin/sudo").stdout.strip()
+    assert target == "/usr/lib/cargo/bin/sudo"
+    limit = ("-i", INVENTORY, "--limit", SUDO_RS)
+
+    applied = provision("apply", *limit, "--json")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert json.loads(applied.stdout)["hosts"][SUDO_RS]["status"] == "changed"
+    verified = provision("verify", *limit, "--json")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert json.loads(verified.stdout)["hosts"][SUDO_RS]["failed"] == 0
+    status = provision("status", *limit, "--json")
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "Debian GNU/Linux 13" in status.stdout
+    executed = provision("exec", *limit, "--sudo", "--json", "--", "id -u; docker ps -q | wc -l")
+    assert executed.returncode == 0, executed.stdout + executed.stderr
+    assert json.loads(executed.stdout)["hosts"][SUDO_RS]["stdout"] == "0\n0\n"
+    rerun = provision("apply", *limit, "--json")
+    assert json.loads(rerun.stdout)["hosts"][SUDO_RS]["status"] == "unchanged", rerun.stderr
+
+    removed = provision("uninstall", *limit, "--yes", "--json")
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    assert sh(extras, SUDO_RS, "dpkg -s docker-ce", check=False).returncode != 0
+    for path in WRITTEN:
+        assert sh(extras, SUDO_RS, f"test -e {path}", check=False).returncode == 1, path
+    # sudo-rs itself told its log what it ran: the work went through it
+    log = sh(extras, SUDO_RS, "sudo journalctl -q --no-pager -t sudo -t sudo-rs", check=False)
+    assert "apt-get" in log.stdout or "sh -c" in log.stdout, log.stdout[-2000:]
