@@ -50,6 +50,16 @@ SUDO_RS = (
     ),
     ("ln", "-s", "/usr/lib/cargo/bin/sudo", "/usr/bin/sudo"),
 )
+# Debian testing's Release file is valid for a week (``Valid-Until``); the Debian archive the
+# lab may reach can be a copy older than that, which apt refuses. The forky host's apt does not
+# check the date (apt's ``Acquire::Check-Valid-Until``); signatures are checked as ever.
+FORKY = (
+    (
+        "sh",
+        "-c",
+        "echo 'Acquire::Check-Valid-Until \"false\";' > /etc/apt/apt.conf.d/90provision-lab",
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -70,7 +80,7 @@ KINDS = {
     for kind in (
         Kind("bookworm", "bookworm"),
         Kind("trixie", "trixie"),
-        Kind("forky", "forky", script="sid"),
+        Kind("forky", "forky", script="sid", setup=FORKY),
         Kind("trixie-sudo-rs", "trixie", (*PACKAGES, "sudo-rs"), setup=SUDO_RS),
     )
 }

@@ -321,6 +321,7 @@ def _link(link: Path, target: Path) -> None:
     link.symlink_to(target)
 
 
-def _host_order(name: str) -> tuple[int, str]:
+def _host_order(name: str) -> tuple[bool, int, str]:
+    """lab1, lab2, ..., lab10, then the extras by name."""
     digits = "".join(ch for ch in name if ch.isdigit())
-    return (int(digits) if digits else 0, name)
+    return (not digits, int(digits) if digits else 0, name)

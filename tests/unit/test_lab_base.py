@@ -117,7 +117,7 @@ def test_the_default_bases_keep_their_recipe():
 
 def test_forky_is_made_with_sids_script(config):
     archive_has(config, "forky")
-    log = recording(config, "debootstrap")
+    log, chroot = recording(config, "debootstrap"), recording(config, "chroot")
     path = base.build(config, "forky")
     target = base.base_path(config, "forky").with_name("forky.building")
     assert log.read_text().split() == [
@@ -128,6 +128,10 @@ def test_forky_is_made_with_sids_script(config):
         config.mirror,
         "/usr/share/debootstrap/scripts/sid",
     ]
+    assert chroot.read_text() == (  # apt takes testing's Release also when the copy is old
+        f"{target} sh -c echo 'Acquire::Check-Valid-Until \"false\";' > "
+        "/etc/apt/apt.conf.d/90provision-lab\n"
+    )
     assert path == base.base_path(config, "forky") and base.is_cached(config, "forky")
 
 
