@@ -87,3 +87,29 @@ def test_sudo_rs_host_is_applied_verified_and_uninstalled_through_sudo_rs(extras
     commands = [line.partition("COMMAND=")[2] for line in ran.stdout.splitlines()]
     assert any("apt-get" in command and "docker-ce" in command for command in commands)
     assert "/usr/bin/sh -c id -u; docker ps -q | wc -l" in commands
+
+
+def test_a_sudo_rs_that_asks_for_a_password_fails_in_one_sentence(extras):
+    """sudo-rs says "interactive authentication is required" where sudo says "a password is
+    required"; each command says so in its one sentence, and nothing is written (the host is
+    as the uninstall above left it)."""
+    rule = f"{extras.config.user} ALL=(ALL:ALL) ALL"  # no NOPASSWD: sudo asks
+    sh(extras, SUDO_RS, f"echo '{rule}' | sudo tee /etc/sudoers.d/{extras.config.user}")
+    said = "(sudo-rs: interactive authentication is required)"
+    limit = ("-i", INVENTORY, "--limit", SUDO_RS)
+
+    applied = provision("apply", *limit, "--json")
+    assert applied.returncode == 1
+    assert json.loads(applied.stdout)["hosts"][SUDO_RS]["error"] == (
+        f"{SUDO_RS}: could not take the host lock /run/provision.lock {said}; the deploy user "
+        "needs passwordless sudo and flock (util-linux)."
+    )
+    verified = provision("verify", *limit, "--json")
+    assert verified.returncode == 1
+    assert f"{SUDO_RS}: the checks could not read the host {said}" in verified.stdout
+    executed = provision("exec", *limit, "--sudo", "--json", "--", "true")
+    assert executed.returncode == 1
+    assert "interactive authentication is required" in executed.stdout
+    assert sh(extras, SUDO_RS, INSTALLED, check=False).returncode == 1  # as uninstall left it
+    for path in WRITTEN:
+        assert sh(extras, SUDO_RS, f"test -e {path}", check=False).returncode == 1, path
