@@ -18,7 +18,7 @@ from pyinfra.api import DeployError, FactBase
 
 from . import keyring
 from .daemon import apt_proxy_conf, apt_proxy_login
-from .distro import Target, release_hint
+from .distro import Target, known_example, release_hint
 from .dpkg import newest_match, version_matches
 from .facts import FAILED, FileContent, Packages
 from .keyring import MAX_BYTES
@@ -62,6 +62,16 @@ class Offer:
         if not found and self.status != 0:
             found = [line.strip() for line in self.update if line.startswith(("W:", "E:"))]
         return found or ([f"apt-get update exited {self.status}"] if self.status else [])
+
+    def lacks_suite(self, uri: str) -> bool:
+        """apt found no Release file for the suite at ``uri``: the repository has no such suite."""
+        names = apt_names(uri)
+        return any(
+            line.startswith("E:")
+            and "does not have a Release file" in line
+            and any(name in line for name in names)
+            for line in self.update
+        )
 
 
 def _put(data: bytes, path: str, mode: str) -> str:
@@ -235,6 +245,13 @@ def check_repository(settings: DockerSettings, target: Target) -> None:
             f"{host.name}: could not read {where} (no answer from apt); nothing was changed."
         )
     problems = offer.problems(repository.uri)
+    if offer.lacks_suite(repository.uri):
+        raise DeployError(
+            f"{host.name}: Docker's repository {repository.uri} has no suite {target.codename} "
+            f"for {target.arch}: apt finds no Release file{release_hint(target)}; set "
+            f"docker_codename to a suite it has{known_example(target)}, or docker_repo_url to a "
+            f"repository that has {target.codename}; nothing was changed."
+        )
     if problems:
         raise DeployError(
             f"{host.name}: apt cannot use {where}: {' '.join(problems)} "

@@ -367,6 +367,29 @@ def test_an_unknown_release_is_decided_by_the_repository():
     assert b"Suites: forky" in written_to(commands, SOURCES)
 
 
+def test_a_repository_without_the_hosts_suite_is_one_sentence_with_the_way_out():
+    """Docker's repository has no forky at all (apt finds no Release file)."""
+    forky = BOOKWORM.replace("bookworm", "forky").replace('"12', '"14')
+    machine = fresh_machine(os_release=forky, urls={KEY_URL: DOCKER_KEY})
+    repository = "https://download.docker.com/linux/debian"
+    machine.update = (
+        [
+            f"Err:1 {repository} forky InRelease",
+            "  404  Not Found [IP: 192.0.2.1 443]",
+            f"E: The repository '{repository} forky Release' does not have a Release file.",
+        ],
+        100,
+    )
+    result, commands = run_one(machine)
+    assert commands == [] and result.status == "failed"
+    assert result.error == (
+        f"@fake/web1: Docker's repository {repository} has no suite forky for amd64: apt finds "
+        "no Release file (forky is not among the debian releases Docker is known to publish: "
+        "bookworm, bullseye, trixie); set docker_codename to a suite it has, such as trixie, or "
+        "docker_repo_url to a repository that has forky; nothing was changed."
+    )
+
+
 def test_apt_errors_about_the_repository_fail_the_host_in_apts_words():
     words = (
         "E: The repository 'https://download.docker.com/linux/debian bookworm Release' is not "
