@@ -21,6 +21,7 @@ from provision.docker.dpkg import RELEASE_RE, compare_versions, newest_match, ve
 from provision.docker.logins import AUTH_DIR
 from provision.docker.operations import (
     has_changed,
+    installed_among,
     installed_engine,
     pin_setting,
     sources_removals,
@@ -236,12 +237,24 @@ def _docker_packages(kw: dict, _name) -> Change:
         elif name in candidates and name not in pins and name not in holds:
             if candidates[name] != before:
                 change.packages.append(PackageChange(name, before, candidates[name]))
+    replaced = kw.get("replaces") or []
+    if replaced:  # removed in the install's own apt transaction
+        gone = last_read(facts.Packages, packages=replaced)
+        change.packages += [
+            PackageChange(n, gone[n].version, None)
+            for n in installed_among(replaced, reader=last_read)
+        ]
     held = {n for n in packages if n in state and state[n].held}
     if holds - held:
         change.what.append(f"hold {', '.join(sorted(holds))} (apt-mark hold)")
     if held - holds:
         change.what.append(f"release the hold on {', '.join(sorted(held - holds))}")
     return change
+
+
+@describes("preflight_passed")
+def _preflight_passed(kw: dict, _name) -> Change:
+    return Change("")  # it never changes anything
 
 
 @describes("group_members")
