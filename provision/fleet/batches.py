@@ -6,8 +6,9 @@ interrupted. Its report says which hosts are done, failed, interrupted or were n
 attempted, and per host the engine's version from -> to and how long the daemon was down;
 ``resume`` reads it back so that a new run skips the hosts already done.
 
-With ``rollback``, the failed hosts of a batch whose engine changed get their previous engine
-back (an apt downgrade, ``/var/lib/docker`` kept) and are verified again; the report names them.
+With ``rollback``, the failed hosts of a batch get every package the apply moved (the engine,
+containerd.io, the plugins) back at its previous version (an apt downgrade, ``/var/lib/docker``
+kept); the versions are checked, the hosts verified again, and the report names them.
 """
 
 from __future__ import annotations

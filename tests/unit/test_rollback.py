@@ -1,5 +1,6 @@
-"""Rolling engine upgrades: per host the engine from -> to and the downtime; a failed batch's
-hosts get their previous engine back with ``rollback`` (the real ``roll_out``, fake hosts)."""
+"""Rolling engine upgrades: per host the engine from -> to and the downtime; with ``rollback``
+a failed batch's hosts get back the previous version of every package the apply moved (the
+real ``roll_out``, fake hosts)."""
 
 from __future__ import annotations
 
