@@ -142,8 +142,8 @@ def show_run(diff: bool):
     "--rollback-on-failure",
     "rollback",
     is_flag=True,
-    help="With --batch: give a failed batch's hosts their previous engine back (apt "
-    "downgrade, data kept) and verify them.",
+    help="With --batch: give a failed batch's hosts the previous versions of every package "
+    "the apply moved back (apt downgrade, data kept) and verify them.",
 )
 @SHARD
 @LOCK_WAIT

@@ -21,6 +21,7 @@ from provision.docker.dpkg import RELEASE_RE, compare_versions, newest_match, ve
 from provision.docker.logins import AUTH_DIR
 from provision.docker.operations import (
     has_changed,
+    installed_among,
     installed_engine,
     pin_setting,
     sources_removals,
@@ -77,16 +78,23 @@ class Change:
     diff: str = ""
     restarts: str | None = None  # the unit it restarts
     downtime_s: float | None = None  # how long that unit was down, after a real run
+    # installed packages the operation does not ask for, which apt may move as dependencies
+    # (containerd.io with a new docker-ce): reported once a run moved them
+    along: list[PackageChange] = field(default_factory=list)
+
+    def moved(self) -> list[PackageChange]:
+        """The packages it changes: those asked for, and those that moved along."""
+        return self.packages + [p for p in self.along if p.after not in (None, p.before)]
 
     def lines(self) -> list[str]:
         """Sentences, packages first."""
-        return [p.sentence() for p in self.packages] + self.what
+        return [p.sentence() for p in self.moved()] + self.what
 
     def as_dict(self) -> dict:
         """The change as reported: sentences, packages and the diff, secrets redacted."""
         data: dict = {"operation": self.operation, "changes": self.lines()}
-        if self.packages:
-            data["packages"] = [p.as_dict() for p in self.packages]
+        if self.moved():
+            data["packages"] = [p.as_dict() for p in self.moved()]
         if self.diff:
             data["diff"] = self.diff
         if self.downtime_s is not None:
@@ -159,7 +167,7 @@ def changed(planned: list[tuple[Call, Change]], dry: bool) -> list[Change]:
 def settle(changes: list[Change], installed: dict) -> None:
     """Fill in the versions packages have after a real run (``installed``: ``Packages`` fact)."""
     for change in changes:
-        for package in change.packages:
+        for package in change.packages + change.along:
             state = installed.get(package.name)
             now = state.version if state is not None and state.installed else None
             if now is not None or not package.wanted:  # an install that did not happen stays asked
@@ -176,7 +184,7 @@ def settle_downtime(changes: list[Change], read_downtime: Callable[[str], float 
 
 
 def package_names(changes: list[Change]) -> list[str]:
-    return sorted({p.name for change in changes for p in change.packages})
+    return sorted({p.name for change in changes for p in change.packages + change.along})
 
 
 def as_dicts(changes: list[Change]) -> list[dict]:
@@ -236,12 +244,30 @@ def _docker_packages(kw: dict, _name) -> Change:
         elif name in candidates and name not in pins and name not in holds:
             if candidates[name] != before:
                 change.packages.append(PackageChange(name, before, candidates[name]))
+    asked = {p.name for p in change.packages}
+    change.along = [
+        PackageChange(n, _version(state, n), None)
+        for n in packages
+        if n not in asked and _version(state, n) is not None
+    ]
+    replaced = kw.get("replaces") or []
+    if replaced:  # removed in the install's own apt transaction
+        gone = last_read(facts.Packages, packages=replaced)
+        change.packages += [
+            PackageChange(n, gone[n].version, None)
+            for n in installed_among(replaced, reader=last_read)
+        ]
     held = {n for n in packages if n in state and state[n].held}
     if holds - held:
         change.what.append(f"hold {', '.join(sorted(holds))} (apt-mark hold)")
     if held - holds:
         change.what.append(f"release the hold on {', '.join(sorted(held - holds))}")
     return change
+
+
+@describes("preflight_passed")
+def _preflight_passed(kw: dict, _name) -> Change:
+    return Change("")  # it never changes anything
 
 
 @describes("group_members")

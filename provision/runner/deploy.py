@@ -11,7 +11,7 @@ from pyinfra.api import DeployError, FactBase, deploy
 
 from provision.docker import operations as ops
 from provision.docker.calls import operation
-from provision.docker.deploy import host_settings, host_target, install_docker
+from provision.docker.deploy import host_settings, host_target, install_docker, preflight
 from provision.docker.distro import REPOSITORIES
 from provision.docker.errors import SettingsError
 from provision.docker.facts import AptSources, FileContent, Packages, ServiceState
@@ -173,8 +173,10 @@ def install_ci_runner() -> None:
     runner = host_runner_settings()
     docker = host_settings()
     user = runner.ci_runner_user
-    runner_user(name="CI runner user", user=user)
-    install_docker(with_runner(docker, runner), runner_queries(runner))
+    settings = with_runner(docker, runner)
+    target = preflight(settings, runner_queries(runner))  # before the first change
+    runner_user(name="CI runner user", user=user)  # before Docker's group takes the user in
+    install_docker(settings, target)
     ops.file_content(
         name="Prune script", path=prune.SCRIPT, content=prune.script(runner), mode="0755"
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from contextlib import contextmanager
 
 import pytest
 
@@ -98,10 +99,11 @@ def test_others_sources_on_the_same_host_stay_and_a_trusted_docker_entry_goes(la
     assert apply("lab1").hosts["lab1"].status == "unchanged"
 
 
-# curl runs too briefly for a sampling watcher: a wrapper records each of its command lines
-CURL_LOGGER = """#!/bin/sh
-printf '%s\\n' "$*" >> /root/curl-argv
-exec /usr/bin/curl.real "$@"
+# apt-helper runs too briefly for a sampling watcher: a wrapper records each of its command lines
+HELPER = "/usr/lib/apt/apt-helper"
+HELPER_LOGGER = f"""#!/bin/sh
+printf '%s\\n' "$*" >> /root/helper-argv
+exec {HELPER}.real "$@"
 """
 WATCH = r"""
 touch /root/watching
@@ -111,35 +113,47 @@ done | sort -u > /root/cmdlines
 """
 
 
+@contextmanager
+def watched(lab, host: str):
+    """Record every command line on ``host`` (sampled) and every apt-helper's (wrapped):
+    yields a function returning both, once the run is over."""
+    sh(lab, host, f"sudo nohup sh -c {shlex.quote(WATCH)} >/dev/null 2>&1 &")
+    sh(
+        lab,
+        host,
+        f"sudo rm -f /root/helper-argv && sudo mv {HELPER} {HELPER}.real && "
+        f"printf %s {shlex.quote(HELPER_LOGGER)} | sudo tee {HELPER} >/dev/null && "
+        f"sudo chmod 755 {HELPER}",
+    )
+
+    def seen() -> tuple[str, str]:
+        sh(lab, host, "sudo rm -f /root/watching; sleep 1")
+        helpers = sh(lab, host, "sudo cat /root/helper-argv", check=False).stdout
+        return sh(lab, host, "sudo cat /root/cmdlines").stdout, helpers
+
+    try:
+        yield seen
+    finally:
+        sh(lab, host, f"sudo mv {HELPER}.real {HELPER}; sudo rm -f /root/watching")
+
+
 def test_a_proxys_password_is_on_no_command_line_and_in_no_output(lab1, tmp_path, capfd):
     sh(lab1, "lab1", f"sudo rm -f {KEYRING}")  # the key is fetched again, through the proxy
-    sh(lab1, "lab1", f"sudo nohup sh -c {shlex.quote(WATCH)} >/dev/null 2>&1 &")
-    sh(
-        lab1,
-        "lab1",
-        "sudo rm -f /root/curl-argv && sudo mv /usr/bin/curl /usr/bin/curl.real && "
-        f"printf %s {shlex.quote(CURL_LOGGER)} | sudo tee /usr/bin/curl >/dev/null && "
-        "sudo chmod 755 /usr/bin/curl",
-    )
     with tinyproxy(lab1, tmp_path, ("puser", SECRET)) as proxy:
-        try:
+        with watched(lab1, "lab1") as seen_on_host:
             result = apply("lab1", apt_proxy=proxy.url)
-        finally:
-            sh(lab1, "lab1", "sudo mv /usr/bin/curl.real /usr/bin/curl")
+            seen, helpers = seen_on_host()
         asked = proxy.requests()
-        sh(lab1, "lab1", "sudo rm -f /root/watching; sleep 1")
-        seen = sh(lab1, "lab1", "sudo cat /root/cmdlines").stdout
-        curls = sh(lab1, "lab1", "sudo cat /root/curl-argv").stdout
         printed = capfd.readouterr()
 
         assert result.ok, result.hosts["lab1"].error
         key_url = f"http://{lab1.config.gateway}:{lab1.config.repo_port}/linux/debian/gpg"
-        assert f"GET {key_url} HTTP/1.1" in asked  # curl used the proxy and its login
+        assert f"GET {key_url} HTTP/1.1" in asked  # apt's downloader used the proxy, its login
         assert any("InRelease" in line for line in asked)  # and so did apt
         assert "apt-get" in seen  # the watcher saw the run's apt
-        lines = curls.splitlines()  # every curl of the run, recorded
-        assert lines and all(line.startswith("-K - --globoff ") for line in lines), lines
-        assert SECRET not in seen and SECRET not in curls
+        lines = helpers.splitlines()  # every apt-helper of the run, recorded
+        assert lines and all(" download-file " in line for line in lines), lines
+        assert SECRET not in seen and SECRET not in helpers
         assert SECRET not in printed.out + printed.err
         assert SECRET not in json.dumps(result.as_dict())
         assert SECRET not in sh(lab1, "lab1", f"cat {APT_PROXY}").stdout
@@ -169,38 +183,26 @@ READABLE = (
 def test_the_repositorys_login_reaches_apt_from_a_root_only_file_and_nothing_else(lab1, capfd):
     """The stand-in repository behind HTTP basic auth, as a private mirror serves it:
     ``docker_repo_url`` with ``user:password@`` converges with apt reading the login from
-    ``auth.conf.d`` (0600) and curl from its standard input; the password is on no command
+    ``auth.conf.d`` (0600), for apt and its downloader alike; the password is on no command
     line on the host, in no file other users can read, and in nothing the run shows."""
     with serving_with_login(lab1.config, ("pull", REPO_SECRET)) as server:
         port = server.server_address[1]
         repo = f"http://pull:{REPO_SECRET}@{lab1.config.gateway}:{port}/linux"
         sh(lab1, "lab1", f"sudo rm -f {KEYRING}")  # the key is fetched again, with the login
-        sh(lab1, "lab1", f"sudo nohup sh -c {shlex.quote(WATCH)} >/dev/null 2>&1 &")
-        sh(
-            lab1,
-            "lab1",
-            "sudo rm -f /root/curl-argv && sudo mv /usr/bin/curl /usr/bin/curl.real && "
-            f"printf %s {shlex.quote(CURL_LOGGER)} | sudo tee /usr/bin/curl >/dev/null && "
-            "sudo chmod 755 /usr/bin/curl",
-        )
-        try:
+        with watched(lab1, "lab1") as seen_on_host:
             result = apply("lab1", docker_repo_url=repo)
-        finally:
-            sh(lab1, "lab1", "sudo mv /usr/bin/curl.real /usr/bin/curl")
-        sh(lab1, "lab1", "sudo rm -f /root/watching; sleep 1")
-        seen = sh(lab1, "lab1", "sudo cat /root/cmdlines").stdout
-        curls = sh(lab1, "lab1", "sudo cat /root/curl-argv").stdout
+            seen, helpers = seen_on_host()
         printed = capfd.readouterr()
 
         assert result.ok, result.hosts["lab1"].error
         asked = server.requests
-        assert ("GET", "/linux/debian/gpg", True) in asked  # curl sent the login
+        assert ("GET", "/linux/debian/gpg", True) in asked  # apt's downloader sent the login
         assert ("GET", "/linux/debian/dists/bookworm/InRelease", True) in asked  # and apt did
         assert not any(path.startswith("/linux/debian/dists/") and not ok for _, path, ok in asked)
         assert "apt-get" in seen  # the watcher saw the run's apt
-        lines = curls.splitlines()
-        assert lines and all(line.startswith("-K - --globoff ") for line in lines), lines
-        assert REPO_SECRET not in seen and REPO_SECRET not in curls
+        lines = helpers.splitlines()  # every apt-helper of the run, recorded
+        assert lines and all(" download-file " in line for line in lines), lines
+        assert REPO_SECRET not in seen and REPO_SECRET not in helpers
         assert REPO_SECRET not in printed.out + printed.err
         assert REPO_SECRET not in json.dumps(result.as_dict())
         login = sh(lab1, "lab1", f"sudo stat -c '%a %U:%G' {DOCKER_LOGIN}").stdout
@@ -222,3 +224,29 @@ def test_the_repositorys_login_reaches_apt_from_a_root_only_file_and_nothing_els
         assert again.ok and again.hosts["lab1"].status == "unchanged"
     assert apply("lab1").ok  # the repository without a login: its login file goes
     assert sh(lab1, "lab1", f"sudo ls {DOCKER_LOGIN}", check=False).returncode != 0
+
+
+def test_a_fresh_host_passes_the_preflight_through_a_proxy_that_wants_a_login(lab, tmp_path, capfd):
+    """No curl, no key, no Docker: the preflight reads the repository through the proxy with
+    its login (apt's own downloader and apt), the host converges, and a rerun changes nothing."""
+    lab.reset("lab2")
+    assert sh(lab, "lab2", "command -v curl", check=False).returncode != 0
+    with tinyproxy(lab, tmp_path, ("puser", SECRET)) as proxy:
+        with watched(lab, "lab2") as seen_on_host:
+            result = apply("lab2", apt_proxy=proxy.url)
+            seen, helpers = seen_on_host()
+        asked = proxy.requests()
+        assert result.ok, result.hosts["lab2"].error
+        repo = lab.state["repo"]["url"]
+        assert asked.count(f"GET {repo}/debian/gpg HTTP/1.1") == 2  # the preflight, the install
+        assert asked.count(f"GET {repo}/debian/dists/trixie/InRelease HTTP/1.1") >= 2
+        lines = helpers.splitlines()
+        assert len(lines) == 2 and all(f" download-file {repo}/debian/gpg " in x for x in lines)
+        printed = capfd.readouterr()
+        assert SECRET not in seen + helpers + printed.out + printed.err
+        assert SECRET not in json.dumps(result.as_dict())
+        assert failures(check("lab2", apt_proxy=proxy.url), "lab2") == []
+        before = len(proxy.requests())
+        again = apply("lab2", apt_proxy=proxy.url)
+        assert again.hosts["lab2"].status == "unchanged", again.hosts["lab2"].changed
+        assert len(proxy.requests()) == before  # nothing read again: no preflight, no update

@@ -75,7 +75,9 @@ def test_a_rolling_upgrade_rolls_a_failed_batch_back_and_keeps_containers(lab, h
     for name in ("lab3", "lab4"):
         host = rollout.hosts[name]
         assert (OLD in host.rolled_back_to, host.rollback) == (True, "passed"), host
-    assert "rolled back to their previous engine: lab3, lab4" in rollout.notes
+        assert set(host.packages_from) >= {"docker-ce", "docker-ce-cli"}, host
+        assert host.restored == host.packages_from, host  # each one back where it was
+    assert "rolled back to their previous versions: lab3, lab4" in rollout.notes
     assert engines(lab) == {
         "lab1": (NEW, NEW),
         "lab2": (NEW, NEW),

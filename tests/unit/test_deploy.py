@@ -145,11 +145,12 @@ def test_fresh_host_is_installed_in_the_guides_order():
     assert index(commands, r"mv -f \S+ /etc/docker/daemon.json$") > order[5]  # after the install
 
 
-def test_the_key_is_fetched_by_the_host_after_curl_is_installed():
+def test_the_key_is_fetched_by_apts_own_downloader_and_never_by_curl():
     _, commands = run_one(fresh_machine(urls={KEY_URL: DOCKER_KEY}), facts=True)
-    assert index(commands, "install --no-install-recommends ca-certificates curl$") < index(
-        commands, f"curl -K - --globoff -fsSL .* {KEY_URL}"
-    )
+    fetches = [c for c in commands if f" download-file {KEY_URL} " in c]
+    assert len(fetches) == 2 and all("/usr/lib/apt/apt-helper " in c for c in fetches)
+    assert index(commands, "provision-preflight-update") > commands.index(fetches[0])
+    assert not any(re.search(r"(^|[;&|(]\s*)curl\s+-", c) for c in commands)
 
 
 def test_converged_host_changes_nothing_and_runs_no_apt_get():
@@ -582,3 +583,23 @@ def test_a_partial_pin_met_stays_and_latest_moves_to_the_newest_of_the_release()
         f"docker-ce={DOCKER_VERSION}",
         f"docker-ce-cli={DOCKER_VERSION}",
     ]
+
+
+def test_conflicting_packages_leave_in_the_installs_own_apt_transaction():
+    machine = fresh_machine(urls={KEY_URL: DOCKER_KEY})
+    machine.packages = {
+        "docker.io": ("ii", "26.1.5+dfsg1-9+b9"),
+        "containerd": ("ii", "1.7.24~ds1-6+b4"),
+        "runc": ("ii", "1.1.15+ds1-2+b4"),
+        "podman-docker": ("rc", "4.3.1+ds1-8"),  # only its configuration is left: nothing to do
+    }
+    result, commands = run_one(machine)
+    assert result.status == "changed", result.error
+    assert not any(re.search(r"apt-get .* (remove|purge) ", c) for c in commands)
+    install = shlex.split(commands[index(commands, r"apt-get .* install .*docker-ce")])
+    assert install[-8:] == [*DEFAULT_PACKAGES, "docker.io-", "containerd-", "runc-"]
+    changes = {c["operation"]: c for c in result.changes}
+    removed = {
+        p["name"]: (p["from"], p["to"]) for p in changes["Install Docker packages"]["packages"]
+    }
+    assert removed["docker.io"] == ("26.1.5+dfsg1-9+b9", None)

@@ -25,7 +25,8 @@ from .fakes import DOCKER_VERSION, FakeMachine, b64, converged_machine, written
 
 PROGRAMS = (
     "apt-get apt-cache apt-helper apt-mark base64 cat chmod chown curl cut date docker dpkg "
-    "dpkg-query find getent grep groupadd gzip id install loginctl ls mktemp mv rm runuser sed "
+    "dpkg-query find getent grep groupadd gzip id install loginctl ls mkdir mktemp mv rm runuser "
+    "sed "
     "sha256sum sleep ss stat sudo systemctl timeout touch useradd usermod"
 ).split()
 PAYLOADS = [
@@ -78,7 +79,9 @@ def shell(tmp_path_factory):
         env = {"PATH": str(bin_dir), "ARGV_LOG": str(log), "ARGV_DIR": str(root)}
         for command in commands:
             command = command.replace("/usr/lib/apt/apt-helper", "apt-helper")
-            subprocess.run(["/bin/sh", "-c", command], env=env, cwd=root, capture_output=True)
+            subprocess.run(  # files written from standard input get a line each
+                ["/bin/sh", "-c", command], env=env, cwd=root, capture_output=True, input=b"\n" * 8
+            )
         calls = [call.read_bytes() for call in log.iterdir()]
         calls = [[arg.decode() for arg in call.split(b"\x00")[:-1]] for call in calls]
         for call in calls:
@@ -105,13 +108,12 @@ def test_facts_keep_each_value_one_word(shell, value):
         (facts.Packages().command([value, "curl"]), "dpkg-query"),
         (facts.FileContent().command(value), None),  # only the shell's own test reads it
         (facts.Backup().command(value), None),  # the shell's glob and test alone
-        (facts.Download().command(value), "curl"),
+        (facts.Download().command(value), "apt-helper"),
         (facts.Users().command(value, [value]), "getent"),
         (facts.Users().command("docker", [value]), "id"),
         (facts.ServiceState().command([value]), "systemctl"),
         (facts.CandidateVersions().command(value), "apt-cache"),
-        (preflight.AptDownload().command(value), "apt-helper"),
-        (preflight.RepositoryOffer().command("", b"", [value]), "apt-cache"),
+        (preflight.RepositoryOffer().command("", [value]), "apt-cache"),
         (facts.PolicyCandidates().command([value]), "apt-cache"),
         (Account().command(value), "getent"),
         (Builder().command(value, value), "runuser"),

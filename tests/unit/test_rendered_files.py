@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import http.server
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -24,6 +25,7 @@ from hypothesis import strategies as st
 
 from provision.docker import daemon, logins
 from provision.docker.errors import SettingsError
+from provision.docker.facts import APT_HELPER, Download, download_input
 from provision.docker.layout import docker_repository
 from provision.docker.settings import from_host_data
 from provision.runner import prune
@@ -205,7 +207,7 @@ def test_apts_login_file_holds_exactly_machine_login_and_password(user, password
     assert not UNSAFE.search(text.replace("\n", ""))
 
 
-# curl's config (the key's download): the real curl reads it ------------------------------------
+# apt's downloader (the key's download): the real apt-helper reads the logins -------------------
 
 
 class _Recorder(http.server.BaseHTTPRequestHandler):
@@ -232,37 +234,35 @@ def recorder():
     server.server_close()
 
 
-CURL = shutil.which("curl")
-
-
 def basic(header: str) -> str:
     assert header.startswith("Basic ")
     return base64.b64decode(header[6:]).decode()
 
 
-@pytest.mark.skipif(CURL is None, reason="needs curl")
-@settings(RUNS, max_examples=40, suppress_health_check=list(HealthCheck))
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not os.path.exists(APT_HELPER), reason="apt-helper, run as root"
+)
+@settings(RUNS, max_examples=25, suppress_health_check=list(HealthCheck))
 @given(user=HOSTILE, password=HOSTILE)
-def test_curl_reads_a_login_and_a_proxys_login_whole_from_its_config(recorder, user, password):
-    """Quotes, backslashes and ``#`` in a login reach the server as they were given: the login
-    travels in curl's config on standard input, and curl reads it back whole, or the value is
-    refused before anything runs."""
+def test_apts_downloader_reads_a_login_and_a_proxys_login_whole(recorder, user, password):
+    """Quotes, backslashes, ``#`` and ``;`` in a login reach the server as they were given: the
+    logins travel on standard input into a throwaway ``auth.conf.d``, and apt's own downloader
+    (the real ``Download`` fact's command) sends them whole, or the value is refused before
+    anything runs."""
     assume(user and ":" not in user)
     login = f"{quote(user, safe='')}:{quote(password, safe='')}"
     url = f"http://{login}@127.0.0.1:{recorder}/key"
     proxy = f"http://{login}@127.0.0.1:{recorder}"
     try:
-        config = logins.curl_config(url, proxy)
-    except ValueError:  # a control character: refused before anything runs
-        assert UNSAFE.search(user + password)
+        stdin = download_input(url, proxy)
+    except ValueError:  # white space or a control character: refused before anything runs
+        assert UNSAFE.search(user + password) or re.search(r"\s", user + password)
         return
     _Recorder.seen.clear()
     run = subprocess.run(
-        [CURL, "-K", "-", "--globoff", "-fsS", "--max-time", "10", logins.without_login(url)],
-        input=config.encode(),
-        capture_output=True,
+        ["sh", "-c", Download().command(url=url)], input=stdin, capture_output=True, text=True
     )
-    assert run.returncode == 0 and run.stdout == b"ok", run.stderr
+    assert Download().process(run.stdout.splitlines()) == (b"ok", ""), run.stdout
     (headers,) = _Recorder.seen
     assert basic(headers["Authorization"]) == f"{user}:{password}"
     assert basic(headers["Proxy-Authorization"]) == f"{user}:{password}"
