@@ -20,6 +20,7 @@ from provision.compat import (
     fresh_host_keys,
     global_arguments_read_once,
     op_output,
+    release_operation,
     ssh_transport,
 )
 from provision.docker.facts import DaemonDowntime, Packages
@@ -101,6 +102,7 @@ class _Recorder(BaseStateCallback):
         described = changes.ran(state, host, op_hash)  # from the facts the operation read
         if described:
             self.planned.setdefault(host.name, []).append(described)
+        release_operation(state, host, op_hash)  # a fleet's runs keep only what reports need
 
     def operation_host_error(self, state, host, op_hash, retry_count=0, max_retries=0):
         name = self.name(state, op_hash)
@@ -219,6 +221,8 @@ def _run(
                     facts[host.name] = inspect(host.name)
                 if dry:  # a real run describes each operation once it ran
                     recorder.planned[host.name] = changes.plan(state, host.name)
+                    for op_hash in host.op_hash_order:  # a dry run never runs them
+                        release_operation(state, host, op_hash)
         except DeployError as error:
             results[host.name].status, results[host.name].error = "failed", str(error)
             state.fail_hosts({host})
