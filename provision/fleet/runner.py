@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import socket
 import time
@@ -197,6 +198,7 @@ def run_deploy(
             lock.release()
         state.set_stage(StateStage.Disconnect)
         disconnect_all(state)
+        gc.unfreeze()  # what _run froze is collected as usual from here on
     return FleetResult(command, results, time.monotonic() - started, dry, notes, facts, interrupted)
 
 
@@ -205,7 +207,11 @@ def _run(
 ) -> None:
     """Connect, lock, prepare each host (settings and distro errors fail only that host),
     execute. A dry run's ``recorder.planned`` receives each prepared host's operations with
-    what they would change."""
+    what they would change.
+
+    Each prepared host is frozen out of the cyclic garbage collector's scans (``gc.freeze``,
+    undone by ``run_deploy``): otherwise every full collection walks all hosts prepared so far,
+    a cost that grows with the square of the fleet."""
     state.set_stage(StateStage.Connect)
     connect_all(state)
     for host in state.inventory.get_active_hosts():
@@ -226,6 +232,7 @@ def _run(
         except DeployError as error:
             results[host.name].status, results[host.name].error = "failed", str(error)
             state.fail_hosts({host})
+        gc.freeze()
     recorder.plan(state)
     if not dry:
         state.set_stage(StateStage.Execute)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import re
 
 import pytest
@@ -96,3 +97,11 @@ def test_a_run_keeps_no_operation_arguments_once_it_no_longer_needs_them(monkeyp
     for ops in kept.values():
         assert ops and all(not data.global_arguments for data in ops.values())
         assert all(list(data.command_generator()) == [] for data in ops.values())
+
+
+def test_prepared_hosts_are_left_out_of_the_collectors_scans_during_the_run_only():
+    frozen = []
+    result, _ = run(fleet_of(3), progress=lambda *update: frozen.append(gc.get_freeze_count()))
+    assert result.ok
+    assert frozen[-1] > 0  # while the operations ran, the prepared hosts were frozen
+    assert gc.get_freeze_count() == 0  # and are collected as usual once the run ended
