@@ -30,6 +30,22 @@ def op_output(state, host, op_hash) -> tuple[list[str], list[str]]:
         return [], []
 
 
+def _already_ran():
+    return iter(())
+
+
+_RELEASED: dict = {}  # a released operation's global arguments: nothing reads them again
+
+
+def release_operation(state, host, op_hash) -> None:
+    """Drop what pyinfra keeps of an operation on ``host`` only to run it: its command
+    generator (which holds the call's arguments) and its global arguments. Its
+    ``OperationMeta`` (success, change, output) stays for the reports."""
+    data = state.ops.get(host, {}).get(op_hash)
+    if data is not None:
+        data.command_generator, data.global_arguments = _already_ran, _RELEASED
+
+
 def ssh_transport(host):
     """The paramiko transport of ``host``'s SSH connection, ``None`` when not connected."""
     client = getattr(host.connector, "client", None)

@@ -46,7 +46,8 @@ def operation(**options):
         def call(*args, **kwargs):
             meta = op(*args, **kwargs)
             runs = _CALLS.setdefault(current(state), {})
-            runs.setdefault(host.name, []).append(Call(func.__name__, dict(kwargs), meta))
+            # ``kwargs`` is this call's own dict (``op`` got a copy): kept as it is
+            runs.setdefault(host.name, []).append(Call(func.__name__, kwargs, meta))
             return meta
 
         return call

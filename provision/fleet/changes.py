@@ -118,10 +118,11 @@ def describes(function: str):
 
 
 def plan(run_state, host_name: str) -> list[tuple[Call, Change]]:
-    """Every operation of ``host_name`` with what it would change (a dry run: called on the
-    current host once its deploy is prepared, which ran each operation against its facts)."""
+    """The operations of ``host_name`` that would change, with what they would change (a dry
+    run: called on the current host once its deploy is prepared, which ran each operation
+    against its facts)."""
     recorded = calls(run_state, host_name)
-    return [(call, describe(call, recorded)) for call in recorded]
+    return [(call, describe(call, recorded)) for call in recorded if call.meta.will_change]
 
 
 def ran(run_state, host, op_hash) -> tuple[Call, Change] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import socket
 import time
@@ -20,6 +21,7 @@ from provision.compat import (
     fresh_host_keys,
     global_arguments_read_once,
     op_output,
+    release_operation,
     ssh_transport,
 )
 from provision.docker.facts import DaemonDowntime, Packages
@@ -101,6 +103,7 @@ class _Recorder(BaseStateCallback):
         described = changes.ran(state, host, op_hash)  # from the facts the operation read
         if described:
             self.planned.setdefault(host.name, []).append(described)
+        release_operation(state, host, op_hash)  # a fleet's runs keep only what reports need
 
     def operation_host_error(self, state, host, op_hash, retry_count=0, max_retries=0):
         name = self.name(state, op_hash)
@@ -195,6 +198,7 @@ def run_deploy(
             lock.release()
         state.set_stage(StateStage.Disconnect)
         disconnect_all(state)
+        gc.unfreeze()  # what _run froze is collected as usual from here on
     return FleetResult(command, results, time.monotonic() - started, dry, notes, facts, interrupted)
 
 
@@ -203,7 +207,11 @@ def _run(
 ) -> None:
     """Connect, lock, prepare each host (settings and distro errors fail only that host),
     execute. A dry run's ``recorder.planned`` receives each prepared host's operations with
-    what they would change."""
+    what they would change.
+
+    Each prepared host is frozen out of the cyclic garbage collector's scans (``gc.freeze``,
+    undone by ``run_deploy``): otherwise every full collection walks all hosts prepared so far,
+    a cost that grows with the square of the fleet."""
     state.set_stage(StateStage.Connect)
     connect_all(state)
     for host in state.inventory.get_active_hosts():
@@ -219,9 +227,12 @@ def _run(
                     facts[host.name] = inspect(host.name)
                 if dry:  # a real run describes each operation once it ran
                     recorder.planned[host.name] = changes.plan(state, host.name)
+                    for op_hash in host.op_hash_order:  # a dry run never runs them
+                        release_operation(state, host, op_hash)
         except DeployError as error:
             results[host.name].status, results[host.name].error = "failed", str(error)
             state.fail_hosts({host})
+        gc.freeze()
     recorder.plan(state)
     if not dry:
         state.set_stage(StateStage.Execute)
