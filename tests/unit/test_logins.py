@@ -136,7 +136,7 @@ def test_daemon_files_holding_a_proxy_login_are_root_only(run_op):
 
 
 def test_the_preflight_gets_both_logins_on_stdin_and_none_on_its_command_lines(monkeypatch):
-    from provision.docker import preflight
+    from provision.docker import preflight, snapshot
 
     settings = from_host_data({"apt_proxy": PROXY, "docker_repo_url": REPO})
     repository = docker_repository(settings, "debian", "bookworm", "amd64")
@@ -151,6 +151,7 @@ def test_the_preflight_gets_both_logins_on_stdin_and_none_on_its_command_lines(m
             asked.append((cls().command(kwargs["sources"], kwargs["packages"]), kwargs["_stdin"]))
 
     monkeypatch.setattr(preflight, "host", Host())
+    monkeypatch.setattr(snapshot, "host", preflight.host)  # the preflight reads with fresh()
     with pytest.raises(DeployError):  # no answer
         preflight.check_repository(settings, Target("debian", "bookworm", "amd64"))
     ((command, stdin),) = asked
