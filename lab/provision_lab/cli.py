@@ -9,6 +9,7 @@ import click
 
 from provision.orchestrate.progress import Board
 
+from .config import EXTRA_HOSTS
 from .show import print_status
 
 # The lab's machinery loads inside each command: `provision --help` stays fast.
@@ -31,14 +32,23 @@ def lab_group() -> None:
     type=click.Choice(["bookworm", "trixie"]),
     help="Debian suite; repeat to alternate (default: bookworm and trixie).",
 )
-def up(count: int, suites: tuple[str, ...]) -> None:
+@click.option(
+    "--extra",
+    "extras",
+    multiple=True,
+    type=click.Choice(list(EXTRA_HOSTS)),
+    help="Also start this extra host; repeat for more: "
+    + "; ".join(f"{extra.name}: {extra.about}" for extra in EXTRA_HOSTS.values())
+    + ".",
+)
+def up(count: int, suites: tuple[str, ...], extras: tuple[str, ...]) -> None:
     """Start the lab hosts; hosts that already run are left running."""
     from .lab import Lab
 
     started = time.monotonic()
     lab = Lab()
     with Board("lab up") as board:
-        rows = lab.up(count, list(suites) or None, board)
+        rows = lab.up(count, list(suites) or None, board, extras)
     print_status(rows)
     click.echo(
         f"lab up in {time.monotonic() - started:.1f} s; log in with "

@@ -16,6 +16,26 @@ SUPPORTED_SUITES = ("bookworm", "trixie")
 LOGIN_USER = "admin"
 
 
+@dataclass(frozen=True)
+class Extra:
+    """A lab host beside lab1..labN, made only when asked for (``lab up --extra NAME``)."""
+
+    name: str
+    kind: str  # its base (``provision_lab.base.KINDS``)
+    suite: str
+    number: int  # its address is ``LabConfig.address(number)``, far above lab1..labN's
+    about: str
+
+
+EXTRA_HOSTS = {
+    extra.name: extra
+    for extra in (
+        Extra("forky", "forky", "forky", 191, "Debian testing (forky) from Debian's archive"),
+        Extra("sudors", "trixie-sudo-rs", "trixie", 192, "Debian 13 whose sudo is sudo-rs"),
+    )
+}
+
+
 def project_root() -> Path:
     """The checkout this package runs from, or the working directory when installed."""
     root = Path(__file__).resolve().parents[2]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 
-from .config import LabConfig
+from .config import EXTRA_HOSTS, LabConfig
 
 
 def lab_groups(config: LabConfig | None = None) -> dict[str, list[tuple[str, dict]]]:
-    """Groups ``lab`` and one per suite: ``[(name, data), ...]``; empty when the lab is down."""
+    """Groups ``lab`` and one per suite of lab1..labN, and ``extra`` of the extra hosts that
+    run: ``[(name, data), ...]``; empty when the lab is down."""
     config = config or LabConfig.from_env()
     try:
         state = json.loads(config.state_file.read_text())
@@ -33,6 +34,9 @@ def lab_groups(config: LabConfig | None = None) -> dict[str, list[tuple[str, dic
             "docker_verify_image_sha256": image.get("sha256"),
             "docker_verify_output": image.get("output"),
         }
+        if name in EXTRA_HOSTS:  # never in a run over the default lab's groups
+            groups.setdefault("extra", []).append((name, data))
+            continue
         groups["lab"].append((name, data))
         groups.setdefault(info["suite"], []).append((name, data))
     return groups

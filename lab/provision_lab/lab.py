@@ -15,7 +15,7 @@ from pathlib import Path
 from provision.orchestrate.progress import SILENT
 
 from . import base, network, server
-from .config import SUPPORTED_SUITES, LabConfig
+from .config import EXTRA_HOSTS, SUPPORTED_SUITES, LabConfig
 from .debian import write_atomic
 from .errors import LabError
 from .first_contact import FirstContact, wait_for_login
@@ -68,14 +68,23 @@ class Lab:
         except KeyError:
             known = ", ".join(sorted(self.state["hosts"])) or "none; run `provision lab up`"
             raise LabError(f"no lab host named {name!r} (lab hosts: {known}).") from None
-        return Machine(self.config, name, info["suite"], info["address"], info.get("pid"))
+        return Machine(
+            self.config, name, info["suite"], info["address"], info.get("pid"), info.get("kind", "")
+        )
 
     def machines(self) -> list[Machine]:
         return [self.machine(name) for name in sorted(self.state["hosts"], key=_host_order)]
 
     # Commands
-    def up(self, count: int = 2, suites: list[str] | None = None, board=SILENT) -> list[HostStatus]:
-        """Start ``count`` hosts lab1..labN, alternating ``suites``; keep running ones.
+    def up(
+        self,
+        count: int = 2,
+        suites: list[str] | None = None,
+        board=SILENT,
+        extras: list[str] | tuple[str, ...] = (),
+    ) -> list[HostStatus]:
+        """Start ``count`` hosts lab1..labN, alternating ``suites``, and the ``extras``
+        (``EXTRA_HOSTS``) named; keep running ones.
 
         ``board`` (an ``orchestrate.progress.Board``) is told what is being built and booted.
         """
@@ -86,24 +95,36 @@ class Lab:
                 f"unsupported lab suite or count: {unknown or count}; suites are "
                 f"{', '.join(SUPPORTED_SUITES)} and --hosts must be at least 1."
             )
+        strangers = sorted(set(extras) - set(EXTRA_HOSTS))
+        if strangers:
+            raise LabError(
+                f"no extra lab host named {', '.join(strangers)}; the extras are "
+                f"{', '.join(EXTRA_HOSTS)}."
+            )
         require_root()
         require_tools()
-        wanted = {f"lab{i}": suites[(i - 1) % len(suites)] for i in range(1, count + 1)}
-        self._check_suites(wanted)
+        wanted = [
+            Machine(self.config, f"lab{i}", suites[(i - 1) % len(suites)], self.config.address(i))
+            for i in range(1, count + 1)
+        ]
+        for name in dict.fromkeys(extras):
+            extra = EXTRA_HOSTS[name]
+            address = self.config.address(extra.number)
+            wanted.append(Machine(self.config, name, extra.suite, address, kind=extra.kind))
+        self._check_kinds(wanted)
         self.config.lab_dir.mkdir(parents=True, exist_ok=True)
         raise_inotify_limits()
-        bases, repo = self._build_inputs(set(wanted.values()), board)
+        bases, repo = self._build_inputs({machine.kind for machine in wanted}, board)
         self._start_network_and_server(repo)
         key = ensure_client_key(self.config).with_suffix(".pub").read_text()
         started = []
-        for index, (name, suite) in enumerate(wanted.items(), start=1):
-            current = self.state["hosts"].get(name)
-            if current and self.machine(name).is_running():
+        for machine in wanted:
+            current = self.state["hosts"].get(machine.name)
+            if current and self.machine(machine.name).is_running():
                 continue
-            machine = Machine(self.config, name, suite, self.config.address(index))
-            board.set(name, f"creating its {suite} root")
-            machine.create(bases[suite], key, ensure_host_key(self.config, name))
-            board.set(name, "booting")
+            board.set(machine.name, f"creating its {machine.kind} root")
+            machine.create(bases[machine.kind], key, ensure_host_key(self.config, machine.name))
+            board.set(machine.name, "booting")
             machine.start()
             self._record(machine)
             started.append(machine)
@@ -119,6 +140,13 @@ class Lab:
         with ThreadPoolExecutor(max_workers=max(1, len(started))) as pool:
             list(pool.map(boot, started))
         return self.status()
+
+    def remove(self, name: str) -> None:
+        """Stop one host and remove it and its files from the lab (an extra no test needs)."""
+        self.machine(name).destroy()
+        del self.state["hosts"][name]
+        self._save_state()
+        write_client_files(self.config, {m.name: m.address for m in self.machines()})
 
     def down(self) -> None:
         """Stop every host and service and remove what the lab created; safe to repeat."""
@@ -151,11 +179,11 @@ class Lab:
         with a password (``provision bootstrap`` makes the login user).
         """
         old = self.machine(name)
-        machine = Machine(self.config, name, old.suite, old.address)
+        machine = Machine(self.config, name, old.suite, old.address, kind=old.kind)
         old.destroy()
         key = ensure_client_key(self.config).with_suffix(".pub").read_text()
         host_key = ensure_host_key(self.config, name)
-        machine.create(base.build(self.config, old.suite), key, host_key, first_contact)
+        machine.create(base.build(self.config, old.kind), key, host_key, first_contact)
         machine.start()
         self._record(machine)
         if first_contact is None:
@@ -187,16 +215,18 @@ class Lab:
         ]
 
     # Pieces
-    def _check_suites(self, wanted: dict[str, str]) -> None:
-        for name, suite in wanted.items():
-            current = self.state["hosts"].get(name)
-            if current and current["suite"] != suite and self.machine(name).is_running():
+    def _check_kinds(self, wanted: list[Machine]) -> None:
+        for machine in wanted:
+            if machine.name not in self.state["hosts"]:
+                continue
+            current = self.machine(machine.name)
+            if current.kind != machine.kind and current.is_running():
                 raise LabError(
-                    f"lab host {name} runs {current['suite']}, not {suite}; "
+                    f"lab host {machine.name} runs {current.kind}, not {machine.kind}; "
                     "run `provision lab down` first."
                 )
 
-    def _build_inputs(self, suites: set[str], board):
+    def _build_inputs(self, kinds: set[str], board):
         from .image import build_image
         from .repo import build_repository
         from .repo.planning import repository_dir
@@ -211,7 +241,7 @@ class Lab:
                 board.done(task)
 
         with ThreadPoolExecutor(max_workers=3) as pool:
-            bases = pool.submit(base.build_all, self.config, suites, board)
+            bases = pool.submit(base.build_all, self.config, kinds, board)
             repo = pool.submit(
                 shown,
                 "Docker repository",
@@ -261,6 +291,7 @@ class Lab:
 
     def _record(self, machine: Machine) -> None:
         self.state["hosts"][machine.name] = {
+            "kind": machine.kind,
             "suite": machine.suite,
             "address": machine.address,
             "pid": machine.pid,
@@ -291,6 +322,7 @@ def _link(link: Path, target: Path) -> None:
     link.symlink_to(target)
 
 
-def _host_order(name: str) -> tuple[int, str]:
+def _host_order(name: str) -> tuple[bool, int, str]:
+    """lab1, lab2, ..., lab10, then the extras by name."""
     digits = "".join(ch for ch in name if ch.isdigit())
-    return (int(digits) if digits else 0, name)
+    return (not digits, int(digits) if digits else 0, name)

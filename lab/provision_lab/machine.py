@@ -55,6 +55,10 @@ class Machine:
     suite: str
     address: str
     pid: int | None = None
+    kind: str = ""  # the base it is made from (``provision_lab.base.KINDS``); default its suite
+
+    def __post_init__(self) -> None:
+        self.kind = self.kind or self.suite
 
     @property
     def unit_name(self) -> str:

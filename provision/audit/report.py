@@ -27,7 +27,7 @@ def as_dict(result) -> dict:
     hosts = {}
     for name, host in result.hosts.items():
         hosts[name] = {
-            "status": "error" if host.error else ("failed" if host.count(FAIL) else "passed"),
+            "status": _status(host),
             "error": host.error,
             "duration_s": round(host.duration_s, 3),
             "counts": {r: host.count(r) for r in RESULTS},
@@ -38,8 +38,15 @@ def as_dict(result) -> dict:
         "benchmark": "CIS Docker Benchmark v1.6.0, sections 1, 2, 3 and 5",
         "duration_s": round(result.duration_s, 3),
         "summary": summary(result),
+        **({"interrupted": result.interrupted} if result.interrupted else {}),
         "hosts": hosts,
     }
+
+
+def _status(host) -> str:
+    if host.interrupted:
+        return "interrupted"
+    return "error" if host.error else ("failed" if host.count(FAIL) else "passed")
 
 
 def by_check(result) -> dict[str, dict[str, list[str]]]:
@@ -117,9 +124,11 @@ def _matrix(result) -> Table:
 
 
 def _caption(result) -> str:
-    failed = sum(1 for h in result.hosts.values() if not h.ok)
+    stopped = sum(1 for h in result.hosts.values() if h.interrupted)
+    failed = sum(1 for h in result.hosts.values() if not h.ok) - stopped
     return (
-        f"{len(result.hosts)} hosts: {len(result.hosts) - failed} passed, {failed} failed "
+        f"{len(result.hosts)} hosts: {len(result.hosts) - failed - stopped} passed, {failed} "
+        f"failed{f', {stopped} interrupted by {result.interrupted}' if stopped else ''} "
         f"in {result.duration_s:.1f} s"
     )
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from provision.core import interrupt
 from provision.core.errors import UsageError
 from provision.orchestrate.inventory import Fleet
 from provision.verify.probe import MAX_PARALLEL, ProbeError, read
@@ -26,6 +26,7 @@ class HostAudit:
     findings: list[Finding] = field(default_factory=list)
     error: str | None = None
     duration_s: float = 0.0
+    interrupted: bool = False  # the run was stopped before this host was read
 
     def count(self, result: str) -> int:
         return sum(f.result == result for f in self.findings)
@@ -41,10 +42,11 @@ class AuditResult:
 
     hosts: dict[str, HostAudit]
     duration_s: float = 0.0
+    interrupted: str | None = None  # the signal that stopped the audit (SIGINT, SIGTERM)
 
     @property
     def ok(self) -> bool:
-        return all(host.ok for host in self.hosts.values())
+        return not self.interrupted and all(host.ok for host in self.hosts.values())
 
     def as_dict(self) -> dict:
         from .report import as_dict
@@ -55,7 +57,8 @@ class AuditResult:
 def audit(fleet: Fleet, settings: dict, parallel: int | None = None) -> AuditResult:
     """Probe every selected host (``parallel`` at once, default all up to 32) and run the
     checks on each, against its ``settings`` (``Fleet.settings``); a host that cannot be read
-    has that one error."""
+    has that one error. Ctrl-C or SIGTERM (under ``interrupt.graceful``) ends it at once: the
+    hosts not yet read are marked interrupted."""
     started = time.monotonic()
     waivers = {name: dict(s.docker_audit_waivers) for name, s in settings.items()}
     for name, host_waivers in waivers.items():
@@ -81,11 +84,17 @@ def audit(fleet: Fleet, settings: dict, parallel: int | None = None) -> AuditRes
             state = HostState(sections, s.docker_users)
             return HostAudit(evaluate(state, waivers[name]), None, time.monotonic() - begun)
 
-        workers = max(1, min(len(names), parallel or MAX_PARALLEL))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = dict(zip(names, pool.map(one, names), strict=True))
-        close_connections(names, config)
-    return AuditResult(results, time.monotonic() - started)
+        workers = min(len(names), parallel or MAX_PARALLEL)
+        try:
+            done, stopped = interrupt.each(one, names, workers)
+        finally:
+            close_connections(names, config)
+    why = f"interrupted by {stopped} before it was read."
+    results = {
+        name: done.get(name) or HostAudit(error=f"{name}: {why}", interrupted=True)
+        for name in names
+    }
+    return AuditResult(results, time.monotonic() - started, stopped)
 
 
 TLS_KEYS = ("tlscacert", "tlscert", "tlskey")

@@ -95,7 +95,7 @@ def audit(
     """Audit every selected host against the CIS Docker Benchmark (sections 1, 2, 3, 5)."""
     from provision.audit import report as audit_report
     from provision.audit.runner import audit as run_audit
-    from provision.core import redact
+    from provision.core import interrupt, redact
     from provision.report import tables as report
 
     loaded = load_fleet(
@@ -108,16 +108,19 @@ def audit(
         junit_file=junit_file,
         prometheus_file=prometheus_file,
     )
-    result = run_audit(loaded.fleet, loaded.settings, parallel)
-    if prometheus_file:
-        audit_report.write_prometheus(prometheus_file, result)
 
     def show(result):
         report.print_table(audit_report.table(result))
         for line in audit_report.summary(result):
             click.echo(redact.text(line))
 
-    finish(result, as_json, show, report_file, junit_file, audit_report.junit)
+    def prometheus(result):
+        if prometheus_file:
+            audit_report.write_prometheus(prometheus_file, result)
+
+    with interrupt.graceful():
+        result = run_audit(loaded.fleet, loaded.settings, parallel)
+        finish(result, as_json, show, report_file, junit_file, audit_report.junit, prometheus)
 
 
 COMMANDS = (verify, audit)

@@ -10,11 +10,11 @@ import click
 
 @dataclass(frozen=True)
 class Loaded:
-    """The selected hosts, the profile they run and their settings, checked once."""
+    """The selected hosts, the profile each one runs and their settings, checked once."""
 
     fleet: object  # orchestrate.inventory.Fleet
-    profile: object | None  # profiles.Profile
-    settings: dict | None  # host name -> the profile's settings
+    profile: object | None  # profiles.Chosen
+    settings: dict | None  # host name -> its settings
 
 
 def load_fleet(
@@ -32,8 +32,8 @@ def load_fleet(
     ``outputs`` (``report_file=...``), the inventory and, with ``settings``, every host's
     settings (all problems of all hosts at once, before any host is contacted).
 
-    ``profile``: ``--profile`` (``None``: the inventory's choice; ``False``: a command without
-    profiles, which checks Docker's settings).
+    ``profile``: ``--profile`` (``None``: each host's choice in the inventory; ``False``: a
+    command without profiles, which checks Docker's settings).
     """
     from provision import profiles
     from provision.core import startup
@@ -45,30 +45,38 @@ def load_fleet(
     startup.started()
     chosen, checked = None, None
     if settings:
-        name = "docker" if profile is False else profiles.choose(fleet.hosts, profile)
-        chosen = profiles.profile(name)
+        if profile is False:
+            chosen = profiles.Chosen.docker(fleet.hosts)
+        else:
+            chosen = profiles.choose(fleet.hosts, profile)
         checked = fleet.settings(chosen.checks)
     return Loaded(shard.slice_or_exit(fleet, shard_spec, as_json), chosen, checked)
 
 
-def finish(result, as_json: bool, show, report_path=None, junit_path=None, junit=None) -> NoReturn:
-    """Print ``show(result)`` (with ``--json`` only the JSON document), write the reports, and
-    end the command with its exit code: 0 all fine, 1 a host or check failed, 130/143 when a
-    signal stopped the run.
+def finish(
+    result, as_json: bool, show, report_path=None, junit_path=None, junit=None, also=None
+) -> NoReturn:
+    """Print ``show(result)`` (with ``--json`` only the JSON document), write the reports (and
+    ``also(result)``, another file), and end the command with its exit code: 0 all fine, 1 a
+    host or check failed, 130/143 when a signal stopped the run. A signal meanwhile waits until
+    all is written.
 
     Every command with a result ends here, so ``--json`` and exit codes mean the same everywhere.
     """
     from provision.core import interrupt
     from provision.report import documents
 
-    if as_json:
-        click.echo(documents.json_text(result.as_dict()))
-    else:
-        show(result)
-    if report_path:
-        documents.write_json(report_path, result.as_dict())
-    if junit_path:
-        documents.write_junit(junit_path, junit(result))
+    with interrupt.held():  # a signal now waits until everything is written
+        if as_json:
+            click.echo(documents.json_text(result.as_dict()))
+        else:
+            show(result)
+        if report_path:
+            documents.write_json(report_path, result.as_dict())
+        if junit_path:
+            documents.write_junit(junit_path, junit(result))
+        if also:
+            also(result)
     if getattr(result, "interrupted", None):
         click.get_current_context().exit(interrupt.exit_code())
     click.get_current_context().exit(0 if result.ok else 1)

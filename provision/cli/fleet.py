@@ -80,14 +80,16 @@ def bootstrap_command(
     Host keys seen for the first time have their fingerprints printed and are recorded in the
     inventory's known_hosts file (trust on first use) once a login has succeeded.
     """
+    from provision.core import interrupt
     from provision.orchestrate.bootstrap import bootstrap as run_bootstrap
     from provision.report.tables import bootstrap_table
 
     loaded = load_fleet(
         inventory, limit, exclude, shard_spec, as_json, settings=False, report_file=report_file
     )
-    result = run_bootstrap(loaded.fleet, initial_user, password_env, key_logins_only)
-    finish(result, as_json, table(bootstrap_table), report_file)
+    with interrupt.graceful():
+        result = run_bootstrap(loaded.fleet, initial_user, password_env, key_logins_only)
+        finish(result, as_json, table(bootstrap_table), report_file)
 
 
 COMMANDS = (exec_command, bootstrap_command)

@@ -54,7 +54,7 @@ PROFILE = click.option(
     "--profile",
     type=click.Choice(profiles.NAMES),
     help="docker: Docker Engine; ci-runner: plus a runner user, pruning and buildx. Default: "
-    f"the hosts' {profiles.SETTING} setting, else docker.",
+    f"each host's {profiles.SETTING} setting, else docker.",
 )
 REPORT = click.option(
     "--report", "report_file", type=click.Path(dir_okay=False), help="Write a JSON report."

@@ -83,8 +83,8 @@ def locking(wait: int):
     "--rollback-on-failure",
     "rollback",
     is_flag=True,
-    help="With --batch: give a failed batch's hosts their previous engine back (apt "
-    "downgrade, data kept) and verify them.",
+    help="With --batch: give a failed batch's hosts the previous versions of every package "
+    "the apply moved back (apt downgrade, data kept) and verify them.",
 )
 @SHARD
 @LOCK_WAIT
@@ -156,11 +156,13 @@ def apply(
 
 
 def roll_out(loaded, batch, resume, fail_percent, lock_wait, report_file, rollback):
-    """``apply --batch``: roll out the profile batch by batch, each verified before the next,
-    the report written after every batch. ``resume``: ``rollout.resumed`` of the report of the
-    rollout to carry on."""
+    """``apply --batch``: roll out each host's profile batch by batch, each verified before
+    the next, the report written after every batch. ``resume``: ``rollout.resumed`` of the
+    report of the rollout to carry on."""
     import functools
 
+    from provision.core import interrupt
+    from provision.docker.pins import previous_versions
     from provision.orchestrate.batches import batch_size
     from provision.orchestrate.rollout import roll_out as run_rollout
     from provision.report import documents
@@ -173,7 +175,8 @@ def roll_out(loaded, batch, resume, fail_percent, lock_wait, report_file, rollba
     def write(rollout) -> None:
         rollout.batch = batch
         if report_file:
-            documents.write_json(report_file, rollout.as_dict())
+            with interrupt.held():  # written whole; the rollout stops at its next step
+                documents.write_json(report_file, rollout.as_dict())
 
     rollout = run_rollout(
         loaded.fleet,
@@ -185,7 +188,7 @@ def roll_out(loaded, batch, resume, fail_percent, lock_wait, report_file, rollba
         locking(lock_wait),
         on_batch=write,
         apply=run_with_progress,
-        rollback=rollback,
+        rollback=previous_versions if rollback else None,
     )
     write(rollout)
     return rollout
@@ -205,25 +208,25 @@ def finish_rollout(rollout, as_json: bool, junit_file) -> None:
 @EXCLUDE
 @SHARD
 @DATA
+@PROFILE
 @REPORT
 @JSON
 @VERBOSE
-def status(inventory, limit, exclude, shard_spec, data, report_file, as_json):
+def status(inventory, limit, exclude, shard_spec, data, profile, report_file, as_json):
     """Show OS, Docker and compose versions, services and drift; changes nothing."""
     from provision.core import interrupt
-    from provision.docker.deploy import install_docker
     from provision.docker.status import inspect_host
     from provision.orchestrate.run import run_deploy
     from provision.report import tables as report
 
     loaded = load_fleet(
-        inventory, limit, exclude, shard_spec, as_json, data, report_file=report_file
+        inventory, limit, exclude, shard_spec, as_json, data, profile, report_file=report_file
     )
     settings = loaded.settings
     with interrupt.graceful():
         result = run_deploy(
             loaded.fleet,
-            install_docker,
+            loaded.profile.deploy,
             "status",
             dry=True,
             inspect=lambda name: inspect_host(settings[name]),

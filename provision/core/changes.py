@@ -17,12 +17,15 @@ from typing import Protocol
 from provision.core import redact
 from provision.core.compat import operation_data
 from provision.core.recording import Call, calls
+from provision.core.snapshot import MalformedFact
 
 
 class Item(Protocol):
     """One changed thing a change lists before its sentences (a package and its versions)."""
 
     name: str
+    before: str | None
+    after: str | None
 
     def sentence(self) -> str: ...
 
@@ -44,16 +47,23 @@ class Change:
     restarts: str | None = None  # the unit it restarts
     downtime_s: float | None = None  # how long that unit was down, after a real run
     settle: Callable[[object, list[Change]], None] | None = None
+    # items the operation does not ask for that may move with it (containerd.io with a new
+    # docker-ce, as apt's dependencies): reported once a run moved them
+    along: list[Item] = field(default_factory=list)
+
+    def moved(self) -> list[Item]:
+        """The items it changes: those asked for, and those that moved along."""
+        return self.packages + [p for p in self.along if p.after not in (None, p.before)]
 
     def lines(self) -> list[str]:
         """Sentences, packages first."""
-        return [p.sentence() for p in self.packages] + self.what
+        return [p.sentence() for p in self.moved()] + self.what
 
     def as_dict(self) -> dict:
         """The change as reported: sentences, packages and the diff, secrets redacted."""
         data: dict = {"operation": self.operation, "changes": self.lines()}
-        if self.packages:
-            data["packages"] = [p.as_dict() for p in self.packages]
+        if self.moved():
+            data["packages"] = [p.as_dict() for p in self.moved()]
         if self.diff:
             data["diff"] = self.diff
         if self.downtime_s is not None:
@@ -68,10 +78,11 @@ def changes_nothing(kwargs: dict, name_of) -> Change:
 
 
 def plan(run_state, host_name: str) -> list[tuple[Call, Change]]:
-    """Every operation of ``host_name`` with what it would change (a dry run: called on the
-    current host once its deploy is prepared, which ran each operation against its facts)."""
+    """The operations of ``host_name`` that would change, with what they would change (a dry
+    run: called on the current host once its deploy is prepared, which ran each operation
+    against its facts)."""
     recorded = calls(run_state, host_name)
-    return [(call, describe(call, recorded)) for call in recorded]
+    return [(call, describe(call, recorded)) for call in recorded if call.meta.will_change]
 
 
 def ran(run_state, host, op_hash) -> tuple[Call, Change] | None:
@@ -92,7 +103,7 @@ def describe(call: Call, recorded: list[Call]) -> Change:
 
     try:
         change = call.describe(call.kwargs, name_of)
-    except (KeyError, TypeError, ValueError, AttributeError):  # a report never fails a run
+    except (KeyError, TypeError, ValueError, AttributeError, MalformedFact):  # never fails a run
         change = Change("")
     change.operation = call.name
     return change

@@ -83,6 +83,14 @@ def interrupts_through_gevent():
         hub.NOT_ERROR = before
 
 
+def throw_soon(target, error: type[BaseException]) -> None:
+    """Raise ``error`` in greenlet ``target`` as soon as the running greenlet yields to
+    gevent's loop."""
+    import gevent
+
+    gevent.get_hub().loop.run_callback(target.throw, error)
+
+
 def invoke_threads_on_gevent() -> None:
     """Keep invoke's threads (fabric runs every command with them) on gevent's ``Thread``.
 
@@ -101,6 +109,28 @@ def invoke_threads_on_gevent() -> None:
         thread = invoke_util.ExceptionHandlingThread
         if not issubclass(thread, threading.Thread):
             thread.__bases__ = (threading.Thread,)
+
+
+def _already_ran():
+    return iter(())
+
+
+_RELEASED: dict = {}  # a released operation's global arguments: nothing reads them again
+
+
+def release_operation(state, host, op_hash) -> None:
+    """Drop what pyinfra keeps of an operation on ``host`` only to run it: its command
+    generator (which holds the call's arguments) and its global arguments. Its
+    ``OperationMeta`` (success, change, output) stays for the reports."""
+    data = state.ops.get(host, {}).get(op_hash)
+    if data is not None:
+        data.command_generator, data.global_arguments = _already_ran, _RELEASED
+
+
+def release_operations(state, host) -> None:
+    """``release_operation`` for every operation of ``host`` (a dry run's, which never run)."""
+    for op_hash in host.op_hash_order:
+        release_operation(state, host, op_hash)
 
 
 def ssh_transport(host):

@@ -7,12 +7,20 @@ signals ignored so that nothing interrupts the clean-up.
 
 from __future__ import annotations
 
+import queue
 import signal
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
+
+import greenlet
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _received: list[str] = []
+_main: list[greenlet.greenlet] = []  # the greenlet running each ``catching`` block
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def received() -> str:
@@ -29,6 +37,14 @@ def _stop(signum, frame) -> None:
     for sig in SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
     _received.append(signal.Signals(signum).name)
+    main = _main[-1] if _main else None
+    if main is not None and main is not greenlet.getcurrent():
+        # the handler runs in whichever greenlet gevent was running (a host's connection):
+        # the interrupt is the main one's, thrown there as soon as this one yields
+        from provision.core.compat import throw_soon
+
+        throw_soon(main, KeyboardInterrupt)
+        return
     raise KeyboardInterrupt
 
 
@@ -38,13 +54,33 @@ def catching() -> Iterator[None]:
     names which), so that a command stopped at any moment exits with 130 or 143."""
     previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
     _received.clear()
+    _main.append(greenlet.getcurrent())
     for sig in SIGNALS:
         signal.signal(sig, _stop)
     try:
         yield
     finally:
+        _main.pop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+@contextmanager
+def held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block has run (a report is written whole), then take
+    effect as they would have."""
+    previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
+    previous = {sig: handler for sig, handler in previous.items() if handler is not None}
+    came: list[int] = []
+    for sig in previous:  # (a handler set outside Python is left alone)
+        signal.signal(sig, lambda signum, frame: came.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if came:  # handled as if it came now
+        signal.raise_signal(came[0])
 
 
 @contextmanager
@@ -54,3 +90,34 @@ def graceful() -> Iterator[None]:
 
     with interrupts_through_gevent(), catching():
         yield
+
+
+def each(work: Callable[[T], R], items: list[T], workers: int) -> tuple[dict[T, R], str | None]:
+    """``work(item)`` for every item, ``workers`` at once, in threads that never hold up the
+    process's exit: ``({item: result}, None)``, or on Ctrl-C or SIGTERM (under ``catching``)
+    at once the results finished so far and the signal's name. ``work`` must not raise."""
+    pending = queue.SimpleQueue()
+    for item in items:
+        pending.put(item)
+    results: dict[T, R] = {}
+    stop = threading.Event()
+
+    def worker() -> None:
+        while not stop.is_set():
+            try:
+                item = pending.get_nowait()
+            except queue.Empty:
+                return
+            results[item] = work(item)
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(max(1, workers))]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            while thread.is_alive():  # a timed join: the signal handler runs between them
+                thread.join(0.1)
+    except KeyboardInterrupt:
+        stop.set()
+        return dict(results), received()
+    return results, None

@@ -32,6 +32,12 @@ def _key(cls: type, kwargs: dict) -> tuple:
     return cls.__name__, sys.intern(repr(sorted(kwargs.items())))
 
 
+class MalformedFact(DeployError):
+    """A fact read outside the snapshot (after a change, or a download) came back in a shape
+    its parser refuses: the operation that read it fails this host with the message
+    (``provision.core.recording.guarded``); while a deploy is prepared, the host fails."""
+
+
 @dataclass(frozen=True)
 class Malformed:
     """A snapshot answer that breaks the framing: why, in words."""
@@ -156,9 +162,22 @@ def read(cls: type, **kwargs):
     if snapshot and snapshot[0] is current(state) and key in snapshot[1] and not _changed_so_far():
         value = snapshot[1][key]
     else:
-        value = _selected(cls, kwargs, host.get_fact(cls, **kwargs))
+        value = fresh(cls, **kwargs)
     run_slot(current(host)).setdefault("last", {})[key] = (current(state), value)
     return value
+
+
+def fresh(cls: type, **kwargs):
+    """``cls`` read now, on its own (``kwargs`` may hold pyinfra's, as ``_stdin``); an answer
+    its parser refuses fails this host as a malformed snapshot answer does, never the fleet."""
+    try:
+        return _selected(cls, kwargs, host.get_fact(cls, **kwargs))
+    except (ValueError, LookupError, TypeError) as error:
+        raise MalformedFact(
+            f"{host.name}: the host's answer for {cls.__name__} is malformed "
+            f"({type(error).__name__}), so the run stopped on this host before acting on it; "
+            "check what the host prints for it."
+        ) from None
 
 
 def last_read(cls: type, **kwargs):

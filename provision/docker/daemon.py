@@ -13,7 +13,7 @@ import re
 
 from .hardening import hardened_options
 from .layout import DAEMON_JSON, DEFAULT_DATA_ROOT, PROXY_DROPIN  # noqa: F401 (re-exported)
-from .logins import auth_conf, login, without_login
+from .logins import auth_conf, login, proxy_conf
 from .settings import DockerSettings
 
 PROXIES_IN_DAEMON_JSON = 23  # the first engine that reads "proxies" from daemon.json
@@ -89,10 +89,7 @@ def mode(settings: DockerSettings, config: dict | None = None) -> str:
 
 def apt_proxy_conf(settings: DockerSettings) -> str | None:
     """apt's proxy configuration for ``apt_proxy``; ``None`` when apt goes direct."""
-    if not settings.apt_proxy:
-        return None
-    proxy = without_login(settings.apt_proxy)  # its login goes to apt_proxy_login
-    return f'Acquire::http::Proxy "{proxy}";\nAcquire::https::Proxy "{proxy}";\n'
+    return proxy_conf(settings.apt_proxy)  # its login goes to apt_proxy_login
 
 
 def apt_proxy_login(settings: DockerSettings) -> str | None:

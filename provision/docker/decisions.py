@@ -84,3 +84,14 @@ def sources_removals(uris, components, keyring: str, keep: str, reader) -> list:
         if path != keep
     ]
     return [removal for removal in removals if removal]
+
+
+def installed_among(packages: list[str], purge: bool = False, reader=read) -> list[str]:
+    """Those of ``packages`` that a removal removes: installed ones (with ``purge``, also
+    those whose configuration files are all that is left)."""
+    state = reader(Packages, packages=packages)
+    return [
+        name
+        for name in packages
+        if name in state and (state[name].present if purge else state[name].status[1:2] != "c")
+    ]

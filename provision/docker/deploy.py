@@ -13,7 +13,7 @@ from provision.core.snapshot import prefetch, read
 from . import operations as ops
 from . import rootless
 from .daemon import apt_proxy_conf, apt_proxy_login
-from .distro import detect
+from .distro import Target, detect
 from .errors import UnsupportedHostError
 from .facts import (
     AptSources,
@@ -114,17 +114,29 @@ def service_units(settings: DockerSettings) -> tuple[str, ...]:
     return ("docker.socket", "docker", "containerd")
 
 
+def preflight(settings: DockerSettings, queries=()) -> Target:
+    """Read the host in one command and check Docker's repository (``check_repository``): a
+    ``DeployError`` before any change, else the first operation of the run, ``Preflight``,
+    which changes nothing. Every deploy that installs calls it before its first operation.
+
+    + queries: more facts to read in the same first command (a profile's own)
+    """
+    prefetch([*install_queries(settings), *queries])
+    target = host_target(settings)
+    ops.preflight_passed(name="Preflight", summary=check_repository(settings, target))
+    return target
+
+
 @deploy("Install Docker Engine")
-def install_docker(settings: DockerSettings | None = None, queries=()) -> None:
+def install_docker(settings: DockerSettings | None = None, target: Target | None = None) -> None:
     """Install Docker Engine from Docker's apt repository and configure it.
 
     + settings: the host's settings (default: read from its data)
-    + queries: more facts to read in the same first command (a profile's own)
+    + target: the repository's target from ``preflight`` when the caller ran it (a profile
+      with operations of its own before Docker's), else the preflight runs first here
     """
     settings = settings or host_settings()
-    prefetch([*install_queries(settings), *queries])
-    target = host_target(settings)
-    check_repository(settings, target)
+    target = target or preflight(settings)
     lock = settings.docker_apt_lock_timeout
 
     ops.dpkg_repaired(
@@ -161,18 +173,20 @@ def install_docker(settings: DockerSettings | None = None, queries=()) -> None:
         pins=settings.pins(),
         packages=list(settings.docker_packages),
     )
-    ops.packages_absent(
-        name="Remove conflicting packages",
-        packages=list(settings.docker_obsolete_packages),
-        lock_timeout=lock,
-    )
     wanted = {
         "packages": list(settings.docker_packages),
         "pins": settings.pins(),
         "holds": settings.holds(),
         "latest": settings.docker_packages_state == "latest",
     }
-    packages = ops.docker_packages(name="Install Docker packages", **wanted, lock_timeout=lock)
+    # conflicting packages (docker.io, containerd, runc, ...) go in the install's own apt
+    # transaction: apt removes them only when it can install Docker's packages
+    packages = ops.docker_packages(
+        name="Install Docker packages",
+        **wanted,
+        replaces=list(settings.docker_obsolete_packages),
+        lock_timeout=lock,
+    )
     # Debian's and Docker's scripts leave the old daemon running on upgrade: a replaced one
     # restarts here, so that the running engine is the installed one.
     replaced = ops.installs(**wanted)

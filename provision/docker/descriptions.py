@@ -13,6 +13,7 @@ from provision.core.snapshot import last_read
 from . import daemon, facts, keyring
 from .decisions import (
     has_changed,
+    installed_among,
     installed_engine,
     pin_setting,
     sources_removals,
@@ -63,7 +64,7 @@ class PackageChange:
 def settle_versions(host, changes: list[Change]) -> None:
     """After a real run on ``host``: the versions its packages have now (one ``Packages``
     read for all)."""
-    names = sorted({p.name for change in changes for p in change.packages})
+    names = sorted({p.name for change in changes for p in change.packages + change.along})
     if names:
         settle_packages(changes, host.get_fact(facts.Packages, packages=names))
 
@@ -81,7 +82,7 @@ def settle_downtime(host, changes: list[Change]) -> None:
 def settle_packages(changes: list[Change], installed: dict) -> None:
     """Fill in the versions packages have after a real run (``installed``: ``Packages`` fact)."""
     for change in changes:
-        for package in change.packages:
+        for package in change.packages + change.along:
             state = installed.get(package.name)
             now = state.version if state is not None and state.installed else None
             if now is not None or not package.wanted:  # an install that did not happen stays asked
@@ -140,6 +141,19 @@ def docker_packages(kw: dict, _name) -> Change:
         elif name in candidates and name not in pins and name not in holds:
             if candidates[name] != before:
                 change.packages.append(PackageChange(name, before, candidates[name]))
+    asked = {p.name for p in change.packages}
+    change.along = [
+        PackageChange(n, _version(state, n), None)
+        for n in packages
+        if n not in asked and _version(state, n) is not None
+    ]
+    replaced = kw.get("replaces") or []
+    if replaced:  # removed in the install's own apt transaction
+        gone = last_read(facts.Packages, packages=replaced)
+        change.packages += [
+            PackageChange(n, gone[n].version, None)
+            for n in installed_among(replaced, reader=last_read)
+        ]
     held = {n for n in packages if n in state and state[n].held}
     if holds - held:
         change.what.append(f"hold {', '.join(sorted(holds))} (apt-mark hold)")

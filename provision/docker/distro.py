@@ -83,6 +83,15 @@ def release_hint(target: Target) -> str:
     )
 
 
+def known_example(target: Target) -> str:
+    """``, such as trixie``: the newest release of ``target``'s distribution that Docker is known
+    to publish, for a suite it is not known to (Debian testing); else nothing."""
+    if target.codename in REPOSITORIES.get(target.distro, {target.codename}):
+        return ""
+    newest = list(UBUNTU_CODENAMES if target.distro == "ubuntu" else DEBIAN_CODENAMES)[-1]
+    return f", such as {newest}"
+
+
 def _ids(os_release: dict[str, str]) -> list[str]:
     return [os_release.get("ID", "").lower(), *os_release.get("ID_LIKE", "").lower().split()]
 

@@ -12,8 +12,9 @@ from . import systemd
 from .aptsources import SOURCE_NAME
 from .distro import parse_os_release
 from .dpkg import PackageState, parse_query, query_command  # noqa: F401 (re-exported)
+from .files import stdin_line, writer
 from .keyring import MAX_BYTES
-from .logins import without_login
+from .logins import AUTH_DIR, auth_conf, proxy_conf, without_login
 
 FAILED = "PROVISION-FAILED"
 
@@ -98,31 +99,69 @@ class Backup(FactBase):
         return None
 
 
-class Download(FactBase):
-    """Bytes at a URL as the host fetches it with curl, or ``(None, error)``.
+APT_HELPER = "/usr/lib/apt/apt-helper"  # part of apt: on every host, before any install
 
-    curl reads its config (``logins.curl_config``: the URL's login, the proxy) from standard
-    input: read it with ``download``. The command line holds the URL without its login.
+
+def scratch_apt() -> str:
+    """Commands making a throwaway directory ``$t`` (the working directory then) holding apt's
+    configuration for this run (``apt.conf``) and its logins (``auth.conf.d``: the host's own
+    files and this run's), both read from standard input (``scratch_input``), root's alone.
+    ``SCRATCH_OPTIONS`` point apt at them; ``rm_scratch`` removes it all."""
+    return (
+        't=$(mktemp -d) && chmod 755 "$t" && cd "$t" && install -d -m 0700 auth.conf.d && '
+        f"{{ cp -p {AUTH_DIR}/*.conf auth.conf.d/ 2>/dev/null; true; }} && "
+        + writer("apt.conf", "0600")
+        + " && "
+        + writer("auth.conf.d/zz-provision.conf", "0600")
+    )
+
+
+SCRATCH_OPTIONS = '-c "$t/apt.conf" -o "Dir::Etc::netrcparts=$t/auth.conf.d"'
+
+
+def rm_scratch() -> str:
+    return 'cd / && rm -rf "$t"'
+
+
+def scratch_input(config: str | None, logins: str | None) -> str:
+    """Standard input for ``scratch_apt``: apt's configuration, then its login entries."""
+    return stdin_line((config or "").encode()) + stdin_line((logins or "").encode())
+
+
+def download_input(url: str, proxy: str | None) -> str:
+    """Standard input for ``Download`` of ``url``: apt's configuration for ``proxy``, and the
+    logins of both."""
+    return scratch_input(proxy_conf(proxy), (auth_conf(proxy) or "") + (auth_conf(url) or ""))
+
+
+class Download(FactBase):
+    """Bytes at a URL as apt's own downloader fetches them, or ``(None, error)``.
+
+    ``apt-helper download-file`` (part of apt, so a fresh host needs no curl) with apt's proxy
+    configuration and logins in a throwaway state (``scratch_apt``): pass them on standard
+    input with ``scratch_input``. The command line holds the URL without its login, and apt
+    reads it literally (no globbing, no shell).
     """
 
-    requires_command = "curl"
-
     def command(self, url: str) -> str:
+        target = shlex.quote(without_login(url))
+        get = f'{APT_HELPER} {SCRATCH_OPTIONS} download-file {target} "$t/f"'
         return (
-            "t=$(mktemp) && { curl -K - --globoff -fsSL --retry 2 --max-time 60 "
-            f'--max-filesize {MAX_BYTES} {shlex.quote(without_login(url))} -o "$t" 2>&1'
-            f' && base64 -w0 "$t" && echo || echo "{FAILED} $?"; }}; rm -f "$t"'
+            f"{scratch_apt()} && "
+            f'{{ if out=$({get} 2>&1 < /dev/null) && [ "$(stat -c %s "$t/f")" -le {MAX_BYTES} ]; '
+            f'then base64 -w0 "$t/f"; echo; else echo "$out" | tail -n 3; echo {FAILED}; fi; }}; '
+            + rm_scratch()
         )
 
     def process(self, output: list[str]) -> tuple[bytes | None, str]:
         if output and output[-1].startswith(FAILED):
-            detail = " ".join(line for line in output[:-1] if line).strip()
-            return None, detail or f"curl exit {output[-1].split()[-1]}"
+            detail = " ".join(line.strip() for line in output[:-1] if line.strip())
+            return None, detail or "apt-helper failed"
         return base64.b64decode("".join(output)), ""
 
     @staticmethod
     def default():
-        return None, "curl is not installed"
+        return None, "no answer"
 
 
 class Paths(FactBase):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from .distro import REPOSITORIES
 from .logins import AUTH_DIR, auth_conf, without_login
-from .settings import CHANNELS, DockerSettings
+from .settings import CHANNELS, DOCKER_UPSTREAM, DockerSettings
 
 KEYRING = "/etc/apt/keyrings/docker.asc"
 SOURCES = "/etc/apt/sources.list.d/docker.sources"
@@ -81,7 +81,11 @@ def docker_repository(
         sources_path=SOURCES,
         channels=CHANNELS,
         mirror_uris=tuple(
-            without_login(f"{settings.docker_repo_url}/{name}") for name in REPOSITORIES
+            dict.fromkeys(  # a mirror's, and Docker's own: neither may stay beside docker.sources
+                without_login(f"{base}/{name}")
+                for base in (settings.docker_repo_url, DOCKER_UPSTREAM)
+                for name in REPOSITORIES
+            )
         ),
         login_path=DOCKER_LOGIN,
         login=auth_conf(uri),

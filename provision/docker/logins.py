@@ -1,6 +1,7 @@
 """Credentials in URLs (``https://user:password@host/``), moved out of them: apt reads them from a
-root-only ``auth.conf.d`` file, curl from a config on its standard input, and what is written
-elsewhere (sources, apt's proxy setting, command lines) is the URL without them."""
+root-only ``auth.conf.d`` file (a throwaway one, filled from standard input, when the host
+fetches something before the run wrote its own), and what is written elsewhere (sources, apt's
+proxy setting, command lines) is the URL without them."""
 
 from __future__ import annotations
 
@@ -40,25 +41,21 @@ def auth_conf(url: str | None) -> str | None:
     if found is None:
         return None
     user, password = found
-    if any(char.isspace() for char in user + password) or not user:
-        raise ValueError("a login for apt holds no white space and names a user")
+    if any(char.isspace() or _control(char) for char in user + password) or not user:
+        raise ValueError("a login for apt holds no white space or control character")
     return f"machine {without_login(url).rstrip('/')}\nlogin {user}\npassword {password}\n"
 
 
-def curl_config(url: str, proxy: str | None = None) -> str:
-    """A curl config (``curl -K -``) with the login in ``url`` and the ``proxy`` (with its own),
-    so that neither appears on a command line: curl gets ``without_login(url)`` there."""
-    lines = []
-    found = login(url)
-    if found:
-        lines.append(f"user = {_quoted(':'.join(found))}")
-    if proxy:
-        lines.append(f"proxy = {_quoted(proxy)}")
-    return "".join(f"{line}\n" for line in lines)
+def _control(char: str) -> bool:
+    """A C0 or C1 control character (NUL, CR, DEL, NEL ...): apt's files end a value or a line
+    there, or cut it short."""
+    return ord(char) < 32 or 127 <= ord(char) < 160
 
 
-def _quoted(value: str) -> str:
-    """A double-quoted curl config value (curl unescapes ``\\\\`` and ``\\"``)."""
-    if any(ord(char) < 32 or ord(char) == 127 for char in value):
-        raise ValueError("a URL for curl holds no control characters")
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def proxy_conf(proxy: str | None) -> str | None:
+    """apt's configuration sending its requests through ``proxy`` (its login left out: that
+    goes to ``auth_conf``); ``None`` when apt goes direct."""
+    if not proxy:
+        return None
+    bare = without_login(proxy)
+    return f'Acquire::http::Proxy "{bare}";\nAcquire::https::Proxy "{bare}";\n'

@@ -6,20 +6,19 @@ a converged host costs one short fact command per operation and nothing else.
 
 from __future__ import annotations
 
-import base64
 import shlex
 
 from pyinfra import host
-from pyinfra.api import StringCommand
 
 from provision.core.changes import changes_nothing
-from provision.core.recording import operation
-from provision.core.snapshot import read
+from provision.core.recording import operation, refuse
+from provision.core.snapshot import fresh, read
 
 from . import aptsources, daemon, keyring, logins
 from . import descriptions as describe
 from .decisions import (
     any_changed,
+    installed_among,
     installed_engine,
     json_or_empty,
     pin_setting,
@@ -39,15 +38,11 @@ from .facts import (
     PolicyCandidates,
     ServiceState,
     Users,
+    download_input,
 )
+from .files import write_file  # noqa: F401 (the one file writer, re-exported)
 from .layout import apt_names
 from .settings import DockerSettings
-
-
-def refuse(message: str) -> str:
-    """A command that fails this host with ``message`` (a sentence that starts with the host's
-    name) on stderr and changes nothing; pyinfra and the fleet runner both show it."""
-    return f"echo {shlex.quote(message)} >&2; exit 1"
 
 
 def apt_get(lock_timeout: int, *args: str) -> str:
@@ -69,26 +64,6 @@ def apt_get(lock_timeout: int, *args: str) -> str:
     )
 
 
-def write_file(path: str, content: bytes, mode: str) -> list[StringCommand]:
-    """The command writing ``content`` to ``path`` atomically, owned by root with ``mode``.
-
-    The content travels in base64 on the command's standard input, never on a command line
-    (which every local user reads in ``ps``): it goes to a root-only temporary file beside
-    ``path``, which then gets its mode and owner and is moved into place once it holds every
-    byte (a dropped connection ends the input early). A failed run leaves at most the temporary
-    file, never a half-written ``path``.
-    """
-    directory = shlex.quote(path.rsplit("/", 1)[0] or "/")
-    tmp, quoted = shlex.quote(f"{path}.provision-tmp"), shlex.quote(path)
-    command = (
-        f"install -d -m 0755 {directory} && install -m 0600 /dev/null {tmp} && "
-        f'base64 -d > {tmp} && [ "$(wc -c < {tmp})" -eq {len(content)} ] && '
-        f"chmod {shlex.quote(mode)} {tmp} && chown root:root {tmp} && "
-        f"mv -f {tmp} {quoted}"
-    )
-    return [StringCommand(command, _stdin=base64.encodebytes(content).decode())]
-
-
 @operation(describe=describe.packages_absent)
 def packages_absent(packages: list[str], purge: bool = False, lock_timeout: int = 300):
     """Remove the installed ones among ``packages``; ``purge`` also deletes their configuration.
@@ -96,12 +71,7 @@ def packages_absent(packages: list[str], purge: bool = False, lock_timeout: int 
     Conflicting packages are removed, not purged, as Docker's guide does: purging Debian's
     ``docker.io`` would delete /var/lib/docker, the user's images and volumes.
     """
-    state = read(Packages, packages=packages)
-    present = [
-        name
-        for name in packages
-        if name in state and (state[name].present if purge else state[name].status[1:2] != "c")
-    ]
+    present = installed_among(packages, purge)
     if not present:
         host.noop(f"none of {', '.join(packages)} is installed")
         return
@@ -207,24 +177,32 @@ def signing_key(path: str, url: str, fingerprint: str, proxy: str | None = None)
         if keyring.is_canonical(current.content, fingerprint):
             host.noop(f"{path} holds only key {fingerprint}")
             return
-    data, error = host.get_fact(Download, url=url, _stdin=logins.curl_config(url, proxy))
+    key, error = fetched_key(url, fingerprint, proxy)
+    if key is None:
+        yield refuse(error)
+        return
+    yield from write_file(path, key, "0644")
+
+
+def fetched_key(url: str, fingerprint: str, proxy: str | None) -> tuple[bytes | None, str]:
+    """The key at ``url`` as the host downloads it with apt's downloader (through ``proxy``),
+    checked and re-armored from its checked packets; else ``None`` and the sentence refusing
+    it."""
+    shown = logins.without_login(url)
+    data, error = fresh(Download, url=url, _stdin=download_input(url, proxy))
     if data is None:
-        yield refuse(
-            f"{host.name}: cannot download the Docker signing key from "
-            f"{logins.without_login(url)} "
-            f"({error}); check docker_repo_url / docker_gpg_key_url."
+        return None, (
+            f"{host.name}: cannot download the Docker signing key from {shown} ({error}); "
+            "check docker_repo_url / docker_gpg_key_url; nothing was written."
         )
-        return
     try:
-        key = keyring.checked_key(data, fingerprint)
+        return keyring.checked_key(data, fingerprint).armored(), ""
     except keyring.NotAKeyError as problem:
-        yield refuse(
-            f"{host.name}: {logins.without_login(url)} returned {problem}, not exactly one "
-            f"OpenPGP public key with fingerprint {fingerprint}; nothing was written; check "
-            "docker_gpg_key_url, docker_gpg_fingerprint or the mirror."
+        return None, (
+            f"{host.name}: {shown} returned {problem}, not exactly one OpenPGP public key with "
+            f"fingerprint {fingerprint}; nothing was written; check docker_gpg_key_url, "
+            "docker_gpg_fingerprint or the mirror."
         )
-        return
-    yield from write_file(path, key.armored(), "0644")
 
 
 def ensure_file(path: str, wanted: bytes | None, mode: str = "0644", takeover: str | None = None):
@@ -367,18 +345,23 @@ def docker_packages(
     pins: dict[str, str],
     holds: list[str],
     latest: bool = False,
+    replaces: list[str] = (),
     lock_timeout: int = 300,
 ):
     """Install Docker's packages, pinned to versions where ``pins`` says, ``holds`` held.
 
     With ``latest``, unheld packages are also upgraded: unpinned ones to the repository's
-    candidate, those pinned to a partial release (``27.5``) to its newest version.
+    candidate, those pinned to a partial release (``27.5``) to its newest version. Installed
+    packages of ``replaces`` (those that conflict with Docker's) are removed, not purged, in
+    the same apt transaction (``apt-get install docker-ce ... docker.io-``): apt removes them
+    only when it can install their replacements, and an install it cannot do keeps them.
     """
     state = read(Packages, packages=packages)
     install = installs(packages, pins, holds, latest)
+    removed = installed_among(list(replaces)) if replaces else []
     held = {name for name in packages if name in state and state[name].held}
     to_hold = set(holds)
-    if not install and held == to_hold:
+    if not install and not removed and held == to_hold:
         host.noop(f"{', '.join(packages)} installed as wanted")
         return
     targets = []
@@ -390,7 +373,7 @@ def docker_packages(
         targets.append(target)
     if held - to_hold:
         yield "apt-mark unhold " + " ".join(map(shlex.quote, sorted(held - to_hold)))
-    if targets:
+    if targets or removed:
         yield apt_get(
             lock_timeout,
             "install",
@@ -398,6 +381,7 @@ def docker_packages(
             "--allow-downgrades",
             "--allow-change-held-packages",
             *targets,
+            *[shlex.quote(f"{name}-") for name in removed],
         )
     if to_hold - held or (targets and to_hold):
         yield "apt-mark hold " + " ".join(map(shlex.quote, sorted(to_hold)))
@@ -437,6 +421,14 @@ def installs(
             not in (None, state[name].version)
         ]
     return install
+
+
+@operation(describe=changes_nothing)
+def preflight_passed(summary: str):
+    """Change nothing: the preflight (``preflight.check_repository``) passed before this run's
+    first operation; ``summary`` says what it found."""
+    host.noop(summary)
+    yield from ()
 
 
 @operation(describe=changes_nothing)

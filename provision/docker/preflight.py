@@ -9,23 +9,22 @@ architecture and every package the run installs is there at the version it will 
 
 from __future__ import annotations
 
-import base64
 import shlex
 from dataclasses import dataclass, field
 
 from pyinfra import host
 from pyinfra.api import DeployError, FactBase
 
-from provision.core.snapshot import read
+from provision.core.snapshot import fresh, read
 
 from . import keyring
 from .daemon import apt_proxy_conf, apt_proxy_login
-from .distro import Target, release_hint
+from .distro import Target, known_example, release_hint
 from .dpkg import newest_match, version_matches
-from .facts import FAILED, FileContent, Packages
-from .keyring import MAX_BYTES
+from .facts import SCRATCH_OPTIONS, FileContent, Packages, rm_scratch, scratch_apt, scratch_input
+from .files import stdin_line, writer
 from .layout import KEYRING, PinnedRepository, apt_names, docker_repository
-from .logins import AUTH_DIR, without_login
+from .operations import fetched_key
 from .rootless import EXTRAS
 from .settings import DockerSettings
 
@@ -35,7 +34,6 @@ APT_OPTIONS = (  # the temporary state ("$t"): Docker's sources only, their list
     "Dir::Etc::SourceParts=$t/sources.list.d",
     "Dir::State::Lists=$t/lists",
     "Dir::Cache=$t/cache",
-    "Dir::Etc::netrcparts=$t/auth.conf.d",
 )
 
 
@@ -64,23 +62,15 @@ class Offer:
             found = [line.strip() for line in self.update if line.startswith(("W:", "E:"))]
         return found or ([f"apt-get update exited {self.status}"] if self.status else [])
 
-
-def _put(data: bytes, path: str, mode: str) -> str:
-    """Commands writing ``data`` to ``$t/path`` with ``mode`` (made with it: no moment of more)."""
-    encoded = base64.b64encode(data).decode()
-    return f'install -m {mode} /dev/null "$t/{path}" && echo {encoded} | base64 -d > "$t/{path}"'
-
-
-def _logins() -> str:
-    """Commands giving the throwaway state apt's logins: the host's own ``auth.conf.d`` files and
-    this run's (``apt_proxy``'s, ``docker_repo_url``'s) read from standard input into a root-only
-    file, so that no login is on a command line (``Dir::Etc::netrcparts`` names the copy)."""
-    return (
-        'install -d -m 0700 "$t/auth.conf.d" && '
-        f'{{ cp -p {AUTH_DIR}/*.conf "$t/auth.conf.d/" 2>/dev/null; true; }} && '
-        'install -m 0600 /dev/null "$t/auth.conf.d/zz-provision.conf" && '
-        'cat > "$t/auth.conf.d/zz-provision.conf"'
-    )
+    def lacks_suite(self, uri: str) -> bool:
+        """apt found no Release file for the suite at ``uri``: the repository has no such suite."""
+        names = apt_names(uri)
+        return any(
+            line.startswith("E:")
+            and "does not have a Release file" in line
+            and any(name in line for name in names)
+            for line in self.update
+        )
 
 
 def _sub(command: str) -> str:
@@ -91,31 +81,25 @@ class RepositoryOffer(FactBase):
     """What Docker's repository offers this host, read by apt in a throwaway state.
 
     + sources: the deb822 sources without ``Signed-By`` (the temporary key is named)
-    + key: the checked, armored signing key
     + packages: the packages whose versions to list
-    + config: extra apt configuration (``apt_proxy``), written to a root-only file
+
+    Standard input (``offer_input``) carries apt's configuration and logins
+    (``facts.scratch_input``), then the checked, armored signing key and the sources.
     """
 
-    def command(self, sources: str, key: bytes, packages, config: str | None = None) -> str:
-        options = " ".join(f'-o "{option}"' for option in APT_OPTIONS)
-        if config is not None:
-            options += ' -c "$t/apt.conf"'
+    def command(self, sources: str, packages) -> str:
+        options = f"{SCRATCH_OPTIONS} " + " ".join(f'-o "{option}"' for option in APT_OPTIONS)
         names = " ".join(shlex.quote(name) for name in packages)
         return (
-            't=$(mktemp -d) || exit 0; chmod 755 "$t" && '
-            'mkdir -p "$t/sources.list.d" "$t/lists/partial" "$t/cache/archives/partial" && '
-            + _put(key, "docker.asc", "0644")
-            + " && "
-            + _put(sources.encode(), "sources.list.d/docker.sources", "0644")
-            + " && printf 'Signed-By: %s/docker.asc\\n' \"$t\" "
-            + ' >> "$t/sources.list.d/docker.sources"'
-            + (" && " + _put(config.encode(), "apt.conf", "0600") if config is not None else "")
-            + " && "
-            + _logins()
-            + f"; {_sub('update')}; LC_ALL=C apt-get -q {options} update 2>&1 < /dev/null; "
-            + f's=$?; {_sub("status")}; echo "$s"; '
-            + f"{_sub('madison')}; LC_ALL=C apt-cache {options} madison {names} 2>/dev/null; "
-            + 'rm -rf "$t"; true'
+            f"if {scratch_apt()} && "
+            "mkdir -p sources.list.d lists/partial cache/archives/partial && "
+            f"{writer('docker.asc', '0644')} && "
+            f"{writer('sources.list.d/docker.sources', '0644')} && "
+            "printf 'Signed-By: %s/docker.asc\\n' \"$t\" >> sources.list.d/docker.sources; then "
+            f"{_sub('update')}; LC_ALL=C apt-get -q {options} update 2>&1 < /dev/null; "
+            f's=$?; {_sub("status")}; echo "$s"; '
+            f"{_sub('madison')}; LC_ALL=C apt-cache {options} madison {names} 2>/dev/null; "
+            f"fi; {rm_scratch()}; true"
         )
 
     def process(self, output: list[str]) -> Offer | None:
@@ -140,35 +124,6 @@ class RepositoryOffer(FactBase):
     @staticmethod
     def default() -> None:
         return None
-
-
-class AptDownload(FactBase):
-    """Bytes at a URL as apt's downloader fetches them (``apt-helper``, part of apt: apt's
-    proxy configuration applies, no curl needed), or ``(None, error)``."""
-
-    def command(self, url: str, config: str | None = None) -> str:
-        get = '/usr/lib/apt/apt-helper -o "Dir::Etc::netrcparts=$t/auth.conf.d"'
-        if config is not None:
-            get += ' -c "$t/apt.conf"'
-        return (
-            't=$(mktemp -d) && chmod 755 "$t" && '
-            + (_put(config.encode(), "apt.conf", "0600") + " && " if config is not None else "")
-            + _logins()
-            + " && "
-            + f'{{ if out=$({get} download-file {shlex.quote(without_login(url))} "$t/f" 2>&1)'
-            f' && [ "$(stat -c %s "$t/f")" -le {MAX_BYTES} ]; then base64 -w0 "$t/f"; echo; '
-            f'else echo "$out" | tail -n 3; echo {FAILED}; fi; }}; rm -rf "$t"'
-        )
-
-    def process(self, output: list[str]) -> tuple[bytes | None, str]:
-        if output and output[-1].startswith(FAILED):
-            detail = " ".join(line.strip() for line in output[:-1] if line.strip())
-            return None, detail or "apt-helper failed"
-        return base64.b64decode("".join(output)), ""
-
-    @staticmethod
-    def default():
-        return None, "no answer"
 
 
 def missing_packages(offer: Offer, wanted: dict[str, str | None]) -> dict[str, str | None]:
@@ -214,28 +169,39 @@ def to_install(settings: DockerSettings) -> dict[str, str | None]:
     }
 
 
-def check_repository(settings: DockerSettings, target: Target) -> None:
+def check_repository(settings: DockerSettings, target: Target) -> str:
     """Raise a ``DeployError`` (one sentence naming the host) before any change unless Docker's
-    repository offers every package this run installs; nothing is read on a converged host."""
+    repository offers every package this run installs; nothing is read on a converged host.
+    What it found, in words."""
     wanted = to_install(settings)
     if not wanted:
-        return
+        return "Docker's packages are installed as wanted: nothing to read from the repository"
     repository = docker_repository(settings, target.distro, target.codename, target.arch)
     where = f"Docker's repository {repository.uri} {target.codename} for {target.arch}"
     key = _key(settings, repository)
-    offer = host.get_fact(
+    sources = repository.entry()
+    offer = fresh(
         RepositoryOffer,
-        sources=repository.entry(),
-        key=key,
+        sources=sources,
         packages=list(wanted),
-        config=apt_proxy_conf(settings),
-        _stdin=_login_lines(settings, repository),
+        _stdin=scratch_input(
+            apt_proxy_conf(settings), (apt_proxy_login(settings) or "") + (repository.login or "")
+        )
+        + stdin_line(key)
+        + stdin_line(sources.encode()),
     )
     if offer is None:
         raise DeployError(
             f"{host.name}: could not read {where} (no answer from apt); nothing was changed."
         )
     problems = offer.problems(repository.uri)
+    if offer.lacks_suite(repository.uri):
+        raise DeployError(
+            f"{host.name}: Docker's repository {repository.uri} has no suite {target.codename} "
+            f"for {target.arch}: apt finds no Release file{release_hint(target)}; set "
+            f"docker_codename to a suite it has{known_example(target)}, or docker_repo_url to a "
+            f"repository that has {target.codename}; nothing was changed."
+        )
     if problems:
         raise DeployError(
             f"{host.name}: apt cannot use {where}: {' '.join(problems)} "
@@ -248,6 +214,7 @@ def check_repository(settings: DockerSettings, target: Target) -> None:
             f"{release_hint(target)}; set docker_codename to a suite that has "
             "them, or the version settings to versions it has; nothing was changed."
         )
+    return f"{where} offers {', '.join(wanted)}"
 
 
 def _key(settings: DockerSettings, repository: PinnedRepository) -> bytes:
@@ -256,28 +223,7 @@ def _key(settings: DockerSettings, repository: PinnedRepository) -> bytes:
     current = read(FileContent, path=KEYRING)
     if current and keyring.is_canonical(current.content, repository.fingerprint):
         return current.content
-    data, error = host.get_fact(
-        AptDownload,
-        url=repository.key_url,
-        config=apt_proxy_conf(settings),
-        _stdin=_login_lines(settings, repository),
-    )
-    url = without_login(repository.key_url)
-    if data is None:
-        raise DeployError(
-            f"{host.name}: cannot download the Docker signing key from {url} "
-            f"({error}); check docker_repo_url / docker_gpg_key_url; nothing was written."
-        )
-    try:
-        return keyring.checked_key(data, repository.fingerprint).armored()
-    except keyring.NotAKeyError as problem:
-        raise DeployError(
-            f"{host.name}: {url} returned {problem}, not exactly one OpenPGP "
-            f"public key with fingerprint {repository.fingerprint}; nothing was written; check "
-            "docker_gpg_key_url, docker_gpg_fingerprint or the mirror."
-        ) from None
-
-
-def _login_lines(settings: DockerSettings, repository: PinnedRepository) -> str:
-    """apt's login entries for this run's proxy and repository (empty without logins)."""
-    return (apt_proxy_login(settings) or "") + (repository.login or "")
+    key, error = fetched_key(repository.key_url, repository.fingerprint, settings.apt_proxy)
+    if key is None:
+        raise DeployError(error)
+    return key

@@ -16,6 +16,7 @@ from provision.core.errors import SettingsError
 from .logins import auth_conf
 
 DOCKER_FINGERPRINT = "9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
+DOCKER_UPSTREAM = "https://download.docker.com/linux"  # Docker's own repositories, one per distro
 DEFAULT_PACKAGES = (
     "docker-ce",
     "docker-ce-cli",
@@ -140,7 +141,7 @@ class DockerSettings:
     docker_package_versions: Mapping[str, str] = field(default_factory=dict)
     docker_hold: bool = False
     docker_channel: str = "stable"
-    docker_repo_url: str = "https://download.docker.com/linux"
+    docker_repo_url: str = DOCKER_UPSTREAM
     docker_gpg_key_url: str | None = None
     docker_gpg_fingerprint: str = DOCKER_FINGERPRINT
     docker_distro: str | None = None
@@ -283,7 +284,8 @@ def from_host_data(data: Mapping[str, Any], host: str = "host") -> DockerSetting
         except ValueError:
             problems.append(
                 f"{name} carries a login apt cannot use: it must name a user, and neither "
-                "user nor password may hold white space (also not as %20)"
+                "user nor password may hold white space or control characters (also not as "
+                "%20 or %00)"
             )
     for url in values.get("docker_registry_mirrors", ()):
         _check_url("docker_registry_mirrors", url, problems, web_only=True)

@@ -19,13 +19,13 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from dataclasses import dataclass, field
 
 import paramiko
 from pyinfra.api.host import Host
 
-from provision.core import redact
+from provision.core import interrupt, redact
 from provision.core.errors import UsageError
 from provision.ssh.connections import RecordNewKeys, connect_error, connection, known_hosts_file
 
@@ -115,13 +115,17 @@ class BootstrapResult:
     host_key: str = "-"
     changes: list[str] = field(default_factory=list)
     error: str | None = None
+    interrupted: bool = False  # the run was stopped before this host finished
 
     @property
     def status(self) -> str:
+        if self.interrupted:
+            return "interrupted"
         return "failed" if self.error else ("changed" if self.changes else "unchanged")
 
     def as_dict(self) -> dict:
-        return {"status": self.status, **self.__dict__}
+        said = {key: value for key, value in self.__dict__.items() if key != "interrupted"}
+        return {"status": self.status, **said}
 
 
 @dataclass
@@ -131,16 +135,18 @@ class FleetBootstrap:
     initial_user: str
     hosts: dict[str, BootstrapResult]
     key_logins_only: bool = False
+    interrupted: str | None = None  # the signal that stopped the run (SIGINT, SIGTERM)
 
     @property
     def ok(self) -> bool:
-        return all(result.status != "failed" for result in self.hosts.values())
+        return not self.interrupted and all(r.status != "failed" for r in self.hosts.values())
 
     def as_dict(self) -> dict:
         return {
             "command": "bootstrap",
             "initial_user": self.initial_user,
             "key_logins_only": self.key_logins_only,
+            **({"interrupted": self.interrupted} if self.interrupted else {}),
             "hosts": {name: result.as_dict() for name, result in self.hosts.items()},
         }
 
@@ -188,23 +194,67 @@ def bootstrap(
     keys = check(fleet, password_env)
     password = os.environ.get(password_env) if password_env else None
     redact.remember({"password": password})
-    hosts = fleet.hosts
+    hosts = {host.name: host for host in fleet.hosts}
+    opened = _Opened()
 
-    def one(host: Host) -> BootstrapResult:
-        return _bootstrap_host(host, keys[host.name], initial_user, password, key_logins_only)
+    def one(name: str) -> BootstrapResult:
+        host = hosts[name]
+        return _bootstrap_host(host, keys[name], initial_user, password, key_logins_only, opened)
 
-    with ThreadPoolExecutor(max_workers=max(1, len(hosts))) as pool:
-        results = dict(zip([h.name for h in hosts], pool.map(one, hosts), strict=True))
-    return FleetBootstrap(initial_user, results, key_logins_only)
+    done, stopped = interrupt.each(one, list(hosts), len(hosts))
+    if stopped:  # Ctrl-C or SIGTERM: the hosts in flight stop where they are
+        opened.close_all()
+    results = {
+        name: done.get(name)
+        or BootstrapResult(
+            error=f"{name}: interrupted by {stopped} before it finished.", interrupted=True
+        )
+        for name in hosts
+    }
+    return FleetBootstrap(initial_user, results, key_logins_only, stopped)
+
+
+class _Opened:
+    """The run's connections, closed at once when it is interrupted (no new one opens then)."""
+
+    def __init__(self) -> None:
+        self._connections: list = []
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def connection(self, host: Host, **options):
+        """``connections.connection(host, **options)``, closed by ``close_all``."""
+        conn = connection(host, **options)
+        with self._lock:
+            if self._closed:
+                raise ConnectionAbortedError("the run was interrupted")
+            self._connections.append(conn)
+        return conn
+
+    def close_all(self) -> None:
+        with self._lock:
+            self._closed = True
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.close()
 
 
 def _bootstrap_host(
-    host: Host, key: str, initial_user: str, password: str | None, key_logins_only: bool
+    host: Host,
+    key: str,
+    initial_user: str,
+    password: str | None,
+    key_logins_only: bool,
+    opened: _Opened,
 ) -> BootstrapResult:
     result = BootstrapResult()
     known = known_hosts_file(host)
     policy = RecordNewKeys(known, defer=True)
-    conn, user, password = _first_login(host, initial_user, password, policy)
+    try:
+        conn, user, password = _first_login(host, initial_user, password, policy, opened)
+    except ConnectionAbortedError as error:
+        result.error = f"{host.name}: {error}."
+        return result
     try:
         conn.open()  # logged in: a new host key is recorded now, not before
         policy.commit()
@@ -212,7 +262,7 @@ def _bootstrap_host(
         deploy_user = host.data.get("ssh_user")
         if not _as_root(conn, user, password, ACCOUNT, [deploy_user, key], result):
             return result
-        if not _deploy_user_works(host, known, result):
+        if not _deploy_user_works(host, known, result, opened):
             return result
         if key_logins_only:
             _as_root(conn, user, password, KEY_LOGINS_ONLY, [SSHD_DROP_IN], result)
@@ -234,10 +284,10 @@ def _host_key(policy: RecordNewKeys, checked: str) -> str:
     return checked
 
 
-def _first_login(host: Host, initial_user: str, password: str | None, policy):
+def _first_login(host: Host, initial_user: str, password: str | None, policy, opened: _Opened):
     """The deploy user with its key when it already works (a host bootstrapped before, whose
     password logins may be off by now), else ``initial_user``: ``(connection, user, password)``."""
-    conn = connection(host, policy=policy)
+    conn = opened.connection(host, policy=policy)
     try:
         if conn.run("sudo -n true", hide=True, warn=True, in_stream=False).exited == 0:
             return conn, host.data.get("ssh_user"), None
@@ -247,7 +297,7 @@ def _first_login(host: Host, initial_user: str, password: str | None, policy):
         pass
     conn.close()
     return (
-        connection(host, user=initial_user, password=password, policy=policy),
+        opened.connection(host, user=initial_user, password=password, policy=policy),
         initial_user,
         password,
     )
@@ -275,10 +325,10 @@ def _as_root(conn, initial_user, password, script, args, result: BootstrapResult
     return result.error is None
 
 
-def _deploy_user_works(host: Host, known, result: BootstrapResult) -> bool:
+def _deploy_user_works(host: Host, known, result: BootstrapResult, opened: _Opened) -> bool:
     """Log in as the deploy user with its key and run ``sudo -n true``."""
     user = host.data.get("ssh_user")
-    conn = connection(host, policy=paramiko.RejectPolicy())
+    conn = opened.connection(host, policy=paramiko.RejectPolicy())
     try:
         done = conn.run("sudo -n true", hide=True, warn=True, in_stream=False)
         if done.exited == 0:

@@ -89,7 +89,9 @@ class HostLock:
                     )
         except TimeoutError:
             pass
-        error = self.channel.makefile_stderr("r").read().strip().splitlines()
+        said = self.channel.makefile_stderr("r").read()  # bytes, whatever the mode
+        error = (said.decode(errors="replace") if isinstance(said, bytes) else said).splitlines()
+        error = [line.strip() for line in error if line.strip()]
         self.release()
         raise LockError(
             f"{self.host}: could not take the host lock {LOCK_FILE} "

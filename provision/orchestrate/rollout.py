@@ -6,8 +6,9 @@ interrupted. Its report says which hosts are done, failed, interrupted or were n
 attempted, and per host the engine's version from -> to and how long the daemon was down;
 ``resume`` reads it back so that a new run skips the hosts already done.
 
-With ``rollback``, the failed hosts of a batch whose engine changed get their previous engine
-back (an apt downgrade, ``/var/lib/docker`` kept) and are verified again; the report names them.
+With ``rollback``, the failed hosts of a batch get every package the apply moved (the engine,
+containerd.io, the plugins) back at its previous version (an apt downgrade, ``/var/lib/docker``
+kept); the versions are checked, the hosts verified again, and the report names them.
 """
 
 from __future__ import annotations
@@ -42,11 +43,14 @@ class HostState:
     engine_from: str | None = None  # docker-ce before the apply, when the apply changed it
     engine_to: str | None = None
     downtime_s: float | None = None  # how long the daemon was down
+    # every package the apply moved from one version to another: name -> its version before
+    packages_from: dict[str, str] = field(default_factory=dict)
     rolled_back_to: str | None = None  # the engine reinstalled after the batch failed
+    restored: dict[str, str] = field(default_factory=dict)  # each package's version after it
     rollback: str | None = None  # passed: reinstalled and verified; failed: why not
 
     def as_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if v is not None and v is not False}
+        return {k: v for k, v in self.__dict__.items() if v not in (None, False, {})}
 
 
 @dataclass
@@ -122,14 +126,15 @@ def roll_out(
     locking: Locking | None = None,
     on_batch: Callable[[Rollout], None] | None = None,
     apply: Callable[..., object] = run_deploy,
-    rollback: bool = False,
+    rollback: Callable[[object, dict[str, str]], dict] | None = None,
 ) -> Rollout:
     """Apply ``deploy`` batch by batch, verifying each batch before the next one starts.
 
     Hosts named in ``done`` (from an earlier run) are skipped. ``on_batch`` sees the rollout
     after every batch, e.g. to write the report as it goes; ``apply`` runs one batch
-    (``run_deploy``'s arguments). With ``rollback``, a batch's failed hosts get their previous
-    engine back before the rollout stops or goes on.
+    (``run_deploy``'s arguments). With ``rollback`` (``rollback(host_data, {package: version
+    before})`` gives the host data that pins them back: ``docker.pins.previous_versions``), a
+    batch's failed hosts get their previous versions back before the rollout stops or goes on.
     """
     started = time.monotonic()
     done = set(done or ())
@@ -143,7 +148,7 @@ def roll_out(
         for number, names in enumerate(rollout.batches, start=1):
             _batch(fleet, deploy, verify, rollout, number, names, locking, apply)
             if rollback and not rollout.interrupted:
-                _roll_back(fleet, deploy, verify, rollout, names, locking, apply)
+                _roll_back(fleet, deploy, verify, rollout, names, locking, apply, rollback)
             if on_batch:
                 on_batch(rollout)
             if rollout.interrupted:
@@ -181,37 +186,68 @@ def _applied_and_checked(fleet, deploy, verify, names, locking, apply):
 def engine_change(changes: list[dict]) -> tuple[str | None, str | None, float | None]:
     """docker-ce's version before and after, and the daemon's downtime, from an apply's
     changes (``HostResult.changes``); ``None`` where the apply did not change them."""
-    before = after = downtime = None
+    before, after = package_changes(changes).get("docker-ce", (None, None))
+    downtime = None
     for change in changes or ():
-        for package in change.get("packages", ()):
-            if package["name"] == "docker-ce" and package["from"] != package["to"]:
-                before, after = package["from"], package["to"]
         if change.get("downtime_s") is not None:
             downtime = change["downtime_s"]
     return before, after, downtime
 
 
-def _roll_back(fleet, deploy, verify, rollout, names, locking, apply) -> None:
-    """Reinstall the previous engine on the failed hosts of a batch, and verify them."""
-    back = [n for n in names if rollout.hosts[n].state == "failed" and rollout.hosts[n].engine_from]
+def package_changes(changes: list[dict]) -> dict[str, tuple[str | None, str | None]]:
+    """Each package an apply changed (``HostResult.changes``): name -> (version before, after);
+    ``None`` for not installed."""
+    return {
+        package["name"]: (package["from"], package["to"])
+        for change in changes or ()
+        for package in change.get("packages", ())
+        if package["from"] != package["to"]
+    }
+
+
+def moved(changes: list[dict]) -> dict[str, str]:
+    """The packages an apply moved from one installed version to another: name -> before."""
+    return {
+        name: before
+        for name, (before, after) in package_changes(changes).items()
+        if before is not None and after is not None
+    }
+
+
+def _roll_back(fleet, deploy, verify, rollout, names, locking, apply, previous_versions) -> None:
+    """Reinstall every package the apply moved (the engine, containerd.io, the plugins) at its
+    previous version on the failed hosts of a batch; check the versions, and verify them."""
+    back = [
+        n for n in names if rollout.hosts[n].state == "failed" and rollout.hosts[n].packages_from
+    ]
     if not back:
         return
     for host in fleet.hosts:
         if host.name in back:
-            host.data.docker_version = rollout.hosts[host.name].engine_from
+            pins = previous_versions(host.data, rollout.hosts[host.name].packages_from)
+            for key, value in pins.items():
+                setattr(host.data, key, value)
     result, checks = _applied_and_checked(fleet, deploy, verify, back, locking, apply)
     for name in back:
         host, applied, verified = rollout.hosts[name], result.hosts[name], checks.get(name)
         host.rolled_back_to = host.engine_from
+        host.restored = {n: after for n, (_, after) in package_changes(applied.changes).items()}
+        wrong = [
+            f"{package} is {host.restored.get(package) or 'unchanged'}, not {version}"
+            for package, version in host.packages_from.items()
+            if host.restored.get(package) != version
+        ]
         if applied.status in ("failed", "interrupted"):
             host.rollback = f"failed: {applied.error}"
+        elif wrong:
+            host.rollback = f"failed: {'; '.join(wrong)}"
         elif verified is None or verified.failed:
-            host.rollback = "failed: the verification of the previous engine failed"
+            host.rollback = "failed: the verification of the previous versions failed"
         else:
             host.rollback = "passed"
     done = [n for n in back if rollout.hosts[n].rollback == "passed"]
     if done:
-        rollout.notes.append(f"rolled back to their previous engine: {', '.join(done)}")
+        rollout.notes.append(f"rolled back to their previous versions: {', '.join(done)}")
     rollout.interrupted = result.interrupted
 
 
@@ -222,6 +258,7 @@ def _batch(fleet, deploy, verify, rollout, number, names, locking, apply) -> Non
         host, applied = rollout.hosts[name], result.hosts[name]
         host.batch, host.apply = number, applied.status
         host.engine_from, host.engine_to, host.downtime_s = engine_change(applied.changes)
+        host.packages_from = moved(applied.changes)
         verified = checks.get(name)
         if verified is not None:
             host.verify = "failed" if verified.failed else "passed"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import socket
 import time
@@ -22,6 +23,8 @@ from provision.core.compat import (
     global_arguments_read_once,
     op_output,
     operation_data,
+    release_operation,
+    release_operations,
     set_stage,
     ssh_transport,
 )
@@ -101,6 +104,7 @@ class _Recorder(BaseStateCallback):
         described = changes.ran(state, host, op_hash)  # from the facts the operation read
         if described:
             self.planned.setdefault(host.name, []).append(described)
+        release_operation(state, host, op_hash)  # a fleet's runs keep only what reports need
 
     def operation_host_error(self, state, host, op_hash, retry_count=0, max_retries=0):
         name = self.name(state, op_hash)
@@ -198,6 +202,7 @@ def run_deploy(
         set_stage(state, "Disconnect")
         disconnect_all(state)
         logger.setLevel(level)
+        gc.unfreeze()  # what _run froze is collected as usual from here on
     return FleetResult(command, results, time.monotonic() - started, dry, notes, facts, interrupted)
 
 
@@ -206,7 +211,11 @@ def _run(
 ) -> None:
     """Connect, lock, prepare each host (settings and distro errors fail only that host),
     execute. A dry run's ``recorder.planned`` receives each prepared host's operations with
-    what they would change."""
+    what they would change.
+
+    Each prepared host is frozen out of the cyclic garbage collector's scans (``gc.freeze``,
+    undone by ``run_deploy``): otherwise every full collection walks all hosts prepared so far,
+    a cost that grows with the square of the fleet."""
     set_stage(state, "Connect")
     connect_all(state)
     for host in state.inventory.get_active_hosts():
@@ -222,9 +231,11 @@ def _run(
                     facts[host.name] = inspect(host.name)
                 if dry:  # a real run describes each operation once it ran
                     recorder.planned[host.name] = changes.plan(state, host.name)
+                    release_operations(state, host)  # a dry run never runs them
         except DeployError as error:
             results[host.name].status, results[host.name].error = "failed", str(error)
             state.fail_hosts({host})
+        gc.freeze()
     recorder.plan(state)
     if not dry:
         set_stage(state, "Execute")

@@ -1,8 +1,10 @@
-"""What ``--profile`` selects: the deploy that ``provision apply`` runs, the settings checked
-before any host is touched, and the checks ``provision verify`` runs."""
+"""What a profile (``--profile``, or ``provision_profile`` in host or group data) selects: the
+deploy that ``provision apply`` runs, the settings checked before any host is touched, and the
+checks ``provision verify`` runs. Each host of a run has its own."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,17 +12,20 @@ from typing import Any
 
 VERIFY = Path(__file__).parents[1] / "verify"  # the suites: provision/verify/test_*.py
 
+Check = Callable[[Mapping[str, Any], str], object]  # (host data, host name); raises SettingsError
+
 
 @dataclass(frozen=True)
 class Profile:
     """One kind of Docker host."""
 
     deploy: Callable[[], None]
-    # each raises SettingsError; the first gives the settings the run passes on (Docker's)
-    checks: tuple[Callable[[Mapping[str, Any], str], object], ...]
+    # the first gives the settings the run passes on (Docker's), the others check the profile's
+    checks: tuple[Check, ...]
     suites: tuple[Path, ...]
 
 
+@functools.cache
 def profile(name: str) -> Profile:
     """The profile ``name`` (``docker`` or ``ci-runner``)."""
     from provision.docker.deploy import install_docker
@@ -40,12 +45,50 @@ SETTING = "provision_profile"  # host or group data choosing the profile, as --p
 OWN_SETTINGS = {"ci-runner": "ci_runner_"}  # the prefix of a profile's own settings
 
 
-def choose(hosts, name: str | None) -> str:
-    """The profile of a run: ``name`` (``--profile``), else the one the hosts' data choose
-    (``provision_profile``), else ``docker``. Hosts choosing different profiles, and a profile's
-    own settings on a host run without it, are refused (``UsageError``)."""
+@dataclass(frozen=True)
+class Chosen:
+    """Each selected host's profile: ``{host name: profile name}``."""
+
+    names: Mapping[str, str]
+
+    @classmethod
+    def docker(cls, hosts) -> Chosen:
+        """Docker's profile for every host (commands without profiles)."""
+        return cls(dict.fromkeys((host.name for host in hosts), "docker"))
+
+    def of(self, host_name: str) -> Profile:
+        return profile(self.names[host_name])
+
+    def deploy(self) -> None:
+        """The current host's profile's deploy (pyinfra calls a deploy once per host)."""
+        from pyinfra import host
+
+        self.of(host.name).deploy()
+
+    @property
+    def checks(self) -> tuple[Check, Check]:
+        """``Fleet.settings``' checks: each host's settings, then its profile's own."""
+
+        def settings(data: Mapping[str, Any], host_name: str) -> object:
+            return self.of(host_name).checks[0](data, host_name)
+
+        def own(data: Mapping[str, Any], host_name: str) -> object:
+            return [check(data, host_name) for check in self.of(host_name).checks[1:]]
+
+        return settings, own
+
+    @property
+    def suites(self) -> dict[str, tuple[Path, ...]]:
+        """Each host's checks."""
+        return {name: self.of(name).suites for name in self.names}
+
+
+def choose(hosts, name: str | None) -> Chosen:
+    """Each host's profile: ``name`` (``--profile``) for all, else the one its data choose
+    (``provision_profile``, host or group), else ``docker``; hosts of one run may differ.
+    A profile's own settings on a host run without it are refused (``UsageError``)."""
     from provision.core.errors import UsageError
-    from provision.orchestrate.hostnames import grouped, ranges
+    from provision.orchestrate.hostnames import grouped
 
     chosen, problems = {}, []
     for host in hosts:
@@ -57,15 +100,8 @@ def choose(hosts, name: str | None) -> str:
         chosen[host.name] = value or "docker"
     if problems:
         raise UsageError("invalid settings: " + "; ".join(grouped(problems)) + ".")
-    if name is None:
-        kinds = {kind: [n for n, k in chosen.items() if k == kind] for kind in set(chosen.values())}
-        if len(kinds) > 1:
-            said = "; ".join(f"{ranges(names)}: {kind}" for kind, names in sorted(kinds.items()))
-            raise UsageError(
-                f"the selected hosts choose different profiles ({said}; {SETTING}); run each "
-                "profile's hosts on their own with --limit."
-            )
-        name = next(iter(kinds), "docker")
+    if name is not None:
+        chosen = dict.fromkeys(chosen, name)
     unused = [
         (
             host.name,
@@ -75,8 +111,8 @@ def choose(hosts, name: str | None) -> str:
         for host in hosts
         for key in host.data.dict()
         for profile, prefix in OWN_SETTINGS.items()
-        if profile != name and isinstance(key, str) and key.startswith(prefix)
+        if profile != chosen[host.name] and isinstance(key, str) and key.startswith(prefix)
     ]
     if unused:
         raise UsageError("invalid settings: " + "; ".join(grouped(unused)) + ".")
-    return name
+    return Chosen(chosen)

@@ -48,14 +48,14 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     from provision.core.errors import SettingsError, UsageError
     from provision.orchestrate.inventory import load
-    from provision.profiles import choose, profile
+    from provision.profiles import choose
     from provision.verify.run import SETTINGS_FILE, write_session
 
     from .settings import ENV
 
     try:
         fleet = load(path, config.getoption("limit"))
-        fleet.settings(profile(choose(fleet.hosts, None)).checks)
+        fleet.settings(choose(fleet.hosts, None).checks)
     except (UsageError, SettingsError) as error:
         raise pytest.UsageError(str(error)) from None
     work = Path(tempfile.mkdtemp(prefix="provision-pytest-"))

@@ -1,5 +1,6 @@
-"""Running the shipped testinfra suite against a fleet: one pytest process, which reads the
-hosts in parallel (``--parallel`` at once, default all up to ``probe.MAX_PARALLEL``)."""
+"""Running the shipped testinfra suites against a fleet: one pytest process per set of suites
+(one for a fleet of one profile), each reading its hosts in parallel (``--parallel`` at once,
+default all up to ``probe.MAX_PARALLEL``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,13 +148,17 @@ def _offers(kex: str) -> bool:
 
 
 def verify(
-    fleet: Fleet, parallel: int | None = None, suites: tuple[Path, ...] = (SUITE,)
+    fleet: Fleet,
+    parallel: int | None = None,
+    suites: tuple[Path, ...] | Mapping[str, tuple[Path, ...]] = (SUITE,),
 ) -> VerifyResult:
-    """Run the suite on every selected host; one ``HostChecks`` per host.
+    """Run ``suites`` (the same for every host, or ``{host: suites}``) on every selected host;
+    one ``HostChecks`` per host.
 
-    One pytest process checks them all, reading at most ``parallel`` hosts at once (default:
-    all, capped); each host's first read opens the SSH connection its checks then share. A host
-    that cannot be read (no SSH, no passwordless sudo) fails with that one reason.
+    One pytest process checks all hosts of the same suites, reading at most ``parallel`` hosts
+    at once (default: all, capped); each host's first read opens the SSH connection its checks
+    then share. A host that cannot be read (no SSH, no passwordless sudo) fails with that one
+    reason.
     """
     from provision.core import interrupt
 
@@ -162,7 +168,11 @@ def verify(
         work = Path(tmp)
         config = write_session(fleet.hosts, work)
         try:
-            results = _verify_hosts(names, work, parallel, suites)
+            each = suites if isinstance(suites, Mapping) else dict.fromkeys(names, suites)
+            groups: dict[tuple[Path, ...], list[str]] = {}
+            for name in names:
+                groups.setdefault(tuple(each[name]), []).append(name)
+            results = _verify_groups(groups, work, parallel)
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the checks' process is ended
             stopped = interrupt.received()
             why = f"interrupted by {stopped} before it was checked."
@@ -199,15 +209,37 @@ def _settings_data(host: Host) -> dict:
     return {key: value for key, value in data if key.startswith(SETTING_PREFIXES)}
 
 
-def _verify_hosts(
-    names: list[str], work: Path, parallel: int | None, suites: tuple[Path, ...]
+def _verify_groups(
+    groups: dict[tuple[Path, ...], list[str]], work: Path, parallel: int | None
 ) -> dict[str, HostChecks]:
-    """One pytest process checking ``names``."""
-    if not names:
-        return {}
+    """``{suites: host names}``: one pytest process per group, all at once."""
     started = time.monotonic()
-    found = work / "checks.jsonl"
-    found.unlink(missing_ok=True)
+    running = []
+    try:
+        for number, (suites, names) in enumerate(groups.items()):
+            found, output = work / f"checks{number}.jsonl", work / f"checks{number}.out"
+            found.unlink(missing_ok=True)
+            running.append((names, found, output, _start(names, work, parallel, suites, found)))
+        by_host = {}
+        for names, found, output, process in running:
+            process.wait()
+            checks = results.read(found, names)
+            said = output.read_text(errors="replace")
+            elapsed = time.monotonic() - started
+            by_host.update(_host_checks(names, checks, process.returncode, said, elapsed))
+        return by_host
+    finally:  # interrupted: no check goes on
+        for *_, process in running:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def _start(
+    names: list[str], work: Path, parallel: int | None, suites: tuple[Path, ...], found: Path
+) -> subprocess.Popen:
+    """The pytest process checking ``names`` with ``suites``: its results in ``found``
+    (``verify.results``), its output in ``found``'s ``.out`` sibling."""
     # the suites need testinfra's plugin and the one recording results alone: others installed
     # beside them (some take half a second to load) neither slow nor change the checks
     command = [
@@ -234,18 +266,31 @@ def _verify_hosts(
     )
     if parallel:
         env[PARALLEL_ENV] = str(parallel)
-    process = subprocess.run(command, capture_output=True, text=True, env=env, cwd=work)
-    elapsed = time.monotonic() - started
+    with open(found.with_suffix(".out"), "w") as output:
+        return subprocess.Popen(
+            command,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=work,
+        )
+
+
+def _host_checks(
+    names: list[str], checks: dict[str, list[Check]], returncode: int, said: str, elapsed: float
+) -> dict[str, HostChecks]:
+    """Each host's checks from one pytest process's ``checks`` (``results.read``), exit code
+    and output."""
     by_host = {}
-    checks = results.read(found, names)
     for name in names:
         result = HostChecks(duration_s=elapsed)
         result.checks = checks.get(name, [])
         unread = {c.message for c in result.checks if c.message.startswith(f"{name}: {UNREAD}")}
         if unread and not result.passed:  # every check failed for the one reason: say it once
             result.checks, result.error = [], sorted(unread)[0]
-        elif not result.checks or process.returncode not in (0, 1):
-            tail = (process.stdout + process.stderr).strip().splitlines()
+        elif not result.checks or returncode not in (0, 1):
+            tail = said.strip().splitlines()
             result.error = (
                 f"{name}: the verification could not run: {tail[-1] if tail else 'no output'}"
             )

@@ -31,7 +31,7 @@ def test_a_fresh_host_installs_and_pulls_through_the_proxy(lab, proxy):
     assert result.ok, result.hosts["lab2"].error
     repo, gateway, port = lab.state["repo"]["url"], lab.config.gateway, lab.config.repo_port
     asked = proxy.requests()
-    assert f"GET {repo}/debian/gpg HTTP/1.1" in asked  # the key, fetched by curl
+    assert f"GET {repo}/debian/gpg HTTP/1.1" in asked  # the key, fetched by apt-helper
     assert f"GET {repo}/debian/dists/trixie/InRelease HTTP/1.1" in asked  # apt
     pool = f"GET {repo}/debian/dists/trixie/pool/stable/amd64/docker-ce_"
     assert any(request.startswith(pool) for request in asked)  # the packages

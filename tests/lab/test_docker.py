@@ -156,7 +156,13 @@ def test_host_with_old_packages_and_stale_sources_converges(lab):
     sources_list = sh(lab, "lab1", "cat /etc/apt/sources.list").stdout
     result = apply("lab1")
     assert result.ok, result.hosts["lab1"].error
-    assert "Remove conflicting packages" in result.hosts["lab1"].changed
+    # docker.io left in the transaction that installed Docker's packages
+    install = next(
+        c for c in result.hosts["lab1"].changes if c["operation"] == "Install Docker packages"
+    )
+    assert "remove docker.io: " in " ".join(install["changes"])
+    status = "dpkg-query -W -f='${db:Status-Abbrev}' docker.io"
+    assert sh(lab, "lab1", status, check=False).stdout[:2] != "ii"
     assert "Remove stale Docker sources and keys" in result.hosts["lab1"].changed
     # removed, not purged: the images of the old engine are still there for the new one
     assert sh(lab, "lab1", f"sudo docker image inspect {reference}", check=False).returncode == 0
@@ -171,6 +177,16 @@ def test_host_with_old_packages_and_stale_sources_converges(lab):
     )
     assert sh(lab, "lab1", "stat -c '%a %U' /etc/apt/sources.list").stdout == "644 root\n"
     assert apply("lab1").hosts["lab1"].status == "unchanged"
+
+
+def test_uninstall_keeps_var_lib_docker(lab):
+    """Without docker_purge_data the packages go and the images, containers and volumes stay."""
+    result = uninstall("lab1")
+    assert result.ok, result.hosts["lab1"].error
+    status = "dpkg-query -W -f='${db:Status-Abbrev}' docker-ce"
+    assert sh(lab, "lab1", status, check=False).stdout[:2] != "ii"
+    assert sh(lab, "lab1", "sudo ls -A /var/lib/docker/containers").stdout.strip()  # "old"
+    assert sh(lab, "lab1", "sudo ls -A /var/lib/docker/image").stdout.strip()  # its image
 
 
 def test_uninstall_leaves_docker_absent(lab):

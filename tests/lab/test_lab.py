@@ -80,3 +80,30 @@ def test_apt_accepts_stand_in_repository(lab):
     versions = [line.split("|")[1].strip() for line in result.stdout.splitlines()]
     assert len(versions) >= 2, result.stdout
     assert all("~debian.12~bookworm" in version for version in versions)
+
+
+def test_extra_hosts_come_with_lab_up_and_go_without_touching_the_others(lab):
+    """`provision lab up --extra` starts the extras beside running lab1/lab2, each from its own
+    base; removing them leaves no machine, mount or link of theirs and the others running."""
+    from provision_lab.system import mounts_under
+
+    from .conftest import provision
+
+    before = {m.name: m.pid for m in lab.machines()}
+    up = provision("lab", "up", "--extra", "forky", "--extra", "sudors")
+    assert up.returncode == 0, up.stdout + up.stderr
+    lab.state = lab._load_state()
+    assert {m.name: m.pid for m in lab.machines() if m.name in before} == before
+    assert [row.name for row in lab.status()][-2:] == ["forky", "sudors"]
+    seen = sh(lab, "forky", "grep VERSION_CODENAME /etc/os-release; sudo -n id -un").stdout
+    assert seen.split() == ["VERSION_CODENAME=forky", "root"]
+    assert sh(lab, "sudors", "sudo --version 2>&1").stdout.startswith("sudo-rs ")
+    extras = [lab.machine(name) for name in ("forky", "sudors")]
+    for machine in extras:
+        lab.remove(machine.name)
+        links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+        assert machine.veth not in links and not machine.dir.exists()
+        assert mounts_under(machine.dir) == []
+        assert machine.name not in lab.config.ssh_config.read_text()
+    assert {m.name: m.pid for m in lab.machines()} == before
+    assert all(row.state == "running" for row in lab.status())

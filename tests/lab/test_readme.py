@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from provision_lab.config import project_root
+from provision_lab.inventory import lab_groups
 
 from .conftest import sh
 
@@ -26,11 +28,14 @@ def readme_lines() -> list[str]:
 INSTALLED = "dpkg-query -W -f='${db:Status-Abbrev}' docker-ce 2>/dev/null | grep -q '^ii'"
 
 
-def run(line: str, folder: Path | None = None) -> subprocess.CompletedProcess:
+def run(
+    line: str, folder: Path | None = None, env: dict | None = None, first: Path | None = None
+) -> subprocess.CompletedProcess:
     """``line`` in a shell in ``folder`` (the project root), with the virtualenv's commands on
-    PATH."""
+    PATH (after ``first``), and ``env`` added to the environment."""
     bin_dir = str(Path(sys.executable).parent)
-    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ.get('PATH', '')}")
+    path = ":".join([*([str(first)] if first else []), bin_dir, os.environ.get("PATH", "")])
+    env = dict(os.environ, **(env or {}), PATH=path)
     return subprocess.run(
         ["bash", "-c", line],
         cwd=folder or project_root(),
@@ -84,6 +89,9 @@ def own_servers_blocks() -> tuple[str, list[str]]:
 
 
 def test_the_own_servers_section_runs_as_written_against_a_lab_host(lab, tmp_path):
+    """Its inventory and lines as a user runs them: the tool installed with pipx from a copy of
+    this checkout and from a wheel (built as the section says), then its three commands against
+    lab2 with the installed tool."""
     inventory, lines = own_servers_blocks()
     install = [line for line in lines if line.startswith("pipx install ")]
     commands = [line for line in lines if line.startswith("provision ")]
@@ -92,15 +100,39 @@ def test_the_own_servers_section_runs_as_written_against_a_lab_host(lab, tmp_pat
     written = {}
     exec(compile(inventory, file, "exec"), written)  # the README's inventory is valid Python
     assert [name for name, _ in written["servers"]] == ["server1.example.com"]
+
+    checkout = tmp_path / "provision"  # the controller's checkout: ./provision
+    ignore = shutil.ignore_patterns(".venv", ".lab", ".git", "__pycache__", "*.egg-info", "build")
+    shutil.copytree(project_root(), checkout, ignore=ignore)
+    wheel = re.search(r"built with `(pip wheel [^`]+)`", install[1])
+    assert wheel, install[1]
+    built = run(wheel.group(1), checkout)  # the wheel of the second line, in the checkout
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    installed = {}
+    for line, folder, name in ((install[0], tmp_path, "checkout"), (install[1], checkout, "wheel")):
+        pipx = {"PIPX_HOME": str(tmp_path / name), "PIPX_BIN_DIR": str(tmp_path / name / "bin")}
+        done = run(line, folder, pipx)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        installed[name] = tmp_path / name / "bin"
+        assert (installed[name] / "provision").exists()
+
     # the user's inventory, for a host of the lab: lab2 with its address, user, key, repository
-    (tmp_path / file).write_text(
-        "from provision_lab.inventory import lab_groups\n"
-        'servers = [host for host in lab_groups()["lab"] if host[0] == "lab2"]\n'
-    )
-    dry, install_run, check = (run(line, tmp_path) for line in commands)
+    # written out as data (the installed tool has no lab package to read the lab's state with)
+    servers = tmp_path / "servers"
+    servers.mkdir()
+    lab2 = [host for host in lab_groups()["lab"] if host[0] == "lab2"]
+    (servers / file).write_text(f"servers = {lab2!r}\n")
+    lab.reset("lab2")
+    user = {"PROVISION_LAB_DIR": str(lab.config.lab_dir)}
+    for name in ("checkout", "wheel"):
+        which = run("command -v provision", servers, user, installed[name])
+        assert which.stdout.strip() == str(installed[name] / "provision")
+    dry, install_run, check = (run(line, servers, user, installed["wheel"]) for line in commands)
     assert dry.returncode == 0, dry.stdout[-2000:] + dry.stderr[-2000:]
     assert "lab2" in dry.stdout and "lab1" not in dry.stdout
     assert install_run.returncode == 0, install_run.stdout[-2000:] + install_run.stderr[-2000:]
     assert sh(lab, "lab2", INSTALLED, check=False).returncode == 0
     assert check.returncode == 0, check.stdout[-3000:] + check.stderr[-2000:]
     assert "lab2" in check.stdout and "lab1" not in check.stdout
+    from_checkout = run(commands[2], servers, user, installed["checkout"])  # the same proof
+    assert from_checkout.returncode == 0, from_checkout.stdout[-3000:]

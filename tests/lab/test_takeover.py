@@ -9,9 +9,11 @@ import shutil
 
 import pytest
 
+from provision.orchestrate.run import run_deploy
+from provision.profiles.ci_runner.deploy import install_ci_runner
 from provision_lab.repo import write_variant
 
-from .conftest import apply, check, debian_docker_with_container, failures, sh
+from .conftest import apply, check, debian_docker_with_container, failures, fleet, sh
 
 KEYRING = "/etc/apt/keyrings/docker.asc"
 SOURCES = "/etc/apt/sources.list.d/docker.sources"
@@ -82,6 +84,45 @@ def test_a_repository_apt_cannot_verify_fails_in_apts_words(users_docker, tmp_pa
     assert host.error.startswith(f"lab2: apt cannot use Docker's repository {url}/debian trixie")
     assert f"E: The repository '{url}/debian trixie Release' is not signed." in host.error
     assert host_state(lab) == before
+
+
+def test_a_ci_runner_host_whose_preflight_fails_is_left_as_it_was(users_docker, tmp_path):
+    """The CI runner profile makes its user only after the preflight passed."""
+    lab = users_docker
+    url = variant(lab, "no-docker-ce-runner", without=("docker-ce",), **signing(lab, tmp_path))
+    before = host_state(lab)
+    result = run_deploy(fleet("lab2", docker_repo_url=url), install_ci_runner, "apply")
+    host = result.hosts["lab2"]
+    assert host.status == "failed" and host.changed == [] and host.operations == 0
+    assert "lacks docker-ce" in host.error and "nothing was changed" in host.error
+    assert host_state(lab) == before  # docker.io, the container; no key, no sources
+    assert sh(lab, "lab2", "getent passwd runner", check=False).returncode == 2  # no user
+    assert sh(lab, "lab2", "test -e /home/runner", check=False).returncode == 1
+
+
+def test_docker_io_goes_in_the_apt_transaction_that_installs_docker_ce(users_docker):
+    """The takeover itself: Debian's docker.io and its helpers leave in the same apt
+    transaction that brings Docker's packages; the user's container and image stay."""
+    lab = users_docker
+    assert "docker.io" in host_state(lab)[0]
+    result = apply("lab2")
+    assert result.ok, result.hosts["lab2"].error
+    installed = sh(lab, "lab2", "dpkg-query -W -f='${Package} ${db:Status-Abbrev}\\n'").stdout
+    assert "docker-ce ii" in installed and "docker.io ii" not in installed
+    history = sh(lab, "lab2", "cat /var/log/apt/history.log").stdout.split("\n\n")
+    takeover = [entry for entry in history if "docker.io-" in entry]
+    assert len(takeover) == 1, history  # one apt-get, which installs and removes
+    lines = dict(line.split(": ", 1) for line in takeover[0].strip().splitlines())
+    assert "docker-ce:amd64" in lines["Install"] and "docker.io:amd64" in lines["Remove"]
+    assert not [
+        entry for entry in history if "Commandline: apt-get" in entry and " remove " in entry
+    ]
+    names = sh(lab, "lab2", "sudo docker ps -a --format '{{.Names}}'").stdout.split()
+    assert "old" in names  # the user's container, kept in /var/lib/docker
+    sh(lab, "lab2", "sudo docker start old >/dev/null")
+    assert sh(lab, "lab2", "sudo docker inspect -f '{{.State.Running}}' old").stdout == "true\n"
+    assert failures(check("lab2"), "lab2") == []
+    assert apply("lab2").hosts["lab2"].status == "unchanged"
 
 
 FOREIGN = (

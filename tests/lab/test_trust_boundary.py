@@ -4,6 +4,7 @@ or only the pinned key is written."""
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -172,3 +173,41 @@ def test_a_newline_in_ssh_hostname_is_refused_and_nothing_runs(lab, tmp_path, co
     assert result.stderr.count("\n") == 1
     assert "host lab1: ssh_hostname holds a control character" in result.stderr
     assert not canary.exists()
+
+
+# a value that would add a field, close a string or start a directive in a file the deploy
+# writes, given as a user would (``--data``; JSON for mappings, so its escapes are real)
+FILE_INJECTIONS = [
+    ("docker_codename", "bookworm\nTrusted: yes", "docker_codename"),
+    ("docker_arch", "amd64\n\nTypes: deb", "docker_arch"),
+    ("docker_repo_url", "http://10.0.0.1/linux\nTrusted: yes", "docker_repo_url"),
+    ("apt_proxy", 'http://proxy:3128/";Acquire::AllowInsecureRepositories "1', "apt_proxy"),
+    (
+        "docker_proxy",
+        json.dumps({"https": "http://proxy:3128/\\\nExecStartPre=/bin/touch /tmp/pwned"}),
+        "docker_proxy['https']",
+    ),
+    ("docker_proxy", json.dumps({"no_proxy": 'a"\nExecStartPre=/bin/touch'}), "no_proxy"),
+    ("docker_repo_url", "http://u:p%00w@10.0.0.1/linux", "docker_repo_url carries a login"),
+    ("ci_runner_prune_schedule", "hourly\nExecStartPre=/bin/touch /tmp/pwned", "schedule"),
+]
+WATCHED = "/etc/apt /etc/docker /etc/systemd/system"
+
+
+@pytest.mark.parametrize(("name", "value", "named"), FILE_INJECTIONS)
+def test_a_value_that_would_inject_into_a_rendered_file_is_refused_with_nothing_written(
+    lab, name, value, named
+):
+    """Each refused at validation in one line naming the host and the setting, exit 2, before
+    lab1 is touched: nothing under /etc/apt, /etc/docker or the unit directory changes."""
+    digest = f"sudo find {WATCHED} -type f -exec sha256sum {{}} + 2>/dev/null | sort"
+    before = sh(lab, "lab1", digest).stdout
+    profile = ["--profile", "ci-runner"] if name.startswith("ci_runner_") else []
+    result = provision(
+        "apply", "-i", INVENTORY, "--limit", "lab1", *profile, "--data", f"{name}={value}"
+    )
+    assert result.returncode == 2 and result.stdout == "", result.stdout + result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: invalid settings: lab1: ") and named in result.stderr
+    assert sh(lab, "lab1", digest).stdout == before
+    assert sh(lab, "lab1", "ls /tmp/pwned", check=False).returncode != 0

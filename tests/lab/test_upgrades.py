@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from provision.docker.deploy import install_docker
+from provision.docker.pins import previous_versions
 from provision.orchestrate.rollout import roll_out
 from provision.verify.run import Check, verify
 
@@ -63,7 +64,11 @@ def test_a_rolling_upgrade_rolls_a_failed_batch_back_and_keeps_containers(lab, h
         return checked
 
     rollout = roll_out(
-        fleet(*HOSTS, docker_version=NEW, **LIVE), install_docker, gate, 2, rollback=True
+        fleet(*HOSTS, docker_version=NEW, **LIVE),
+        install_docker,
+        gate,
+        2,
+        rollback=previous_versions,
     )
     states = {name: host.state for name, host in rollout.hosts.items()}
     errors = {name: host.error for name, host in rollout.hosts.items()}
@@ -75,7 +80,9 @@ def test_a_rolling_upgrade_rolls_a_failed_batch_back_and_keeps_containers(lab, h
     for name in ("lab3", "lab4"):
         host = rollout.hosts[name]
         assert (OLD in host.rolled_back_to, host.rollback) == (True, "passed"), host
-    assert "rolled back to their previous engine: lab3, lab4" in rollout.notes
+        assert set(host.packages_from) >= {"docker-ce", "docker-ce-cli"}, host
+        assert host.restored == host.packages_from, host  # each one back where it was
+    assert "rolled back to their previous versions: lab3, lab4" in rollout.notes
     assert engines(lab) == {
         "lab1": (NEW, NEW),
         "lab2": (NEW, NEW),

@@ -49,7 +49,7 @@ from provision.docker.facts import (
 from provision.docker.hardening import AUDIT_PACKAGES
 from provision.docker.layout import WRITTEN_FILES
 from provision.docker.preflight import MARK as PREFLIGHT
-from provision.docker.preflight import AptDownload, RepositoryOffer
+from provision.docker.preflight import RepositoryOffer
 from provision.docker.rootless import EXTRAS, HOST_PACKAGES, RootlessUsers
 from provision.docker.rootless_layout import SUBID_FILES, UNIT_TEXT, USER_UNIT
 from provision.docker.settings import DockerSettings
@@ -152,9 +152,9 @@ class FakeMachine:
             if not backups:
                 return []
             return [backups[-1], base64.b64encode(self.files[backups[-1]][2]).decode()]
-        if cls is Download:
+        if cls is Download:  # apt-helper download-file
             if kwargs["url"] not in self.urls:
-                return ["curl: (22) The requested URL returned error: 404", f"{FAILED} 22"]
+                return ["E: Failed to fetch " + kwargs["url"] + "  404  Not Found", FAILED]
             return [base64.b64encode(self.urls[kwargs["url"]]).decode()]
         if cls is Paths:  # find DIR -maxdepth 1 -name NAME, per pattern
             from fnmatch import fnmatchcase
@@ -224,10 +224,6 @@ class FakeMachine:
                     for version in offered.get(name, [])
                 ],
             ]
-        if cls is AptDownload:
-            if kwargs["url"] not in self.urls:
-                return ["E: Failed to fetch " + kwargs["url"] + "  404  Not Found", FAILED]
-            return [base64.b64encode(self.urls[kwargs["url"]]).decode()]
         if cls.__name__ == "Account":
             line = self.accounts.get(kwargs["user"])
             return [line] if line else []
@@ -371,8 +367,8 @@ def fake_responses(
         {cls().command(**kwargs): machine.printed(cls, **kwargs) for cls, kwargs in queries}
     )
     for url in machine.urls:
-        responses[f"download-file {shlex.quote(url)} "] = machine.output(AptDownload, url=url)
-    responses[" download-file "] = machine.output(AptDownload, url="")  # substrings match
+        responses[f"download-file {shlex.quote(url)} "] = machine.output(Download, url=url)
+    responses[" download-file "] = machine.output(Download, url="")  # substrings match
     responses[f"{PREFLIGHT}update"] = {
         "stdout": machine.output(RepositoryOffer, packages=list(machine.offered()))
     }
@@ -426,7 +422,7 @@ def written(commands: Commands, path: str | None = None) -> bytes:
         for c in commands
         if path is None or c.endswith(f"mv -f {quote(path + '.provision-tmp')} {quote(path)}")
     ]
-    writes = [c for c in ends if " | base64 -d" not in c and "base64 -d > " in c]
+    writes = [c for c in ends if 'IFS= read -r line && printf %s "$line" | base64 -d > ' in c]
     assert len(writes) == 1, commands
     return base64.b64decode(commands.stdin.get(writes[0]) or "")
 

@@ -261,3 +261,61 @@ def test_any_text_parses_and_others_lines_survive(text):
         if path == LIST:
             assert len(before) == len(after)
             assert all(a in (b, f"# {b}") for a, b in zip(after, before, strict=True))
+
+
+def _mirrored() -> Repository:
+    """Docker's repository as the deploy names it with ``docker_repo_url`` at a mirror that
+    serves Debian too, under one host name."""
+    from provision.docker.layout import docker_repository
+    from provision.docker.settings import DockerSettings
+
+    settings = DockerSettings(docker_repo_url="https://u:pw@mirror.internal/docker")
+    repository = docker_repository(settings, "debian", "bookworm", "amd64")
+    return Repository(repository.mirror_uris, repository.channels, repository.key_path)
+
+
+MIRRORED = _mirrored()
+MIRRORS_OWN = (
+    "deb https://mirror.internal/debian bookworm main\n"
+    "deb https://mirror.internal/debian-security bookworm-security main\n"
+    "deb [signed-by=/usr/share/keyrings/x.gpg] https://mirror.internal/docker bookworm stable\n"
+    "deb https://mirror.internal/docker/debian-extra bookworm stable\n"
+    "deb http://deb.debian.org/debian bookworm main\n"
+)
+
+
+@given(uri=docker_spellings(), options=OPTIONS, channel=st.sampled_from(["stable", "test"]))
+def test_with_a_mirror_dockers_upstream_entries_are_still_dockers(uri, options, channel):
+    """``docker_repo_url`` elsewhere: ``download.docker.com`` in any spelling is still Docker's
+    repository (a second source of it, and maybe unsigned), so it goes; the mirror's own
+    entries for Debian and for other paths stay byte for byte."""
+    line = f"deb {options}{uri} bookworm {channel}"
+    removal = without(MIRRORED, "/etc/apt/sources.list", f"{MIRRORS_OWN}{line}\n")
+    assert removal.content == f"{MIRRORS_OWN}# {line}\n"
+    stanza = f"Types: deb\nURIs: {uri}\nSuites: bookworm\nComponents: {channel}\n"
+    assert without(MIRRORED, DEB822, stanza).content is None
+    shared = f"Types: deb\nURIs: https://mirror.internal/debian\n {uri}\nComponents: main\n"
+    assert without(MIRRORED, DEB822, shared) is None  # Debian's main is not Docker's
+
+
+def test_with_a_mirror_the_mirrors_docker_entries_go_too_and_others_stay():
+    text = (
+        f"{MIRRORS_OWN}"
+        "deb https://MIRROR.internal:443/docker//ubuntu/ jammy stable\n"
+        "deb [trusted=yes] https://download.docker.com/linux/raspbian bookworm stable\n"
+    )
+    removal = without(MIRRORED, LIST, text)
+    assert removal.content == MIRRORS_OWN + "".join(f"# {line}\n" for line in text.splitlines()[5:])
+    assert removal.sentences == (
+        f"comment out the entry of https://mirror.internal/docker/ubuntu in {LIST}",
+        f"comment out the entry of https://download.docker.com/linux/raspbian in {LIST} "
+        "(trusted=yes: apt would accept it unsigned)",
+    )
+
+
+def test_the_deploy_names_dockers_upstream_beside_a_mirror_without_its_login():
+    assert len(MIRRORED.uris) == 6 and set(MIRRORED.uris) == {
+        f"{base}/{name}"
+        for base in ("https://mirror.internal/docker", "https://download.docker.com/linux")
+        for name in ("debian", "ubuntu", "raspbian")
+    }

@@ -134,13 +134,12 @@ def test_pinned_and_removed_packages_with_versions(tmp_path):
     machine.candidates["docker-ce-cli"] = machine.candidates["docker-ce"]
     _, _, host = run(tmp_path, machine, "--dry", docker_version="27.5.1", docker_hold=True)
     changes = by_operation(host)
-    assert changes["Remove conflicting packages"]["changes"] == [
-        "remove docker.io: 20.10.24+dfsg1-1+b3 → removed"
-    ]
+    assert "Remove conflicting packages" not in changes  # removed by the install itself
     lines = changes["Install Docker packages"]["changes"]
     assert lines == [
         "upgrade docker-ce: 5:26.1.5-1~debian.12~bookworm → 27.5.1 (docker_version)",
         "upgrade docker-ce-cli: 5:26.1.5-1~debian.12~bookworm → 27.5.1 (docker_version)",
+        "remove docker.io: 20.10.24+dfsg1-1+b3 → removed",
         "hold docker-ce, docker-ce-cli (apt-mark hold)",
     ]
 
@@ -265,4 +264,24 @@ def test_pins_of_their_own_and_partial_pins_under_latest_are_reported(tmp_path):
         f"upgrade docker-ce: {older} → 5:26.1.5-1~debian.12~bookworm",
         f"upgrade docker-ce-cli: {older} → 5:26.1.5-1~debian.12~bookworm",
         "downgrade containerd.io: 1.7.19-1 → 1.6 (docker_package_versions['containerd.io'])",
+    ]
+
+
+def test_a_package_apt_moved_along_with_the_engine_is_reported_after_the_run():
+    old, new = "5:26.1.5-1~debian.12~bookworm", "5:28.5.2-1~debian.12~bookworm"
+    change = Change(
+        "Install Docker packages",
+        packages=[PackageChange("docker-ce", old, None, "28.5.2 (docker_version)")],
+        along=[PackageChange("containerd.io", "1.7.19-1", None), PackageChange("x", "1", None)],
+    )
+    assert change.lines() == [f"upgrade docker-ce: {old} → 28.5.2 (docker_version)"]
+    installed = {
+        "docker-ce": PackageState(new, "ii"),
+        "containerd.io": PackageState("2.1.9-1", "ii"),
+        "x": PackageState("1", "ii"),
+    }
+    settle_packages([change], installed)
+    assert change.as_dict()["packages"] == [
+        {"name": "docker-ce", "action": "upgrade", "from": old, "to": new},
+        {"name": "containerd.io", "action": "upgrade", "from": "1.7.19-1", "to": "2.1.9-1"},
     ]

@@ -145,11 +145,12 @@ def test_fresh_host_is_installed_in_the_guides_order():
     assert index(commands, r"mv -f \S+ /etc/docker/daemon.json$") > order[5]  # after the install
 
 
-def test_the_key_is_fetched_by_the_host_after_curl_is_installed():
+def test_the_key_is_fetched_by_apts_own_downloader_and_never_by_curl():
     _, commands = run_one(fresh_machine(urls={KEY_URL: DOCKER_KEY}), facts=True)
-    assert index(commands, "install --no-install-recommends ca-certificates curl$") < index(
-        commands, f"curl -K - --globoff -fsSL .* {KEY_URL}"
-    )
+    fetches = [c for c in commands if f" download-file {KEY_URL} " in c]
+    assert len(fetches) == 2 and all("/usr/lib/apt/apt-helper " in c for c in fetches)
+    assert index(commands, "provision-preflight-update") > commands.index(fetches[0])
+    assert not any(re.search(r"(^|[;&|(]\s*)curl\s+-", c) for c in commands)
 
 
 def test_converged_host_changes_nothing_and_runs_no_apt_get():
@@ -367,6 +368,29 @@ def test_an_unknown_release_is_decided_by_the_repository():
     assert b"Suites: forky" in written_to(commands, SOURCES)
 
 
+def test_a_repository_without_the_hosts_suite_is_one_sentence_with_the_way_out():
+    """Docker's repository has no forky at all (apt finds no Release file)."""
+    forky = BOOKWORM.replace("bookworm", "forky").replace('"12', '"14')
+    machine = fresh_machine(os_release=forky, urls={KEY_URL: DOCKER_KEY})
+    repository = "https://download.docker.com/linux/debian"
+    machine.update = (
+        [
+            f"Err:1 {repository} forky InRelease",
+            "  404  Not Found [IP: 192.0.2.1 443]",
+            f"E: The repository '{repository} forky Release' does not have a Release file.",
+        ],
+        100,
+    )
+    result, commands = run_one(machine)
+    assert commands == [] and result.status == "failed"
+    assert result.error == (
+        f"@fake/web1: Docker's repository {repository} has no suite forky for amd64: apt finds "
+        "no Release file (forky is not among the debian releases Docker is known to publish: "
+        "bookworm, bullseye, trixie); set docker_codename to a suite it has, such as trixie, or "
+        "docker_repo_url to a repository that has forky; nothing was changed."
+    )
+
+
 def test_apt_errors_about_the_repository_fail_the_host_in_apts_words():
     words = (
         "E: The repository 'https://download.docker.com/linux/debian bookworm Release' is not "
@@ -559,3 +583,23 @@ def test_a_partial_pin_met_stays_and_latest_moves_to_the_newest_of_the_release()
         f"docker-ce={DOCKER_VERSION}",
         f"docker-ce-cli={DOCKER_VERSION}",
     ]
+
+
+def test_conflicting_packages_leave_in_the_installs_own_apt_transaction():
+    machine = fresh_machine(urls={KEY_URL: DOCKER_KEY})
+    machine.packages = {
+        "docker.io": ("ii", "26.1.5+dfsg1-9+b9"),
+        "containerd": ("ii", "1.7.24~ds1-6+b4"),
+        "runc": ("ii", "1.1.15+ds1-2+b4"),
+        "podman-docker": ("rc", "4.3.1+ds1-8"),  # only its configuration is left: nothing to do
+    }
+    result, commands = run_one(machine)
+    assert result.status == "changed", result.error
+    assert not any(re.search(r"apt-get .* (remove|purge) ", c) for c in commands)
+    install = shlex.split(commands[index(commands, r"apt-get .* install .*docker-ce")])
+    assert install[-8:] == [*DEFAULT_PACKAGES, "docker.io-", "containerd-", "runc-"]
+    changes = {c["operation"]: c for c in result.changes}
+    removed = {
+        p["name"]: (p["from"], p["to"]) for p in changes["Install Docker packages"]["packages"]
+    }
+    assert removed["docker.io"] == ("26.1.5+dfsg1-9+b9", None)

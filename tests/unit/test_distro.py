@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from provision.docker.distro import Target, detect, parse_os_release, release_hint
+from provision.docker.distro import (
+    Target,
+    detect,
+    known_example,
+    parse_os_release,
+    release_hint,
+)
 from provision.docker.errors import UnsupportedHostError
 
 UBUNTU_2204 = """\
@@ -340,3 +346,10 @@ def test_parse_os_release_handles_quotes_comments_and_blank_lines():
         "VERSION_CODENAME": "bookworm",
         "ID_LIKE": "ubuntu debian",
     }
+
+
+def test_a_release_outside_the_table_gets_the_newest_known_as_an_example():
+    assert known_example(Target("debian", "forky", "amd64")) == ", such as trixie"
+    assert known_example(Target("raspbian", "forky", "armhf")) == ", such as trixie"
+    assert known_example(Target("ubuntu", "zesty", "amd64")) == ", such as resolute"
+    assert known_example(Target("debian", "bookworm", "amd64")) == ""

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from provision.docker.facts import (
+    APT_HELPER,
     FAILED,
     MAX_SOURCES_BYTES,
     AptSources,
@@ -25,17 +26,18 @@ from provision.docker.facts import (
     RemoteFile,
     ServiceState,
     Users,
+    download_input,
 )
 
 from .fakes import DOCKER_KEY
 
 
-def fact(cls, env: dict | None = None, **kwargs):
+def fact(cls, env: dict | None = None, stdin: str | None = None, **kwargs):
     """Run the fact's command with sh and process its stdout the way pyinfra does."""
     instance = cls()
     done = subprocess.run(
         ["sh", "-c", instance.command(**kwargs)],
-        stdin=subprocess.DEVNULL,
+        **({"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}),
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},
@@ -197,27 +199,29 @@ def test_file_content_path_with_spaces_and_quotes(tmp_path):
 # Download -----------------------------------------------------------------------------------
 
 
-@needs("curl")
-def test_download_returns_the_bytes(tmp_path):
+as_root = pytest.mark.skipif(
+    os.geteuid() != 0 or not os.path.exists(APT_HELPER), reason="apt-helper, run as root"
+)
+
+
+@as_root
+def test_download_returns_the_bytes_through_apts_downloader(tmp_path):
     key = tmp_path / "gpg"
     key.write_bytes(DOCKER_KEY)
-    assert fact(Download, url=key.as_uri()) == (DOCKER_KEY, "")
+    url = key.as_uri()
+    assert fact(Download, url=url, stdin=download_input(url, None)) == (DOCKER_KEY, "")
 
 
-@needs("curl")
-def test_download_failure_returns_curls_message(tmp_path):
-    data, error = fact(Download, url=(tmp_path / "missing").as_uri())
+@as_root
+def test_download_failure_returns_apts_message(tmp_path):
+    url = (tmp_path / "missing").as_uri()
+    data, error = fact(Download, url=url, stdin=download_input(url, None))
     assert data is None
-    assert error.startswith("curl: (37)")
+    assert "E: Failed to fetch" in error
 
 
-def test_download_failure_without_a_message_gives_the_exit_code():
-    assert Download().process([f"{FAILED} 28"]) == (None, "curl exit 28")
-
-
-def test_download_without_curl():
-    assert Download().default() == (None, "curl is not installed")
-    assert Download.requires_command == "curl"
+def test_download_failure_without_a_message_says_apt_helper_failed():
+    assert Download().process([FAILED]) == (None, "apt-helper failed")
 
 
 # Paths / FilesMentioning --------------------------------------------------------------------

@@ -8,6 +8,7 @@ argument, whole, and the commands it carries (``touch``) must never run.
 from __future__ import annotations
 
 import glob
+import shlex
 import subprocess
 
 import pytest
@@ -20,11 +21,12 @@ from provision.docker.settings import DockerSettings
 from provision.profiles.ci_runner.deploy import Account, Builder, buildx_builder, runner_user
 from provision.verify import probe
 
-from .fakes import DOCKER_VERSION, FakeMachine, converged_machine
+from .fakes import DOCKER_VERSION, FakeMachine, b64, converged_machine, written
 
 PROGRAMS = (
     "apt-get apt-cache apt-helper apt-mark base64 cat chmod chown curl cut date docker dpkg "
-    "dpkg-query find getent grep groupadd gzip id install loginctl ls mktemp mv rm runuser sed "
+    "dpkg-query find getent grep groupadd gzip id install loginctl ls mkdir mktemp mv rm runuser "
+    "sed "
     "sha256sum sleep ss stat sudo systemctl timeout touch useradd usermod"
 ).split()
 PAYLOADS = [
@@ -77,7 +79,9 @@ def shell(tmp_path_factory):
         env = {"PATH": str(bin_dir), "ARGV_LOG": str(log), "ARGV_DIR": str(root)}
         for command in commands:
             command = command.replace("/usr/lib/apt/apt-helper", "apt-helper")
-            subprocess.run(["/bin/sh", "-c", command], env=env, cwd=root, capture_output=True)
+            subprocess.run(  # files written from standard input get a line each
+                ["/bin/sh", "-c", command], env=env, cwd=root, capture_output=True, input=b"\n" * 8
+            )
         calls = [call.read_bytes() for call in log.iterdir()]
         calls = [[arg.decode() for arg in call.split(b"\x00")[:-1]] for call in calls]
         for call in calls:
@@ -104,13 +108,12 @@ def test_facts_keep_each_value_one_word(shell, value):
         (facts.Packages().command([value, "curl"]), "dpkg-query"),
         (facts.FileContent().command(value), None),  # only the shell's own test reads it
         (facts.Backup().command(value), None),  # the shell's glob and test alone
-        (facts.Download().command(value), "curl"),
+        (facts.Download().command(value), "apt-helper"),
         (facts.Users().command(value, [value]), "getent"),
         (facts.Users().command("docker", [value]), "id"),
         (facts.ServiceState().command([value]), "systemctl"),
         (facts.CandidateVersions().command(value), "apt-cache"),
-        (preflight.AptDownload().command(value), "apt-helper"),
-        (preflight.RepositoryOffer().command("", b"", [value]), "apt-cache"),
+        (preflight.RepositoryOffer().command("", [value]), "apt-cache"),
         (facts.PolicyCandidates().command([value]), "apt-cache"),
         (Account().command(value), "getent"),
         (Builder().command(value, value), "runuser"),
@@ -222,3 +225,122 @@ def test_the_stand_in_shell_sees_an_injection(shell):
     calls = shell(["echo x$(touch INJECTED)"])
     with pytest.raises(AssertionError):
         assert_one_word(calls, "x$(touch INJECTED)", None)
+
+
+# the operations, and the commands of exec, the lock and bootstrap, not run above -----------------
+
+EDGE = st.builds(  # what settings refuse (a leading -, CR, NEL, U+2028): still one word here
+    lambda head, value, tail: f"{head}{value}{tail}",
+    st.sampled_from(["-", "--", "-o", "x"]),
+    HOSTILE,
+    st.sampled_from(["", "\r", "\x85", "\u2028", "\r\n touch INJECTED"]),
+)
+
+
+@settings(RUNS, max_examples=20)
+@given(value=st.one_of(HOSTILE, EDGE))
+def test_the_other_operations_keep_each_value_one_word_and_contents_off_command_lines(
+    shell, run_op, value
+):
+    """Each operation the test above does not run, driven to do something with ``value``:
+    values reach programs whole, and a file's contents never reach a command line."""
+    from provision.docker.settings import DOCKER_FINGERPRINT
+
+    from .fakes import DOCKER_KEY
+
+    machine = hostile_machine(value)
+    machine.urls[value] = DOCKER_KEY
+    machine.dpkg_interrupted = True
+    machine.packages["docker-ce"] = ("ii", "5:20.10.24-1~debian.12~bookworm")  # a proxy drop-in
+    machine.rootless[value] = (1001, True, "active", "enabled")
+    hostile = DockerSettings(
+        docker_daemon_options={"labels": [value]},
+        docker_proxy={"https": value, "no_proxy": value},
+        docker_data_root=f"/srv/{value}",
+        docker_data_root_force=True,
+    )
+    cases = [
+        (ops.packages_present, {"packages": [f"{value}-new"]}, "apt-get", f"{value}-new"),
+        (ops.packages_absent, {"packages": [value], "purge": True}, "apt-get", value),
+        (ops.dpkg_repaired, {"package_sets": [[value]]}, "dpkg", None),
+        (
+            ops.signing_key,
+            {"path": value, "url": value, "fingerprint": DOCKER_FINGERPRINT},
+            "install",
+            value,
+        ),
+        (ops.daemon_config_file, {"settings": hostile}, "install", None),
+        (ops.proxy_dropin_file, {"settings": hostile}, "install", None),
+        (rootless.user_services_absent, {"users": [value]}, "runuser", value),
+        (buildx_builder, {"user": value, "builder": value, "rootless": True}, "runuser", value),
+    ]
+    for op, kwargs, program, received in cases:
+        run = run_op(op, machine, **kwargs)
+        assert run.commands, op.__name__
+        calls = shell(run.commands)
+        assert_one_word(calls, received or "", program if received else None)
+        assert any(call[0] == program for call in calls), (op.__name__, calls)
+        if op in (ops.daemon_config_file, ops.proxy_dropin_file):
+            content = written(run.commands)  # the file, on standard input alone
+            assert content
+            assert not any(value in command for command in run.commands)
+            assert not any(b64(content) in command for command in run.commands)
+
+
+@RUNS
+@given(value=st.one_of(HOSTILE, EDGE))
+def test_exec_runs_any_command_through_sudo_as_given(value):
+    """``provision exec --sudo``: the command is one argument of ``sh -c``, whatever it holds."""
+    from provision.orchestrate.exec import remote_command
+
+    line = remote_command(f"printf %s {shlex.quote(value)}", sudo=True)
+    argv = shlex.split(line)
+    assert argv[:4] == ["sudo", "-n", "sh", "-c"] and len(argv) == 5
+    ran = subprocess.run(["/bin/sh", "-c", argv[4]], capture_output=True)
+    assert ran.stdout == value.encode()
+
+
+@RUNS
+@given(who=st.one_of(HOSTILE, EDGE), wait=st.integers(-5, 5))
+def test_the_lock_holds_any_owner_line_as_one_argument(tmp_path_factory, who, wait):
+    """The lock's owner line (controller name, user) and wait reach its script as arguments;
+    with a real ``flock``, the file then holds that line and nothing ran."""
+    from provision.orchestrate import lock
+
+    root = tmp_path_factory.mktemp("lock")
+    argv = shlex.split(lock.command(wait, who, sudo=False))
+    wanted = ["provision-lock", lock.LOCK_FILE, who, str(max(0, wait))]
+    assert argv == ["sh", "-c", lock.SCRIPT, *wanted]
+    argv[4] = str(root / "provision.lock")
+    held = subprocess.run(argv, input=b"", capture_output=True, cwd=root, timeout=30)
+    assert held.stdout == b"locked\n", held.stderr
+    assert (root / "provision.lock").read_bytes() == f"{who}\n".encode()
+    assert not (root / "INJECTED").exists()
+
+
+@RUNS
+@given(user=st.one_of(HOSTILE, EDGE), key=st.one_of(HOSTILE, EDGE), sudo=st.booleans())
+def test_bootstrap_hands_its_scripts_user_and_key_as_arguments(user, key, sudo):
+    """bootstrap runs its scripts as root with the deploy user and key line as ``$1`` and
+    ``$2``, one word each; and such a user never gets that far: its grammar refuses it (the
+    sudoers rule written from it must be one line of one word)."""
+    from types import SimpleNamespace
+
+    from provision.orchestrate import bootstrap
+
+    lines = []
+
+    class Connection:
+        host = "web1"
+
+        def run(self, line, **options):
+            lines.append(line)
+            return SimpleNamespace(stdout="changed user made\n", stderr="", exited=0)
+
+    result = bootstrap.BootstrapResult()
+    initial = "admin" if sudo else "root"
+    assert bootstrap._as_root(Connection(), initial, None, bootstrap.ACCOUNT, [user, key], result)
+    argv = shlex.split(lines[0])
+    expected = ["sh", "-c", bootstrap.ACCOUNT, "provision-bootstrap", user, key]
+    assert argv == (["sudo", "-n"] if sudo else []) + expected
+    assert bootstrap.USER_NAME.fullmatch(user) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from pathlib import Path
 
@@ -80,3 +81,85 @@ def test_failed_debootstrap_names_its_last_lines(config):
     )
     assert board.finished == ["bookworm base"]
     assert not base.base_path(config, "bookworm").exists()
+
+
+RECORDING = """\
+#!/bin/sh
+echo "$@" >> "{log}"
+[ "$1" = "--variant=minbase" ] && mkdir -p "$4"
+exit {code}
+"""
+
+
+def recording(config: LabConfig, tool: str, code: int = 0) -> Path:
+    """Put ``tool`` on PATH as a script that logs its arguments and exits with ``code``."""
+    bin_dir = Path(os.environ["PATH"].split(os.pathsep)[0])
+    log = bin_dir / f"{tool}.log"
+    (bin_dir / tool).write_text(RECORDING.format(log=log, code=code))
+    (bin_dir / tool).chmod(0o755)
+    return log
+
+
+def archive_has(config: LabConfig, suite: str) -> None:
+    (Path(config.mirror.removeprefix("file://")) / f"dists/{suite}").mkdir(parents=True)
+    (Path(config.mirror.removeprefix("file://")) / f"dists/{suite}/InRelease").write_text("")
+
+
+def test_the_default_bases_keep_their_recipe():
+    """Existing caches stay valid: the default suites' recipe is debootstrap's command alone."""
+    mirror = "http://deb.debian.org/debian"
+    include = ",".join(base.PACKAGES)
+    for suite in ("bookworm", "trixie"):
+        text = f"debootstrap --variant=minbase --include={include} {suite} {mirror}"
+        assert base.recipe(suite, mirror) == hashlib.sha256(text.encode()).hexdigest()
+    assert len({base.recipe(name, mirror) for name in base.KINDS}) == len(base.KINDS)
+
+
+def test_forky_is_made_with_sids_script(config):
+    archive_has(config, "forky")
+    log, chroot = recording(config, "debootstrap"), recording(config, "chroot")
+    path = base.build(config, "forky")
+    target = base.base_path(config, "forky").with_name("forky.building")
+    assert log.read_text().split() == [
+        "--variant=minbase",
+        f"--include={','.join(base.PACKAGES)}",
+        "forky",
+        str(target),
+        config.mirror,
+        "/usr/share/debootstrap/scripts/sid",
+    ]
+    assert chroot.read_text() == (  # apt takes testing's Release also when the copy is old
+        f"{target} sh -c echo 'Acquire::Check-Valid-Until \"false\";' > "
+        "/etc/apt/apt.conf.d/90provision-lab\n"
+    )
+    assert path == base.base_path(config, "forky") and base.is_cached(config, "forky")
+
+
+def test_the_sudo_rs_base_makes_sudo_sudo_rs(config):
+    archive_has(config, "trixie")
+    debootstrap, chroot = recording(config, "debootstrap"), recording(config, "chroot")
+    path = base.build(config, "trixie-sudo-rs")
+    assert "sudo-rs" in debootstrap.read_text().split()[1].split(",")
+    scratch = path.with_name("trixie-sudo-rs.building")
+    assert chroot.read_text().splitlines() == [
+        f"{scratch} dpkg-divert --local --rename --divert /usr/bin/sudo.ws --add /usr/bin/sudo",
+        f"{scratch} ln -s /usr/lib/cargo/bin/sudo /usr/bin/sudo",
+    ]
+    assert base.is_cached(config, "trixie-sudo-rs")
+
+
+def test_a_failed_setup_leaves_no_base(config):
+    archive_has(config, "trixie")
+    recording(config, "debootstrap")
+    recording(config, "chroot", code=1)
+    with pytest.raises(LabError, match="dpkg-divert .* in the trixie-sudo-rs base failed"):
+        base.build(config, "trixie-sudo-rs")
+    assert not base.base_path(config, "trixie-sudo-rs").exists()
+    assert (
+        not base.base_path(config, "trixie-sudo-rs").with_name("trixie-sudo-rs.building").exists()
+    )
+
+
+def test_an_unknown_base_is_one_sentence(config):
+    with pytest.raises(LabError, match=r"no lab base named 'sid' \(bases: bookworm, trixie, forky"):
+        base.build(config, "sid")

@@ -1,17 +1,20 @@
-"""Logins in URLs reach hosts through root-only files and curl's standard input only."""
+"""Logins in URLs reach hosts through root-only files, written from standard input only."""
 
 from __future__ import annotations
 
+import base64
+import os
 import subprocess
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from pyinfra.api import DeployError
 
 from provision.docker import daemon, logins
 from provision.docker import operations as ops
 from provision.docker.deploy import APT_PROXY_LOGIN, DOCKER_LOGIN, KEYRING
 from provision.docker.descriptions import _file
+from provision.docker.distro import Target
+from provision.docker.facts import download_input, rm_scratch, scratch_apt
 from provision.docker.layout import docker_repository
 from provision.docker.settings import from_host_data
 
@@ -47,25 +50,12 @@ def test_a_login_apt_cannot_read_is_refused_in_settings(url):
         from_host_data({"apt_proxy": url})
 
 
-def test_curl_reads_login_and_proxy_from_its_config():
-    config = logins.curl_config("https://me:t0ken@h/gpg", PROXY)
-    assert config == f'user = "me:t0ken"\nproxy = "{PROXY}"\n'
-    assert logins.curl_config("https://h/gpg") == ""
-
-
-@given(user=st.text(min_size=1), password=st.text())
-def test_curl_config_values_stay_one_value(user, password):
-    """Whatever a login holds, it is one quoted value, or refused (control characters)."""
-    url = f"https://{user.replace('@', '%40')}:{password}@h/gpg"
-    try:
-        config = logins.curl_config(url)
-    except ValueError:
-        return
-    for line in config.split("\n")[:-1]:  # curl ends lines at LF only
-        name, _, value = line.partition(" = ")
-        assert name in ("user", "proxy") and value.startswith('"') and value.endswith('"')
-        inner = value[1:-1].replace("\\\\", "").replace('\\"', "")
-        assert '"' not in inner
+def test_apts_proxy_configuration_holds_no_login():
+    assert logins.proxy_conf(PROXY) == (
+        'Acquire::http::Proxy "http://proxy.internal:3128";\n'
+        'Acquire::https::Proxy "http://proxy.internal:3128";\n'
+    )
+    assert logins.proxy_conf(None) is None
 
 
 def test_the_key_download_carries_no_login_or_proxy_on_its_command_line(run_op):
@@ -85,9 +75,33 @@ def test_the_key_download_carries_no_login_or_proxy_on_its_command_line(run_op):
     )
     assert written(run.commands) == DOCKER_KEY
     ((command, stdin),) = seen
-    assert "t0ken" not in command and "s3cret" not in command and "--globoff" in command
+    assert "t0ken" not in command and "s3cret" not in command and "curl" not in command
+    assert "apt-helper " in command and " download-file " in command
     assert "https://mirror.internal/docker/linux/debian/gpg" in command
-    assert "curl -K - " in command and stdin == logins.curl_config(url, PROXY)
+    assert stdin == download_input(url, PROXY)
+    config, logins_ = (base64.b64decode(line).decode() for line in stdin.splitlines())
+    assert config == logins.proxy_conf(PROXY)
+    assert logins_ == logins.auth_conf(PROXY) + logins.auth_conf(url)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the scratch files are chown'ed to root")
+def test_the_scratch_state_gets_apts_configuration_and_logins_root_only_from_stdin():
+    url = "https://me:t0ken@mirror.internal/docker/linux/debian/gpg"
+    show = (
+        'stat -c "%a %U %n" auth.conf.d apt.conf auth.conf.d/zz-provision.conf && '
+        "cat apt.conf auth.conf.d/zz-provision.conf"
+    )
+    command = f"{scratch_apt()} && {show}; {rm_scratch()}"
+    done = subprocess.run(
+        ["sh", "-c", command], input=download_input(url, PROXY), capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (
+        "700 root auth.conf.d\n600 root apt.conf\n600 root auth.conf.d/zz-provision.conf\n"
+        + logins.proxy_conf(PROXY)
+        + logins.auth_conf(PROXY)
+        + logins.auth_conf(url)
+    )
 
 
 def test_login_files_are_root_only_and_fixed_on_rerun(run_op):
@@ -121,20 +135,34 @@ def test_daemon_files_holding_a_proxy_login_are_root_only(run_op):
     assert "s3cret" not in run.commands[0]
 
 
-def test_the_preflight_gets_both_logins_on_stdin_and_none_on_its_command_lines(tmp_path):
-    from provision.docker.preflight import AptDownload, RepositoryOffer, _login_lines
+def test_the_preflight_gets_both_logins_on_stdin_and_none_on_its_command_lines(monkeypatch):
+    from provision.core import snapshot
+    from provision.docker import preflight
 
     settings = from_host_data({"apt_proxy": PROXY, "docker_repo_url": REPO})
     repository = docker_repository(settings, "debian", "bookworm", "amd64")
-    stdin = _login_lines(settings, repository)
-    assert stdin == daemon.apt_proxy_login(settings) + repository.login
-    config = daemon.apt_proxy_conf(settings)
-    commands = [
-        RepositoryOffer().command(repository.entry(), b"KEY", ["docker-ce"], config),
-        AptDownload().command(repository.key_url, config),
+    asked = []
+    monkeypatch.setattr(preflight, "to_install", lambda _settings: {"docker-ce": None})
+    monkeypatch.setattr(preflight, "_key", lambda *_: b"KEY")
+
+    class Host:
+        name = "web1"
+
+        def get_fact(self, cls, **kwargs):
+            asked.append((cls().command(kwargs["sources"], kwargs["packages"]), kwargs["_stdin"]))
+
+    monkeypatch.setattr(preflight, "host", Host())
+    monkeypatch.setattr(snapshot, "host", preflight.host)  # the preflight reads with fresh()
+    with pytest.raises(DeployError):  # no answer
+        preflight.check_repository(settings, Target("debian", "bookworm", "amd64"))
+    ((command, stdin),) = asked
+    assert "s3cret" not in command and "t0ken" not in command
+    assert "Dir::Etc::netrcparts=$t/auth.conf.d" in command
+    assert subprocess.run(["sh", "-n", "-c", command]).returncode == 0
+    lines = [base64.b64decode(line) for line in stdin.splitlines()]
+    assert lines == [
+        daemon.apt_proxy_conf(settings).encode(),
+        (daemon.apt_proxy_login(settings) + repository.login).encode(),
+        b"KEY",
+        repository.entry().encode(),
     ]
-    for command in commands:
-        assert "s3cret" not in command and "t0ken" not in command
-        assert "Dir::Etc::netrcparts=$t/auth.conf.d" in command
-        assert 'cat > "$t/auth.conf.d/zz-provision.conf"' in command
-        assert subprocess.run(["sh", "-n", "-c", command]).returncode == 0

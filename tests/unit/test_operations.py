@@ -276,7 +276,9 @@ def test_key_is_written_only_after_its_fingerprint_matched(run_op):
     assert [name for name, _ in machine.calls] == ["FileContent", "Download"]
     assert len(run.commands) == 1 and run.refusal is None
     command = run.commands[0]
-    assert command.startswith("install -d -m 0755 /etc/apt/keyrings && ")
+    assert command.startswith(
+        "{ [ -d /etc/apt/keyrings ] || install -d -m 0755 /etc/apt/keyrings; } && "
+    )
     assert written(run.commands) == DOCKER_KEY
     assert "chmod 0644 /etc/apt/keyrings/docker.asc.provision-tmp" in command
     assert command.endswith(f"mv -f {KEYRING}.provision-tmp {KEYRING}")
@@ -354,11 +356,12 @@ def test_a_download_that_is_not_exactly_the_key_is_refused(run_op, download, fou
     assert "nothing was written" in run.refusal
 
 
-def test_a_failed_download_is_refused_with_curls_reason(run_op):
+def test_a_failed_download_is_refused_with_apts_reason(run_op):
     run = key_run(run_op, fresh_machine())
     assert refused(run) == (
-        f"web1: cannot download the Docker signing key from {KEY_URL} (curl: (22) The requested "
-        "URL returned error: 404); check docker_repo_url / docker_gpg_key_url."
+        f"web1: cannot download the Docker signing key from {KEY_URL} (E: Failed to fetch "
+        f"{KEY_URL}  404  Not Found); check docker_repo_url / docker_gpg_key_url; nothing was "
+        "written."
     )
 
 

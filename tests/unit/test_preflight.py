@@ -28,6 +28,7 @@ def test_a_missing_suite_is_apts_error():
         "E: The repository 'file:/srv/repo/debian forky Release' does not have a Release file."
     ]
     assert found.versions == {}
+    assert found.lacks_suite(URI)
 
 
 def test_warnings_about_other_repositories_are_not_docker_s():
@@ -63,3 +64,12 @@ def test_madison_gives_the_versions_and_pins_decide_what_is_missing():
 
 def test_no_answer_is_none():
     assert RepositoryOffer().process(["something else"]) is None
+
+
+def test_only_a_missing_release_file_means_a_missing_suite():
+    unsigned = "E: The repository 'file:/srv/repo/debian trixie Release' is not signed."
+    assert not offer([unsigned], 100, []).lacks_suite(URI)
+    other = (
+        "E: The repository 'http://mirror.test/debian forky Release' does not have a Release file."
+    )
+    assert not offer([other], 100, []).lacks_suite(URI)  # the host's own sources: not Docker's

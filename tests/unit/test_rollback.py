@@ -1,8 +1,10 @@
-"""Rolling engine upgrades: per host the engine from -> to and the downtime; a failed batch's
-hosts get their previous engine back with ``rollback`` (the real ``roll_out``, fake hosts)."""
+"""Rolling engine upgrades: per host the engine from -> to and the downtime; with ``rollback``
+a failed batch's hosts get back the previous version of every package the apply moved (the
+real ``roll_out``, fake hosts)."""
 
 from __future__ import annotations
 
+from provision.docker.pins import previous_versions
 from provision.orchestrate.results import FleetResult, HostResult
 from provision.orchestrate.rollout import engine_change, roll_out
 from provision.report.tables import _engine
@@ -13,6 +15,7 @@ from .test_cli import fake_inventory, run_main
 from .test_fleet_ops import fleet_of
 
 OLD, NEW = "5:26.1.5-1~debian.12~bookworm", "5:28.5.2-1~debian.12~bookworm"
+RUNTIME = {OLD: "1.7.19-1", NEW: "2.1.9-1"}  # the containerd.io each engine's upgrade brings
 
 
 def engine_changes(before: str, after: str, downtime: float = 0.8) -> list[dict]:
@@ -31,10 +34,15 @@ class Fleet:
     ``broken`` fails its verification on ``NEW`` (the forced failure), ``stuck`` ones cannot
     be downgraded."""
 
-    def __init__(self, names, broken=(), stuck=()):
+    def __init__(self, names, broken=(), stuck=(), runtime=False, unpinned=()):
         self.engines = dict.fromkeys(names, OLD)
         self.broken, self.stuck = set(broken), set(stuck)
         self.applied: list[tuple[list[str], list[str]]] = []
+        # with ``runtime``, containerd.io moves along with the engine as apt upgrades it,
+        # and back only where a pin says so (never on the ``unpinned`` hosts: apt keeps it)
+        self.runtime = dict.fromkeys(names, RUNTIME[OLD]) if runtime else {}
+        self.unpinned = set(unpinned)
+        self.pins: list[dict] = []
 
     def apply(self, part, deploy, command, locking=None, after=None):
         hosts, wanted = {}, []
@@ -49,6 +57,16 @@ class Fleet:
             changed = target != before
             hosts[host.name] = HostResult("changed" if changed else "unchanged")
             hosts[host.name].changes = engine_changes(before, target) if changed else []
+            pins = host.data.get("docker_package_versions") or {}
+            self.pins.append(dict(pins))
+            if host.name in self.runtime:
+                was = self.runtime[host.name]
+                now = pins.get("containerd.io") if host.name not in self.unpinned else None
+                now = now or (RUNTIME[NEW] if target == NEW else was)
+                self.runtime[host.name] = now
+                if now != was:
+                    package = {"name": "containerd.io", "action": "", "from": was, "to": now}
+                    hosts[host.name].changes[0]["packages"].append(package)
         self.applied.append(([h.name for h in part.hosts], wanted))
         after([n for n, r in hosts.items() if r.status != "failed"])
         return FleetResult("apply", hosts)
@@ -61,7 +79,7 @@ class Fleet:
         return type("Verified", (), {"hosts": {h.name: checks(h.name) for h in part.hosts}})
 
 
-def rolled(run: Fleet, names, rollback=True):
+def rolled(run: Fleet, names, rollback=previous_versions):
     fleet = fleet_of(*names)
     for host in fleet.hosts:
         host.data.docker_version = "28.5.2"
@@ -81,7 +99,7 @@ def test_a_failed_batch_is_rolled_back_and_verified_and_the_rollout_stops() -> N
     assert (c.state, c.engine_from, c.engine_to, c.downtime_s) == ("failed", OLD, NEW, 0.8)
     assert (c.rolled_back_to, c.rollback) == (OLD, "passed")
     assert rollout.hosts["a"].rolled_back_to is None and rollout.hosts["e"].state == "not attempted"
-    assert "rolled back to their previous engine: c, d" in rollout.notes
+    assert "rolled back to their previous versions: c, d" in rollout.notes
     report = rollout.as_dict()["hosts"]
     assert report["d"]["rolled_back_to"] == OLD and report["a"]["engine_to"] == NEW
     assert _engine(c) == "26.1.5 → 28.5.2, down 0.8 s; rolled back to 26.1.5: passed"
@@ -89,7 +107,7 @@ def test_a_failed_batch_is_rolled_back_and_verified_and_the_rollout_stops() -> N
 
 def test_without_rollback_a_failed_batch_keeps_the_new_engine() -> None:
     run = Fleet("abcd", broken="cd")
-    rollout = rolled(run, "abcd", rollback=False)
+    rollout = rolled(run, "abcd", rollback=None)
     assert run.engines["c"] == NEW and rollout.hosts["c"].rolled_back_to is None
 
 
@@ -121,3 +139,27 @@ def test_rollback_without_batches_is_one_sentence_and_exit_2(tmp_path, monkeypat
     assert code == 2
     assert err.strip().endswith("--rollback-on-failure rolls back a batch: add --batch N.")
     assert err.count("\n") == 1
+
+
+def test_a_rollback_restores_every_package_the_upgrade_moved() -> None:
+    run = Fleet("abcd", broken="cd", runtime=True)
+    rollout = rolled(run, "abcd")
+    assert run.runtime == {
+        "a": RUNTIME[NEW],
+        "b": RUNTIME[NEW],
+        "c": RUNTIME[OLD],
+        "d": RUNTIME[OLD],
+    }
+    c = rollout.hosts["c"]
+    assert c.packages_from == {"docker-ce": OLD, "containerd.io": RUNTIME[OLD]}
+    assert (c.restored, c.rollback) == ({"docker-ce": OLD, "containerd.io": RUNTIME[OLD]}, "passed")
+    assert run.pins[-2:] == [{"containerd.io": RUNTIME[OLD]}] * 2  # pinned back by the rollback
+    assert rollout.as_dict()["hosts"]["c"]["restored"]["containerd.io"] == RUNTIME[OLD]
+
+
+def test_a_rollback_that_leaves_a_package_moved_fails_naming_it() -> None:
+    run = Fleet("ab", broken="b", runtime=True, unpinned="b")
+    rollout = rolled(run, "ab")
+    b = rollout.hosts["b"]
+    assert b.rollback == f"failed: containerd.io is unchanged, not {RUNTIME[OLD]}"
+    assert not any("rolled back" in note for note in rollout.notes)

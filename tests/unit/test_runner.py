@@ -325,3 +325,33 @@ def test_a_rootless_runner_command_runs_every_part_on_its_own_daemon(tmp_path):
         ]
     )
     assert "DOCKER_HOST" not in as_runner(user, "docker ps")
+
+
+def test_a_mixed_fleet_runs_each_hosts_own_profile():
+    from provision import profiles
+
+    runner = runner_settings({})
+    machine = runner_machine(False)
+    machine.accounts = {}  # the runner user is missing: the runner profile adds it
+    with_runner = DockerSettings(docker_users=("runner",))
+    hosts = [
+        ("@fake/r1", {"provision_profile": "ci-runner"}, machine, with_runner, runner),
+        ("@fake/web1", {}, converged_machine(), DockerSettings(), None),
+    ]
+    rows = []
+    for name, data, host_machine, settings, extra in hosts:
+        queries = runner_queries(extra) if extra else ()
+        responses = fake_responses(host_machine, settings, queries)
+        rows.append((name, {**data, "fake_responses": responses, "fake_delay": 0}))
+    inventory = Inventory((rows, {}))
+    chosen = profiles.choose(list(inventory), None)
+    assert dict(chosen.names) == {"@fake/r1": "ci-runner", "@fake/web1": "docker"}
+    result = run_deploy(Fleet("t.py", inventory, list(inventory)), chosen.deploy, "apply")
+    ran = {
+        name: [c for c in inventory.get_host(name).connector.executed_commands if "runner" in c]
+        for name, *_ in hosts
+    }
+    assert result.hosts["@fake/r1"].status == "changed", result.hosts["@fake/r1"].error
+    assert "useradd --create-home --shell /bin/bash runner" in ran["@fake/r1"]
+    assert result.hosts["@fake/web1"].status == "unchanged", result.hosts["@fake/web1"].error
+    assert ran["@fake/web1"] == []  # the Docker profile reads and writes nothing of a runner

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import re
 
+import pytest
 from pyinfra.api import State
 
 from provision.docker.deploy import install_docker
+from provision.orchestrate import run as runner
 from provision.orchestrate.progress import Board
 
 from .fakes import DOCKER_KEY, converged_machine, fresh_machine
@@ -74,3 +77,31 @@ def test_the_board_does_not_redraw_on_each_update():
             board.set(f"web{i}", "Install Docker packages (11/20)")
     assert len(board.tasks) == 2000
     assert Counting.drawn == 0  # not a terminal: no display; a log line every minute
+
+
+@pytest.mark.parametrize("dry", [False, True])
+def test_a_run_keeps_no_operation_arguments_once_it_no_longer_needs_them(monkeypatch, dry):
+    """Each host's operations keep their outcome for the reports, not the generator (and the
+    call's arguments it holds) nor the global arguments pyinfra needed to run them."""
+    kept = {}
+    original = runner._report_changes
+
+    def capture(fleet, planned, results, dry):
+        kept.update({host.name: host.state.ops[host] for host in fleet.hosts})
+        return original(fleet, planned, results, dry)
+
+    monkeypatch.setattr(runner, "_report_changes", capture)
+    result, _ = run(fleet_of(2), dry=dry)
+    assert result.ok and result.hosts["@fake/web1"].status == "changed"
+    assert result.hosts["@fake/web1"].changes  # the reports still say what changed
+    for ops in kept.values():
+        assert ops and all(not data.global_arguments for data in ops.values())
+        assert all(list(data.command_generator()) == [] for data in ops.values())
+
+
+def test_prepared_hosts_are_left_out_of_the_collectors_scans_during_the_run_only():
+    frozen = []
+    result, _ = run(fleet_of(3), progress=lambda *update: frozen.append(gc.get_freeze_count()))
+    assert result.ok
+    assert frozen[-1] > 0  # while the operations ran, the prepared hosts were frozen
+    assert gc.get_freeze_count() == 0  # and are collected as usual once the run ended

@@ -280,3 +280,53 @@ def _arguments(cls) -> dict:
     values = {"packages": ["a"], "units": ["a"], "texts": ["a"], "users": ["a"], "patterns": ["/a"]}
     names = list(inspect.signature(cls().command).parameters)
     return {name: values.get(name, "a") for name in names if name not in ("proxy", "rootless")}
+
+
+def test_a_fact_read_again_after_a_change_that_comes_back_malformed_fails_its_host_alone():
+    """The real deploy on two fresh fake hosts: on web1 the first command answers well, then
+    every file read after the first change (installing curl) is malformed. web1 fails at the
+    operation that read it, in one sentence and with nothing written; web2 converges."""
+    from provision.docker.deploy import install_queries
+    from provision.docker.facts import FileContent
+    from provision.docker.settings import DockerSettings
+
+    from .fakes import DOCKER_KEY, fresh_machine, snapshot_line
+    from .test_deploy import KEY_URL, run, written_to
+
+    clean = fresh_machine(urls={KEY_URL: DOCKER_KEY})
+    broken = fresh_machine(urls={KEY_URL: DOCKER_KEY}, forged={FileContent: ["x y z"]})
+    broken.snapshot = [
+        snapshot_line(index, clean.printed(cls, **kwargs))
+        for index, (cls, kwargs) in enumerate(plan(install_queries(DockerSettings())))
+    ]
+    result, commands = run({"web1": (broken, {}), "web2": (clean, {})})
+    web1, web2 = result.hosts["@fake/web1"], result.hosts["@fake/web2"]
+    assert web1.status == "failed" and web1.error == (
+        "@fake/web1: the host's answer for FileContent is malformed (ValueError), so the run "
+        "stopped on this host before acting on it; check what the host prints for it."
+    )
+    assert any(
+        "install --no-install-recommends ca-certificates curl" in c for c in commands["web1"]
+    )
+    assert not any("docker.asc" in command for command in commands["web1"])
+    assert web2.status == "changed" and web2.error is None
+    assert written_to(commands["web2"], "/etc/apt/keyrings/docker.asc")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(max_size=30), min_size=1, max_size=4))
+def test_a_fact_read_on_its_own_fails_only_in_ways_that_fail_its_host(lines):
+    """``fresh`` (a read after a change, a download) turns any parser error into the one
+    sentence that fails this host, as the snapshot does; a good answer passes through."""
+    from provision.core.snapshot import MalformedFact, fresh
+    from provision.docker.facts import FileContent
+
+    state, host = _host()
+    host.get_fact = lambda cls, **kwargs: cls().process(lines)
+    with ctx_state.use(state), ctx_host.use(host):
+        try:
+            value = fresh(FileContent, path="/x")
+        except MalformedFact as error:
+            assert str(error).startswith("web1: the host's answer for FileContent is malformed")
+        else:
+            assert value == FileContent().process(lines)

@@ -14,7 +14,7 @@ from provision.core.errors import SettingsError
 from provision.core.recording import operation
 from provision.core.snapshot import last_read, read
 from provision.docker import operations as ops
-from provision.docker.deploy import host_settings, host_target, install_docker
+from provision.docker.deploy import host_settings, host_target, install_docker, preflight
 from provision.docker.distro import REPOSITORIES
 from provision.docker.facts import AptSources, FileContent, Packages, ServiceState
 from provision.docker.layout import PinnedRepository
@@ -190,8 +190,10 @@ def install_ci_runner() -> None:
     runner = host_runner_settings()
     docker = host_settings()
     user = runner.ci_runner_user
-    runner_user(name="CI runner user", user=user)
-    install_docker(with_runner(docker, runner), runner_queries(runner))
+    settings = with_runner(docker, runner)
+    target = preflight(settings, runner_queries(runner))  # before the first change
+    runner_user(name="CI runner user", user=user)  # before Docker's group takes the user in
+    install_docker(settings, target)
     ops.file_content(
         name="Prune script", path=prune.SCRIPT, content=prune.script(runner), mode="0755"
     )
