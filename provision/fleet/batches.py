@@ -46,6 +46,8 @@ class HostState:
     # every package the apply moved from one version to another: name -> its version before
     packages_from: dict[str, str] = field(default_factory=dict)
     rolled_back_to: str | None = None  # the engine reinstalled after the batch failed
+    # what a rollback leaves at its new version, and why: name -> reason
+    kept: dict[str, str] = field(default_factory=dict)
     restored: dict[str, str] = field(default_factory=dict)  # each package's version after it
     rollback: str | None = None  # passed: reinstalled and verified; failed: why not
 
@@ -213,13 +215,30 @@ def moved(changes: list[dict]) -> dict[str, str]:
     }
 
 
-def previous_versions(data, packages_from: dict[str, str]) -> dict:
-    """Host data pinning every package of ``packages_from`` to its version before: the
-    engine's with ``docker_version``, others with ``docker_package_versions``."""
+def release(version: str) -> str:
+    """The upstream major release of a Debian version: ``1:2.1.9-1`` -> ``2``."""
+    return version.split(":", 1)[-1].split(".", 1)[0]
+
+
+def not_taken_back(changes: list[dict]) -> dict[str, str]:
+    """Packages a rollback leaves where the apply moved them, with the reason: containerd.io
+    across a major release (an older containerd cannot start a container the newer one ran
+    until its runtime state under /run is gone, and the older engine runs on the newer one)."""
+    return {
+        name: f"kept at {after}: going back to {before} across a major release of containerd "
+        "leaves the containers the newer one ran unable to start until a reboot"
+        for name, (before, after) in package_changes(changes).items()
+        if name == "containerd.io" and before and after and release(before) != release(after)
+    }
+
+
+def previous_versions(data, packages_from: dict[str, str], kept=()) -> dict:
+    """Host data pinning every package of ``packages_from`` (but the ``kept``) to its version
+    before: the engine's with ``docker_version``, others with ``docker_package_versions``."""
     pinned = {}
     if "docker-ce" in packages_from:
         pinned["docker_version"] = packages_from["docker-ce"]
-    own = {n: v for n, v in packages_from.items() if n not in PINNED_PACKAGES}
+    own = {n: v for n, v in packages_from.items() if n not in PINNED_PACKAGES and n not in kept}
     if own:
         pinned["docker_package_versions"] = {**(data.get("docker_package_versions") or {}), **own}
     return pinned
@@ -227,7 +246,8 @@ def previous_versions(data, packages_from: dict[str, str]) -> dict:
 
 def _roll_back(fleet, deploy, verify, rollout, names, locking, apply) -> None:
     """Reinstall every package the apply moved (the engine, containerd.io, the plugins) at its
-    previous version on the failed hosts of a batch; check the versions, and verify them."""
+    previous version on the failed hosts of a batch, but what ``not_taken_back`` keeps; check
+    the versions, and verify them."""
     back = [
         n for n in names if rollout.hosts[n].state == "failed" and rollout.hosts[n].packages_from
     ]
@@ -235,7 +255,8 @@ def _roll_back(fleet, deploy, verify, rollout, names, locking, apply) -> None:
         return
     for host in fleet.hosts:
         if host.name in back:
-            pins = previous_versions(host.data, rollout.hosts[host.name].packages_from)
+            state = rollout.hosts[host.name]
+            pins = previous_versions(host.data, state.packages_from, state.kept)
             for key, value in pins.items():
                 setattr(host.data, key, value)
     result, checks = _applied_and_checked(fleet, deploy, verify, back, locking, apply)
@@ -246,7 +267,7 @@ def _roll_back(fleet, deploy, verify, rollout, names, locking, apply) -> None:
         wrong = [
             f"{package} is {host.restored.get(package) or 'unchanged'}, not {version}"
             for package, version in host.packages_from.items()
-            if host.restored.get(package) != version
+            if package not in host.kept and host.restored.get(package) != version
         ]
         if applied.status in ("failed", "interrupted"):
             host.rollback = f"failed: {applied.error}"
@@ -259,6 +280,12 @@ def _roll_back(fleet, deploy, verify, rollout, names, locking, apply) -> None:
     done = [n for n in back if rollout.hosts[n].rollback == "passed"]
     if done:
         rollout.notes.append(f"rolled back to their previous versions: {', '.join(done)}")
+    kept = [n for n in back if rollout.hosts[n].kept]
+    if kept:
+        rollout.notes.append(
+            "containerd.io kept at its newer major release (going back would leave the "
+            f"containers it ran unable to start until a reboot): {', '.join(kept)}"
+        )
     rollout.interrupted = result.interrupted
 
 
@@ -270,6 +297,7 @@ def _batch(fleet, deploy, verify, rollout, number, names, locking, apply) -> Non
         host.batch, host.apply = number, applied.status
         host.engine_from, host.engine_to, host.downtime_s = engine_change(applied.changes)
         host.packages_from = moved(applied.changes)
+        host.kept = not_taken_back(applied.changes)
         verified = checks.get(name)
         if verified is not None:
             host.verify = "failed" if verified.failed else "passed"
