@@ -45,7 +45,10 @@ class HostState:
     downtime_s: float | None = None  # how long the daemon was down
     # every package the apply moved from one version to another: name -> its version before
     packages_from: dict[str, str] = field(default_factory=dict)
+    packages_to: dict[str, str] = field(default_factory=dict)  # and its version after
     rolled_back_to: str | None = None  # the engine reinstalled after the batch failed
+    # what a rollback leaves at its new version, and why: name -> reason
+    kept: dict[str, str] = field(default_factory=dict)
     restored: dict[str, str] = field(default_factory=dict)  # each package's version after it
     rollback: str | None = None  # passed: reinstalled and verified; failed: why not
 
@@ -126,15 +129,16 @@ def roll_out(
     locking: Locking | None = None,
     on_batch: Callable[[Rollout], None] | None = None,
     apply: Callable[..., object] = run_deploy,
-    rollback: Callable[[object, dict[str, str]], dict] | None = None,
+    rollback: Callable[[object, dict[str, tuple[str, str]]], tuple[dict, dict]] | None = None,
 ) -> Rollout:
     """Apply ``deploy`` batch by batch, verifying each batch before the next one starts.
 
     Hosts named in ``done`` (from an earlier run) are skipped. ``on_batch`` sees the rollout
     after every batch, e.g. to write the report as it goes; ``apply`` runs one batch
-    (``run_deploy``'s arguments). With ``rollback`` (``rollback(host_data, {package: version
-    before})`` gives the host data that pins them back: ``docker.pins.previous_versions``), a
-    batch's failed hosts get their previous versions back before the rollout stops or goes on.
+    (``run_deploy``'s arguments). With ``rollback`` (``rollback(host_data, {package: (before,
+    after)})`` gives the host data that pins them back, and the packages it keeps with why:
+    ``docker.pins.previous_versions``), a batch's failed hosts get their previous versions back
+    before the rollout stops or goes on.
     """
     started = time.monotonic()
     done = set(done or ())
@@ -216,7 +220,8 @@ def moved(changes: list[dict]) -> dict[str, str]:
 
 def _roll_back(fleet, deploy, verify, rollout, names, locking, apply, previous_versions) -> None:
     """Reinstall every package the apply moved (the engine, containerd.io, the plugins) at its
-    previous version on the failed hosts of a batch; check the versions, and verify them."""
+    previous version on the failed hosts of a batch, but what ``rollback`` keeps; check the
+    versions, and verify them."""
     back = [
         n for n in names if rollout.hosts[n].state == "failed" and rollout.hosts[n].packages_from
     ]
@@ -224,7 +229,9 @@ def _roll_back(fleet, deploy, verify, rollout, names, locking, apply, previous_v
         return
     for host in fleet.hosts:
         if host.name in back:
-            pins = previous_versions(host.data, rollout.hosts[host.name].packages_from)
+            state = rollout.hosts[host.name]
+            moves = {n: (v, state.packages_to.get(n)) for n, v in state.packages_from.items()}
+            pins, state.kept = previous_versions(host.data, moves)
             for key, value in pins.items():
                 setattr(host.data, key, value)
     result, checks = _applied_and_checked(fleet, deploy, verify, back, locking, apply)
@@ -235,7 +242,7 @@ def _roll_back(fleet, deploy, verify, rollout, names, locking, apply, previous_v
         wrong = [
             f"{package} is {host.restored.get(package) or 'unchanged'}, not {version}"
             for package, version in host.packages_from.items()
-            if host.restored.get(package) != version
+            if package not in host.kept and host.restored.get(package) != version
         ]
         if applied.status in ("failed", "interrupted"):
             host.rollback = f"failed: {applied.error}"
@@ -248,6 +255,9 @@ def _roll_back(fleet, deploy, verify, rollout, names, locking, apply, previous_v
     done = [n for n in back if rollout.hosts[n].rollback == "passed"]
     if done:
         rollout.notes.append(f"rolled back to their previous versions: {', '.join(done)}")
+    kept = [f"{n} ({', '.join(rollout.hosts[n].kept)})" for n in back if rollout.hosts[n].kept]
+    if kept:
+        rollout.notes.append(f"kept at their newer versions by the rollback: {', '.join(kept)}")
     rollout.interrupted = result.interrupted
 
 
@@ -259,6 +269,7 @@ def _batch(fleet, deploy, verify, rollout, number, names, locking, apply) -> Non
         host.batch, host.apply = number, applied.status
         host.engine_from, host.engine_to, host.downtime_s = engine_change(applied.changes)
         host.packages_from = moved(applied.changes)
+        host.packages_to = {n: package_changes(applied.changes)[n][1] for n in host.packages_from}
         verified = checks.get(name)
         if verified is not None:
             host.verify = "failed" if verified.failed else "passed"

@@ -138,7 +138,12 @@ def test_debian_13s_own_docker_packages_give_way(lab, pin):
     data = {"docker_version": pin} if pin else {}
     result = apply("lab2", **data)
     assert result.ok, result.hosts["lab2"].error
-    assert "Remove conflicting packages" in result.hosts["lab2"].changed
+    # Debian's packages left in the transaction that installed Docker's
+    install = next(
+        c for c in result.hosts["lab2"].changes if c["operation"] == "Install Docker packages"
+    )
+    removed = " ".join(install["changes"])
+    assert all(f"remove {name}: " in removed for name in DEBIAN_DOCKER.split()), removed
     left = sh(lab, "lab2", f"dpkg-query -W -f='${{db:Status-Abbrev}}\\n' {DEBIAN_DOCKER}")
     assert all(status[1] != "i" for status in left.stdout.split("\n") if status)
     assert failures(check("lab2", **data), "lab2") == []

@@ -15,7 +15,8 @@ from .test_cli import fake_inventory, run_main
 from .test_fleet_ops import fleet_of
 
 OLD, NEW = "5:26.1.5-1~debian.12~bookworm", "5:28.5.2-1~debian.12~bookworm"
-RUNTIME = {OLD: "1.7.19-1", NEW: "2.1.9-1"}  # the containerd.io each engine's upgrade brings
+RUNTIME = {OLD: "1.7.19-1", NEW: "1.7.27-1"}  # the containerd.io each engine's upgrade brings
+NEXT_RUNTIME = "2.1.9-1"  # a containerd.io of the next major release
 
 
 def engine_changes(before: str, after: str, downtime: float = 0.8) -> list[dict]:
@@ -34,7 +35,7 @@ class Fleet:
     ``broken`` fails its verification on ``NEW`` (the forced failure), ``stuck`` ones cannot
     be downgraded."""
 
-    def __init__(self, names, broken=(), stuck=(), runtime=False, unpinned=()):
+    def __init__(self, names, broken=(), stuck=(), runtime=False, unpinned=(), runtime_to=None):
         self.engines = dict.fromkeys(names, OLD)
         self.broken, self.stuck = set(broken), set(stuck)
         self.applied: list[tuple[list[str], list[str]]] = []
@@ -42,6 +43,7 @@ class Fleet:
         # and back only where a pin says so (never on the ``unpinned`` hosts: apt keeps it)
         self.runtime = dict.fromkeys(names, RUNTIME[OLD]) if runtime else {}
         self.unpinned = set(unpinned)
+        self.runtime_to = runtime_to or RUNTIME[NEW]
         self.pins: list[dict] = []
 
     def apply(self, part, deploy, command, locking=None, after=None):
@@ -62,7 +64,7 @@ class Fleet:
             if host.name in self.runtime:
                 was = self.runtime[host.name]
                 now = pins.get("containerd.io") if host.name not in self.unpinned else None
-                now = now or (RUNTIME[NEW] if target == NEW else was)
+                now = now or (self.runtime_to if target == NEW else was)
                 self.runtime[host.name] = now
                 if now != was:
                     package = {"name": "containerd.io", "action": "", "from": was, "to": now}
@@ -163,3 +165,17 @@ def test_a_rollback_that_leaves_a_package_moved_fails_naming_it() -> None:
     b = rollout.hosts["b"]
     assert b.rollback == f"failed: containerd.io is unchanged, not {RUNTIME[OLD]}"
     assert not any("rolled back" in note for note in rollout.notes)
+
+
+def test_a_rollback_keeps_containerd_where_the_upgrade_crossed_its_major_release() -> None:
+    run = Fleet("ab", broken="b", runtime=True, runtime_to=NEXT_RUNTIME)
+    rollout = rolled(run, "ab")
+    b = rollout.hosts["b"]
+    assert run.engines["b"] == OLD and run.runtime["b"] == NEXT_RUNTIME
+    assert run.pins[-1] == {}  # containerd.io not pinned back: only the engine
+    assert b.packages_from == {"docker-ce": OLD, "containerd.io": RUNTIME[OLD]}
+    assert b.kept["containerd.io"].startswith(f"kept at {NEXT_RUNTIME}: going back to 1.7.19-1")
+    assert b.rollback == "passed" and b.restored == {"docker-ce": OLD}
+    assert rollout.as_dict()["hosts"]["b"]["kept"] == b.kept
+    assert rollout.hosts["a"].kept == {}  # not rolled back: nothing kept
+    assert rollout.notes[-1] == "kept at their newer versions by the rollback: b (containerd.io)"
