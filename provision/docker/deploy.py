@@ -10,6 +10,7 @@ from pyinfra.api import DeployError, deploy
 from provision.core.errors import SettingsError
 from provision.core.snapshot import prefetch, read
 
+from . import apt_operations as apt_ops
 from . import operations as ops
 from . import rootless
 from .daemon import apt_proxy_conf, apt_proxy_login
@@ -123,7 +124,7 @@ def preflight(settings: DockerSettings, queries=()) -> Target:
     """
     prefetch([*install_queries(settings), *queries])
     target = host_target(settings)
-    ops.preflight_passed(name="Preflight", summary=check_repository(settings, target))
+    apt_ops.preflight_passed(name="Preflight", summary=check_repository(settings, target))
     return target
 
 
@@ -139,7 +140,7 @@ def install_docker(settings: DockerSettings | None = None, target: Target | None
     target = target or preflight(settings)
     lock = settings.docker_apt_lock_timeout
 
-    ops.dpkg_repaired(
+    apt_ops.dpkg_repaired(
         name="Repair an interrupted dpkg",
         package_sets=[
             list(settings.docker_obsolete_packages),
@@ -166,9 +167,11 @@ def install_docker(settings: DockerSettings | None = None, target: Target | None
     )
     repository = docker_repository(settings, target.distro, target.codename, target.arch)
     other_sources_absent(repository)
-    ops.packages_present(name="Install prerequisites", packages=PREREQUISITES, lock_timeout=lock)
+    apt_ops.packages_present(
+        name="Install prerequisites", packages=PREREQUISITES, lock_timeout=lock
+    )
     add_repository(repository, lock, settings.apt_proxy)
-    ops.versions_available(
+    apt_ops.versions_available(
         name="Check the pinned version",
         pins=settings.pins(),
         packages=list(settings.docker_packages),
@@ -181,7 +184,7 @@ def install_docker(settings: DockerSettings | None = None, target: Target | None
     }
     # conflicting packages (docker.io, containerd, runc, ...) go in the install's own apt
     # transaction: apt removes them only when it can install Docker's packages
-    packages = ops.docker_packages(
+    packages = apt_ops.docker_packages(
         name="Install Docker packages",
         **wanted,
         replaces=list(settings.docker_obsolete_packages),
@@ -189,7 +192,7 @@ def install_docker(settings: DockerSettings | None = None, target: Target | None
     )
     # Debian's and Docker's scripts leave the old daemon running on upgrade: a replaced one
     # restarts here, so that the running engine is the installed one.
-    replaced = ops.installs(**wanted)
+    replaced = apt_ops.installs(**wanted)
     ops.group_members(
         name="Docker group and users", group="docker", users=list(settings.docker_users)
     )
@@ -220,7 +223,7 @@ def audit_rules_installed(settings: DockerSettings) -> None:
     runs); without, no rules file of this deploy."""
     rules = audit_rules(settings)
     if rules is not None:
-        ops.packages_present(
+        apt_ops.packages_present(
             name="Install auditd",
             packages=AUDIT_PACKAGES,
             lock_timeout=settings.docker_apt_lock_timeout,
@@ -259,7 +262,7 @@ def uninstall_docker() -> None:
         rootless.user_services_absent(
             name="Stop rootless Docker services", users=list(settings.docker_rootless_users)
         )
-    ops.packages_absent(
+    apt_ops.packages_absent(
         name="Remove Docker packages",
         packages=[*settings.docker_packages, "docker-ce-rootless-extras"],
         purge=settings.docker_purge_data,  # a purge may delete data, as Debian's docker.io does

@@ -4,6 +4,7 @@ deb822 sources name it in ``Signed-By``, and apt reads the repository only when 
 
 from __future__ import annotations
 
+from . import apt_operations as apt_ops
 from . import operations as ops
 from .layout import PinnedRepository
 
@@ -45,7 +46,7 @@ def add_repository(repository: PinnedRepository, lock_timeout: int, proxy: str |
                 mode="0600",
             )
         )
-    ops.apt_update(
+    apt_ops.apt_update(
         name="Update apt lists",
         lock_timeout=lock_timeout,
         cleanup_on_failure=[repository.sources_path, repository.key_path],

@@ -20,9 +20,11 @@ from provision.core.changes import Change
 from provision.core.recording import operation
 from provision.core.snapshot import last_read, read
 
+from . import apt_operations as apt_ops
 from . import operations as ops
 from .decisions import any_changed, has_changed
 from .facts import FileContent, Packages
+from .files import write_file
 from .rootless_layout import SUBID_FILES, UNIT_TEXT, USER_UNIT, as_user
 
 EXTRAS = "docker-ce-rootless-extras"
@@ -163,7 +165,7 @@ def subordinate_ids(users: list[str]):
             host.noop(f"{path} has ranges for {', '.join(users)}")
             continue
         mode = current.mode.rjust(4, "0") if current else "0644"
-        yield from ops.write_file(path, edited.encode(errors="surrogateescape"), mode)
+        yield from write_file(path, edited.encode(errors="surrogateescape"), mode)
 
 
 def _user_services_change(kw: dict, name_of) -> Change:
@@ -253,14 +255,14 @@ def rootless_docker(settings) -> None:
         return
     lock = settings.docker_apt_lock_timeout
     subordinate_ids(name="Subordinate ids for rootless Docker", users=users)
-    ops.packages_present(
+    apt_ops.packages_present(
         name="Install rootless Docker prerequisites", packages=HOST_PACKAGES, lock_timeout=lock
     )
     unit = ops.file_content(name="Rootless Docker user unit", path=USER_UNIT, content=UNIT_TEXT)
     changes = [unit]
     if EXTRAS not in settings.docker_packages:
         extras = replace(settings, docker_packages=(EXTRAS,))  # pinned and held as the engine
-        package = ops.docker_packages(
+        package = apt_ops.docker_packages(
             name="Install docker-ce-rootless-extras",
             packages=[EXTRAS],
             pins=extras.pins(),

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from provision.docker import apt_operations as apt_ops
 from provision.docker import facts, preflight, rootless
 from provision.docker import operations as ops
 from provision.docker.settings import DockerSettings
@@ -162,11 +163,11 @@ def hostile_machine(value: str) -> FakeMachine:
 def test_operations_keep_each_value_one_word(shell, run_op, value):
     machine = hostile_machine(value)
     cases = [
-        (ops.packages_absent, {"packages": [value]}, "apt-get"),
+        (apt_ops.packages_absent, {"packages": [value]}, "apt-get"),
         (ops.file_content, {"path": value, "content": value}, "install"),
         (ops.file_absent, {"path": value}, "rm"),
-        (ops.apt_update, {"cleanup_on_failure": [value]}, None),  # rm runs only on failure
-        (ops.docker_packages, {"packages": [value], "pins": {}, "holds": [value]}, "apt-mark"),
+        (apt_ops.apt_update, {"cleanup_on_failure": [value]}, None),  # rm runs only on failure
+        (apt_ops.docker_packages, {"packages": [value], "pins": {}, "holds": [value]}, "apt-mark"),
         (ops.group_members, {"group": value, "users": [value]}, "usermod"),
         (ops.service, {"unit": value}, "systemctl"),
         (runner_user, {"user": value}, "useradd"),
@@ -190,7 +191,11 @@ def test_a_hostile_pin_stays_one_word(shell, run_op, value):
     machine = hostile_machine(value)
     machine.candidates["docker-ce"] = [f"5:{value}-1"]
     run = run_op(
-        ops.docker_packages, machine, packages=["docker-ce"], pins={"docker-ce": value}, holds=[]
+        apt_ops.docker_packages,
+        machine,
+        packages=["docker-ce"],
+        pins={"docker-ce": value},
+        holds=[],
     )
     assert_one_word(shell(run.commands), f"docker-ce=5:{value}-1", "apt-get")
 
@@ -260,9 +265,9 @@ def test_the_other_operations_keep_each_value_one_word_and_contents_off_command_
         docker_data_root_force=True,
     )
     cases = [
-        (ops.packages_present, {"packages": [f"{value}-new"]}, "apt-get", f"{value}-new"),
-        (ops.packages_absent, {"packages": [value], "purge": True}, "apt-get", value),
-        (ops.dpkg_repaired, {"package_sets": [[value]]}, "dpkg", None),
+        (apt_ops.packages_present, {"packages": [f"{value}-new"]}, "apt-get", f"{value}-new"),
+        (apt_ops.packages_absent, {"packages": [value], "purge": True}, "apt-get", value),
+        (apt_ops.dpkg_repaired, {"package_sets": [[value]]}, "dpkg", None),
         (
             ops.signing_key,
             {"path": value, "url": value, "fingerprint": DOCKER_FINGERPRINT},

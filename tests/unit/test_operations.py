@@ -12,9 +12,12 @@ import pytest
 from pyinfra.api.operation import OperationMeta
 from pyinfra.connectors.util import CommandOutput
 
+from provision.docker import apt_operations as apt_ops
 from provision.docker import daemon, keyring
 from provision.docker import operations as ops
 from provision.docker.deploy import KEYRING, PREREQUISITES, SOURCES, STALE_PATHS
+from provision.docker.dpkg import version_matches
+from provision.docker.files import write_file
 from provision.docker.settings import DEFAULT_OBSOLETE, DEFAULT_PACKAGES, DOCKER_FINGERPRINT
 
 from .fakes import (
@@ -47,14 +50,14 @@ def is_apt_get(command: str, *args: str) -> bool:
 
 
 def test_no_conflicting_packages_is_a_noop(run_op):
-    run = run_op(ops.packages_absent, fresh_machine(), packages=list(DEFAULT_OBSOLETE))
+    run = run_op(apt_ops.packages_absent, fresh_machine(), packages=list(DEFAULT_OBSOLETE))
     assert run.commands == [] and len(run.noops) == 1
 
 
 def test_conflicting_packages_are_removed_not_purged(run_op):
     """A purge of Debian's docker.io deletes /var/lib/docker: conflicting packages are removed."""
     machine = fresh_machine(packages={"docker.io": ("ii", "24.0.7-2"), "runc": ("ii", "1.1.5")})
-    run = run_op(ops.packages_absent, machine, packages=list(DEFAULT_OBSOLETE), lock_timeout=60)
+    run = run_op(apt_ops.packages_absent, machine, packages=list(DEFAULT_OBSOLETE), lock_timeout=60)
     assert len(run.commands) == 1
     assert "DPkg::Lock::Timeout=60" in run.commands[0]
     assert run.commands[0].endswith(" remove docker.io runc")
@@ -62,13 +65,13 @@ def test_conflicting_packages_are_removed_not_purged(run_op):
 
 def test_removed_packages_with_configuration_left_count_as_gone(run_op):
     machine = fresh_machine(packages={"docker.io": ("rc", "24.0.7-2")})
-    run = run_op(ops.packages_absent, machine, packages=["docker.io", "runc"])
+    run = run_op(apt_ops.packages_absent, machine, packages=["docker.io", "runc"])
     assert run.commands == [] and run.noops
 
 
 def test_leftover_configuration_is_purged_when_purging(run_op):
     machine = fresh_machine(packages={"docker.io": ("rc", "24.0.7-2")})
-    run = run_op(ops.packages_absent, machine, packages=["docker.io", "runc"], purge=True)
+    run = run_op(apt_ops.packages_absent, machine, packages=["docker.io", "runc"], purge=True)
     assert run.commands[0].endswith(" purge docker.io")
 
 
@@ -239,20 +242,20 @@ def test_file_absent(run_op):
 
 
 def test_prerequisites_are_installed_after_an_apt_update(run_op):
-    run = run_op(ops.packages_present, fresh_machine(), packages=PREREQUISITES)
+    run = run_op(apt_ops.packages_present, fresh_machine(), packages=PREREQUISITES)
     assert len(run.commands) == 2
     assert is_apt_get(run.commands[0], "update")
     assert is_apt_get(run.commands[1], "install", "--no-install-recommends", *PREREQUISITES)
 
 
 def test_installed_prerequisites_are_a_noop(run_op):
-    run = run_op(ops.packages_present, converged_machine(), packages=PREREQUISITES)
+    run = run_op(apt_ops.packages_present, converged_machine(), packages=PREREQUISITES)
     assert run.commands == [] and run.noops == ["ca-certificates, curl installed"]
 
 
 def test_only_missing_or_broken_prerequisites_are_installed(run_op):
     machine = fresh_machine(packages={"ca-certificates": ("ii", "20230311"), "curl": ("iF", "7.8")})
-    run = run_op(ops.packages_present, machine, packages=PREREQUISITES)
+    run = run_op(apt_ops.packages_present, machine, packages=PREREQUISITES)
     assert is_apt_get(run.commands[-1], "install", "--no-install-recommends", "curl")
 
 
@@ -429,7 +432,7 @@ def run_write(commands, stdin: str | None = None) -> subprocess.CompletedProcess
 def test_write_file_writes_atomically_through_stdin(tmp_path, size):
     target = tmp_path / "dir with space" / "it's.json"
     content = (b'{"a": 1}\n\x00\xff binary too\n' * (size // 20 + 1))[:size]
-    commands = ops.write_file(str(target), content, "0640")
+    commands = write_file(str(target), content, "0640")
     assert run_write(commands).returncode == 0
     assert target.read_bytes() == content
     assert oct(target.stat().st_mode & 0o777) == "0o640"
@@ -438,7 +441,7 @@ def test_write_file_writes_atomically_through_stdin(tmp_path, size):
 
 def test_written_contents_are_on_no_command_line(tmp_path):
     secret = b'Acquire::http::Proxy "http://u:hunter2-secret@proxy:3128";\n'
-    (command,) = ops.write_file(str(tmp_path / "95proxy"), secret, "0600")
+    (command,) = write_file(str(tmp_path / "95proxy"), secret, "0600")
     line = str(command)
     assert "hunter2" not in line and base64.b64encode(secret).decode()[:16] not in line
     assert base64.b64decode(command.connector_arguments["_stdin"]) == secret
@@ -449,7 +452,7 @@ def test_written_contents_are_on_no_command_line(tmp_path):
 def test_an_interrupted_write_leaves_the_old_file_whole(tmp_path, cut):
     target = tmp_path / "trusted.gpg"
     target.write_bytes(b"old")
-    commands = ops.write_file(str(target), bytes(3000), "0644")
+    commands = write_file(str(target), bytes(3000), "0644")
     partial = commands[0].connector_arguments["_stdin"][:cut]  # the connection drops
     assert run_write(commands, partial).returncode != 0
     assert target.read_bytes() == b"old"
@@ -468,7 +471,7 @@ def test_refusal_command_fails_with_the_message():
 
 
 def test_apt_update_removes_the_new_source_when_it_fails(run_op):
-    run = run_op(ops.apt_update, FakeMachine(), cleanup_on_failure=[SOURCES])
+    run = run_op(apt_ops.apt_update, FakeMachine(), cleanup_on_failure=[SOURCES])
     assert len(run.commands) == 1
     update, _, cleanup = run.commands[0].rpartition(" || ")
     assert is_apt_get(update.removeprefix("{ ").removesuffix("; }"), "update")
@@ -490,7 +493,7 @@ def test_apt_update_fails_on_apts_words_about_the_repository(
     run_op, tmp_path, output, status, fails
 ):
     run = run_op(
-        ops.apt_update,
+        apt_ops.apt_update,
         FakeMachine(),
         cleanup_on_failure=[SOURCES],
         repository_uri="http://repo.test/linux/debian",
@@ -529,7 +532,7 @@ def done(flag: bool) -> OperationMeta:
     ids=["would-not", "would", "did-not", "did"],
 )
 def test_apt_update_runs_only_after_a_change(run_op, after, runs):
-    run = run_op(ops.apt_update, FakeMachine(), after=after)
+    run = run_op(apt_ops.apt_update, FakeMachine(), after=after)
     assert bool(run.commands) == runs
     assert bool(run.noops) != runs
 
@@ -537,7 +540,7 @@ def test_apt_update_runs_only_after_a_change(run_op, after, runs):
 def test_apt_update_cleanup_keeps_apt_gets_exit_status(run_op, tmp_path):
     source = tmp_path / "docker.sources"
     source.write_text("Types: deb\n")
-    run = run_op(ops.apt_update, FakeMachine(), cleanup_on_failure=[str(source)])
+    run = run_op(apt_ops.apt_update, FakeMachine(), cleanup_on_failure=[str(source)])
     _, _, cleanup = run.commands[0].partition(" || ")
     done = subprocess.run(["sh", "-c", f"sh -c 'exit 100' || {cleanup}"])
     assert done.returncode == 100 and not source.exists()
@@ -564,7 +567,7 @@ def test_apt_update_cleanup_keeps_apt_gets_exit_status(run_op, tmp_path):
     ],
 )
 def test_version_matches(version, wanted, matches):
-    assert ops.version_matches(version, wanted) is matches
+    assert version_matches(version, wanted) is matches
 
 
 # docker_packages ----------------------------------------------------------------------------
@@ -572,7 +575,7 @@ def test_version_matches(version, wanted, matches):
 
 def packages_run(run_op, machine, pins=None, holds=(), host_name="web1"):
     return run_op(
-        ops.docker_packages,
+        apt_ops.docker_packages,
         machine,
         host_name=host_name,
         packages=list(DEFAULT_PACKAGES),
@@ -676,14 +679,14 @@ def test_a_held_package_no_longer_wanted_held_is_unheld(run_op):
 
 
 REPAIR = [
-    ops.dpkg_configure_pending(300),
-    ops.apt_get(300, "install", "--fix-broken"),
+    apt_ops.dpkg_configure_pending(300),
+    apt_ops.apt_get(300, "install", "--fix-broken"),
 ]
 
 
 def repair_run(run_op, machine):
     sets = [["docker.io", "runc"], ["ca-certificates", "curl"], list(DEFAULT_PACKAGES)]
-    return run_op(ops.dpkg_repaired, machine, package_sets=sets)
+    return run_op(apt_ops.dpkg_repaired, machine, package_sets=sets)
 
 
 def test_a_finished_dpkg_needs_no_repair(run_op):
@@ -719,7 +722,7 @@ def test_configure_pending_waits_for_the_dpkg_lock(tmp_path):
         f'[ "$(wc -l < {tmp_path}/calls)" -ge 3 ] && exit 0\n'
         'echo "dpkg: error: dpkg frontend lock was locked by another process" >&2; exit 2',
     )
-    done = subprocess.run(["sh", "-c", ops.dpkg_configure_pending(30)], env=env, text=True)
+    done = subprocess.run(["sh", "-c", apt_ops.dpkg_configure_pending(30)], env=env, text=True)
     assert done.returncode == 0
     assert (tmp_path / "calls").read_text().count("x") == 3
 
@@ -727,12 +730,12 @@ def test_configure_pending_waits_for_the_dpkg_lock(tmp_path):
 def test_configure_pending_gives_up_after_the_bound_or_on_other_errors(tmp_path):
     env = fake_dpkg(tmp_path, 'echo "dpkg: error: dpkg frontend lock is locked" >&2; exit 2')
     run = subprocess.run(
-        ["sh", "-c", ops.dpkg_configure_pending(0)], env=env, capture_output=True, text=True
+        ["sh", "-c", apt_ops.dpkg_configure_pending(0)], env=env, capture_output=True, text=True
     )
     assert run.returncode == 1 and "lock is locked" in run.stderr
     env = fake_dpkg(tmp_path, 'echo "dpkg: error: parsing file /var/lib/dpkg/status" >&2; exit 2')
     run = subprocess.run(
-        ["sh", "-c", ops.dpkg_configure_pending(30)], env=env, capture_output=True, text=True
+        ["sh", "-c", apt_ops.dpkg_configure_pending(30)], env=env, capture_output=True, text=True
     )
     assert run.returncode == 1 and "parsing file" in run.stderr
 
@@ -759,7 +762,7 @@ def test_latest_upgrades_unpinned_packages_to_the_candidate(run_op):
         "docker-compose-plugin": "2.30.3-1~debian.12~bookworm",
     }
     run = run_op(
-        ops.docker_packages,
+        apt_ops.docker_packages,
         machine,
         packages=list(DEFAULT_PACKAGES),
         pins={"docker-ce": "26.1.5", "docker-ce-cli": "26.1.5"},
@@ -772,7 +775,7 @@ def test_latest_upgrades_unpinned_packages_to_the_candidate(run_op):
 
 def test_latest_when_everything_is_the_candidate_is_a_noop(run_op):
     run = run_op(
-        ops.docker_packages,
+        apt_ops.docker_packages,
         converged_machine(),
         packages=list(DEFAULT_PACKAGES),
         pins={},
@@ -895,7 +898,7 @@ def test_daemon_json_is_stable():
 
 
 def test_apt_get_is_unattended():
-    command = ops.apt_get(30, "install", "docker-ce")
+    command = apt_ops.apt_get(30, "install", "docker-ce")
     assert shlex.split(command) == [
         "DEBIAN_FRONTEND=noninteractive",
         "apt-get",

@@ -13,6 +13,7 @@ from provision.core.changes import Change
 from provision.core.errors import SettingsError
 from provision.core.recording import operation
 from provision.core.snapshot import last_read, read
+from provision.docker import apt_operations as apt_ops
 from provision.docker import operations as ops
 from provision.docker.deploy import host_settings, host_target, install_docker, preflight
 from provision.docker.distro import REPOSITORIES
@@ -166,7 +167,7 @@ def install_gitlab_runner(runner: RunnerSettings, docker: DockerSettings) -> Non
     repository = gitlab_repository(runner, target.distro, target.codename, target.arch)
     other_sources_absent(repository)
     add_repository(repository, docker.docker_apt_lock_timeout, docker.apt_proxy)
-    ops.packages_present(
+    apt_ops.packages_present(
         name="Install GitLab Runner",
         packages=GITLAB_PACKAGES,
         lock_timeout=docker.docker_apt_lock_timeout,
