@@ -43,7 +43,8 @@ from .layout import (  # noqa: F401
 from .preflight import check_repository
 from .repository import add_repository, other_sources_absent
 from .rootless_layout import USER_UNIT
-from .settings import DockerSettings, from_host_data
+from .settings import DockerSettings
+from .validation import from_host_data
 
 PREREQUISITES = ["ca-certificates", "curl"]
 STALE_PATHS = [

@@ -29,7 +29,7 @@ class Profile:
 def profile(name: str) -> Profile:
     """The profile ``name`` (``docker`` or ``ci-runner``)."""
     from provision.docker.deploy import install_docker
-    from provision.docker.settings import from_host_data
+    from provision.docker.validation import from_host_data
 
     if name == "ci-runner":
         from provision.profiles.ci_runner.deploy import install_ci_runner

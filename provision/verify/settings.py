@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import os
 
-from provision.docker.settings import DockerSettings, from_host_data
+from provision.docker.settings import DockerSettings
+from provision.docker.validation import from_host_data
 
 ENV = "PROVISION_VERIFY_SETTINGS"
 PARALLEL_ENV = "PROVISION_VERIFY_PARALLEL"

@@ -10,7 +10,7 @@ from provision.core.errors import SettingsError
 from provision.docker import daemon
 from provision.docker import operations as ops
 from provision.docker.layout import APT_PROXY, DAEMON_JSON, PROXY_DROPIN
-from provision.docker.settings import from_host_data
+from provision.docker.validation import from_host_data
 
 from .fakes import DOCKER_VERSION, FakeMachine, converged_machine
 

@@ -19,7 +19,8 @@ from provision.docker.deploy import (
     sources_text,
     uninstall_docker,
 )
-from provision.docker.settings import DEFAULT_PACKAGES, DockerSettings, from_host_data
+from provision.docker.settings import DEFAULT_PACKAGES, DockerSettings
+from provision.docker.validation import from_host_data
 from provision.orchestrate.inventory import Fleet
 from provision.orchestrate.run import run_deploy
 

@@ -14,7 +14,7 @@ import provision
 from provision import profiles
 from provision.docker.deploy import DAEMON_JSON, KEYRING, PROXY_DROPIN, SOURCES, uninstall_docker
 from provision.docker.rootless_layout import USER_UNIT
-from provision.docker.settings import from_host_data
+from provision.docker.validation import from_host_data
 from provision.orchestrate.inventory import Fleet
 from provision.orchestrate.run import run_deploy
 from provision.profiles.ci_runner.deploy import runner_queries

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from provision.core.errors import UsageError
-from provision.docker.settings import from_host_data
+from provision.docker.validation import from_host_data
 from provision.orchestrate.inventory import load, parse_data
 from provision.orchestrate.results import FleetResult, HostResult
 from provision.report import documents

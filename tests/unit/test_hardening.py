@@ -13,7 +13,8 @@ from provision.docker.daemon import daemon_config
 from provision.docker.deploy import uninstall_docker
 from provision.docker.hardening import HARDENED_OPTIONS, WATCHED, audit_rules
 from provision.docker.layout import AUDIT_RULES, DAEMON_JSON
-from provision.docker.settings import DockerSettings, from_host_data
+from provision.docker.settings import DockerSettings
+from provision.docker.validation import from_host_data
 
 from .fakes import DOCKER_KEY, converged_machine, fresh_machine
 from .test_deploy import KEY_URL, index, run_one, written_to

@@ -16,7 +16,7 @@ from provision.docker.descriptions import _file
 from provision.docker.distro import Target
 from provision.docker.facts import download_input, rm_scratch, scratch_apt
 from provision.docker.layout import docker_repository
-from provision.docker.settings import from_host_data
+from provision.docker.validation import from_host_data
 
 from .fakes import DOCKER_KEY, FakeMachine, converged_machine, written
 

@@ -9,7 +9,7 @@ import re
 import pytest
 from pyinfra.api import Inventory
 
-from provision.docker.settings import from_host_data
+from provision.docker.validation import from_host_data
 from provision.orchestrate.inventory import Fleet
 from provision.orchestrate.run import run_deploy
 from provision.profiles import NAMES, profile

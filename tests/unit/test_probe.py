@@ -9,7 +9,8 @@ import subprocess
 
 import pytest
 
-from provision.docker.settings import DockerSettings, from_host_data
+from provision.docker.settings import DockerSettings
+from provision.docker.validation import from_host_data
 from provision.verify import probe
 
 

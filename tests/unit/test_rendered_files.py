@@ -27,7 +27,7 @@ from provision.core.errors import SettingsError
 from provision.docker import daemon, logins
 from provision.docker.facts import APT_HELPER, Download, download_input
 from provision.docker.layout import docker_repository
-from provision.docker.settings import from_host_data
+from provision.docker.validation import from_host_data
 from provision.profiles.ci_runner import prune
 from provision.profiles.ci_runner.deploy import gitlab_repository
 from provision.profiles.ci_runner.settings import runner_settings

@@ -11,7 +11,7 @@ from provision.core.errors import SettingsError
 from provision.docker import rootless
 from provision.docker.deploy import uninstall_docker
 from provision.docker.rootless_layout import UNIT_TEXT, USER_UNIT
-from provision.docker.settings import from_host_data
+from provision.docker.validation import from_host_data
 from provision.verify import probe
 
 from .fakes import converged_machine, fresh_machine

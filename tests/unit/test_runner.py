@@ -16,7 +16,8 @@ from pyinfra.api import Inventory
 from provision.core.errors import SettingsError
 from provision.core.snapshot import MARK
 from provision.docker import keyring
-from provision.docker.settings import DockerSettings, from_host_data
+from provision.docker.settings import DockerSettings
+from provision.docker.validation import from_host_data
 from provision.orchestrate.inventory import Fleet
 from provision.orchestrate.run import run_deploy
 from provision.profiles.ci_runner import prune

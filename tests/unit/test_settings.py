@@ -11,12 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from provision.core.errors import SettingsError
-from provision.docker.settings import (
-    DOCKER_FINGERPRINT,
-    SETTING_NAMES,
-    DockerSettings,
-    from_host_data,
-)
+from provision.docker.settings import DOCKER_FINGERPRINT, SETTING_NAMES, DockerSettings
+from provision.docker.validation import from_host_data
 
 
 def test_defaults_follow_dockers_install_guide():

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from provision.docker.daemon import apt_proxy_conf, daemon_config, daemon_json, proxy_dropin
 from provision.docker.layout import APT_PROXY, DAEMON_JSON, PROXY_DROPIN
-from provision.docker.settings import from_host_data
 from provision.docker.takeover import written_here
+from provision.docker.validation import from_host_data
 
 
 def test_what_this_project_writes_is_recognised():

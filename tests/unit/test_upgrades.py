@@ -11,7 +11,7 @@ from provision.core.errors import SettingsError
 from provision.docker.daemon import daemon_config
 from provision.docker.deploy import DAEMON_JSON, restart_causes
 from provision.docker.facts import DaemonDowntime
-from provision.docker.settings import from_host_data
+from provision.docker.validation import from_host_data
 
 from .fakes import DOCKER_VERSION, converged_machine
 from .test_deploy import run_one, written_to

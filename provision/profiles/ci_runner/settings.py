@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from provision.core.errors import SettingsError
-from provision.docker.settings import NAME_RE, check_fingerprint, check_urls
+from provision.docker.validation import NAME_RE, check_fingerprint, check_urls
 
 GITLAB_FINGERPRINT = "F6403F6544A38863DAA0B6E03F01618A51312F3F"  # GitLab's repository key
 
