@@ -1,10 +1,11 @@
 """The package's structure: imports go one way, from higher layers to lower ones, with no cycle;
 pyinfra's, testinfra's, gevent's and invoke's internals are named in ``provision.core.compat``
-alone."""
+alone; no module is over 500 lines."""
 
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 
 from .imports import graph, modules
 
@@ -238,3 +239,27 @@ def test_every_import_of_the_packages_own_names_resolves():
                 if not found:
                     missing.append(f"{name}: from {base} import {alias.name}")
     assert not missing, "\n".join(missing)
+
+
+MAX_LINES = 500  # a module longer than this holds more than one concern: split it along a seam
+
+
+def too_long(paths: dict[str, Path], limit: int = MAX_LINES) -> dict[str, int]:
+    """The modules among ``paths`` of more than ``limit`` lines, with their lengths."""
+    lengths = {name: len(path.read_text().splitlines()) for name, path in paths.items()}
+    return {name: count for name, count in sorted(lengths.items()) if count > limit}
+
+
+def test_no_module_is_over_500_lines():
+    found = modules()
+    assert any(name.startswith("provision_lab.") for name in found), "the lab's modules are read"
+    assert not too_long(found), (
+        f"split these modules, each over {MAX_LINES} lines: {too_long(found)}"
+    )
+
+
+def test_a_module_over_500_lines_is_found(tmp_path):
+    short, long = tmp_path / "short.py", tmp_path / "long.py"
+    short.write_text("x = 1\n" * MAX_LINES)
+    long.write_text("x = 1\n" * (MAX_LINES + 1))
+    assert too_long({"short": short, "long": long}) == {"long": MAX_LINES + 1}
