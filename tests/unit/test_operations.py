@@ -238,10 +238,15 @@ def test_commented_out_sources_are_left_alone(run_op):
     assert run.commands == [] and run.noops == ["no other sources for " + ", ".join(DOCKER_URIS)]
 
 
-def test_file_absent(run_op):
-    assert run_op(ops.file_absent, fresh_machine(), path=SOURCES).commands == []
-    present = converged_machine()
-    assert run_op(ops.file_absent, present, path=SOURCES).commands == [f"rm -f {SOURCES}"]
+@pytest.mark.parametrize(
+    ("machine", "commands"),
+    [
+        pytest.param(fresh_machine(), [], id="missing"),
+        pytest.param(converged_machine(), [f"rm -f {SOURCES}"], id="present"),
+    ],
+)
+def test_file_absent(run_op, machine, commands):
+    assert run_op(ops.file_absent, machine, path=SOURCES).commands == commands
 
 
 # packages_present ---------------------------------------------------------------------------
@@ -704,14 +709,22 @@ def repair_run(run_op, machine):
     return run_op(ops.dpkg_repaired, machine, package_sets=sets)
 
 
-def test_a_finished_dpkg_needs_no_repair(run_op):
-    assert repair_run(run_op, converged_machine()).commands == []
-
-
-def test_an_interrupted_dpkg_is_repaired_even_when_the_packages_look_fine(run_op):
+def interrupted():
     machine = converged_machine()
     machine.dpkg_interrupted = True
-    assert repair_run(run_op, machine).commands == REPAIR
+    return machine
+
+
+@pytest.mark.parametrize(
+    ("machine", "commands"),
+    [
+        pytest.param(converged_machine(), [], id="finished-dpkg-needs-no-repair"),
+        # repaired even when the packages look fine
+        pytest.param(interrupted(), REPAIR, id="interrupted-dpkg-is-repaired"),
+    ],
+)
+def test_dpkg_repaired(run_op, machine, commands):
+    assert repair_run(run_op, machine).commands == commands
 
 
 @pytest.mark.parametrize("status", ["iU", "iF", "iH"], ids=["unpacked", "half-conf", "half-inst"])
