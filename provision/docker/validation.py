@@ -30,6 +30,9 @@ VERSION_RE = re.compile(r"^(\d+:)?\d+\.\d+(\.\d+)?\Z|^(\d+:)?\d+\.\d+\.\d+[-~+][
 IMAGE_RE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*\Z")
 # what a URL may hold: no quote, backquote, $, backslash, white space or control character
 URL_RE = re.compile(r"^(https?|file)://[^\s'\"`$\\\x00-\x1f\x7f]+\Z")
+LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+HOST_RE = re.compile(rf"^(?:{LABEL}(?:\.{LABEL})*\.?|\[[0-9A-Fa-f:.]+\])\Z")  # name, IPv4, [IPv6]
+PORT_RE = re.compile(r"^[0-9]{1,5}\Z")
 PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+\Z")  # Debian policy 5.6.1
 SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
 NO_PROXY_RE = re.compile(r"^[A-Za-z0-9.,:*/_\[\]-]+\Z")
@@ -319,8 +322,36 @@ def _check_url(name: str, url: Any, problems: list[str], web_only: bool = False)
             f"{name} must be {kinds} URL without quotes, backquotes, "
             f"$, backslashes, white space or control characters, got {url!r}"
         )
+    elif not _server_ok(url):
+        problems.append(
+            f"{name} must name its server as a host name, an IPv4 address or an [IPv6] address "
+            f"with an optional port from 1 to 65535 (file:// URLs name none), got {url!r}"
+        )
     elif web_only and not url.startswith(("http://", "https://")):
         problems.append(f"{name} must be an http:// or https:// URL (a server), got {url!r}")
+
+
+def _server_ok(url: str) -> bool:
+    """The part of ``url`` between ``//`` and the path is ``[login@]host[:port]``, the host by
+    its strict grammar (nothing that another reader could split elsewhere), and none at all
+    for a ``file://`` URL."""
+    scheme, _, rest = url.partition("://")
+    server = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    if scheme == "file":
+        return server in ("", "localhost")
+    address = server.rpartition("@")[2]
+    if address.startswith("["):
+        host, bracket, after = address.partition("]")
+        host += bracket
+        if after and not after.startswith(":"):
+            return False
+        port = after[1:] if after else None
+    else:
+        host, colon, port = address.partition(":")
+        port = port if colon else None
+    if port is not None and not (PORT_RE.fullmatch(port) and 0 < int(port) < 65536):
+        return False
+    return bool(HOST_RE.fullmatch(host))
 
 
 def _check_proxy(values: dict, problems: list[str]) -> None:

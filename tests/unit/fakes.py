@@ -9,6 +9,7 @@ import re
 import shlex
 import subprocess
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 from shlex import quote
 
@@ -131,122 +132,145 @@ class FakeMachine:
         return [*self.output(cls, **kwargs), *self.forged.get(cls, [])]
 
     def output(self, cls, **kwargs) -> list[str]:
-        """The stdout lines the fact's command would print on this machine."""
-        if cls is OsTarget:
-            return [*self.os_release.splitlines(), "---", self.arch]
-        if cls is Packages:
-            lines = [
-                f"{name} {status:<3} {version}"
-                for name in kwargs["packages"]
-                if name in self.packages
-                for status, version in [self.packages[name]]
-            ]
-            return lines + (["DPKG-INTERRUPTED"] if self.dpkg_interrupted else [])
-        if cls is FileContent:
-            if kwargs["path"] not in self.files:
-                return []
-            mode, owner, content = self.files[kwargs["path"]]
-            return [f"{mode} {owner}", base64.b64encode(content).decode()]
-        if cls is Backup:  # the newest PATH.provision-backup-STAMP
-            backups = sorted(p for p in self.files if p.startswith(kwargs["path"] + BACKUP))
-            if not backups:
-                return []
-            return [backups[-1], base64.b64encode(self.files[backups[-1]][2]).decode()]
-        if cls is Download:  # apt-helper download-file
-            if kwargs["url"] not in self.urls:
-                return ["E: Failed to fetch " + kwargs["url"] + "  404  Not Found", FAILED]
-            return [base64.b64encode(self.urls[kwargs["url"]]).decode()]
-        if cls is Paths:  # find DIR -maxdepth 1 -name NAME, per pattern
-            from fnmatch import fnmatchcase
+        """The stdout lines the fact's command would print on this machine: ``OUTPUTS``' handler
+        for the fact, given the fact's arguments (each reads those it needs)."""
+        handler = OUTPUTS.get(cls) or OUTPUTS.get(cls.__name__)
+        if handler is None:
+            raise AssertionError(f"unexpected fact {cls.__name__}")
+        return handler(self, **kwargs)
 
-            return [
-                path
-                for pattern in kwargs["patterns"]
-                for path in sorted(self.paths)
-                if path.rpartition("/")[0] == pattern.rpartition("/")[0]
-                and fnmatchcase(path.rpartition("/")[2], pattern.rpartition("/")[2])
-            ]
-        if cls is AptSources:  # per sources file apt reads: PATH MODE OWNER BASE64
-            return [
-                f"{path} {mode} {owner} {b64(content)}"
-                for path, (mode, owner, content) in sorted(self.files.items())
-                if is_source_path(path)
-            ]
-        if cls is Users:
-            group = kwargs["group"]
-            lines = (
-                ["nogroup"]
-                if self.group is None
-                else [f"{group}:x:999:{','.join(sorted(self.group))}"]
+    def _os_target(self, **_) -> list[str]:
+        return [*self.os_release.splitlines(), "---", self.arch]
+
+    def _packages(self, packages, **_) -> list[str]:
+        lines = [
+            f"{name} {status:<3} {version}"
+            for name in packages
+            if name in self.packages
+            for status, version in [self.packages[name]]
+        ]
+        return lines + (["DPKG-INTERRUPTED"] if self.dpkg_interrupted else [])
+
+    def _file_content(self, path, **_) -> list[str]:
+        if path not in self.files:
+            return []
+        mode, owner, content = self.files[path]
+        return [f"{mode} {owner}", base64.b64encode(content).decode()]
+
+    def _backup(self, path, **_) -> list[str]:
+        """The newest PATH.provision-backup-STAMP."""
+        backups = sorted(p for p in self.files if p.startswith(path + BACKUP))
+        if not backups:
+            return []
+        return [backups[-1], base64.b64encode(self.files[backups[-1]][2]).decode()]
+
+    def _download(self, url, **_) -> list[str]:
+        """apt-helper download-file."""
+        if url not in self.urls:
+            return ["E: Failed to fetch " + url + "  404  Not Found", FAILED]
+        return [base64.b64encode(self.urls[url]).decode()]
+
+    def _paths(self, patterns, **_) -> list[str]:
+        """find DIR -maxdepth 1 -name NAME, per pattern."""
+        return [
+            path
+            for pattern in patterns
+            for path in sorted(self.paths)
+            if path.rpartition("/")[0] == pattern.rpartition("/")[0]
+            and fnmatchcase(path.rpartition("/")[2], pattern.rpartition("/")[2])
+        ]
+
+    def _apt_sources(self, **_) -> list[str]:
+        """Per sources file apt reads: PATH MODE OWNER BASE64."""
+        return [
+            f"{path} {mode} {owner} {b64(content)}"
+            for path, (mode, owner, content) in sorted(self.files.items())
+            if is_source_path(path)
+        ]
+
+    def _users(self, group, users, **_) -> list[str]:
+        lines = (
+            ["nogroup"] if self.group is None else [f"{group}:x:999:{','.join(sorted(self.group))}"]
+        )
+        return lines + [f"missing:{u}" for u in users if u not in self.users]
+
+    def _rootless_users(self, users, **_) -> list[str]:
+        lines = []
+        for user in users:
+            name = b64(user.encode())
+            if user not in self.users:
+                lines.append(f"{name} missing")
+                continue
+            uid, linger, active, enabled = self.rootless.get(
+                user, (1000, False, "unknown", "unknown")
             )
-            return lines + [f"missing:{u}" for u in kwargs["users"] if u not in self.users]
-        if cls is RootlessUsers:
-            lines = []
-            for user in kwargs["users"]:
-                name = b64(user.encode())
-                if user not in self.users:
-                    lines.append(f"{name} missing")
-                    continue
-                uid, linger, active, enabled = self.rootless.get(
-                    user, (1000, False, "unknown", "unknown")
-                )
-                said = [  # what the user's systemctl printed, in base64 (``-``: nothing)
-                    "-" if state == "unknown" else b64(f"{state}\n".encode())
-                    for state in (active, enabled)
+            said = [  # what the user's systemctl printed, in base64 (``-``: nothing)
+                "-" if state == "unknown" else b64(f"{state}\n".encode())
+                for state in (active, enabled)
+            ]
+            lines.append(f"{name} {uid} {'yes' if linger else 'no'} {' '.join(said)}")
+        return lines
+
+    def _daemon_downtime(self, **_) -> list[str]:
+        """systemctl show UNIT -p ActiveExit... -p ActiveEnter..."""
+        left, entered = self.daemon_cycle
+        return [
+            f"ActiveEnterTimestampMonotonic={entered}",
+            f"ActiveExitTimestampMonotonic={left}",
+        ]
+
+    def _service_state(self, units, **_) -> list[str]:
+        """systemctl show --property=Id,ActiveState,UnitFileState."""
+        lines = []
+        for unit in units:
+            active, enabled = self.services.get(unit, ("inactive", ""))
+            unit_id = unit if "." in unit else f"{unit}.service"
+            lines += [f"Id={unit_id}", f"ActiveState={active}", f"UnitFileState={enabled}", ""]
+        return lines
+
+    def _repository_offer(self, packages, **_) -> list[str]:
+        """apt-get update, its status, apt-cache madison."""
+        offered = self.offered()
+        lines, status = self.update
+        return [
+            f"{PREFLIGHT}update",
+            *lines,
+            f"{PREFLIGHT}status",
+            str(status),
+            f"{PREFLIGHT}madison",
+            *[
+                f"{name} | {version} | http://repo bookworm/stable amd64 Packages"
+                for name in packages
+                for version in offered.get(name, [])
+            ],
+        ]
+
+    def _account(self, user, **_) -> list[str]:
+        line = self.accounts.get(user)
+        return [line] if line else []
+
+    def _builder(self, user, builder, **_) -> list[str]:
+        driver = self.builders.get((user, builder))
+        return [f"Name: {builder}", f"Driver: {driver}"] if driver else []
+
+    def _docker_data(self, **_) -> list[str]:
+        return [] if self.docker_data is None else [" ".join(map(str, self.docker_data))]
+
+    def _candidate_versions(self, package, **_) -> list[str]:
+        return [f" {v} " for v in self.candidates.get(package, [])]
+
+    def _policy_candidates(self, packages, **_) -> list[str]:
+        lines = []
+        for name in packages:
+            if name in self.policy or name in self.packages:
+                installed = self.packages.get(name, ("", "(none)"))[1]
+                lines += [
+                    f"{name}:",
+                    f"  Installed: {installed}",
+                    f"  Candidate: {self.policy.get(name, installed)}",
+                    "  Version table:",
                 ]
-                lines.append(f"{name} {uid} {'yes' if linger else 'no'} {' '.join(said)}")
-            return lines
-        if cls is DaemonDowntime:  # systemctl show UNIT -p ActiveExit... -p ActiveEnter...
-            left, entered = self.daemon_cycle
-            return [
-                f"ActiveEnterTimestampMonotonic={entered}",
-                f"ActiveExitTimestampMonotonic={left}",
-            ]
-        if cls is ServiceState:  # systemctl show --property=Id,ActiveState,UnitFileState
-            lines = []
-            for unit in kwargs["units"]:
-                active, enabled = self.services.get(unit, ("inactive", ""))
-                unit_id = unit if "." in unit else f"{unit}.service"
-                lines += [f"Id={unit_id}", f"ActiveState={active}", f"UnitFileState={enabled}", ""]
-            return lines
-        if cls is RepositoryOffer:  # apt-get update, its status, apt-cache madison
-            offered = self.offered()
-            lines, status = self.update
-            return [
-                f"{PREFLIGHT}update",
-                *lines,
-                f"{PREFLIGHT}status",
-                str(status),
-                f"{PREFLIGHT}madison",
-                *[
-                    f"{name} | {version} | http://repo bookworm/stable amd64 Packages"
-                    for name in kwargs["packages"]
-                    for version in offered.get(name, [])
-                ],
-            ]
-        if cls.__name__ == "Account":
-            line = self.accounts.get(kwargs["user"])
-            return [line] if line else []
-        if cls.__name__ == "Builder":
-            driver = self.builders.get((kwargs["user"], kwargs["builder"]))
-            return [f"Name: {kwargs['builder']}", f"Driver: {driver}"] if driver else []
-        if cls is DockerData:
-            return [] if self.docker_data is None else [" ".join(map(str, self.docker_data))]
-        if cls is CandidateVersions:
-            return [f" {v} " for v in self.candidates.get(kwargs["package"], [])]
-        if cls is PolicyCandidates:
-            lines = []
-            for name in kwargs["packages"]:
-                if name in self.policy or name in self.packages:
-                    installed = self.packages.get(name, ("", "(none)"))[1]
-                    lines += [
-                        f"{name}:",
-                        f"  Installed: {installed}",
-                        f"  Candidate: {self.policy.get(name, installed)}",
-                        "  Version table:",
-                    ]
-            return lines
-        raise AssertionError(f"unexpected fact {cls.__name__}")
+        return lines
 
     def offered(self) -> dict[str, list[str]]:
         """What Docker's repository offers this host: ``index``, else every package."""
@@ -262,6 +286,28 @@ class FakeMachine:
         fact = cls()
         lines = self.output(cls, **kwargs)
         return fact.process(lines) if lines else fact.default()
+
+
+# fact class (or, for the profiles' facts, its name) -> the FakeMachine method printing its output
+OUTPUTS = {
+    OsTarget: FakeMachine._os_target,
+    Packages: FakeMachine._packages,
+    FileContent: FakeMachine._file_content,
+    Backup: FakeMachine._backup,
+    Download: FakeMachine._download,
+    Paths: FakeMachine._paths,
+    AptSources: FakeMachine._apt_sources,
+    Users: FakeMachine._users,
+    RootlessUsers: FakeMachine._rootless_users,
+    DaemonDowntime: FakeMachine._daemon_downtime,
+    ServiceState: FakeMachine._service_state,
+    RepositoryOffer: FakeMachine._repository_offer,
+    "Account": FakeMachine._account,
+    "Builder": FakeMachine._builder,
+    DockerData: FakeMachine._docker_data,
+    CandidateVersions: FakeMachine._candidate_versions,
+    PolicyCandidates: FakeMachine._policy_candidates,
+}
 
 
 def b64(data: bytes) -> str:

@@ -49,30 +49,39 @@ def is_apt_get(command: str, *args: str) -> bool:
 # packages_absent ---------------------------------------------------------------------------
 
 
-def test_no_conflicting_packages_is_a_noop(run_op):
-    run = run_op(apt_ops.packages_absent, fresh_machine(), packages=list(DEFAULT_OBSOLETE))
-    assert run.commands == [] and len(run.noops) == 1
+# facts in, then the apt-get commands (lock timeout, then its last words) or a no-op out
+PACKAGES_ABSENT = [
+    pytest.param(fresh_machine(), {"packages": list(DEFAULT_OBSOLETE)}, [], id="none-installed"),
+    pytest.param(  # a purge of Debian's docker.io deletes /var/lib/docker
+        fresh_machine(packages={"docker.io": ("ii", "24.0.7-2"), "runc": ("ii", "1.1.5")}),
+        {"packages": list(DEFAULT_OBSOLETE), "lock_timeout": 60},
+        [(60, "remove", "docker.io", "runc")],
+        id="removed-not-purged",
+    ),
+    pytest.param(
+        fresh_machine(packages={"docker.io": ("rc", "24.0.7-2")}),
+        {"packages": ["docker.io", "runc"]},
+        [],
+        id="configuration-left-counts-as-gone",
+    ),
+    pytest.param(
+        fresh_machine(packages={"docker.io": ("rc", "24.0.7-2")}),
+        {"packages": ["docker.io", "runc"], "purge": True},
+        [(300, "purge", "docker.io")],
+        id="configuration-left-purged-when-purging",
+    ),
+]
 
 
-def test_conflicting_packages_are_removed_not_purged(run_op):
-    """A purge of Debian's docker.io deletes /var/lib/docker: conflicting packages are removed."""
-    machine = fresh_machine(packages={"docker.io": ("ii", "24.0.7-2"), "runc": ("ii", "1.1.5")})
-    run = run_op(apt_ops.packages_absent, machine, packages=list(DEFAULT_OBSOLETE), lock_timeout=60)
-    assert len(run.commands) == 1
-    assert "DPkg::Lock::Timeout=60" in run.commands[0]
-    assert run.commands[0].endswith(" remove docker.io runc")
-
-
-def test_removed_packages_with_configuration_left_count_as_gone(run_op):
-    machine = fresh_machine(packages={"docker.io": ("rc", "24.0.7-2")})
-    run = run_op(apt_ops.packages_absent, machine, packages=["docker.io", "runc"])
-    assert run.commands == [] and run.noops
-
-
-def test_leftover_configuration_is_purged_when_purging(run_op):
-    machine = fresh_machine(packages={"docker.io": ("rc", "24.0.7-2")})
-    run = run_op(apt_ops.packages_absent, machine, packages=["docker.io", "runc"], purge=True)
-    assert run.commands[0].endswith(" purge docker.io")
+@pytest.mark.parametrize(("machine", "kwargs", "commands"), PACKAGES_ABSENT)
+def test_packages_absent(run_op, machine, kwargs, commands):
+    run = run_op(apt_ops.packages_absent, machine, **kwargs)
+    assert len(run.commands) == len(commands)
+    for command, (lock, *args) in zip(run.commands, commands, strict=True):
+        words = shlex.split(command)
+        assert words[:2] == ["DEBIAN_FRONTEND=noninteractive", "apt-get"]
+        assert f"DPkg::Lock::Timeout={lock}" in words and words[-len(args) :] == args
+    assert len(run.noops) == (0 if commands else 1)
 
 
 # paths_absent / repository_sources_absent / file_absent -------------------------------------
@@ -232,10 +241,15 @@ def test_commented_out_sources_are_left_alone(run_op):
     assert run.commands == [] and run.noops == ["no other sources for " + ", ".join(DOCKER_URIS)]
 
 
-def test_file_absent(run_op):
-    assert run_op(ops.file_absent, fresh_machine(), path=SOURCES).commands == []
-    present = converged_machine()
-    assert run_op(ops.file_absent, present, path=SOURCES).commands == [f"rm -f {SOURCES}"]
+@pytest.mark.parametrize(
+    ("machine", "commands"),
+    [
+        pytest.param(fresh_machine(), [], id="missing"),
+        pytest.param(converged_machine(), [f"rm -f {SOURCES}"], id="present"),
+    ],
+)
+def test_file_absent(run_op, machine, commands):
+    assert run_op(ops.file_absent, machine, path=SOURCES).commands == commands
 
 
 # packages_present ---------------------------------------------------------------------------
@@ -656,26 +670,35 @@ def test_hold_follows_the_install(run_op):
     assert run.commands[1] == "apt-mark hold docker-ce docker-ce-cli"
 
 
-def test_hold_alone_when_the_packages_are_in_place(run_op):
-    run = packages_run(run_op, converged_machine(), holds=["docker-ce", "docker-ce-cli"])
-    assert run.commands == ["apt-mark hold docker-ce docker-ce-cli"]
-
-
-def test_held_packages_as_wanted_are_a_noop(run_op):
+def held(*names: str):
+    """A converged host with ``names`` held at the version they have."""
     machine = converged_machine()
-    for name in ("docker-ce", "docker-ce-cli"):
-        machine.packages[name] = ("hi", DOCKER_VERSION)
-    run = packages_run(
-        run_op, machine, pins={"docker-ce": "26.1.5"}, holds=["docker-ce", "docker-ce-cli"]
-    )
-    assert run.commands == []
+    for name in names:
+        machine.packages[name] = ("hi", machine.packages[name][1])
+    return machine
 
 
-def test_a_held_package_no_longer_wanted_held_is_unheld(run_op):
-    machine = converged_machine()
-    machine.packages["docker-ce"] = ("hi", DOCKER_VERSION)
-    run = packages_run(run_op, machine)
-    assert run.commands == ["apt-mark unhold docker-ce"]
+# a host with its packages in place: facts in, then the apt-mark commands or none out
+HOLDS = [
+    pytest.param(
+        held(),
+        {"holds": ["docker-ce", "docker-ce-cli"]},
+        ["apt-mark hold docker-ce docker-ce-cli"],
+        id="hold-alone-when-in-place",
+    ),
+    pytest.param(
+        held("docker-ce", "docker-ce-cli"),
+        {"pins": {"docker-ce": "26.1.5"}, "holds": ["docker-ce", "docker-ce-cli"]},
+        [],
+        id="held-as-wanted",
+    ),
+    pytest.param(held("docker-ce"), {}, ["apt-mark unhold docker-ce"], id="unheld-when-not-wanted"),
+]
+
+
+@pytest.mark.parametrize(("machine", "kwargs", "commands"), HOLDS)
+def test_holds(run_op, machine, kwargs, commands):
+    assert packages_run(run_op, machine, **kwargs).commands == commands
 
 
 REPAIR = [
@@ -689,14 +712,22 @@ def repair_run(run_op, machine):
     return run_op(apt_ops.dpkg_repaired, machine, package_sets=sets)
 
 
-def test_a_finished_dpkg_needs_no_repair(run_op):
-    assert repair_run(run_op, converged_machine()).commands == []
-
-
-def test_an_interrupted_dpkg_is_repaired_even_when_the_packages_look_fine(run_op):
+def interrupted():
     machine = converged_machine()
     machine.dpkg_interrupted = True
-    assert repair_run(run_op, machine).commands == REPAIR
+    return machine
+
+
+@pytest.mark.parametrize(
+    ("machine", "commands"),
+    [
+        pytest.param(converged_machine(), [], id="finished-dpkg-needs-no-repair"),
+        # repaired even when the packages look fine
+        pytest.param(interrupted(), REPAIR, id="interrupted-dpkg-is-repaired"),
+    ],
+)
+def test_dpkg_repaired(run_op, machine, commands):
+    assert repair_run(run_op, machine).commands == commands
 
 
 @pytest.mark.parametrize("status", ["iU", "iF", "iH"], ids=["unpacked", "half-conf", "half-inst"])
@@ -795,25 +826,28 @@ def test_present_does_not_look_for_newer_versions(run_op):
 # group_members ------------------------------------------------------------------------------
 
 
-def test_group_is_created_and_users_added(run_op):
-    run = run_op(ops.group_members, fresh_machine(), group="docker", users=["alice", "root"])
-    assert run.commands == [
-        "groupadd --system docker",
-        "usermod -aG docker alice",
-        "usermod -aG docker root",
-    ]
+GROUP_MEMBERS = [
+    pytest.param(
+        fresh_machine(),
+        ["alice", "root"],
+        ["groupadd --system docker", "usermod -aG docker alice", "usermod -aG docker root"],
+        id="group-created-users-added",
+    ),
+    pytest.param(
+        fresh_machine(group={"alice"}, users={"alice", "bob"}),
+        ["alice", "bob"],
+        ["usermod -aG docker bob"],
+        id="only-non-members-added",
+    ),
+    pytest.param(fresh_machine(group={"alice"}), ["alice"], [], id="members-in-place"),
+    pytest.param(fresh_machine(group={"alice"}), [], [], id="group-in-place-no-users"),
+]
 
 
-def test_only_users_not_yet_members_are_added(run_op):
-    machine = fresh_machine(group={"alice"}, users={"alice", "bob"})
-    run = run_op(ops.group_members, machine, group="docker", users=["alice", "bob"])
-    assert run.commands == ["usermod -aG docker bob"]
-
-
-def test_existing_group_with_its_members_is_a_noop(run_op):
-    machine = fresh_machine(group={"alice"})
-    assert run_op(ops.group_members, machine, group="docker", users=["alice"]).commands == []
-    assert run_op(ops.group_members, machine, group="docker", users=[]).commands == []
+@pytest.mark.parametrize(("machine", "users", "commands"), GROUP_MEMBERS)
+def test_group_members(run_op, machine, users, commands):
+    run = run_op(ops.group_members, machine, group="docker", users=users)
+    assert run.commands == commands
 
 
 def test_a_user_that_does_not_exist_is_refused(run_op):

@@ -413,6 +413,46 @@ def test_an_accepted_url_holds_nothing_a_shell_or_apt_would_read(name, tail):
     assert shlex.split(shlex.quote(value)) == [value]
 
 
+@pytest.mark.parametrize("name", (*URL_SETTINGS, "apt_proxy"))
+@pytest.mark.parametrize(
+    "server",
+    [
+        ";:.internal",
+        "a;b",
+        "h:",
+        "h:0",
+        "h:65536",
+        "h:8o",
+        "[::1]x",
+        "-bad.example",
+        "a..b",
+        "a b",
+        "%68ost",
+        "a:b@;",
+        "[::1",
+    ],
+)
+def test_a_url_whose_server_another_reader_could_split_elsewhere_is_refused(name, server):
+    """``https://;:.internal/…`` reads as host ``;`` to some and ``;:.internal`` to others."""
+    with pytest.raises(SettingsError, match=f"{name} must"):
+        from_host_data({name: f"https://{server}/linux"}, "web1")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://download.docker.com/linux",
+        "http://10.77.0.1:8780/linux",
+        "http://pull:s3cr%40t@mirror_1.internal:3128/docker",
+        "https://[fd00::1]:8443/linux",
+        "https://mirror.internal./linux",
+        "file:///srv/docker",
+    ],
+)
+def test_urls_naming_their_server_plainly_are_accepted(url):
+    assert from_host_data({"docker_repo_url": url}).docker_repo_url == url
+
+
 def test_the_default_container_check_expects_hello_worlds_greeting():
     assert DockerSettings().verify_output() == "Hello from Docker!"
     assert from_host_data({"docker_verify_image": "alpine"}).verify_output() is None
