@@ -28,6 +28,7 @@ from provision.core.compat import (
     set_stage,
     ssh_transport,
 )
+from provision.core.recording import calls
 
 from .inventory import Fleet
 from .lock import HostLock, LockError
@@ -110,6 +111,17 @@ class _Recorder(BaseStateCallback):
         name = self.name(state, op_hash)
         self._update(host, status="failed", current=f"failed: {name}")
         self.failed_ops[host.name] = op_hash  # its output is complete only after this call
+
+
+def _own_names(state, host_name: str) -> dict[int, str]:
+    """The name each recorded operation of ``host_name`` was given, by its ``OperationMeta``:
+    hosts of one run with different deploys (profiles) can share an operation's hash, and
+    pyinfra then keeps every host's name for it."""
+    return {
+        id(call.meta): call.kwargs["name"]
+        for call in calls(state, host_name)
+        if call.kwargs.get("name")
+    }
 
 
 def op_name(state, op_hash) -> str:
@@ -331,12 +343,13 @@ def _count(
         result = recorder.results[host.name]
         result.current = "done"
         metas = [operation_data(state, host, op) for op in recorder.steps.get(host.name, ())]
+        own = _own_names(state, host.name)
         for op_hash, meta in zip(recorder.steps.get(host.name, ()), metas, strict=True):
             result.operations += 1
             changed = meta.will_change if dry else (meta.is_complete() and meta.did_change())
             if changed:
                 result.changed_operations += 1
-                result.changed.append(recorder.name(state, op_hash))
+                result.changed.append(own.get(id(meta)) or recorder.name(state, op_hash))
         finished = bool(metas) and all(meta.is_complete() for meta in metas)
         if result.status != "failed" and interrupted and not finished:
             result.status = "interrupted"

@@ -354,5 +354,9 @@ def test_a_mixed_fleet_runs_each_hosts_own_profile():
     }
     assert result.hosts["@fake/r1"].status == "changed", result.hosts["@fake/r1"].error
     assert "useradd --create-home --shell /bin/bash runner" in ran["@fake/r1"]
+    # each host's changes carry its own operations' names, also where the two deploys'
+    # operations share a hash
+    assert "CI runner user" in result.hosts["@fake/r1"].changed, result.hosts["@fake/r1"].changed
+    assert not any(", " in name for name in result.hosts["@fake/r1"].changed)
     assert result.hosts["@fake/web1"].status == "unchanged", result.hosts["@fake/web1"].error
     assert ran["@fake/web1"] == []  # the Docker profile reads and writes nothing of a runner
