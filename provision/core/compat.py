@@ -7,6 +7,7 @@ the installed releases and names the one that changed.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from functools import cache
 
 TESTINFRA_PLUGIN = "testinfra.plugin"  # testinfra's pytest plugin module (``-p``)
 
@@ -209,6 +210,38 @@ def entry_points_read_once():
         metadata.entry_points = original
 
 
+@cache
+def global_argument_names() -> frozenset[str]:
+    """The names of pyinfra's global operation arguments (``name``, ``_sudo``, ``_if``, ...)."""
+    from pyinfra.api import arguments
+
+    return frozenset(name for name, _ in arguments.all_global_arguments())
+
+
+def settled_operation():
+    """pyinfra's result of an operation found to change nothing before the run, and so never
+    given to pyinfra (``recording.operation``): complete, succeeded, changed nothing."""
+    return _settled_class()()
+
+
+@cache
+def _settled_class() -> type:
+    from pyinfra.api.operation import OperationMeta
+    from pyinfra.connectors.util import CommandOutput
+
+    class Settled(OperationMeta):
+        _hash = "settled"
+        _success = True
+        _commands = ()
+        _maybe_is_change = False
+        _combined_output = CommandOutput([])
+
+        def __init__(self):  # nothing per instance: a fleet holds one per operation and host
+            pass
+
+    return Settled
+
+
 def global_arguments_read_once() -> None:
     """pyinfra reads the types of its global operation arguments (``typing.get_type_hints``)
     again for every operation on every host; they never change, so read them once."""
@@ -223,6 +256,49 @@ def global_arguments_read_once() -> None:
 
     all_global_arguments.read_once = True  # type: ignore[attr-defined]
     arguments.all_global_arguments = all_global_arguments
+
+
+def hosts_padded_once_per_run() -> None:
+    """pyinfra's ``Host.init`` (run by ``State.init`` for every host) pads the host's log
+    prefix to the inventory's longest name, found by walking every host: the square of the
+    fleet's size per run. Find that length once per run instead; the same padding results."""
+    from pyinfra.api.host import Host
+
+    if getattr(Host.init, "original", None):
+        return
+    original = Host.init
+
+    def init(self, state) -> None:
+        self.state = state
+        self.connector = self.connector_cls(state, self)
+        found = vars(state).get(_LONGEST_NAME)
+        if found is None or found[0] is not self.inventory:
+            found = (self.inventory, max(len(host.name) for host in self.inventory))
+            vars(state)[_LONGEST_NAME] = found
+        self.print_prefix_padding = " " * (found[1] - len(self.name))
+
+    init.original = original  # type: ignore[attr-defined]
+    Host.init = init
+
+
+_LONGEST_NAME = "provision_longest_name"
+
+
+class _Limit(list):
+    """pyinfra's host limit: a list, as pyinfra requires, that answers ``in`` from a set
+    (pyinfra asks once per host, so a list's search would cost the square of the fleet)."""
+
+    def __init__(self, hosts):
+        super().__init__(hosts)
+        self.members = frozenset(self)
+
+    def __contains__(self, host) -> bool:
+        return host in self.members
+
+
+def host_limit(hosts) -> list:
+    """``hosts`` as pyinfra's ``State.init(initial_limit=...)`` takes them (not to be changed)."""
+    return _Limit(hosts)
 
 
 def fresh_host_keys() -> None:

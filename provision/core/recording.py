@@ -4,25 +4,33 @@
 ``OperationMeta`` and the operation's ``describe``; ``provision.core.changes`` turns the
 records into the change report. An operation cannot be declared without its description, so no
 operation that changes a host can be missing from a report.
+
+While a host is prepared under ``settling`` (the fleet runner's runs), each call's commands are
+worked out at once from the facts read before the run. A call with none is *settled*: recorded
+as complete and unchanged, and never given to pyinfra, so a converged host costs its facts and
+no pyinfra operation. The first call with commands is given to pyinfra with exactly those
+commands (its facts are read once), and every later call the usual way: it runs after that
+change, and reads the facts again.
 """
 
 from __future__ import annotations
 
 import functools
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from pyinfra import host, state
 from pyinfra.api import operation as pyinfra_operation
 
-from provision.core.compat import current, run_slot
-from provision.core.snapshot import MalformedFact
+from provision.core.compat import current, global_argument_names, run_slot, settled_operation
+from provision.core.snapshot import MalformedFact, forget
 
 Describe = Callable[[dict, Callable[[object], str]], object]  # (kwargs, name_of) -> Change
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Call:
     """One operation call on one host."""
 
@@ -43,24 +51,61 @@ def operation(describe: Describe, **options):
     keyword arguments and the facts the operation read (``snapshot.last_read``); ``name_of(meta)``
     names an earlier operation the call depends on. ``changes.changes_nothing`` describes one that
     never changes a host. A fact that comes back malformed while it runs fails this host with
-    one sentence.
+    one sentence. A settled call (see the module) keeps only its name.
     """
 
     def wrap(func):
-        op = pyinfra_operation(**options)(guarded(func))
+        commands = guarded(func)
+        op = pyinfra_operation(**options)(commands)
+        given = pyinfra_operation(**options)(_given_commands)
 
         @functools.wraps(op)
         def call(*args, **kwargs):
-            meta = op(*args, **kwargs)
-            recorded = run_slot(current(host)).setdefault("calls", [])
-            # ``kwargs`` is this call's own dict (``op`` got a copy): kept as it is
-            recorded.append((current(state), Call(func.__name__, kwargs, meta, describe)))
+            slot = run_slot(current(host))
+            found = _commands_now(commands, args, kwargs) if slot.get("settling") else None
+            if found == []:
+                meta, kept = settled_operation(), {"name": kwargs.get("name") or func.__name__}
+            else:
+                slot["settling"] = False  # this call changes the host: pyinfra runs the rest
+                name = kwargs.get("name") or func.__name__
+                meta = op(*args, **kwargs) if found is None else given(found, name=name)
+                kept = kwargs  # this call's own dict (``op`` got a copy): kept as it is
+            recorded = slot.setdefault("calls", [])
+            recorded.append((current(state), Call(func.__name__, kept, meta, describe)))
             return meta
 
         call.describe = describe
         return call
 
     return wrap
+
+
+@contextmanager
+def settling(on_host) -> Iterator[None]:
+    """Within the block (``on_host``'s deploy being prepared), settle the operations that change
+    nothing (see the module), until the first one that changes the host. A host whose every
+    operation settled forgets its facts on leaving: nothing reads them again."""
+    slot = run_slot(on_host)
+    slot["settling"] = True
+    try:
+        yield
+    finally:
+        if slot.pop("settling", None):
+            forget(on_host)
+
+
+def _commands_now(commands, args: tuple, kwargs: dict) -> list | None:
+    """The commands of a call, worked out now; ``None`` for a call with pyinfra's own
+    arguments besides ``name`` (``_sudo``, ``_if``, ...), which pyinfra runs as it would."""
+    own = {key: value for key, value in kwargs.items() if key != "name"}
+    if not global_argument_names().isdisjoint(own):
+        return None
+    return list(commands(*args, **own))
+
+
+def _given_commands(commands: list):
+    """The commands a call worked out while its host was settling."""
+    yield from commands
 
 
 def refuse(message: str) -> str:

@@ -142,6 +142,13 @@ def prefetch(queries: list[tuple[type, dict]]) -> None:
     run_slot(current(host))["snapshot"] = (current(state), answers)
 
 
+def forget(on_host) -> None:
+    """Drop ``on_host``'s facts of this run (``read`` would read them again)."""
+    slot = run_slot(on_host)
+    slot.pop("snapshot", None)
+    slot.pop("last", None)
+
+
 def _processed(cls: type, lines: list[str]):
     """``cls``'s value for ``lines``; what it cannot make sense of fails the host."""
     if not lines:

@@ -21,6 +21,8 @@ from provision.core import changes, interrupt
 from provision.core.compat import (
     fresh_host_keys,
     global_arguments_read_once,
+    host_limit,
+    hosts_padded_once_per_run,
     op_output,
     operation_data,
     release_operation,
@@ -28,13 +30,14 @@ from provision.core.compat import (
     set_stage,
     ssh_transport,
 )
-from provision.core.recording import calls
+from provision.core.recording import calls, settling
 
 from .inventory import Fleet
 from .lock import HostLock, LockError
 from .results import FleetResult, HostResult
 
 global_arguments_read_once()
+hosts_padded_once_per_run()
 
 Progress = Callable[[str, str], None]  # (host name, what it does now)
 
@@ -50,28 +53,35 @@ class Locking:
 class _Recorder(BaseStateCallback):
     """Keeps each host's current operation, timings, first error and what each operation did.
 
-    Each callback costs the same whatever the fleet's size: the run's operation order, each
-    host's steps and the operations' names are computed once (``plan``), not per callback.
+    Each callback costs the same whatever the fleet's size: a host's steps and their names
+    come from its own recorded calls, worked out once, when its first operation starts.
     """
 
     def __init__(self, results: dict[str, HostResult], progress: Progress | None, planned: dict):
         self.results, self.progress, self.planned = results, progress, planned
         self.started: dict[str, float] = {}
         self.failed_ops: dict[str, str] = {}
-        self.steps: dict[str, dict[str, int]] = {}  # host name -> {op_hash: its step, from 1}
-        self.names: dict[str, str] = {}  # op_hash -> its name
+        # host name -> ({id(OperationMeta): (its step from 1, its name)}, the host's operations)
+        self.steps: dict[str, tuple[dict[int, tuple[int, str]], int]] = {}
 
-    def plan(self, state) -> None:
-        """The run's operation order and each host's steps, once all hosts are prepared."""
-        order = state.get_op_order()
-        for host in state.inventory:
-            mine = [op for op in order if operation_data(state, host, op) is not None]
-            self.steps[host.name] = {op_hash: i for i, op_hash in enumerate(mine, 1)}
-
-    def name(self, state, op_hash) -> str:
-        if op_hash not in self.names:
-            self.names[op_hash] = op_name(state, op_hash)
-        return self.names[op_hash]
+    def step(self, state, host, op_hash) -> tuple[int, str, int] | None:
+        """``(step, name, operations)`` of operation ``op_hash`` on ``host``; ``None`` when
+        the host has no such operation."""
+        meta = operation_data(state, host, op_hash)
+        if meta is None:  # pyinfra calls back for operations the host does not have
+            return None
+        if host.name not in self.steps:
+            recorded = calls(state, host.name)
+            # settled operations (complete before the run) never start
+            steps = {
+                id(call.meta): (i, call.name)
+                for i, call in enumerate(recorded, 1)
+                if not call.meta.is_complete()
+            }
+            self.steps[host.name] = (steps, len(recorded))
+        steps, count = self.steps[host.name]
+        step, name = steps.get(id(meta), (0, "an operation"))
+        return step, name, count
 
     def _update(self, host, **changes) -> None:
         result = self.results[host.name]
@@ -95,10 +105,10 @@ class _Recorder(BaseStateCallback):
         )
 
     def operation_host_start(self, state, host, op_hash):
-        steps = self.steps.get(host.name, {})
-        if op_hash not in steps:  # pyinfra calls this for operations the host does not have
-            return
-        self._update(host, current=f"{self.name(state, op_hash)} ({steps[op_hash]}/{len(steps)})")
+        found = self.step(state, host, op_hash)
+        if found is not None:
+            step, name, count = found
+            self._update(host, current=f"{name} ({step}/{count})")
 
     def operation_host_success(self, state, host, op_hash, retry_count=0):
         self._update(host)
@@ -108,25 +118,10 @@ class _Recorder(BaseStateCallback):
         release_operation(state, host, op_hash)  # a fleet's runs keep only what reports need
 
     def operation_host_error(self, state, host, op_hash, retry_count=0, max_retries=0):
-        name = self.name(state, op_hash)
+        found = self.step(state, host, op_hash)
+        name = found[1] if found else "an operation"
         self._update(host, status="failed", current=f"failed: {name}")
         self.failed_ops[host.name] = op_hash  # its output is complete only after this call
-
-
-def _own_names(state, host_name: str) -> dict[int, str]:
-    """The name each recorded operation of ``host_name`` was given, by its ``OperationMeta``:
-    hosts of one run with different deploys (profiles) can share an operation's hash, and
-    pyinfra then keeps every host's name for it."""
-    return {
-        id(call.meta): call.kwargs["name"]
-        for call in calls(state, host_name)
-        if call.kwargs.get("name")
-    }
-
-
-def op_name(state, op_hash) -> str:
-    """The operation's own name, without the deploy's prefix."""
-    return ", ".join(name.rsplit(" | ", 1)[-1] for name in state.get_op_meta(op_hash).names)
 
 
 def _command_error(state, host, op_hash, name: str) -> str:
@@ -184,7 +179,7 @@ def run_deploy(
     facts: dict[str, dict] = {}
     config = Config(PARALLEL=parallel or len(fleet.hosts), FAIL_PERCENT=fail_percent)
     state = State(check_for_changes=dry)
-    state.init(fleet.inventory, config, initial_limit=fleet.hosts)
+    state.init(fleet.inventory, config, initial_limit=host_limit(fleet.hosts))
     planned: dict[str, list] = {}  # host -> [(call, change)]: for the change report
     recorder = _Recorder(results, progress, planned)
     state.add_callback_handler(recorder)
@@ -206,7 +201,8 @@ def run_deploy(
         _count(state, fleet, recorder, dry, notes[len(fleet.notes) :], interrupted)
         for name, op_hash in recorder.failed_ops.items():
             if not results[name].error:
-                host, what = fleet.inventory.get_host(name), recorder.name(state, op_hash)
+                host = fleet.inventory.get_host(name)
+                what = (recorder.step(state, host, op_hash) or (0, "an operation"))[1]
                 results[name].error = _command_error(state, host, op_hash, what)
         _report_changes(fleet, planned, results, dry)
         for lock in locks:
@@ -227,7 +223,8 @@ def _run(
 
     Each prepared host is frozen out of the cyclic garbage collector's scans (``gc.freeze``,
     undone by ``run_deploy``): otherwise every full collection walks all hosts prepared so far,
-    a cost that grows with the square of the fleet."""
+    a cost that grows with the square of the fleet. Its garbage is collected first (a scan of
+    that host's objects alone), or the freeze would keep it for the whole run."""
     set_stage(state, "Connect")
     connect_all(state)
     for host in state.inventory.get_active_hosts():
@@ -237,7 +234,7 @@ def _run(
     set_stage(state, "Prepare")
     for host in state.inventory.get_active_hosts():
         try:
-            with ctx_host.use(host):
+            with ctx_host.use(host), settling(host):
                 deploy()
                 if inspect:  # after the deploy: its snapshot answers these facts
                     facts[host.name] = inspect(host.name)
@@ -247,8 +244,8 @@ def _run(
         except DeployError as error:
             results[host.name].status, results[host.name].error = "failed", str(error)
             state.fail_hosts({host})
+        gc.collect()
         gc.freeze()
-    recorder.plan(state)
     if not dry:
         set_stage(state, "Execute")
         run_ops(state)
@@ -337,19 +334,18 @@ def _count(
 ) -> None:
     """Operations and changes per host; hosts a stopped rollout never ran count as failed,
     hosts an interrupted run had not finished as interrupted."""
-    if not recorder.steps:  # the run stopped before every host was prepared
-        recorder.plan(state)
     for host in fleet.hosts:
         result = recorder.results[host.name]
         result.current = "done"
-        metas = [operation_data(state, host, op) for op in recorder.steps.get(host.name, ())]
-        own = _own_names(state, host.name)
-        for op_hash, meta in zip(recorder.steps.get(host.name, ()), metas, strict=True):
+        recorded = calls(state, host.name)
+        metas = [call.meta for call in recorded]
+        for call in recorded:
             result.operations += 1
+            meta = call.meta
             changed = meta.will_change if dry else (meta.is_complete() and meta.did_change())
             if changed:
                 result.changed_operations += 1
-                result.changed.append(own.get(id(meta)) or recorder.name(state, op_hash))
+                result.changed.append(call.name)
         finished = bool(metas) and all(meta.is_complete() for meta in metas)
         if result.status != "failed" and interrupted and not finished:
             result.status = "interrupted"

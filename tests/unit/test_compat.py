@@ -179,3 +179,46 @@ def test_a_run_reads_known_hosts_as_the_file_is_now(tmp_path):
     assert get_host_keys((str(known),)).lookup("10.0.0.13") is None  # pyinfra's memo
     fresh_host_keys()
     assert get_host_keys((str(known),)).lookup("10.0.0.13") is not None
+
+
+def test_hosts_are_initialised_as_pyinfra_initialises_them():
+    from pyinfra.api.host import Host
+
+    compat.hosts_padded_once_per_run()
+
+    def initialised(host) -> dict:
+        return {
+            key: type(value) if key == "connector" else value for key, value in vars(host).items()
+        }
+
+    inventory = Inventory((["a", "bbbb", "cc"], {}))
+    state = State(inventory, Config())  # each host by the one-walk init
+    ours = {host.name: initialised(host) for host in inventory}
+    for host in inventory:
+        Host.init.original(host, state)
+    assert ours == {host.name: initialised(host) for host in inventory}, changed("Host.init")
+    assert inventory.get_host("a").print_prefix_padding == "   "
+
+
+def test_the_host_limit_is_a_list_pyinfra_searches_by_set():
+    inventory = Inventory((["web1", "web2", "web3"], {}))
+    chosen = [inventory.get_host("web1"), inventory.get_host("web3")]
+    state = State(inventory, Config(), initial_limit=compat.host_limit(chosen))
+    assert isinstance(state.limit_hosts, list) and state.limit_hosts == chosen
+    inside = {host.name for host in inventory if state.is_host_in_limit(host)}
+    assert inside == {"web1", "web3"}, changed("State.is_host_in_limit")
+
+
+def test_a_settled_operation_reads_as_pyinfras_complete_unchanged_one():
+    from pyinfra.api.operation import OperationMeta
+
+    meta = compat.settled_operation()
+    assert isinstance(meta, OperationMeta)
+    assert meta.is_complete() and meta.did_succeed() and not meta.did_error()
+    assert not meta.did_change() and not meta.will_change and not meta.executed
+    assert (meta.stdout_lines, meta.stderr_lines) == ([], []), changed("OperationMeta")
+    assert compat.settled_operation() is not meta  # each names its own call
+
+
+def test_pyinfras_global_arguments_are_known_by_name():
+    assert {"name", "_sudo", "_if", "_serial"} <= compat.global_argument_names()

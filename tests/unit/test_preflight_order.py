@@ -4,11 +4,11 @@ it, and a preflight that fails leaves the host exactly as it was, whatever the p
 from __future__ import annotations
 
 import dataclasses
-import re
 
 import pytest
 from pyinfra.api import Inventory
 
+from provision.core.recording import calls
 from provision.docker.validation import from_host_data
 from provision.orchestrate.inventory import Fleet
 from provision.orchestrate.run import run_deploy
@@ -36,8 +36,8 @@ CASES = [(name, data) for name in NAMES for data in VARIANTS[name]]
 
 
 def run(name: str, machine: FakeMachine, **data):
-    """Profile ``name``'s deploy on a fake host: its result, the operations in the order they
-    started, and the commands it ran (fact commands left out)."""
+    """Profile ``name``'s deploy on a fake host: its result, its operations in their order,
+    and the commands it ran (fact commands left out)."""
     runner = runner_settings(data) if name == "ci-runner" else None
     docker = from_host_data({k: v for k, v in data.items() if not k.startswith("ci_")})
     extra = []
@@ -54,17 +54,12 @@ def run(name: str, machine: FakeMachine, **data):
         "fake_delay_jitter": 0,
     }
     inventory = Inventory(([("@fake/web1", host_data)], {}))
-    started = []
-
-    def progress(_host: str, current: str) -> None:
-        found = re.fullmatch(r"(.*) \((\d+)/\d+\)", current or "")
-        if found and found.group(1) not in started:
-            started.append(found.group(1))
-
     fleet = Fleet("t.py", inventory, list(inventory))
-    result = run_deploy(fleet, profile(name).deploy, "apply", progress=progress)
-    executed = inventory.get_host("@fake/web1").connector.executed_commands
-    return result.hosts["@fake/web1"], started, [c for c in executed if not is_fact_command(c)]
+    result = run_deploy(fleet, profile(name).deploy, "apply")
+    host = inventory.get_host("@fake/web1")
+    ordered = [call.name for call in calls(host.state, host.name)]
+    executed = [c for c in host.connector.executed_commands if not is_fact_command(c)]
+    return result.hosts["@fake/web1"], ordered, executed
 
 
 def fresh(**changes) -> FakeMachine:
@@ -75,9 +70,9 @@ def fresh(**changes) -> FakeMachine:
 
 @pytest.mark.parametrize(("name", "data"), CASES, ids=[f"{n}-{sorted(d)}" for n, d in CASES])
 def test_every_profile_runs_the_preflight_before_any_other_operation(name, data):
-    result, started, commands = run(name, fresh(), **data)
+    result, ordered, commands = run(name, fresh(), **data)
     assert commands, result.error  # the fresh host was changed, by operations after it
-    assert started[0] == "Preflight", started
+    assert ordered[0] == "Preflight", ordered
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -85,7 +80,7 @@ def test_a_failed_preflight_changes_nothing_in_any_profile(name):
     offered = {"containerd.io": [PACKAGE_VERSIONS["containerd.io"]]}  # no docker-ce for it
     machine = fresh(index=offered)
     machine.packages = {"docker.io": ("ii", "26.1.5+dfsg1-9+b9")}
-    result, started, commands = run(name, machine)
+    result, ordered, commands = run(name, machine)
     assert result.status == "failed" and "lacks docker-ce" in result.error, result.error
     assert "nothing was changed" in result.error
-    assert (started, commands) == ([], [])
+    assert (ordered, commands) == ([], [])

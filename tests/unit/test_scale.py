@@ -59,8 +59,13 @@ def steps_of(seen: list[tuple[str, str]], name: str) -> list[tuple[int, int]]:
 def test_progress_names_each_hosts_step_out_of_its_own_operations(monkeypatch):
     seen: list[tuple[str, str]] = []
     result, _ = run(fleet_of(3), progress=lambda *update: seen.append(update))
-    for name, host in result.hosts.items():
-        assert steps_of(seen, name) == [(i, host.operations) for i in range(1, host.operations + 1)]
+    fresh = result.hosts.pop("@fake/web1")
+    steps = steps_of(seen, "@fake/web1")
+    first = steps[0][0]  # the operations before its first change settled: they never start
+    assert 1 < first < fresh.operations
+    assert steps == [(i, fresh.operations) for i in range(first, fresh.operations + 1)]
+    for name, host in result.hosts.items():  # converged: every operation settled
+        assert host.operations > 20 and steps_of(seen, name) == []
 
 
 def test_the_board_does_not_redraw_on_each_update():
@@ -94,8 +99,9 @@ def test_a_run_keeps_no_operation_arguments_once_it_no_longer_needs_them(monkeyp
     result, _ = run(fleet_of(2), dry=dry)
     assert result.ok and result.hosts["@fake/web1"].status == "changed"
     assert result.hosts["@fake/web1"].changes  # the reports still say what changed
+    assert kept["@fake/web1"] and not kept["@fake/web2"]  # the converged host's settled
     for ops in kept.values():
-        assert ops and all(not data.global_arguments for data in ops.values())
+        assert all(not data.global_arguments for data in ops.values())
         assert all(list(data.command_generator()) == [] for data in ops.values())
 
 
@@ -105,3 +111,22 @@ def test_prepared_hosts_are_left_out_of_the_collectors_scans_during_the_run_only
     assert result.ok
     assert frozen[-1] > 0  # while the operations ran, the prepared hosts were frozen
     assert gc.get_freeze_count() == 0  # and are collected as usual once the run ended
+
+
+def test_a_prepared_hosts_garbage_is_collected_before_it_is_frozen(monkeypatch):
+    """Frozen garbage would stay for the whole run: cycles made while a host was prepared
+    (json's encoder makes some) are collected before the freeze."""
+    found = []
+
+    class Watching:
+        def __getattr__(self, name):
+            return getattr(gc, name)
+
+        def freeze(self):
+            found.append(gc.collect())  # what a collection now would still find
+            gc.freeze()
+
+    monkeypatch.setattr(runner, "gc", Watching())
+    result, _ = run(fleet_of(3))
+    assert result.ok
+    assert found == [0, 0, 0]
