@@ -44,6 +44,16 @@ def test_long(host):
     assert False, "y" * 1000
 
 
+@pytest.fixture
+def torn(host):
+    yield
+    raise RuntimeError("left behind")
+
+
+def test_torn(torn):
+    pass
+
+
 def test_no_host():
     assert False
 """
@@ -71,7 +81,11 @@ def test_each_hosts_checks_are_recorded_with_why_they_failed(tmp_path):
             Check("test_service[containerd]", True),
             Check("test_unread", False, unread),  # the whole sentence, however long
             Check("test_long", False, "AssertionError: " + "y" * 284),
+            Check("test_torn", False, "RuntimeError: left behind"),  # failed in tear-down
         ]
+    # one line per call, and per set-up or tear-down that did not pass (test_unread's set-up,
+    # test_torn's tear-down): 7 checks, 8 lines a host
+    assert len((tmp_path / "checks.jsonl").read_text().splitlines()) == 2 * 8
 
 
 def test_hosts_not_asked_for_are_left_out(tmp_path):
