@@ -62,12 +62,12 @@ def operation(describe: Describe, **options):
         @functools.wraps(op)
         def call(*args, **kwargs):
             slot = run_slot(current(host))
+            name = kwargs.get("name") or func.__name__
             found = _commands_now(commands, args, kwargs) if slot.get("settling") else None
             if found == []:
-                meta, kept = settled_operation(), {"name": kwargs.get("name") or func.__name__}
-            else:
-                slot["settling"] = False  # this call changes the host: pyinfra runs the rest
-                name = kwargs.get("name") or func.__name__
+                meta, kept = settled_operation(), {"name": name}
+            else:  # pyinfra runs this call and every later one of the host
+                slot["settling"] = False
                 meta = op(*args, **kwargs) if found is None else given(found, name=name)
                 kept = kwargs  # this call's own dict (``op`` got a copy): kept as it is
             recorded = slot.setdefault("calls", [])

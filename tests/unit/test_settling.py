@@ -10,11 +10,14 @@ import time
 from collections import Counter
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pyinfra.api import Inventory
 
 from provision.core.compat import operation_metas, run_slot
 from provision.core.recording import calls
 from provision.docker.deploy import DAEMON_JSON, KEYRING, PROXY_DROPIN, install_docker
+from provision.docker.validation import from_host_data
 from provision.orchestrate import run as runner
 from provision.orchestrate.inventory import Fleet
 from provision.orchestrate.run import run_deploy
@@ -29,41 +32,62 @@ from .fakes import (
 )
 
 KEY_URL = "https://download.docker.com/linux/debian/gpg"
+DRIFTS = {  # one change each to a converged host, as ``drifted`` takes them
+    "stale-path": {"paths": {"/etc/apt/keyrings/docker.gpg"}},
+    "other-key": {"files": {KEYRING: ("644", "root:root", synthetic_key(b"not docker's"))}},
+    "key-mode": {"files": {KEYRING: ("600", "root:root", DOCKER_KEY)}},
+    "own-daemon-json": {"files": {DAEMON_JSON: ("644", "root:root", b'{"debug":true}')}},
+    "stopped": {"services": {"docker": ("inactive", "enabled")}},
+    "docker.io": {"packages": {"docker.io": ("ii", "26.1.5+dfsg1-9+b9")}},
+    "no-group": {"group": None},
+}
+DATA = [{}, {"docker_users": ["alice"]}, {"docker_live_restore": True}, {"docker_hold": True}]
 
 
-def drifted(**changes) -> object:
-    """A converged host with ``changes`` to its files, paths, packages or services."""
+def stamped(fmt: str, t=None) -> str:
+    """``time.strftime`` with one takeover stamp, the same in both runs of a comparison."""
+    return "20261207T000000Z" if "T" in fmt else REAL_STRFTIME(fmt, *(() if t is None else (t,)))
+
+
+REAL_STRFTIME = time.strftime
+
+
+def drifted(*changes: dict) -> object:
+    """A converged host with each of ``changes`` made to its files, paths, packages, services
+    or group, in turn."""
     machine = converged_machine()
-    for name, value in changes.items():
-        current = getattr(machine, name)
-        setattr(machine, name, {**current, **value} if isinstance(current, dict) else value)
+    for change in changes:
+        for name, value in change.items():
+            current = getattr(machine, name)
+            setattr(machine, name, {**current, **value} if isinstance(current, dict) else value)
     return machine
 
 
 def fleet_machines() -> dict:
     """One host of each kind: the first change of each comes at another operation."""
-    other_key = synthetic_key(b"not docker's")
     return {
         "fresh": fresh_machine(urls={KEY_URL: DOCKER_KEY}),
         "converged": converged_machine(),
-        "stale-path": drifted(paths={"/etc/apt/keyrings/docker.gpg"}),
-        "other-key": drifted(files={KEYRING: ("644", "root:root", other_key)}),
-        "key-mode": drifted(files={KEYRING: ("600", "root:root", DOCKER_KEY)}),
-        "own-daemon-json": drifted(files={DAEMON_JSON: ("644", "root:root", b'{"debug":true}')}),
-        "stopped": drifted(services={"docker": ("inactive", "enabled")}),
-        "docker.io": drifted(packages={"docker.io": ("ii", "26.1.5+dfsg1-9+b9")}),
+        **{name: drifted(changes) for name, changes in DRIFTS.items()},
     }
 
 
-def run(dry: bool) -> tuple[dict, dict, dict]:
+def run(dry: bool, machines: dict | None = None) -> tuple[dict, dict, dict]:
     """The fleet's report, each host's commands (operations' in order, facts' counted) and
-    the operations pyinfra was given per host."""
+    the operations pyinfra was given per host; ``machines``: ``{name: (machine, host data)}``
+    (default: ``fleet_machines``)."""
+    machines = machines or {name: (m, {}) for name, m in fleet_machines().items()}
     hosts = [
         (
             f"@fake/{name}",
-            {"fake_responses": fake_responses(machine), "fake_delay": 0, "fake_delay_jitter": 0},
+            {
+                **data,
+                "fake_responses": fake_responses(machine, from_host_data(data)),
+                "fake_delay": 0,
+                "fake_delay_jitter": 0,
+            },
         )
-        for name, machine in fleet_machines().items()
+        for name, (machine, data) in machines.items()
     ]
     inventory = Inventory((hosts, {}))
     result = run_deploy(Fleet("t.py", inventory, list(inventory)), install_docker, "apply", dry=dry)
@@ -82,19 +106,20 @@ def run(dry: bool) -> tuple[dict, dict, dict]:
     return report, commands, given
 
 
+def not_settling(host):
+    return contextlib.nullcontext()
+
+
 @pytest.fixture
 def one_stamp(monkeypatch):
     """The same takeover stamp for both runs of a comparison."""
-    real = time.strftime
-    monkeypatch.setattr(
-        time, "strftime", lambda fmt, t=None: "20261207T000000Z" if "T" in fmt else real(fmt, t)
-    )
+    monkeypatch.setattr(time, "strftime", stamped)
 
 
 @pytest.mark.parametrize("dry", [False, True], ids=["apply", "dry-run"])
 def test_a_settled_run_reports_and_runs_exactly_what_pyinfra_would(monkeypatch, one_stamp, dry):
     report, commands, given = run(dry)
-    monkeypatch.setattr(runner, "settling", lambda host: contextlib.nullcontext())
+    monkeypatch.setattr(runner, "settling", not_settling)
     plain_report, plain_commands, plain_given = run(dry)
 
     assert report == plain_report
@@ -153,3 +178,28 @@ def test_machines_are_what_they_say():
             continue
         differs = {key for key, value in dataclasses.asdict(machine).items() if base[key] != value}
         assert len(differs) == 1, (name, differs)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    hosts=st.lists(
+        st.tuples(st.sets(st.sampled_from(sorted(DRIFTS))), st.sampled_from(range(len(DATA)))),
+        min_size=1,
+        max_size=3,
+    ),
+    dry=st.booleans(),
+)
+def test_any_fleet_reports_and_runs_the_same_settled_or_not(hosts, dry):
+    """Hosts with any set of drifts and settings: settling changes nothing but the operations
+    pyinfra is given."""
+    machines = {}
+    for i, (drifts, data) in enumerate(hosts):
+        machine = drifted(*(DRIFTS[name] for name in sorted(drifts)))
+        machines[f"web{i}"] = (machine, DATA[data])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(time, "strftime", stamped)
+        settled = run(dry, machines)
+        patch.setattr(runner, "settling", not_settling)
+        plain = run(dry, machines)
+    assert settled[:2] == plain[:2]
+    assert all(settled[2][name] <= plain[2][name] for name in plain[2])
