@@ -9,6 +9,7 @@ without the host, and whether it passed (or was skipped) with the first line of 
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from dataclasses import dataclass
@@ -68,6 +69,12 @@ def pytest_configure(config: pytest.Config) -> None:
     where = os.environ.get(ENV)
     if where:  # one file for the session, a line written as each phase ends
         config.stash[_RECORDS] = open(where, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The collected checks (a few per host) live until the run ends: out of the cyclic
+    collector's scans, which would otherwise walk all of them again and again."""
+    gc.freeze()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

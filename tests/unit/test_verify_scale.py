@@ -53,7 +53,9 @@ def checks_of(count: int, batch: int, monkeypatch) -> tuple[dict, list[list[str]
 
     def counting(names, *args):
         started.append(list(names))
-        return START(names, *args)
+        process = START(names, *args)
+        assert "no:logging" in process.args  # no log capture around each check's phases
+        return process
 
     monkeypatch.setattr(verify_run, "BATCH", batch)
     monkeypatch.setattr(verify_run, "_start", counting)
