@@ -265,7 +265,7 @@ def _start(
         "-q",
         "-p",
         "no:cacheprovider",
-        "-p",  # nor pytest's log capture around every phase of every check: nothing reads it
+        "-p",  # no log capture around every phase of every check: nothing reads it
         "no:logging",
         "--hosts=" + ",".join(f"ssh://{name}" for name in names),
         f"--ssh-config={work / 'ssh_config'}",
