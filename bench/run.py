@@ -374,15 +374,15 @@ def converge(lab: Lab, count: int) -> dict:
 
 
 def fleet_scale(sizes: list[int], runs: int) -> dict:
-    """``bench/scale.py`` per kind (idempotent apply, status) and size, each in a process of its
-    own, ``runs`` times per size: CPU time only grows when other work shares the cores, so the
-    least of the runs is the tool's own cost, and every size gets the same chance of a quiet
-    run."""
+    """``bench/scale.py`` per kind (idempotent apply, status, verify) and size, each in a process
+    of its own, ``runs`` times per size: CPU time only grows when other work shares the cores,
+    so the least of the runs is the tool's own cost, and every size gets the same chance of a
+    quiet run."""
     figures: dict = {kind: {} for kind in scale.KINDS}
     for kind in scale.KINDS:
         for count in sizes:
             repeats = max(1, runs)
-            say(f"scale: {kind} on {count} @fake hosts, {repeats} run(s)")
+            say(f"scale: {kind} on {count} hosts without a lab, {repeats} run(s)")
             done = []
             for _ in range(repeats):
                 process = subprocess.run(
@@ -439,10 +439,13 @@ def scale_rows(figures: dict) -> list[tuple[str, str, str, str]]:
             grown = (last["rss_mib"] - first["rss_mib"]) / (sizes[-1] - sizes[0]) * 1024
             add(f"scale: {what}, RSS per extra host", f"{grown:.0f} KiB")
         first = by_size[sizes[0]]
-        add(
-            f"scale: {what}, operations, commands per host",
-            f"{first['operations_per_host']}, {first['commands_per_host']}",
-        )
+        if kind == "verify":
+            add(f"scale: {what}, checks per host", str(first["checks_per_host"]))
+        else:
+            add(
+                f"scale: {what}, operations, commands per host",
+                f"{first['operations_per_host']}, {first['commands_per_host']}",
+            )
     return rows
 
 
@@ -539,8 +542,11 @@ SCALE_NOTES = """\
 how measured (scale): bench/scale.py N KIND in a process of its own: one idempotent apply
 (or status: its dry run, each host's status facts and the status table) on N converged @fake
 hosts (pyinfra's fake connector answering as a converged Debian 12 host);
-controller CPU (user + system) from run_deploy to the JSON report, the least of the runs;
-peak RSS of that process (getrusage ru_maxrss)."""
+or verify: the real verify, pytest and testinfra on N hosts whose ssh (a stand-in first on
+PATH) prints a converged Debian 12 host's probe answer, then its table, JSON and JUnit reports;
+controller CPU (user + system, of the process and the children it waited for: pytest, the
+ssh stand-ins) from run_deploy or verify to the JSON report, the least of the runs;
+peak RSS of that process plus its largest child's (getrusage ru_maxrss)."""
 
 
 # Main

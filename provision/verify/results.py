@@ -1,17 +1,20 @@
 """Each check's result as data, from pytest's own hooks, not from a report file.
 
 verify's pytest run loads this plugin (``-p provision.verify.results``); it writes one JSON
-line per check and phase to the file named by ``PROVISION_VERIFY_RESULTS``: the host (from
-testinfra's host parameter), the check's id without the host, and whether it passed (or was
-skipped) with the first line of why not. ``read`` turns the lines into ``Check``s per host.
+line per check's call and per set-up or tear-down that did not pass to the file named by
+``PROVISION_VERIFY_RESULTS``: the host (from testinfra's host parameter), the check's id
+without the host, and whether it passed (or was skipped) with the first line of why not.
+``read`` turns the lines into ``Check``s per host.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import pytest
 
@@ -59,21 +62,43 @@ def message(report, call) -> str:
     return lines[0][:MESSAGE_CHARS] if lines else "failed"
 
 
+_RECORDS = pytest.StashKey[TextIO]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    where = os.environ.get(ENV)
+    if where:  # one file for the session, a line written as each phase ends
+        config.stash[_RECORDS] = open(where, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The collected checks (a few per host) live until the run ends: out of the cyclic
+    collector's scans, which would otherwise walk all of them again and again."""
+    gc.freeze()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    records = config.stash.get(_RECORDS, None)
+    if records is not None:
+        records.close()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
-    where = os.environ.get(ENV)
+    records = item.config.stash.get(_RECORDS, None)
+    if records is None or (report.passed and report.when != "call"):
+        return  # a set-up or tear-down that passed says nothing the call does not
     found = check_id(item)
-    if not where or found is None:
+    if found is None:
         return
     record = {"host": found[0], "id": found[1], "passed": report.passed}
     if report.skipped:
         record["skipped"] = True
     if report.failed:
         record["message"] = message(report, call)
-    with open(where, "a", encoding="utf-8") as results:
-        results.write(json.dumps(record) + "\n")
+    records.write(json.dumps(record) + "\n")
 
 
 def read(path: Path, hosts: list[str]) -> dict[str, list[Check]]:

@@ -6,6 +6,7 @@ The runner writes ``{host: host_data}`` as JSON and names the file in
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 
@@ -21,9 +22,16 @@ def host_data(host_name: str) -> dict:
     path = os.environ.get(ENV)
     if not path:
         return {}
-    with open(path) as handle:
-        data = json.load(handle)
+    stat = os.stat(path)
+    data = _read(path, stat.st_mtime_ns, stat.st_size)
     return {**data.get("*", {}), **data.get(host_name, {})}
+
+
+@functools.lru_cache(maxsize=1)
+def _read(path: str, mtime_ns: int, size: int) -> dict:
+    """The settings file, read once while it stays the same (not once per host)."""
+    with open(path) as handle:
+        return json.load(handle)
 
 
 def settings_for(host_name: str) -> DockerSettings:

@@ -44,6 +44,22 @@ def test_long(host):
     assert False, "y" * 1000
 
 
+@pytest.fixture
+def torn(host):
+    yield
+    raise RuntimeError("left behind")
+
+
+def test_torn(torn):
+    pass
+
+
+def test_frozen(host):
+    import gc
+
+    assert gc.get_freeze_count() > 0  # the collected checks are left out of gc's scans
+
+
 def test_no_host():
     assert False
 """
@@ -71,7 +87,12 @@ def test_each_hosts_checks_are_recorded_with_why_they_failed(tmp_path):
             Check("test_service[containerd]", True),
             Check("test_unread", False, unread),  # the whole sentence, however long
             Check("test_long", False, "AssertionError: " + "y" * 284),
+            Check("test_torn", False, "RuntimeError: left behind"),  # failed in tear-down
+            Check("test_frozen", True),
         ]
+    # one line per call, and per set-up or tear-down that did not pass (test_unread's set-up,
+    # test_torn's tear-down): 8 checks, 9 lines a host
+    assert len((tmp_path / "checks.jsonl").read_text().splitlines()) == 2 * 9
 
 
 def test_hosts_not_asked_for_are_left_out(tmp_path):
