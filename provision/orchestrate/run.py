@@ -50,6 +50,9 @@ class Locking:
     wait: float = 300.0
 
 
+UNNAMED = "an operation"  # an operation the host's recorded calls do not name
+
+
 class _Recorder(BaseStateCallback):
     """Keeps each host's current operation, timings, first error and what each operation did.
 
@@ -80,8 +83,13 @@ class _Recorder(BaseStateCallback):
             }
             self.steps[host.name] = (steps, len(recorded))
         steps, count = self.steps[host.name]
-        step, name = steps.get(id(meta), (0, "an operation"))
+        step, name = steps.get(id(meta), (0, UNNAMED))
         return step, name, count
+
+    def name(self, state, host, op_hash) -> str:
+        """The name of operation ``op_hash`` on ``host``, from its own recorded call."""
+        found = self.step(state, host, op_hash)
+        return found[1] if found else UNNAMED
 
     def _update(self, host, **changes) -> None:
         result = self.results[host.name]
@@ -118,8 +126,7 @@ class _Recorder(BaseStateCallback):
         release_operation(state, host, op_hash)  # a fleet's runs keep only what reports need
 
     def operation_host_error(self, state, host, op_hash, retry_count=0, max_retries=0):
-        found = self.step(state, host, op_hash)
-        name = found[1] if found else "an operation"
+        name = self.name(state, host, op_hash)
         self._update(host, status="failed", current=f"failed: {name}")
         self.failed_ops[host.name] = op_hash  # its output is complete only after this call
 
@@ -202,7 +209,7 @@ def run_deploy(
         for name, op_hash in recorder.failed_ops.items():
             if not results[name].error:
                 host = fleet.inventory.get_host(name)
-                what = (recorder.step(state, host, op_hash) or (0, "an operation"))[1]
+                what = recorder.name(state, host, op_hash)
                 results[name].error = _command_error(state, host, op_hash, what)
         _report_changes(fleet, planned, results, dry)
         for lock in locks:
