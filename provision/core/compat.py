@@ -84,6 +84,21 @@ def interrupts_through_gevent():
         hub.NOT_ERROR = before
 
 
+def in_background(function, *args):
+    """Start ``function(*args)`` in a greenlet of pyinfra's loop; the greenlet has ``get()``
+    (its result, waiting for it), ``kill()`` and ``dead``."""
+    import gevent
+
+    return gevent.spawn(function, *args)
+
+
+def stop_all(greenlets) -> None:
+    """Stop ``greenlets`` (``in_background``'s) and wait until each has."""
+    import gevent
+
+    gevent.killall(list(greenlets))
+
+
 def throw_soon(target, error: type[BaseException]) -> None:
     """Raise ``error`` in greenlet ``target`` as soon as the running greenlet yields to
     gevent's loop."""

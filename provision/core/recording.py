@@ -25,7 +25,7 @@ from pyinfra import host, state
 from pyinfra.api import operation as pyinfra_operation
 
 from provision.core.compat import current, global_argument_names, run_slot, settled_operation
-from provision.core.snapshot import MalformedFact, forget
+from provision.core.snapshot import MalformedFact, forget, planning
 
 Describe = Callable[[dict, Callable[[object], str]], object]  # (kwargs, name_of) -> Change
 
@@ -61,6 +61,7 @@ def operation(describe: Describe, **options):
 
         @functools.wraps(op)
         def call(*args, **kwargs):
+            planning()  # a deploy run only to learn its snapshot stops here
             slot = run_slot(current(host))
             name = kwargs.get("name") or func.__name__
             found = _commands_now(commands, args, kwargs) if slot.get("settling") else None

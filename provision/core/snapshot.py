@@ -10,6 +10,10 @@ is read once for all its queries: one ``dpkg-query`` for every package list, one
 Nothing a fact's command prints can pass for another fact's answer: each command's output
 (stdout; its stderr is dropped) comes back as one line ``MARK INDEX LENGTH BASE64``, and the
 controller decodes exactly those bytes. An answer that breaks this framing fails the host.
+
+A fleet's snapshots are read ahead (``reading_ahead``): while one host is prepared, the
+snapshots of the next ones are already on their way, so a fleet waits for its hosts' first
+commands side by side rather than one after another.
 """
 
 from __future__ import annotations
@@ -17,14 +21,23 @@ from __future__ import annotations
 import base64
 import binascii
 import sys
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from pyinfra import host, state
 from pyinfra.api import DeployError, FactBase
+from pyinfra.context import ctx_host
 
-from provision.core.compat import current, operation_metas, run_slot
+from provision.core.compat import (
+    current,
+    in_background,
+    operation_metas,
+    run_slot,
+    stop_all,
+)
 
 MARK = "=====provision-fact"
+AT_ONCE = 64  # snapshots on their way at once, at most (and at most the run's parallel)
 
 
 def _key(cls: type, kwargs: dict) -> tuple:
@@ -122,7 +135,8 @@ def _selected(cls: type, kwargs: dict, value):
 def prefetch(queries: list[tuple[type, dict]]) -> None:
     """Read ``queries`` (fact class, kwargs) in one command, for ``read`` to answer from."""
     runs = plan(queries)
-    sections = host.get_fact(Snapshot, queries=runs)
+    planning(runs)
+    sections = _read_ahead(runs)
     answers = {}
     if sections is not None:
         if not isinstance(sections, Malformed):
@@ -142,11 +156,96 @@ def prefetch(queries: list[tuple[type, dict]]) -> None:
     run_slot(current(host))["snapshot"] = (current(state), answers)
 
 
+class _Planned(BaseException):
+    """Stops a deploy that runs only to learn its snapshot (``reading_ahead``); a
+    ``BaseException``, so that no deploy's own ``except Exception`` takes it."""
+
+    def __init__(self, runs: list[tuple[type, dict]] | None):
+        super().__init__()
+        self.runs = runs
+
+
+def planning(runs: list[tuple[type, dict]] | None = None) -> None:
+    """While this host's deploy runs only to learn its snapshot, stop it here: at its
+    ``prefetch`` (``runs``: what to read ahead), or at the first operation or fact it reaches
+    before one (``None``: nothing to read ahead)."""
+    if run_slot(current(host)).get("planning"):
+        raise _Planned(runs)
+
+
+def reading_ahead(hosts: Iterable, deploy: Callable[[], None], at_once: int = 0) -> Iterator:
+    """``hosts`` one by one, to prepare in turn, each with its snapshot on its way before its
+    turn: the host being prepared and the next ones are read, ``at_once`` at most (default:
+    ``AT_ONCE``, and no more than the run's ``PARALLEL``; 1 reads each in its own turn).
+
+    To start a host's read, ``deploy`` runs on it up to its ``prefetch`` (``planning`` stops
+    it there: no operation is declared and nothing else is read); the read then goes on in the
+    background, and the host's ``prefetch`` takes its answer (or its error) in its turn. A
+    deploy that declares an operation before it prefetches reads nothing ahead."""
+    at_once = at_once or min(AT_ONCE, current(state).config.PARALLEL or AT_ONCE)
+    hosts = list(hosts)
+    started = 0
+    try:
+        for turn, each in enumerate(hosts):
+            while started < min(len(hosts), turn + at_once):
+                _start(hosts[started], deploy)
+                started += 1
+            yield each
+    finally:  # the run ended early: reads nobody will take are stopped
+        stop_all(slot["ahead"][2] for slot in map(run_slot, hosts) if "ahead" in slot)
+
+
+def _start(on_host, deploy: Callable[[], None]) -> None:
+    """Run ``deploy`` on ``on_host`` up to its ``prefetch`` and start that read."""
+    slot = run_slot(on_host)
+    declared = len(operation_metas(current(state), on_host))
+    slot["planning"] = True
+    try:
+        with ctx_host.use(on_host):
+            deploy()
+    except _Planned as planned:
+        if planned.runs is not None:
+            reading = in_background(_read, on_host, planned.runs)
+            slot["ahead"] = (current(state), planned.runs, reading)
+    except DeployError:  # the host's settings: it fails with them in its own turn
+        pass
+    finally:
+        del slot["planning"]
+    if len(operation_metas(current(state), on_host)) != declared:
+        raise RuntimeError(
+            f"{on_host.name}: the deploy declared a pyinfra operation that is not "
+            "provision.core.recording.operation's; declare it with that decorator."
+        )
+
+
+def _read(on_host, runs: list[tuple[type, dict]]) -> tuple[bool, object]:
+    """``(True, answer)`` of ``on_host``'s snapshot, or ``(False, the exception)``."""
+    try:
+        with ctx_host.use(on_host):
+            return True, on_host.get_fact(Snapshot, queries=runs)
+    except Exception as error:  # raised in the host's own turn, as if read then
+        return False, error
+
+
+def _read_ahead(runs: list[tuple[type, dict]]):
+    """This host's snapshot: the answer read ahead for exactly ``runs``, else read now."""
+    ahead = run_slot(current(host)).pop("ahead", None)
+    if ahead is None or ahead[0] is not current(state) or ahead[1] != runs:
+        if ahead is not None:
+            ahead[2].kill()
+        return host.get_fact(Snapshot, queries=runs)
+    ok, answer = ahead[2].get()
+    if not ok:
+        raise answer
+    return answer
+
+
 def forget(on_host) -> None:
     """Drop ``on_host``'s facts of this run (``read`` would read them again)."""
     slot = run_slot(on_host)
     slot.pop("snapshot", None)
     slot.pop("last", None)
+    slot.pop("ahead", None)
 
 
 def _processed(cls: type, lines: list[str]):
@@ -164,6 +263,7 @@ def _processed(cls: type, lines: list[str]):
 
 def read(cls: type, **kwargs):
     """A fact, from the snapshot while no operation has changed this host yet."""
+    planning()
     snapshot = run_slot(current(host)).get("snapshot")
     key = _key(cls, kwargs)
     if snapshot and snapshot[0] is current(state) and key in snapshot[1] and not _changed_so_far():
@@ -177,6 +277,7 @@ def read(cls: type, **kwargs):
 def fresh(cls: type, **kwargs):
     """``cls`` read now, on its own (``kwargs`` may hold pyinfra's, as ``_stdin``); an answer
     its parser refuses fails this host as a malformed snapshot answer does, never the fleet."""
+    planning()
     try:
         return _selected(cls, kwargs, host.get_fact(cls, **kwargs))
     except (ValueError, LookupError, TypeError) as error:

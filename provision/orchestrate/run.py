@@ -31,6 +31,7 @@ from provision.core.compat import (
     ssh_transport,
 )
 from provision.core.recording import calls, settling
+from provision.core.snapshot import reading_ahead
 
 from .inventory import Fleet
 from .lock import HostLock, LockError
@@ -226,7 +227,8 @@ def _run(
 ) -> None:
     """Connect, lock, prepare each host (settings and distro errors fail only that host),
     execute. A dry run's ``recorder.planned`` receives each prepared host's operations with
-    what they would change.
+    what they would change. Hosts are prepared one by one, with the snapshots of the next ones
+    read meanwhile (``snapshot.reading_ahead``).
 
     Each prepared host is frozen out of the cyclic garbage collector's scans (``gc.freeze``,
     undone by ``run_deploy``): otherwise every full collection walks all hosts prepared so far,
@@ -239,7 +241,7 @@ def _run(
     if locking:
         _lock(state, locking, locks, results, recorder)
     set_stage(state, "Prepare")
-    for host in state.inventory.get_active_hosts():
+    for host in reading_ahead(state.inventory.get_active_hosts(), deploy):
         try:
             with ctx_host.use(host), settling(host):
                 deploy()

@@ -1,13 +1,16 @@
 """Controller cost over real SSH: a run's operation order is computed a fixed number of times
 whatever the fleet's size, a converged host gives pyinfra no operation, each host's progress
-counts its own steps, and verification reads every host's checks from one pass over the
-results."""
+counts its own steps, the hosts' snapshots are read side by side, and verification reads every
+host's checks from one pass over the results."""
 
 from __future__ import annotations
 
+from pyinfra import host as current_host
 from pyinfra.api import State
+from pyinfra.api.host import Host
 
 from provision.core.compat import operation_metas
+from provision.core.snapshot import Snapshot
 from provision.docker.deploy import install_docker
 from provision.orchestrate.run import run_deploy
 from tests.unit.test_scale import steps_of
@@ -54,3 +57,33 @@ def test_runs_on_one_and_two_hosts_compute_the_operation_order_as_often(lab, mon
     assert verified.ok, verified.as_dict()["hosts"]
     lab1, lab2 = (verified.hosts[name].checks for name in ("lab1", "lab2"))
     assert lab1 and [c.id for c in lab1] == [c.id for c in lab2]
+
+
+def test_the_hosts_snapshots_are_read_side_by_side_over_ssh(lab, monkeypatch):
+    """The second host's first command is on its way before the first host is prepared, and
+    each host's snapshot is read once: in its turn, the host takes the answer read ahead."""
+    events: list[tuple[str, str]] = []
+    original = Host.get_fact
+
+    def get_fact(self, cls, *args, **kwargs):
+        if cls is Snapshot:
+            events.append(("read", self.name))
+            try:
+                return original(self, cls, *args, **kwargs)
+            finally:
+                events.append(("answered", self.name))
+        return original(self, cls, *args, **kwargs)
+
+    def deploy():
+        install_docker()
+        events.append(("prepared", current_host.name))
+
+    monkeypatch.setattr(Host, "get_fact", get_fact)
+    result = run_deploy(fleet("lab1", "lab2"), deploy, "apply")
+    monkeypatch.undo()
+    assert result.ok, {name: r.error for name, r in result.hosts.items()}
+    first = [name for kind, name in events if kind == "prepared"][0]
+    before = events[: events.index(("prepared", first))]
+    assert sorted(name for kind, name in before if kind == "read") == ["lab1", "lab2"]
+    assert [kind for kind, _ in events[:2]] == ["read", "read"]  # both in flight at once
+    assert sorted(name for kind, name in events if kind == "read") == ["lab1", "lab2"]

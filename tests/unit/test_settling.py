@@ -75,16 +75,17 @@ def fleet_machines() -> dict:
 def run(dry: bool, machines: dict | None = None) -> tuple[dict, dict, dict]:
     """The fleet's report, each host's commands (operations' in order, facts' counted) and
     the operations pyinfra was given per host; ``machines``: ``{name: (machine, host data)}``
-    (default: ``fleet_machines``)."""
+    (default: ``fleet_machines``); the fake connector answers at once unless the host data
+    sets ``fake_delay``."""
     machines = machines or {name: (m, {}) for name, m in fleet_machines().items()}
     hosts = [
         (
             f"@fake/{name}",
             {
-                **data,
-                "fake_responses": fake_responses(machine, from_host_data(data)),
                 "fake_delay": 0,
                 "fake_delay_jitter": 0,
+                **data,
+                "fake_responses": fake_responses(machine, from_host_data(data)),
             },
         )
         for name, (machine, data) in machines.items()
