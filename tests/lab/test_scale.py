@@ -5,14 +5,12 @@ host's checks from one pass over the results."""
 
 from __future__ import annotations
 
-from pyinfra import host as current_host
 from pyinfra.api import State
-from pyinfra.api.host import Host
 
 from provision.core.compat import operation_metas
-from provision.core.snapshot import Snapshot
 from provision.docker.deploy import install_docker
 from provision.orchestrate.run import run_deploy
+from tests.unit.test_read_ahead import watched
 from tests.unit.test_scale import steps_of
 
 from .conftest import check, fleet
@@ -63,22 +61,7 @@ def test_the_hosts_snapshots_are_read_side_by_side_over_ssh(lab, monkeypatch):
     """The second host's first command is on its way before the first host is prepared, and
     each host's snapshot is read once: in its turn, the host takes the answer read ahead."""
     events: list[tuple[str, str]] = []
-    original = Host.get_fact
-
-    def get_fact(self, cls, *args, **kwargs):
-        if cls is Snapshot:
-            events.append(("read", self.name))
-            try:
-                return original(self, cls, *args, **kwargs)
-            finally:
-                events.append(("answered", self.name))
-        return original(self, cls, *args, **kwargs)
-
-    def deploy():
-        install_docker()
-        events.append(("prepared", current_host.name))
-
-    monkeypatch.setattr(Host, "get_fact", get_fact)
+    deploy = watched(monkeypatch, events)
     result = run_deploy(fleet("lab1", "lab2"), deploy, "apply")
     monkeypatch.undo()
     assert result.ok, {name: r.error for name, r in result.hosts.items()}

@@ -68,10 +68,9 @@ def converged_fleet(names, delay: float = 0.0, data: dict | None = None) -> Flee
     return Fleet("t.py", inventory, list(inventory))
 
 
-def events_of(monkeypatch, fleet: Fleet, **options) -> list[tuple[str, str]]:
-    """What a converged fleet's apply (``run_deploy``'s ``options``) did, in order: each
-    snapshot read's start and end, and each host's preparation's end."""
-    events: list[tuple[str, str]] = []
+def watched(monkeypatch, events: list[tuple[str, str]]):
+    """``install_docker``, with each snapshot read's start and end (``read``, ``answered``)
+    and each host's preparation's end (``prepared``) appended to ``events``."""
     original = Host.get_fact
 
     def get_fact(self, cls, *args, **kwargs):
@@ -88,7 +87,13 @@ def events_of(monkeypatch, fleet: Fleet, **options) -> list[tuple[str, str]]:
         events.append(("prepared", host.name))
 
     monkeypatch.setattr(Host, "get_fact", get_fact)
-    result = run_deploy(fleet, deploy, "apply", **options)
+    return deploy
+
+
+def events_of(monkeypatch, fleet: Fleet, **options) -> list[tuple[str, str]]:
+    """What a converged fleet's apply (``run_deploy``'s ``options``) did, in order."""
+    events: list[tuple[str, str]] = []
+    result = run_deploy(fleet, watched(monkeypatch, events), "apply", **options)
     assert {r.status for r in result.hosts.values()} == {"unchanged"}
     return events
 
