@@ -84,6 +84,27 @@ def interrupts_through_gevent():
         hub.NOT_ERROR = before
 
 
+DEPLOY_CONTEXT = (
+    "in_deploy",
+    "current_deploy_name",
+    "current_deploy_kwargs",
+    "current_deploy_data",
+)
+
+
+@contextmanager
+def deploy_context_kept(host):
+    """Within the block, ``host``'s deploy context (pyinfra's ``Host.deploy``: the name,
+    arguments and data of the deploys it is in) is restored however the block ends; pyinfra
+    before 3.9 leaves it set when a deploy raises."""
+    kept = [getattr(host, name) for name in DEPLOY_CONTEXT]
+    try:
+        yield
+    finally:
+        for name, value in zip(DEPLOY_CONTEXT, kept, strict=True):
+            setattr(host, name, value)
+
+
 def in_background(function, *args):
     """Start ``function(*args)`` in a greenlet of pyinfra's loop; the greenlet has ``get()``
     (its result, waiting for it), ``kill()`` and ``dead``."""

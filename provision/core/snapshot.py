@@ -30,6 +30,7 @@ from pyinfra.context import ctx_host
 
 from provision.core.compat import (
     current,
+    deploy_context_kept,
     in_background,
     operation_metas,
     run_slot,
@@ -201,7 +202,7 @@ def _start(on_host, deploy: Callable[[], None]) -> None:
     declared = len(operation_metas(current(state), on_host))
     slot["planning"] = True
     try:
-        with ctx_host.use(on_host):
+        with ctx_host.use(on_host), deploy_context_kept(on_host):
             deploy()
     except _Planned as planned:
         if planned.runs is not None:

@@ -222,3 +222,23 @@ def test_a_settled_operation_reads_as_pyinfras_complete_unchanged_one():
 
 def test_pyinfras_global_arguments_are_known_by_name():
     assert {"name", "_sudo", "_if", "_serial"} <= compat.global_argument_names()
+
+
+def test_a_hosts_deploy_context_is_kept_however_the_block_ends(one_host):
+    from pyinfra.api import deploy
+
+    _, host = one_host
+    before = [getattr(host, name) for name in compat.DEPLOY_CONTEXT]
+
+    @deploy("Outer")
+    def stops():
+        assert host.in_deploy and host.current_deploy_name == "Outer", changed("Host.deploy")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt), compat.deploy_context_kept(host):
+        stops()
+    assert [getattr(host, name) for name in compat.DEPLOY_CONTEXT] == before
+    with pytest.raises(KeyboardInterrupt), compat.deploy_context_kept(host):
+        host.in_deploy, host.current_deploy_name = True, "left set"  # as pyinfra < 3.9 leaves it
+        raise KeyboardInterrupt
+    assert [getattr(host, name) for name in compat.DEPLOY_CONTEXT] == before

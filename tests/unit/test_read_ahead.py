@@ -108,12 +108,14 @@ def most_in_flight(events: list[tuple[str, str]]) -> int:
 
 def test_the_next_hosts_snapshots_are_read_while_the_first_is_prepared(monkeypatch):
     names = [f"web{i}" for i in range(5)]
-    events = events_of(monkeypatch, converged_fleet(names, delay=0.01))
+    fleet = converged_fleet(names, delay=0.01)
+    events = events_of(monkeypatch, fleet)
     first_prepared = events.index(("prepared", events[0][1]))
     assert {event for event in events[:first_prepared] if event[0] == "read"} == {
         ("read", f"@fake/{name}") for name in names
     }
     assert most_in_flight(events) == len(names)  # side by side, not one after another
+    assert all(not each.in_deploy and each.current_deploy_name is None for each in fleet.hosts)
     assert sorted(host for kind, host in events if kind == "read") == [
         f"@fake/{name}" for name in names
     ]  # each once: in its turn, the host takes the answer read ahead
