@@ -219,7 +219,10 @@ def test_the_repositorys_login_reaches_apt_from_a_root_only_file_and_nothing_els
             f"sudo {READABLE} | sudo xargs -0 grep -lF -e {shlex.quote(REPO_SECRET)} || true",
         ).stdout
         assert readable == "", readable
-        assert sh(lab1, "lab1", "sudo apt-get update 2>&1").stdout.count("401") == 0
+        updated = sh(lab1, "lab1", "sudo apt-get update 2>&1").stdout  # with the login
+        ours = [line for line in updated.splitlines() if f":{port}/linux/" in line]
+        assert ours and all(line.startswith(("Hit:", "Get:")) for line in ours), updated
+        assert "Unauthorized" not in updated, updated
         again = apply("lab1", docker_repo_url=repo)
         assert again.ok and again.hosts["lab1"].status == "unchanged"
     assert apply("lab1").ok  # the repository without a login: its login file goes
