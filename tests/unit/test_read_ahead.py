@@ -54,16 +54,10 @@ def test_reading_ahead_reads_runs_and_reports_exactly_what_reading_in_turn_does(
     assert len(snapshots) == len(fleet_machines()) and set(snapshots) == {1}
 
 
-def converged_fleet(names, delay: float = 0.0, data: dict | None = None) -> Fleet:
-    data = data or {}
-    responses = fake_responses(converged_machine(), from_host_data(data))
-    hosts = [
-        (
-            f"@fake/{name}",
-            {**data, "fake_responses": responses, "fake_delay": delay, "fake_delay_jitter": 0},
-        )
-        for name in names
-    ]
+def converged_fleet(names, delay: float = 0.0) -> Fleet:
+    responses = fake_responses(converged_machine(), from_host_data({}))
+    data = {"fake_responses": responses, "fake_delay": delay, "fake_delay_jitter": 0}
+    hosts = [(f"@fake/{name}", data) for name in names]
     inventory = Inventory((hosts, {}))
     return Fleet("t.py", inventory, list(inventory))
 
@@ -190,13 +184,13 @@ def test_reads_nobody_takes_are_stopped_when_the_run_ends_early():
     fleet = converged_fleet([f"web{i}" for i in range(4)], delay=5)
     state = State(check_for_changes=True)
     state.init(fleet.inventory, Config())
-    ctx_state.set(state)
-    turns = reading_ahead(fleet.inventory, install_docker, 3)
-    next(turns)  # the first host's turn: it and the next two are being read
-    slots = [run_slot(host) for host in fleet.inventory]
-    reads = [slot["ahead"][2] for slot in slots if "ahead" in slot]
-    assert len(reads) == 3 and not any(read.dead for read in reads)
-    turns.close()
+    with ctx_state.use(state):
+        turns = reading_ahead(fleet.inventory, install_docker, 3)
+        next(turns)  # the first host's turn: it and the next two are being read
+        slots = [run_slot(host) for host in fleet.inventory]
+        reads = [slot["ahead"][2] for slot in slots if "ahead" in slot]
+        assert len(reads) == 3 and not any(read.dead for read in reads)
+        turns.close()
     assert all(read.dead for read in reads)
 
 
