@@ -96,15 +96,19 @@ def apt_update(
     cleanup_on_failure: list[str] | None = None,
     after=(),
     repository_uri: str | None = None,
+    installing: bool = False,
 ):
-    """``apt-get update`` when one of the ``after`` operations changed (always if none given).
+    """``apt-get update`` when one of the ``after`` operations changed (always if none given),
+    or when ``installing``: the run installs from the repository, and apt's lists may lack it
+    (a run stopped before its update, lists removed) or predate the wanted version.
 
     It fails when apt warns about ``repository_uri`` too (``W:`` or ``E:`` lines naming it:
     a signature apt cannot verify, lists it could not fetch), with apt's own lines: apt would
-    otherwise go on with old lists. On failure ``cleanup_on_failure`` is removed, so no
-    half-configured repository breaks apt.
+    otherwise go on with old lists. When the ``after`` operations changed, a failure removes
+    ``cleanup_on_failure``, so no half-configured repository breaks apt.
     """
-    if after and not any_changed(after):
+    changed = not after or any_changed(after)
+    if not changed and not installing:
         host.noop("the repository did not change")
         return
     command = apt_get(lock_timeout, "update")
@@ -115,7 +119,7 @@ def apt_update(
             f"bad=$(printf '%s\\n' \"$out\" | grep -E '^(W|E): ' | grep -F {names}); "
             'if [ -n "$bad" ]; then echo "$bad" >&2; [ "$s" -ne 0 ] || s=1; fi; [ "$s" -eq 0 ]'
         )
-    if cleanup_on_failure:
+    if cleanup_on_failure and changed:
         paths = " ".join(shlex.quote(path) for path in cleanup_on_failure)
         command = f"{{ {command}; }} || {{ status=$?; rm -f {paths}; exit $status; }}"
     yield command

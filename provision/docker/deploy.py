@@ -171,18 +171,22 @@ def install_docker(settings: DockerSettings | None = None, target: Target | None
     apt_ops.packages_present(
         name="Install prerequisites", packages=PREREQUISITES, lock_timeout=lock
     )
-    add_repository(repository, lock, settings.apt_proxy)
-    apt_ops.versions_available(
-        name="Check the pinned version",
-        pins=settings.pins(),
-        packages=list(settings.docker_packages),
-    )
     wanted = {
         "packages": list(settings.docker_packages),
         "pins": settings.pins(),
         "holds": settings.holds(),
         "latest": settings.docker_packages_state == "latest",
     }
+    # the packages this run installs, upgrades or downgrades; apt's lists are read anew for
+    # them. Debian's and Docker's scripts leave the old daemon running on upgrade: a replaced
+    # one restarts below, so that the running engine is the installed one.
+    replaced = apt_ops.installs(**wanted)
+    add_repository(repository, lock, settings.apt_proxy, installing=bool(replaced))
+    apt_ops.versions_available(
+        name="Check the pinned version",
+        pins=settings.pins(),
+        packages=list(settings.docker_packages),
+    )
     # conflicting packages (docker.io, containerd, runc, ...) go in the install's own apt
     # transaction: apt removes them only when it can install Docker's packages
     packages = apt_ops.docker_packages(
@@ -191,9 +195,6 @@ def install_docker(settings: DockerSettings | None = None, target: Target | None
         replaces=list(settings.docker_obsolete_packages),
         lock_timeout=lock,
     )
-    # Debian's and Docker's scripts leave the old daemon running on upgrade: a replaced one
-    # restarts here, so that the running engine is the installed one.
-    replaced = apt_ops.installs(**wanted)
     ops.group_members(
         name="Docker group and users", group="docker", users=list(settings.docker_users)
     )

@@ -288,8 +288,13 @@ def repository_sources_absent(kw: dict, _name) -> Change:
 
 
 def apt_update(kw: dict, name_of) -> Change:
-    causes = [name_of(meta) for meta in kw.get("after") or ()]
-    because = f" (one of these changed: {', '.join(causes)})" if causes else ""
+    causes = [name_of(meta) for meta in kw.get("after") or () if has_changed(meta)]
+    if causes:
+        because = f" ({', '.join(causes)} changed)"
+    elif kw.get("installing"):
+        because = " (this run installs from the repository: apt's lists may lack it)"
+    else:
+        because = ""
     return Change("", what=["apt-get update" + because])
 
 

@@ -1,6 +1,7 @@
 """An apt repository whose signing key is pinned by fingerprint: Docker's, and any other the
 profiles add (GitLab Runner's). The key is checked and written as ``signing_key`` does, the
-deb822 sources name it in ``Signed-By``, and apt reads the repository only when either changed."""
+deb822 sources name it in ``Signed-By``, and apt reads the repository when either changed or
+packages are to be installed from it."""
 
 from __future__ import annotations
 
@@ -21,9 +22,15 @@ def other_sources_absent(repository: PinnedRepository):
     )
 
 
-def add_repository(repository: PinnedRepository, lock_timeout: int, proxy: str | None = None):
+def add_repository(
+    repository: PinnedRepository,
+    lock_timeout: int,
+    proxy: str | None = None,
+    installing: bool = False,
+):
     """Operations adding ``repository``: its key, its sources, then ``apt-get update`` when
-    either changed (which removes both again if apt cannot read the repository)."""
+    either changed (which removes both again if apt cannot read the repository), or when
+    ``installing`` (the run installs packages from it, which apt's lists may not hold)."""
     key = ops.signing_key(
         name=f"Install {repository.label}'s signing key",
         path=repository.key_path,
@@ -52,4 +59,5 @@ def add_repository(repository: PinnedRepository, lock_timeout: int, proxy: str |
         cleanup_on_failure=[repository.sources_path, repository.key_path],
         after=changes,
         repository_uri=repository.uri,
+        installing=installing,
     )

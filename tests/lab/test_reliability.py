@@ -193,6 +193,20 @@ def test_network_cut_during_the_install_fails_the_host_and_a_rerun_converges(lab
     assert_rerun_converges(lab, "lab1")
 
 
+def test_a_rerun_installs_although_apts_lists_lack_the_repository(lab):
+    """What a run stopped between writing Docker's sources and apt-get update leaves (or lists
+    removed since): key and sources in place, apt without the repository, Docker missing."""
+    assert apply("lab1").ok
+    sh(lab, "lab1", "sudo apt-get -q -y remove docker-ce docker-ce-cli >/dev/null")
+    sh(lab, "lab1", "sudo find /var/lib/apt/lists -maxdepth 1 -name '*_linux_debian_*' -delete")
+    assert "Candidate: (none)" in sh(lab, "lab1", "apt-cache policy docker-ce").stdout
+    rerun = apply("lab1")
+    assert rerun.ok, rerun.hosts["lab1"].error
+    changed = rerun.hosts["lab1"].changed
+    assert changed[:2] == ["Update apt lists", "Install Docker packages"], changed
+    assert_rerun_converges(lab, "lab1")
+
+
 def test_docker_key_in_legacy_trusted_gpg_is_removed(lab):
     """apt-key era leftovers: Docker's key inside /etc/apt/trusted.gpg (lab1 is converged)."""
     armored = sh(lab, "lab1", f"cat {KEYRING}").stdout.encode()

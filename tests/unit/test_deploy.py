@@ -7,6 +7,7 @@ import json
 import re
 import shlex
 
+import pytest
 from pyinfra.api import Inventory
 
 from provision.docker.daemon import daemon_config, daemon_json
@@ -119,6 +120,15 @@ def index(commands: list[str], pattern: str) -> int:
     found = [i for i, command in enumerate(commands) if re.search(pattern, command)]
     assert found, f"no command matches {pattern!r}: {commands}"
     return found[0]
+
+
+def after_update(commands: list[str]) -> list[str]:
+    """The commands after the first, which must be apt-get update checked for Docker's
+    repository and without the cleanup of a new one (a run that installs reads apt's lists
+    anew: they may lack the repository, or predate the wanted version)."""
+    assert re.match(r"out=\$\(DEBIAN_FRONTEND=noninteractive apt-get .* update 2>&1\)", commands[0])
+    assert "download.docker.com" in commands[0] and "rm -f" not in commands[0]
+    return commands[1:]
 
 
 def written_to(commands: Commands, path: str) -> bytes:
@@ -305,13 +315,33 @@ def test_new_pin_installs_the_resolved_version():
     machine.packages["docker-ce"] = ("ii", "5:27.3.1-1~debian.12~bookworm")
     machine.packages["docker-ce-cli"] = ("ii", "5:27.3.1-1~debian.12~bookworm")
     result, commands = run_one(machine, docker_version="26.1.5", docker_hold=True)
-    assert shlex.split(commands[0])[-3:] == [
+    install, hold, restart = after_update(commands)
+    assert shlex.split(install)[-3:] == [
         "--allow-change-held-packages",
         f"docker-ce={DOCKER_VERSION}",
         f"docker-ce-cli={DOCKER_VERSION}",
     ]
-    assert commands[1] == "apt-mark hold docker-ce docker-ce-cli"
-    assert not any(re.search(r"apt-get .* update", c) for c in commands)
+    assert hold == "apt-mark hold docker-ce docker-ce-cli"
+    assert restart == "systemctl reset-failed docker; systemctl restart docker"
+
+
+@pytest.mark.parametrize("dry", [False, True], ids=["apply", "dry-run"])
+def test_a_host_with_the_repository_but_without_docker_reads_apts_lists_first(dry):
+    """Key and sources in place, Docker's packages missing (a run stopped between writing the
+    sources and apt-get update, or apt's lists removed since): the install is not left to
+    lists that may lack the repository."""
+    machine = converged_machine()
+    for name in ("docker-ce", "docker-ce-cli"):
+        del machine.packages[name]
+    result, commands = run_one(machine, dry=dry)
+    assert result.status == "changed", result.error
+    update = next(c for c in result.changes if c["operation"] == "Update apt lists")
+    assert update["changes"] == [
+        "apt-get update (this run installs from the repository: apt's lists may lack it)"
+    ]
+    if not dry:
+        install = after_update(commands)[0]
+        assert shlex.split(install)[-2:] == ["docker-ce", "docker-ce-cli"]
 
 
 def test_pin_the_repository_lacks_stops_a_fresh_host_before_any_change():
@@ -460,7 +490,7 @@ def test_latest_upgrades_on_a_converged_host():
     machine.policy = {"docker-compose-plugin": "2.30.3-1~debian.12~bookworm"}
     result, commands = run_one(machine, docker_packages_state="latest")
     assert result.status == "changed"
-    [command] = commands
+    [command] = after_update(commands)
     assert command.endswith("--allow-change-held-packages docker-compose-plugin")
 
 
@@ -580,7 +610,7 @@ def test_a_partial_pin_met_stays_and_latest_moves_to_the_newest_of_the_release()
     result, commands = run_one(machine, docker_version="26.1")
     assert (result.status, commands) == ("unchanged", [])
     result, commands = run_one(machine, docker_version="26.1", docker_packages_state="latest")
-    assert shlex.split(commands[0])[-2:] == [
+    assert shlex.split(after_update(commands)[0])[-2:] == [
         f"docker-ce={DOCKER_VERSION}",
         f"docker-ce-cli={DOCKER_VERSION}",
     ]

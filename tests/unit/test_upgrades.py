@@ -14,7 +14,7 @@ from provision.docker.facts import DaemonDowntime
 from provision.docker.validation import from_host_data
 
 from .fakes import DOCKER_VERSION, converged_machine
-from .test_deploy import run_one, written_to
+from .test_deploy import after_update, run_one, written_to
 
 OLDER = "5:25.0.5-1~debian.12~bookworm"
 RESTART_DOCKER = "systemctl reset-failed docker; systemctl restart docker"
@@ -42,7 +42,7 @@ def test_a_replaced_engine_restarts_docker_and_tells_how_long_it_was_down(before
     machine.daemon_cycle = (7_000_000, 8_250_000)
     result, commands = run_one(machine, docker_version="26.1.5")
     assert result.status == "changed", result.error
-    assert f"docker-ce={DOCKER_VERSION}" in commands[0]
+    assert f"docker-ce={DOCKER_VERSION}" in after_update(commands)[0]
     assert commands[-1] == RESTART_DOCKER
     assert RESTART_CONTAINERD not in commands
     docker = service_change(result, "docker")
@@ -58,7 +58,7 @@ def test_a_new_containerd_restarts_containerd_then_docker() -> None:
     machine.policy = {"containerd.io": "2.1.9-1"}
     result, commands = run_one(machine, docker_packages_state="latest")
     assert result.status == "changed", result.error
-    assert "containerd.io" in commands[0]
+    assert "containerd.io" in after_update(commands)[0]
     assert commands[-2:] == [RESTART_CONTAINERD, RESTART_DOCKER]
 
 
