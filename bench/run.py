@@ -394,15 +394,15 @@ def converge(lab: Lab, count: int) -> dict:
 def fleet_scale(sizes: list[int], runs: int) -> dict:
     """``bench/scale.py`` per kind (idempotent apply, status, verify) and size, each in a process
     of its own, ``runs`` times per size: CPU time only grows when other work shares the cores,
-    so the least of the runs is the tool's own cost, and every size gets the same chance of a
-    quiet run."""
+    so the least of the runs is the tool's own cost. The sizes take turns (100, 1,000, 5,000,
+    100, ...), so that every size gets the same chance of a quiet run."""
     figures: dict = {kind: {} for kind in scale.KINDS}
     for kind in scale.KINDS:
-        for count in sizes:
-            repeats = max(1, runs)
-            say(f"scale: {kind} on {count} hosts without a lab, {repeats} run(s)")
-            done = []
-            for _ in range(repeats):
+        repeats = max(1, runs)
+        say(f"scale: {kind} on {', '.join(map(str, sizes))} hosts without a lab, {repeats} runs")
+        done: dict[int, list] = {count: [] for count in sizes}
+        for _ in range(repeats):
+            for count in sizes:
                 process = subprocess.run(
                     [sys.executable, str(ROOT / "bench/scale.py"), str(count), kind],
                     capture_output=True,
@@ -410,12 +410,13 @@ def fleet_scale(sizes: list[int], runs: int) -> dict:
                 )
                 if process.returncode != 0:
                     raise SystemExit(f"bench: scale {count} failed:\n{process.stderr[-2000:]}")
-                done.append(json.loads(process.stdout.splitlines()[-1]))
-            best = min(done, key=lambda fig: fig["cpu_s"])
+                done[count].append(json.loads(process.stdout.splitlines()[-1]))
+        for count, each in done.items():
+            best = min(each, key=lambda fig: fig["cpu_s"])
             figures[kind][count] = {
                 **best,
-                "rss_mib": max(fig["rss_mib"] for fig in done),
-                "cpu_ms_runs": [round(fig["cpu_ms_per_host"], 2) for fig in done],
+                "rss_mib": max(fig["rss_mib"] for fig in each),
+                "cpu_ms_runs": [round(fig["cpu_ms_per_host"], 2) for fig in each],
             }
     return figures
 

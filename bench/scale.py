@@ -68,8 +68,6 @@ def measure(count: int, kind: str = "apply") -> dict:
     from provision.report import tables as report
     from tests.unit.fakes import converged_machine, fake_responses
 
-    startup.started()  # as the provision command does
-
     # one data dict for all hosts, as an inventory's group data is
     data = {
         "fake_responses": fake_responses(converged_machine()),
@@ -78,15 +76,18 @@ def measure(count: int, kind: str = "apply") -> dict:
     }
     inventory = Inventory(([(f"@fake/host{i}", data) for i in range(count)], {}))
     fleet = Fleet("scale.py", inventory, list(inventory))
+    startup.started()  # as the provision command does once its inventory is loaded
     started_cpu, started = cpu_s(), time.perf_counter()
     if kind == "status":
         settings = fleet.settings(profile("docker").checks)
         result = run_deploy(
             fleet, install_docker, kind, dry=True, inspect=lambda name: inspect_host(settings[name])
         )
+        startup.started()  # as the command's ``finish`` does before its reports
         report.status_table(result)
     else:
         result = run_deploy(fleet, install_docker, kind)
+        startup.started()  # as the command's ``finish`` does before its reports
     document = json.dumps(result.as_dict())
     cpu, wall = cpu_s() - started_cpu, time.perf_counter() - started
     statuses = sorted({host.status for host in result.hosts.values()})
@@ -161,12 +162,13 @@ def measure_verify(count: int, answers: dict[str, str] | None = None) -> dict:
     from provision.report import tables as report
     from provision.verify.run import verify
 
-    startup.started()  # as the provision command does
     inventory = Inventory(([f"host{i}" for i in range(count)], {}))
     fleet = Fleet("scale.py", inventory, list(inventory))
+    startup.started()  # as the provision command does once its inventory is loaded
     with ssh_answering(answers or {"default": converged_answer()}):
         started_cpu, started = cpu_s(), time.perf_counter()
         result = verify(fleet)
+        startup.started()  # as the command's ``finish`` does before its reports
         report.verify_table(result)
         documents.verify_junit(result)
         document = json.dumps(result.as_dict())

@@ -63,9 +63,10 @@ def finish(
 
     Every command with a result ends here, so ``--json`` and exit codes mean the same everywhere.
     """
-    from provision.core import interrupt
+    from provision.core import interrupt, startup
     from provision.report import documents
 
+    startup.started()  # the run is over: what it made lives until the exit, uncollected
     with interrupt.held():  # a signal now waits until everything is written
         if as_json:
             click.echo(documents.json_text(result.as_dict()))

@@ -300,7 +300,19 @@ def test_exec_reports_every_host_and_failures_hide_nothing(lab, tmp_path):
     assert hosts["ghost"]["exit_code"] is None and hosts["ghost"]["error"].startswith("ghost: ")
     assert all(name in result.stdout for name in ("lab1", "lab2", "ghost"))
     root = tmp_path / "root.json"
-    as_root = provision("exec", "-i", INVENTORY, "--sudo", "--report", str(root), "--", "id", "-u")
+    as_root = provision(
+        "exec",
+        "-i",
+        INVENTORY,
+        "--limit",
+        "lab1,lab2",
+        "--sudo",
+        "--report",
+        str(root),
+        "--",
+        "id",
+        "-u",
+    )
     assert as_root.returncode == 0, as_root.stdout
     hosts = json.loads(root.read_text())["hosts"]
     assert {name: host["stdout"] for name, host in hosts.items()} == {"lab1": "0\n", "lab2": "0\n"}

@@ -551,11 +551,22 @@ def test_apt_update_runs_only_after_a_change(run_op, after, runs):
     assert bool(run.noops) != runs
 
 
-@pytest.mark.parametrize("after", [[changed(False)], [done(False)]], ids=["would-not", "did-not"])
-def test_apt_update_runs_for_an_install_and_keeps_the_unchanged_repository(run_op, after):
-    """The lists may lack a repository whose key and sources are in place (a run stopped
+@pytest.mark.parametrize(
+    ("after", "cleans_up"),
+    [
+        ([changed(False)], False),
+        ([done(False)], False),
+        ([changed(True)], True),
+        ([done(True)], True),
+    ],
+    ids=["would-not", "did-not", "would", "did"],
+)
+def test_apt_update_runs_for_an_install_and_removes_only_a_repository_just_added(
+    run_op, after, cleans_up
+):
+    """apt's lists may lack a repository whose key and sources are in place (a run stopped
     before its update, lists removed): an install reads them anew, and a failure then
-    removes nothing that was there before."""
+    removes only what this run wrote, never a repository that was there before."""
     run = run_op(
         apt_ops.apt_update,
         FakeMachine(),
@@ -564,20 +575,11 @@ def test_apt_update_runs_for_an_install_and_keeps_the_unchanged_repository(run_o
         installing=True,
     )
     [command] = run.commands
-    assert is_apt_get(command, "update") and not run.noops
-
-
-@pytest.mark.parametrize("after", [[changed(True)], [done(True)]], ids=["would", "did"])
-def test_apt_update_for_an_install_still_removes_a_repository_it_just_added(run_op, after):
-    run = run_op(
-        apt_ops.apt_update,
-        FakeMachine(),
-        after=after,
-        cleanup_on_failure=[SOURCES],
-        installing=True,
-    )
-    [command] = run.commands
-    assert command.endswith(f"|| {{ status=$?; rm -f {SOURCES}; exit $status; }}")
+    assert not run.noops
+    if cleans_up:
+        assert command.endswith(f"|| {{ status=$?; rm -f {SOURCES}; exit $status; }}")
+    else:
+        assert is_apt_get(command, "update")
 
 
 def test_apt_update_cleanup_keeps_apt_gets_exit_status(run_op, tmp_path):
