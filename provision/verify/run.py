@@ -216,8 +216,8 @@ def _verify_groups(
     groups: dict[tuple[Path, ...], list[str]], work: Path, parallel: int | None
 ) -> dict[str, HostChecks]:
     """``{suites: host names}``: one pytest process per group, all groups at once; a group
-    of more than ``BATCH`` hosts is checked in batches, one after another."""
-    started = time.monotonic()
+    of more than ``BATCH`` hosts is checked in batches, one after another. A host's duration
+    runs from the start of its batch until its checks are read."""
     batches = [
         [(suites, names[at : at + BATCH]) for at in range(0, len(names), BATCH)]
         for suites, names in groups.items()
@@ -226,7 +226,7 @@ def _verify_groups(
     running: list[subprocess.Popen] = []
     try:
         for step in range(max(map(len, batches), default=0)):
-            now = []
+            started, now = time.monotonic(), []
             for suites, names in (group[step] for group in batches if step < len(group)):
                 found = work / f"checks{len(running)}.jsonl"
                 found.unlink(missing_ok=True)

@@ -4,7 +4,9 @@ reading the settings file once."""
 
 from __future__ import annotations
 
+import itertools
 import json
+from types import SimpleNamespace
 
 import pytest
 from pyinfra.api import Inventory
@@ -78,6 +80,17 @@ def test_a_large_fleet_is_checked_in_batches_with_the_same_results(monkeypatch):
     assert whole["summary"] == {"hosts": 5, "passed": 3, "failed": 2}
     assert whole["hosts"]["host1"]["failures"][0]["check"] == "test_socket_permissions"
     assert "could not read the host" in whole["hosts"]["host3"]["error"]
+
+
+def test_each_host_is_timed_from_the_start_of_its_own_batch(monkeypatch):
+    ticks = itertools.count()  # a clock that moves one second each time it is read
+    monkeypatch.setattr(verify_run, "time", SimpleNamespace(monotonic=lambda: next(ticks)))
+    monkeypatch.setattr(verify_run, "BATCH", 2)
+    with scale.ssh_answering({"default": scale.converged_answer()}):
+        hosts = verify_run.verify(fleet_of(5)).hosts
+    assert {name: host.duration_s for name, host in hosts.items()} == {
+        f"host{i}": 1 for i in range(5)
+    }
 
 
 def test_the_settings_file_is_read_once_for_all_hosts(tmp_path, monkeypatch):
