@@ -22,6 +22,7 @@ def starting() -> None:
 
 
 def started() -> None:
-    """Imports are done: collect from here on, leaving out what start-up made."""
+    """Collect from here on, leaving out what exists now (start-up's imports and the
+    inventory, or a finished run): it lives until the exit."""
     gc.freeze()
     gc.enable()
